@@ -1,0 +1,12 @@
+# Warning, architecture and sanitizer flags shared by every C target of kifmm-c.
+add_library(kifmm_flags INTERFACE)
+target_compile_options(kifmm_flags INTERFACE
+  $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Werror -fno-math-errno>)
+if(KIFMM_NATIVE)
+  target_compile_options(kifmm_flags INTERFACE $<$<COMPILE_LANGUAGE:C>:-march=native>)
+endif()
+if(KIFMM_SANITIZE)
+  target_compile_options(kifmm_flags INTERFACE -fsanitize=address,undefined
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(kifmm_flags INTERFACE -fsanitize=address,undefined)
+endif()

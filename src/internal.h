@@ -1,0 +1,174 @@
+/* Internal data structures shared by the modules of kifmm-c: tree, lists, operators, plan.
+ * Everything is flat arrays with index bookends; nothing here is part of the public API. */
+#ifndef KIFMM_INTERNAL_H
+#define KIFMM_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "kifmm.h"
+
+#define KIFMM_INTERNAL __attribute__((visibility("hidden")))
+#define KIFMM_INV_4PI 0.079577471545947667884 /* 1 / (4 pi) */
+
+/* Return the status of a call up the stack when it is not success. */
+#define CHECK(call)                        \
+  do {                                     \
+    int check_status_ = (call);            \
+    if (check_status_ != KIFMM_SUCCESS)    \
+      return check_status_;                \
+  } while (0)
+
+/* Allocate n elements of *ptr's type, zeroed; returns KIFMM_ERR_OUT_OF_MEMORY on failure. */
+#define ALLOC(ptr, n) CHECK(kifmm__calloc((void **)&(ptr), (size_t)(n), sizeof(*(ptr))))
+
+KIFMM_INTERNAL int kifmm__calloc(void **ptr, size_t n, size_t size);
+KIFMM_INTERNAL double kifmm__wtime(void);
+
+/* ---- Morton keys (morton.c) ----
+ * A box is (level, anchor): anchor = interleaved integer coordinates at that level,
+ * x in bit 2, y in bit 1, z in bit 0 of each octal digit. */
+#define KIFMM_KEY_BITS KIFMM_MAX_LEVEL /* bits per coordinate of a point key */
+
+KIFMM_INTERNAL uint64_t kifmm__morton_encode(uint32_t ix, uint32_t iy, uint32_t iz);
+KIFMM_INTERNAL void kifmm__morton_decode(uint64_t code, uint32_t *ix, uint32_t *iy, uint32_t *iz);
+/* Neighbour of anchor `code` at `level` shifted by (dx, dy, dz); returns 0 when outside. */
+KIFMM_INTERNAL int kifmm__morton_neighbor(uint64_t code, int level, int dx, int dy, int dz,
+                                          uint64_t *out);
+/* Two boxes (possibly at different levels) touch or overlap. */
+KIFMM_INTERNAL int kifmm__boxes_adjacent(uint64_t a, int la, uint64_t b, int lb);
+/* Sort keys ascending and apply the same permutation to idx (LSD radix sort). */
+KIFMM_INTERNAL int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits);
+
+/* ---- Octree (tree.c) ---- */
+typedef struct kifmm_tree {
+  int64_t nsrc, ntrg;
+  double origin[3]; /* lower corner of the root cube */
+  double side;      /* side of the root cube */
+  int32_t depth;    /* deepest level */
+  int64_t nbox, nleaf;
+  int64_t level_ptr[KIFMM_MAX_LEVEL + 2]; /* boxes of level l: [level_ptr[l], level_ptr[l+1]) */
+  /* boxes, sorted by level then anchor */
+  uint64_t *anchor;
+  int8_t *level;
+  int64_t *parent;      /* -1 for the root */
+  int64_t *first_child; /* -1 for a leaf; children are contiguous */
+  int8_t *nchild;
+  int64_t *leaf_index;  /* position in the leaf arrays, -1 for a non-leaf */
+  int64_t *src_begin, *src_end; /* points of the box's subtree in Morton-sorted order */
+  int64_t *trg_begin, *trg_end;
+  /* leaves in Morton order with CSR bookends into the sorted points */
+  int64_t *leaf_box;
+  int64_t *leaf_src_ptr; /* nleaf+1 */
+  int64_t *leaf_trg_ptr; /* nleaf+1 */
+  /* Morton-sorted points, structure of arrays, and the maps back to caller order */
+  double *sx, *sy, *sz, *tx, *ty, *tz;
+  int64_t *src_perm, *trg_perm; /* sorted position -> caller index */
+} kifmm_tree;
+
+KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
+                                     const double *trg, int ncrit, int max_level, int nthreads);
+KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
+KIFMM_INTERNAL void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]);
+KIFMM_INTERNAL double kifmm__box_side(const kifmm_tree *t, int level);
+KIFMM_INTERNAL int64_t kifmm__tree_find(const kifmm_tree *t, int level, uint64_t anchor);
+KIFMM_INTERNAL int64_t kifmm__tree_bytes(const kifmm_tree *t);
+
+/* ---- Interaction lists (lists.c) ----
+ * CSR per box: list of box b is idx[ptr[b] .. ptr[b+1]). Boxes without targets in their
+ * subtree have empty lists; listed boxes all hold sources. v_tv holds the transfer-vector
+ * index (0..315) of each V entry. */
+typedef struct kifmm_lists {
+  int64_t *u_ptr, *u_idx;
+  int64_t *v_ptr, *v_idx;
+  int16_t *v_tv;
+  int64_t *w_ptr, *w_idx;
+  int64_t *x_ptr, *x_idx;
+} kifmm_lists;
+
+#define KIFMM_NTV 316
+KIFMM_INTERNAL int kifmm__lists_build(kifmm_lists *l, const kifmm_tree *t, int nthreads);
+KIFMM_INTERNAL void kifmm__lists_free(kifmm_lists *l);
+KIFMM_INTERNAL int64_t kifmm__lists_bytes(const kifmm_lists *l, const kifmm_tree *t);
+/* Index 0..315 of the transfer vector (dx,dy,dz), |d|_inf in {2,3}; -1 otherwise. */
+KIFMM_INTERNAL int kifmm__tv_index(int dx, int dy, int dz);
+KIFMM_INTERNAL void kifmm__tv_offset(int index, int d[3]);
+
+/* ---- Kernel (kernel_laplace.c): 1/r without the 1/(4 pi), applied once at the end ---- */
+/* pot[j] += sum_i q_i / |y_j - x_i|, grad[3j..] += sum_i q_i d/dy (1/|y-x|) (grad may be NULL).
+ * Sources in SoA (x,y,z), targets in SoA. Pairs at distance 0 are skipped. */
+KIFMM_INTERNAL void kifmm__p2p(int64_t ns, const double *sx, const double *sy, const double *sz,
+                               const double *q, int64_t nt, const double *tx, const double *ty,
+                               const double *tz, double *pot, double *gx, double *gy, double *gz);
+/* Kernel matrix K[i + j*ldk] = 1/|y_i - x_j| for points in interleaved xyz (column-major). */
+KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double *x,
+                                         double *k, int64_t ldk);
+
+/* ---- Surfaces (surface.c) ---- */
+KIFMM_INTERNAL int kifmm__surface_count(int order);
+/* n points (interleaved xyz) on the cube of side `ratio * side` centred at c. */
+KIFMM_INTERNAL void kifmm__surface(int order, double ratio, double side, const double c[3],
+                                   double *xyz);
+
+#define KIFMM_RATIO_INNER 1.05
+#define KIFMM_RATIO_OUTER 2.95
+
+/* ---- Dense linear algebra (linalg.c): the only file calling BLAS/LAPACK ---- */
+/* C = alpha op(A) op(B) + beta C, column-major, ta/tb 'N' or 'T'. */
+KIFMM_INTERNAL void kifmm__gemm(char ta, char tb, int m, int n, int k, double alpha,
+                                const double *a, int lda, const double *b, int ldb, double beta,
+                                double *c, int ldc);
+/* Pseudo-inverse of the m x m matrix a (column-major) by the SVD, dropping singular values
+ * below rcond * s_max. */
+KIFMM_INTERNAL int kifmm__pinv(int m, const double *a, double rcond, double *pinv);
+/* Thin SVD of an m x n matrix a (destroyed): s[min], u (m x min) and vt (min x n); u/vt may be NULL. */
+KIFMM_INTERNAL int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt);
+/* R factor (n x n, upper, column-major) of a tall m x n matrix (m >= n), a destroyed. */
+KIFMM_INTERNAL int kifmm__qr_r(int m, int n, double *a, double *r);
+/* Save and force single-threaded BLAS while our own OpenMP regions call it. */
+KIFMM_INTERNAL int kifmm__blas_threads_push(void);
+KIFMM_INTERNAL void kifmm__blas_threads_pop(int saved);
+
+/* ---- Operators (operators.c) ---- */
+typedef struct kifmm_operators {
+  int32_t order, n;     /* n = surface points */
+  double tol;           /* M2L compression tolerance */
+  double rcond;         /* pseudo-inverse cut-off */
+  double *uc2e;         /* n x n: upward check potentials -> upward equivalent (unit box) */
+  double *dc2e;         /* n x n: downward check -> downward equivalent (unit box) */
+  double *m2m;          /* n x 8n: [M2M_0 ... M2M_7], block o for the child in octant o */
+  double *l2l;          /* 8n x n: [L2L_0; ...; L2L_7] */
+  /* M2L: K_t ~ U C_t V^T with C_t ~ A_t B_t^T; multipole M -> Mc = V^T M (vt: k x n);
+   * locals: L += D Lc with D = DC2E U (n x k). */
+  int32_t k;
+  double *vt;           /* k x n */
+  double *d;            /* n x k */
+  int32_t r[KIFMM_NTV];  /* rank of each transfer vector */
+  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (k x r_t) then B_t (k x r_t) in ab */
+  double *ab;
+  int64_t ab_len;
+} kifmm_operators;
+
+KIFMM_INTERNAL int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nthreads);
+KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
+KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
+KIFMM_INTERNAL double kifmm__default_tolerance(int order);
+
+/* ---- Plan (plan.c) and evaluation (evaluate.c) ---- */
+struct kifmm_plan {
+  kifmm_options opts;
+  int nthreads;
+  kifmm_tree tree;
+  kifmm_lists lists;
+  kifmm_operators ops;
+  kifmm_stats stats;
+  /* work arrays reused by every evaluation */
+  double *multipole; /* nbox * n */
+  double *local;     /* nbox * n */
+  double *q;         /* sorted charges */
+  double *pot, *gx, *gy, *gz; /* sorted target results */
+};
+
+KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);
+
+#endif /* KIFMM_INTERNAL_H */

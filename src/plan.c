@@ -1,0 +1,207 @@
+/* The public plan API: validates input, builds tree, lists and operators once, and runs
+ * evaluations that move charges into Morton order and results back to the caller's order. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define KIFMM_MAX_POINTS ((int64_t)1 << 40)
+
+kifmm_options kifmm_default_options(void) {
+  kifmm_options o;
+  memset(&o, 0, sizeof(o));
+  o.order = 6;
+  o.ncrit = 150;
+  o.max_level = KIFMM_MAX_LEVEL;
+  o.num_threads = 0;
+  o.verbose = 0;
+  o.use_cache = 1;
+  o.compression_tol = 0.0;
+  return o;
+}
+
+static int validate_options(const kifmm_options *o) {
+  if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
+    return KIFMM_ERR_INVALID_ORDER;
+  if (o->ncrit < 1)
+    return KIFMM_ERR_INVALID_NCRIT;
+  if (o->max_level < 1 || o->max_level > KIFMM_MAX_LEVEL)
+    return KIFMM_ERR_INVALID_MAX_LEVEL;
+  if (o->num_threads < 0)
+    return KIFMM_ERR_INVALID_THREADS;
+  if (!(o->compression_tol == 0.0 || (o->compression_tol > 0.0 && o->compression_tol < 1.0)))
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  return KIFMM_SUCCESS;
+}
+
+static int finite_array(int64_t n, const double *v) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++)
+    ok &= isfinite(v[i]) != 0;
+  return ok;
+}
+
+static int validate_points(int64_t nsrc, const double *src, int64_t ntrg, const double *trg) {
+  if (nsrc < 0 || ntrg < 0)
+    return KIFMM_ERR_INVALID_COUNT;
+  if (nsrc > KIFMM_MAX_POINTS || ntrg > KIFMM_MAX_POINTS)
+    return KIFMM_ERR_TOO_MANY_POINTS;
+  if ((nsrc > 0 && !src) || (ntrg > 0 && !trg))
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (!finite_array(3 * nsrc, src) || !finite_array(3 * ntrg, trg))
+    return KIFMM_ERR_NONFINITE_COORDINATE;
+  return KIFMM_SUCCESS;
+}
+
+static int alloc_work(kifmm_plan *p) {
+  int64_t nb = p->tree.nbox, n = p->ops.n;
+  ALLOC(p->multipole, nb * n);
+  ALLOC(p->local, nb * n);
+  ALLOC(p->q, p->tree.nsrc);
+  ALLOC(p->pot, p->tree.ntrg);
+  ALLOC(p->gx, 3 * p->tree.ntrg);
+  p->gy = p->gx + p->tree.ntrg;
+  p->gz = p->gy + p->tree.ntrg;
+  return KIFMM_SUCCESS;
+}
+
+static void fill_stats(kifmm_plan *p) {
+  kifmm_stats *s = &p->stats;
+  s->nsrc = p->tree.nsrc;
+  s->ntrg = p->tree.ntrg;
+  s->nboxes = p->tree.nbox;
+  s->nleaves = p->tree.nleaf;
+  s->depth = p->tree.depth;
+  s->order = p->ops.order;
+  s->nsurf = p->ops.n;
+  s->m2l_rank = p->ops.k;
+  s->m2l_max_rank = 0;
+  for (int t = 0; t < KIFMM_NTV; t++)
+    s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
+  s->compression_tol = p->ops.tol;
+  int64_t work = (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8;
+  s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
+             kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
+}
+
+static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg) {
+  double t0 = kifmm__wtime();
+  CHECK(kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, p->opts.ncrit, p->opts.max_level,
+                          p->nthreads));
+  double t1 = kifmm__wtime();
+  CHECK(kifmm__lists_build(&p->lists, &p->tree, p->nthreads));
+  double t2 = kifmm__wtime();
+  CHECK(kifmm__operators_compute(&p->ops, p->opts.order, p->opts.compression_tol, p->nthreads));
+  double t3 = kifmm__wtime();
+  CHECK(alloc_work(p));
+  p->stats.t_tree = t1 - t0;
+  p->stats.t_lists = t2 - t1;
+  p->stats.t_operators = t3 - t2;
+  fill_stats(p);
+  if (p->opts.verbose)
+    fprintf(stderr,
+            "kifmm: plan nsrc=%lld ntrg=%lld boxes=%lld leaves=%lld depth=%d order=%d k=%d "
+            "tree=%.3fs lists=%.3fs operators=%.3fs\n",
+            (long long)nsrc, (long long)ntrg, (long long)p->tree.nbox, (long long)p->tree.nleaf,
+            p->tree.depth, p->ops.order, p->ops.k, p->stats.t_tree, p->stats.t_lists,
+            p->stats.t_operators);
+  return KIFMM_SUCCESS;
+}
+
+int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg, const kifmm_options *opts) {
+  if (!plan)
+    return KIFMM_ERR_NULL_ARGUMENT;
+  kifmm_options o = opts ? *opts : kifmm_default_options();
+  o.cache_dir[KIFMM_PATH_MAX - 1] = '\0';
+  CHECK(validate_options(&o));
+  CHECK(validate_points(nsrc, src, ntrg, trg));
+  kifmm_plan *p = calloc(1, sizeof(*p));
+  if (!p)
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  p->opts = o;
+  p->nthreads = o.num_threads > 0 ? o.num_threads : omp_get_max_threads();
+  int blas = kifmm__blas_threads_push();
+  int status = build_plan(p, nsrc, src, ntrg, trg);
+  kifmm__blas_threads_pop(blas);
+  if (status != KIFMM_SUCCESS) {
+    kifmm_plan_destroy(&p);
+    return status;
+  }
+  *plan = p;
+  return KIFMM_SUCCESS;
+}
+
+static void print_timings(const kifmm_stats *s) {
+  fprintf(stderr,
+          "kifmm: evaluate p2m=%.3f m2m=%.3f m2l=%.3f l2l=%.3f p2l=%.3f m2p=%.3f l2p=%.3f "
+          "p2p=%.3f total=%.3fs\n",
+          s->t_p2m, s->t_m2m, s->t_m2l, s->t_l2l, s->t_p2l, s->t_m2p, s->t_l2p, s->t_p2p,
+          s->t_evaluate);
+}
+
+/* Sorted results, scaled by 1/(4 pi), back to the caller's target order. */
+static void unpermute_results(const kifmm_plan *p, double *pot, double *grad) {
+  const kifmm_tree *t = &p->tree;
+#pragma omp parallel for num_threads(p->nthreads) schedule(static)
+  for (int64_t i = 0; i < t->ntrg; i++) {
+    int64_t j = t->trg_perm[i];
+    pot[j] = KIFMM_INV_4PI * p->pot[i];
+    if (grad) {
+      grad[3 * j] = KIFMM_INV_4PI * p->gx[i];
+      grad[3 * j + 1] = KIFMM_INV_4PI * p->gy[i];
+      grad[3 * j + 2] = KIFMM_INV_4PI * p->gz[i];
+    }
+  }
+}
+
+int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
+  if (!plan)
+    return KIFMM_ERR_NULL_ARGUMENT;
+  const kifmm_tree *t = &plan->tree;
+  if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (!finite_array(t->nsrc, charges))
+    return KIFMM_ERR_NONFINITE_CHARGE;
+  double t0 = kifmm__wtime();
+  for (int64_t i = 0; i < t->nsrc; i++)
+    plan->q[i] = charges[t->src_perm[i]];
+  int blas = kifmm__blas_threads_push();
+  int status = kifmm__evaluate_sorted(plan, grad != NULL);
+  kifmm__blas_threads_pop(blas);
+  if (status != KIFMM_SUCCESS)
+    return status;
+  unpermute_results(plan, pot, grad);
+  plan->stats.t_evaluate = kifmm__wtime() - t0;
+  plan->stats.nevaluations++;
+  if (plan->opts.verbose)
+    print_timings(&plan->stats);
+  return KIFMM_SUCCESS;
+}
+
+int kifmm_plan_destroy(kifmm_plan **plan) {
+  if (!plan || !*plan)
+    return KIFMM_SUCCESS;
+  kifmm_plan *p = *plan;
+  kifmm__tree_free(&p->tree);
+  kifmm__lists_free(&p->lists);
+  kifmm__operators_free(&p->ops);
+  free(p->multipole);
+  free(p->local);
+  free(p->q);
+  free(p->pot);
+  free(p->gx);
+  free(p);
+  *plan = NULL;
+  return KIFMM_SUCCESS;
+}
+
+int kifmm_plan_stats(const kifmm_plan *plan, kifmm_stats *stats) {
+  if (!plan || !stats)
+    return KIFMM_ERR_NULL_ARGUMENT;
+  *stats = plan->stats;
+  return KIFMM_SUCCESS;
+}

@@ -1,0 +1,21 @@
+/* Equivalent and check surfaces: the 6(p-1)^2+2 points of a p x p x p lattice that lie on
+ * the faces of a cube concentric with a box. */
+#include "internal.h"
+
+int kifmm__surface_count(int order) { return 6 * (order - 1) * (order - 1) + 2; }
+
+void kifmm__surface(int order, double ratio, double side, const double c[3], double *xyz) {
+  const double half = 0.5 * ratio * side;
+  const int p = order;
+  int n = 0;
+  for (int i = 0; i < p; i++)
+    for (int j = 0; j < p; j++)
+      for (int k = 0; k < p; k++) {
+        if (i != 0 && i != p - 1 && j != 0 && j != p - 1 && k != 0 && k != p - 1)
+          continue;
+        const int idx[3] = {i, j, k};
+        for (int d = 0; d < 3; d++)
+          xyz[3 * n + d] = c[d] + half * (-1.0 + 2.0 * idx[d] / (p - 1));
+        n++;
+      }
+}

@@ -1,0 +1,409 @@
+/* Adaptive linear octree: points sorted once along the Morton curve, boxes refined while
+ * they hold more than ncrit points, 2:1 balanced, then laid out as flat level-sorted arrays. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- boxes under construction: growable arrays plus a hash from (level, anchor) ---- */
+typedef struct {
+  uint64_t anchor;
+  int32_t level;
+  int32_t split; /* 1 once its children exist */
+  int64_t sb, se, tb, te; /* ranges in the sorted source / target keys */
+} build_box;
+
+typedef struct {
+  build_box *box;
+  int64_t n, cap;
+  int64_t *slot; /* hash table of box indices, -1 empty */
+  int64_t nslot; /* power of two */
+  const uint64_t *skey, *tkey; /* sorted point keys at KIFMM_KEY_BITS bits per coordinate */
+} builder;
+
+static uint64_t hash_key(uint64_t anchor, int level) { return anchor << 5 | (uint64_t)level; }
+
+static uint64_t hash_mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
+}
+
+static int64_t builder_find(const builder *b, uint64_t anchor, int level) {
+  uint64_t key = hash_key(anchor, level), mask = (uint64_t)b->nslot - 1;
+  for (uint64_t s = hash_mix(key) & mask;; s = (s + 1) & mask) {
+    int64_t i = b->slot[s];
+    if (i < 0)
+      return -1;
+    if (b->box[i].anchor == anchor && b->box[i].level == level)
+      return i;
+  }
+}
+
+static void hash_insert(builder *b, int64_t i) {
+  uint64_t mask = (uint64_t)b->nslot - 1;
+  uint64_t s = hash_mix(hash_key(b->box[i].anchor, b->box[i].level)) & mask;
+  while (b->slot[s] >= 0)
+    s = (s + 1) & mask;
+  b->slot[s] = i;
+}
+
+static int builder_grow(builder *b) {
+  if (b->n + 8 > b->cap) {
+    int64_t cap = b->cap * 2;
+    build_box *nb = realloc(b->box, (size_t)cap * sizeof(*nb));
+    if (!nb)
+      return KIFMM_ERR_OUT_OF_MEMORY;
+    b->box = nb;
+    b->cap = cap;
+  }
+  if (2 * (b->n + 8) > b->nslot) {
+    free(b->slot);
+    b->nslot *= 4;
+    b->slot = malloc((size_t)b->nslot * sizeof(*b->slot));
+    if (!b->slot)
+      return KIFMM_ERR_OUT_OF_MEMORY;
+    memset(b->slot, 0xff, (size_t)b->nslot * sizeof(*b->slot));
+    for (int64_t i = 0; i < b->n; i++)
+      hash_insert(b, i);
+  }
+  return KIFMM_SUCCESS;
+}
+
+/* First index in [lo, hi) whose key is >= value. */
+static int64_t lower_bound(const uint64_t *key, int64_t lo, int64_t hi, uint64_t value) {
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (key[mid] < value)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int64_t append_box(builder *b, uint64_t anchor, int level, int64_t sb, int64_t se,
+                          int64_t tb, int64_t te) {
+  int64_t i = b->n++;
+  b->box[i] = (build_box){anchor, level, 0, sb, se, tb, te};
+  hash_insert(b, i);
+  return i;
+}
+
+/* Create the non-empty children of box i. */
+static int split_box(builder *b, int64_t i) {
+  CHECK(builder_grow(b));
+  build_box p = b->box[i];
+  b->box[i].split = 1;
+  int child_level = p.level + 1;
+  int shift = 3 * (KIFMM_KEY_BITS - child_level);
+  int64_t sb = p.sb, tb = p.tb;
+  for (uint64_t o = 0; o < 8; o++) {
+    uint64_t anchor = p.anchor << 3 | o;
+    uint64_t next = (anchor + 1) << shift;
+    int64_t se = o == 7 ? p.se : lower_bound(b->skey, sb, p.se, next);
+    int64_t te = o == 7 ? p.te : lower_bound(b->tkey, tb, p.te, next);
+    if (se > sb || te > tb)
+      append_box(b, anchor, child_level, sb, se, tb, te);
+    sb = se;
+    tb = te;
+  }
+  return KIFMM_SUCCESS;
+}
+
+static int refine(builder *b, int ncrit, int max_level) {
+  for (int64_t i = 0; i < b->n; i++) { /* breadth first: children are appended */
+    const build_box *x = &b->box[i];
+    int64_t count = (x->se - x->sb) + (x->te - x->tb);
+    if (count > ncrit && x->level < max_level)
+      CHECK(split_box(b, i));
+  }
+  return KIFMM_SUCCESS;
+}
+
+/* Deepest existing box containing the level-`level` region `anchor`. */
+static int64_t deepest_cover(const builder *b, uint64_t anchor, int level) {
+  for (int m = level; m >= 0; m--) {
+    int64_t i = builder_find(b, anchor >> 3 * (level - m), m);
+    if (i >= 0)
+      return i;
+  }
+  return -1;
+}
+
+/* 2:1 balance: no leaf may touch a box two or more levels finer. Checking each box at
+ * level l against the level l-1 regions it touches is enough, finest level first, since
+ * splits only create boxes at coarser levels than the one being checked. */
+static int balance(builder *b, int depth) {
+  for (int l = depth; l >= 2; l--) {
+    for (int64_t i = 0; i < b->n; i++) {
+      if (b->box[i].level != l)
+        continue;
+      uint32_t c[3];
+      kifmm__morton_decode(b->box[i].anchor, &c[0], &c[1], &c[2]);
+      int64_t lo[3], hi[3], nmax = ((int64_t)1 << (l - 1)) - 1;
+      for (int d = 0; d < 3; d++) {
+        lo[d] = ((int64_t)c[d] - 1) >> 1;
+        hi[d] = ((int64_t)c[d] + 1) >> 1;
+        lo[d] = lo[d] < 0 ? 0 : lo[d];
+        hi[d] = hi[d] > nmax ? nmax : hi[d];
+      }
+      for (int64_t x = lo[0]; x <= hi[0]; x++)
+        for (int64_t y = lo[1]; y <= hi[1]; y++)
+          for (int64_t z = lo[2]; z <= hi[2]; z++) {
+            uint64_t region = kifmm__morton_encode((uint32_t)x, (uint32_t)y, (uint32_t)z);
+            for (;;) {
+              int64_t a = deepest_cover(b, region, l - 1);
+              if (a < 0 || b->box[a].level >= l - 1 || b->box[a].split)
+                break;
+              CHECK(split_box(b, a));
+            }
+          }
+    }
+  }
+  return KIFMM_SUCCESS;
+}
+
+/* ---- points ---- */
+static void bounding_cube(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                          double origin[3], double *side) {
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  for (int64_t i = 0; i < nsrc + ntrg; i++) {
+    const double *p = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
+    for (int d = 0; d < 3; d++) {
+      lo[d] = fmin(lo[d], p[d]);
+      hi[d] = fmax(hi[d], p[d]);
+    }
+  }
+  if (nsrc + ntrg == 0)
+    lo[0] = lo[1] = lo[2] = hi[0] = hi[1] = hi[2] = 0.0;
+  double ext = fmax(hi[0] - lo[0], fmax(hi[1] - lo[1], hi[2] - lo[2]));
+  double mag = fmax(fmax(fabs(lo[0]), fabs(hi[0])),
+                    fmax(fmax(fabs(lo[1]), fabs(hi[1])), fmax(fabs(lo[2]), fabs(hi[2]))));
+  /* a little margin so no point sits on the far faces; never a zero-sized root */
+  *side = ext > 0 ? ext * (1.0 + 1e-6) + mag * 1e-14 : fmax(1.0, mag * 1e-6);
+  for (int d = 0; d < 3; d++)
+    origin[d] = 0.5 * (lo[d] + hi[d]) - 0.5 * *side;
+}
+
+static uint64_t point_key(const double *p, const double origin[3], double side) {
+  const double scale = (double)(1u << KIFMM_KEY_BITS) / side;
+  const double top = (double)((1u << KIFMM_KEY_BITS) - 1);
+  uint32_t c[3];
+  for (int d = 0; d < 3; d++) {
+    double v = floor((p[d] - origin[d]) * scale);
+    c[d] = (uint32_t)fmin(fmax(v, 0.0), top);
+  }
+  return kifmm__morton_encode(c[0], c[1], c[2]);
+}
+
+/* Sorted keys, permutation and SoA coordinates of one point set. */
+static int sort_points(int64_t n, const double *xyz, const double origin[3], double side,
+                       int nthreads, uint64_t **key_out, int64_t **perm_out, double **x,
+                       double **y, double **z) {
+  uint64_t *key;
+  int64_t *perm;
+  ALLOC(key, n);
+  ALLOC(perm, n);
+  *key_out = key;
+  *perm_out = perm;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    key[i] = point_key(xyz + 3 * i, origin, side);
+    perm[i] = i;
+  }
+  CHECK(kifmm__radix_sort(key, perm, n, 3 * KIFMM_KEY_BITS));
+  ALLOC(*x, n);
+  ALLOC(*y, n);
+  ALLOC(*z, n);
+  double *xs = *x, *ys = *y, *zs = *z;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const double *p = xyz + 3 * perm[i];
+    xs[i] = p[0];
+    ys[i] = p[1];
+    zs[i] = p[2];
+  }
+  return KIFMM_SUCCESS;
+}
+
+/* ---- final layout ---- */
+static int layout_boxes(kifmm_tree *t, const builder *b) {
+  int64_t n = b->n;
+  uint64_t *order_key;
+  int64_t *order;
+  ALLOC(order_key, n);
+  if (kifmm__calloc((void **)&order, (size_t)n, sizeof(*order)) != KIFMM_SUCCESS) {
+    free(order_key);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    order_key[i] = (uint64_t)b->box[i].level << 3 * KIFMM_KEY_BITS | b->box[i].anchor;
+    order[i] = i;
+  }
+  int status = kifmm__radix_sort(order_key, order, n, 3 * KIFMM_KEY_BITS + 5);
+  free(order_key);
+  if (status != KIFMM_SUCCESS) {
+    free(order);
+    return status;
+  }
+  t->nbox = n;
+  int ok = kifmm__calloc((void **)&t->anchor, (size_t)n, sizeof(*t->anchor)) == 0 &&
+           kifmm__calloc((void **)&t->level, (size_t)n, sizeof(*t->level)) == 0 &&
+           kifmm__calloc((void **)&t->parent, (size_t)n, sizeof(*t->parent)) == 0 &&
+           kifmm__calloc((void **)&t->first_child, (size_t)n, sizeof(*t->first_child)) == 0 &&
+           kifmm__calloc((void **)&t->nchild, (size_t)n, sizeof(*t->nchild)) == 0 &&
+           kifmm__calloc((void **)&t->leaf_index, (size_t)n, sizeof(*t->leaf_index)) == 0 &&
+           kifmm__calloc((void **)&t->src_begin, (size_t)n, sizeof(int64_t)) == 0 &&
+           kifmm__calloc((void **)&t->src_end, (size_t)n, sizeof(int64_t)) == 0 &&
+           kifmm__calloc((void **)&t->trg_begin, (size_t)n, sizeof(int64_t)) == 0 &&
+           kifmm__calloc((void **)&t->trg_end, (size_t)n, sizeof(int64_t)) == 0;
+  if (!ok) {
+    free(order);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const build_box *x = &b->box[order[i]];
+    t->anchor[i] = x->anchor;
+    t->level[i] = (int8_t)x->level;
+    t->src_begin[i] = x->sb;
+    t->src_end[i] = x->se;
+    t->trg_begin[i] = x->tb;
+    t->trg_end[i] = x->te;
+    t->first_child[i] = -1;
+  }
+  free(order);
+  t->depth = t->level[n - 1];
+  memset(t->level_ptr, 0, sizeof(t->level_ptr));
+  for (int64_t i = 0; i < n; i++)
+    t->level_ptr[t->level[i] + 1]++;
+  for (int l = 0; l <= KIFMM_MAX_LEVEL; l++)
+    t->level_ptr[l + 1] += t->level_ptr[l];
+  t->parent[0] = -1;
+  for (int64_t i = 1; i < n; i++) {
+    int64_t p = kifmm__tree_find(t, t->level[i] - 1, t->anchor[i] >> 3);
+    t->parent[i] = p;
+    if (t->first_child[p] < 0)
+      t->first_child[p] = i;
+    t->nchild[p]++;
+  }
+  return KIFMM_SUCCESS;
+}
+
+static int layout_leaves(kifmm_tree *t) {
+  int64_t nleaf = 0;
+  for (int64_t i = 0; i < t->nbox; i++)
+    nleaf += t->nchild[i] == 0;
+  t->nleaf = nleaf;
+  uint64_t *pos;
+  ALLOC(t->leaf_box, nleaf);
+  ALLOC(t->leaf_src_ptr, nleaf + 1);
+  ALLOC(t->leaf_trg_ptr, nleaf + 1);
+  ALLOC(pos, nleaf);
+  for (int64_t i = 0, j = 0; i < t->nbox; i++) {
+    if (t->nchild[i] != 0) {
+      t->leaf_index[i] = -1;
+      continue;
+    }
+    pos[j] = t->anchor[i] << 3 * (KIFMM_KEY_BITS - t->level[i]);
+    t->leaf_box[j++] = i;
+  }
+  /* leaves are disjoint, so their first finest-level cell orders them along the curve */
+  int status = kifmm__radix_sort(pos, t->leaf_box, nleaf, 3 * KIFMM_KEY_BITS);
+  free(pos);
+  CHECK(status);
+  for (int64_t j = 0; j < nleaf; j++) {
+    int64_t b = t->leaf_box[j];
+    t->leaf_index[b] = j;
+    t->leaf_src_ptr[j] = t->src_begin[b];
+    t->leaf_trg_ptr[j] = t->trg_begin[b];
+  }
+  t->leaf_src_ptr[nleaf] = t->nsrc;
+  t->leaf_trg_ptr[nleaf] = t->ntrg;
+  return KIFMM_SUCCESS;
+}
+
+static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level) {
+  b->cap = 1024;
+  b->nslot = 4096;
+  b->box = malloc((size_t)b->cap * sizeof(*b->box));
+  b->slot = malloc((size_t)b->nslot * sizeof(*b->slot));
+  if (!b->box || !b->slot)
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  memset(b->slot, 0xff, (size_t)b->nslot * sizeof(*b->slot));
+  append_box(b, 0, 0, 0, t->nsrc, 0, t->ntrg);
+  CHECK(refine(b, ncrit, max_level));
+  int depth = b->box[b->n - 1].level;
+  CHECK(balance(b, depth));
+  CHECK(layout_boxes(t, b));
+  return layout_leaves(t);
+}
+
+int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg, int ncrit, int max_level, int nthreads) {
+  memset(t, 0, sizeof(*t));
+  t->nsrc = nsrc;
+  t->ntrg = ntrg;
+  bounding_cube(nsrc, src, ntrg, trg, t->origin, &t->side);
+  uint64_t *skey = NULL, *tkey = NULL;
+  builder b = {0};
+  int status = sort_points(nsrc, src, t->origin, t->side, nthreads, &skey, &t->src_perm, &t->sx,
+                           &t->sy, &t->sz);
+  if (status == KIFMM_SUCCESS)
+    status = sort_points(ntrg, trg, t->origin, t->side, nthreads, &tkey, &t->trg_perm, &t->tx,
+                         &t->ty, &t->tz);
+  if (status == KIFMM_SUCCESS) {
+    b.skey = skey;
+    b.tkey = tkey;
+    status = build_boxes(t, &b, ncrit, max_level);
+  }
+  free(b.box);
+  free(b.slot);
+  free(skey);
+  free(tkey);
+  return status;
+}
+
+void kifmm__tree_free(kifmm_tree *t) {
+  void *arrays[] = {t->anchor,      t->level,        t->parent,       t->first_child,
+                    t->nchild,      t->leaf_index,   t->src_begin,    t->src_end,
+                    t->trg_begin,   t->trg_end,      t->leaf_box,     t->leaf_src_ptr,
+                    t->leaf_trg_ptr, t->sx,          t->sy,           t->sz,
+                    t->tx,          t->ty,           t->tz,           t->src_perm,
+                    t->trg_perm};
+  for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
+    free(arrays[i]);
+  memset(t, 0, sizeof(*t));
+}
+
+int64_t kifmm__tree_find(const kifmm_tree *t, int level, uint64_t anchor) {
+  if (level < 0 || level > t->depth)
+    return -1;
+  int64_t lo = t->level_ptr[level], hi = t->level_ptr[level + 1];
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (t->anchor[mid] < anchor)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < t->level_ptr[level + 1] && t->anchor[lo] == anchor ? lo : -1;
+}
+
+double kifmm__box_side(const kifmm_tree *t, int level) { return ldexp(t->side, -level); }
+
+void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]) {
+  uint32_t a[3];
+  kifmm__morton_decode(t->anchor[box], &a[0], &a[1], &a[2]);
+  double h = kifmm__box_side(t, t->level[box]);
+  for (int d = 0; d < 3; d++)
+    c[d] = t->origin[d] + ((double)a[d] + 0.5) * h;
+}
+
+int64_t kifmm__tree_bytes(const kifmm_tree *t) {
+  int64_t per_box = 8 + 1 + 8 + 8 + 1 + 8 + 4 * 8;
+  int64_t per_leaf = 3 * 8;
+  int64_t per_point = 3 * 8 + 8;
+  return t->nbox * per_box + t->nleaf * per_leaf + (t->nsrc + t->ntrg) * per_point;
+}
