@@ -1,0 +1,52 @@
+# kifmm-c convenience wrapper: installs Debian dependencies when missing, configures,
+# builds and runs. `make demo` and `make test` are the two quick-start commands.
+BUILD     ?= build
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+DEBS = cmake make gcc gfortran pkg-config libopenblas-dev liblapack-dev liblapacke-dev \
+       libhdf5-openmpi-dev hdf5-tools libopenmpi-dev openmpi-bin python3-h5py python3-numpy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: all deps configure build test demo bench install check-sanitize check-valgrind clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900
+
+demo: build
+	$(BUILD)/examples/kifmm-bench --n 1000000 --dist cube --order 6 --ncrit 150 --check 1000
+
+bench: build
+	./examples/run_bench.sh $(BUILD)/examples/kifmm-bench
+
+install: build
+	cmake --install $(BUILD)
+
+check-sanitize: deps
+	$(MAKE) BUILD=build-sanitize CMAKE_ARGS="-DKIFMM_SANITIZE=ON -DKIFMM_NATIVE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo" build
+	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit
+
+check-valgrind: deps
+	$(MAKE) BUILD=build-valgrind CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo" build
+	cd build-valgrind && ctest --output-on-failure -L unit -T memcheck
+
+clean:
+	rm -rf build build-sanitize build-valgrind
