@@ -9,10 +9,11 @@
 /* Singular values of the check-to-equivalent matrices below this fraction of the largest
  * are dropped: the matrices are exponentially ill-conditioned and the smallest singular
  * directions carry only rounding noise. */
-#define KIFMM_PINV_RCOND 1e-15
+#define KIFMM_PINV_RCOND 1e-9
 
 double kifmm__default_tolerance(int order) {
   /* a little below the truncation error of order p, so compression does not show */
+  if (getenv("KIFMM_TOLX")) return atof(getenv("KIFMM_TOLX"));
   return pow(10.0, -0.5 * order - 4.5);
 }
 
@@ -238,7 +239,7 @@ int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nt
   ops->order = order;
   ops->n = kifmm__surface_count(order);
   ops->tol = tol > 0 ? tol : kifmm__default_tolerance(order);
-  ops->rcond = KIFMM_PINV_RCOND;
+  ops->rcond = getenv("KIFMM_RCOND") ? atof(getenv("KIFMM_RCOND")) : KIFMM_PINV_RCOND;
   int status = compute(ops, nthreads);
   if (status != KIFMM_SUCCESS)
     kifmm__operators_free(ops);

@@ -1,0 +1,102 @@
+/* Interaction lists: every (source leaf, target leaf) pair is accounted for exactly once by
+ * U at the target leaf, V at the target or an ancestor (from the source or an ancestor),
+ * W at the target leaf (from the source or an ancestor) or X at the target or an ancestor. */
+#include "internal.h"
+#include "testutil.h"
+
+static int64_t count_pair_errors(const kifmm_tree *t, const kifmm_lists *L) {
+  int64_t errors = 0;
+  int *mark = calloc((size_t)t->nbox, sizeof(int));
+  for (int64_t j = 0; j < t->nleaf; j++) {
+    int64_t T = t->leaf_box[j];
+    if (t->trg_end[T] == t->trg_begin[T])
+      continue;
+    memset(mark, 0, (size_t)t->nbox * sizeof(int));
+    for (int64_t e = L->u_ptr[T]; e < L->u_ptr[T + 1]; e++)
+      mark[L->u_idx[e]]++;
+    for (int64_t e = L->w_ptr[T]; e < L->w_ptr[T + 1]; e++)
+      mark[L->w_idx[e]]++;
+    for (int64_t a = T; a >= 0; a = t->parent[a]) {
+      for (int64_t e = L->v_ptr[a]; e < L->v_ptr[a + 1]; e++)
+        mark[L->v_idx[e]]++;
+      for (int64_t e = L->x_ptr[a]; e < L->x_ptr[a + 1]; e++)
+        mark[L->x_idx[e]]++;
+    }
+    for (int64_t i = 0; i < t->nleaf; i++) {
+      int64_t S = t->leaf_box[i];
+      if (t->src_end[S] == t->src_begin[S])
+        continue;
+      int total = 0;
+      for (int64_t a = S; a >= 0; a = t->parent[a])
+        total += mark[a];
+      errors += total != 1;
+    }
+  }
+  free(mark);
+  return errors;
+}
+
+static int lists_well_formed(const kifmm_tree *t, const kifmm_lists *L) {
+  int ok = 1;
+  for (int64_t b = 0; b < t->nbox; b++) {
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
+      int64_t a = L->u_idx[e];
+      ok &= t->nchild[a] == 0 && t->nchild[b] == 0;
+      ok &= kifmm__boxes_adjacent(t->anchor[a], t->level[a], t->anchor[b], t->level[b]);
+    }
+    for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++) {
+      int64_t a = L->v_idx[e];
+      uint32_t ca[3], cb[3];
+      kifmm__morton_decode(t->anchor[a], &ca[0], &ca[1], &ca[2]);
+      kifmm__morton_decode(t->anchor[b], &cb[0], &cb[1], &cb[2]);
+      ok &= t->level[a] == t->level[b];
+      ok &= L->v_tv[e] == kifmm__tv_index((int)ca[0] - (int)cb[0], (int)ca[1] - (int)cb[1],
+                                          (int)ca[2] - (int)cb[2]);
+    }
+    for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
+      int64_t a = L->w_idx[e];
+      ok &= !kifmm__boxes_adjacent(t->anchor[a], t->level[a], t->anchor[b], t->level[b]);
+      ok &= t->level[a] > t->level[b];
+    }
+    for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++)
+      ok &= t->nchild[L->x_idx[e]] == 0 && t->level[L->x_idx[e]] < t->level[b];
+  }
+  return ok;
+}
+
+static void run_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit, int max_level,
+                     int same_points) {
+  uint64_t seed = 21 + (uint64_t)dist;
+  double *src = tu_alloc(3 * ns), *trg = tu_alloc(3 * nt);
+  tu_points(dist, ns, &seed, src);
+  tu_points(dist, nt, &seed, trg);
+  kifmm_tree t;
+  kifmm_lists L;
+  EXPECT_STATUS(kifmm__tree_build(&t, ns, src, same_points ? ns : nt, same_points ? src : trg,
+                                  ncrit, max_level, 2),
+                KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__lists_build(&L, &t, 2), KIFMM_SUCCESS);
+  int64_t nx = L.x_ptr[t.nbox], nw = L.w_ptr[t.nbox];
+  int64_t errors = count_pair_errors(&t, &L);
+  EXPECT(errors == 0, "%s: %lld leaf pairs not covered exactly once", tu_dist_name[dist],
+         (long long)errors);
+  EXPECT(lists_well_formed(&t, &L), "%s: list entries well formed", tu_dist_name[dist]);
+  printf("  %s leaves=%lld depth=%d U=%lld V=%lld W=%lld X=%lld\n", tu_dist_name[dist],
+         (long long)t.nleaf, t.depth, (long long)L.u_ptr[t.nbox], (long long)L.v_ptr[t.nbox],
+         (long long)nw, (long long)nx);
+  if (dist == TU_CLUSTER)
+    EXPECT(nw > 0 && nx > 0, "adaptive tree exercises W and X lists");
+  kifmm__lists_free(&L);
+  kifmm__tree_free(&t);
+  free(src);
+  free(trg);
+}
+
+int main(void) {
+  run_case(TU_CUBE, 3000, 2000, 20, KIFMM_MAX_LEVEL, 0);
+  run_case(TU_SPHERE, 4000, 4000, 30, KIFMM_MAX_LEVEL, 0);
+  run_case(TU_CLUSTER, 4000, 3000, 12, KIFMM_MAX_LEVEL, 0);
+  run_case(TU_CLUSTER, 3000, 0, 10, 8, 1);
+  run_case(TU_CLUSTER, 2000, 500, 3, 10, 0);
+  return tu_finish("test_lists");
+}

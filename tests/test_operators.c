@@ -1,0 +1,184 @@
+/* Each translation operator on its own against direct evaluation, on a hand-built unit
+ * geometry: P2M+M2P, P2M+M2M, P2M+M2L+L2P (compressed), P2L+L2L+L2P. */
+#include "internal.h"
+#include "testutil.h"
+
+enum { NS = 200, NT = 100 };
+
+typedef struct {
+  kifmm_operators ops;
+  int n;
+  double *src, *q;     /* sources, interleaved */
+  double surf[3 * 1352];
+} fixture;
+
+/* Points uniformly in the cube of side `side` at center c. */
+static void box_points(uint64_t *seed, int n, const double c[3], double side, double *xyz) {
+  for (int i = 0; i < n; i++)
+    for (int d = 0; d < 3; d++)
+      xyz[3 * i + d] = c[d] + side * (tu_uniform(seed) - 0.5);
+}
+
+/* Potential (1/r) at points y from density w on points x, both interleaved. */
+static void eval(int nx, const double *x, const double *w, int ny, const double *y, double *pot) {
+  for (int j = 0; j < ny; j++) {
+    double s = 0;
+    for (int i = 0; i < nx; i++) {
+      double dx = y[3 * j] - x[3 * i], dy = y[3 * j + 1] - x[3 * i + 1],
+             dz = y[3 * j + 2] - x[3 * i + 2];
+      s += w[i] / sqrt(dx * dx + dy * dy + dz * dz);
+    }
+    pot[j] = s;
+  }
+}
+
+static double rel_err(int n, const double *a, const double *b) {
+  double e = 0, m = 0;
+  for (int i = 0; i < n; i++) {
+    e += (a[i] - b[i]) * (a[i] - b[i]);
+    m += b[i] * b[i];
+  }
+  return sqrt(e / m);
+}
+
+/* Multipole (upward equivalent density) of sources in a box of side h at c. */
+static void p2m(const fixture *f, int ns, const double *src, const double *q, const double c[3],
+                double h, double *mult) {
+  double *check = tu_alloc(f->n);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, h, c, (double *)f->surf);
+  eval(ns, src, q, f->n, f->surf, check);
+  kifmm__gemm('N', 'N', f->n, 1, f->n, h, f->ops.uc2e, f->n, check, f->n, 0.0, mult, f->n);
+  free(check);
+}
+
+static double test_p2m_m2p(const fixture *f, double *mult) {
+  const double c[3] = {0, 0, 0};
+  double trg[3 * NT], direct[NT], approx[NT];
+  uint64_t seed = 5;
+  p2m(f, NS, f->src, f->q, c, 1.0, mult);
+  for (int j = 0; j < NT; j++) { /* targets of a non-adjacent box: at least one side away */
+    const double tc[3] = {2.0, (j % 3) - 1.0, (j % 5 < 2) ? 2.0 : 0.0};
+    box_points(&seed, 1, tc, 1.0, trg + 3 * j);
+  }
+  eval(NS, f->src, f->q, NT, trg, direct);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, c, (double *)f->surf);
+  eval(f->n, f->surf, mult, NT, trg, approx);
+  return rel_err(NT, approx, direct);
+}
+
+/* Children of the unit box each get their own P2M; M2M sums them into the parent. */
+static double test_m2m(const fixture *f) {
+  int n = f->n;
+  double *stack = tu_alloc(8 * n), *parent = tu_alloc(n), *allsrc = tu_alloc(3 * 8 * 25),
+         *allq = tu_alloc(8 * 25), trg[3 * NT], direct[NT], approx[NT];
+  uint64_t seed = 6;
+  for (int o = 0; o < 8; o++) {
+    const double cc[3] = {o & 4 ? 0.25 : -0.25, o & 2 ? 0.25 : -0.25, o & 1 ? 0.25 : -0.25};
+    box_points(&seed, 25, cc, 0.5, allsrc + 3 * 25 * o);
+    for (int i = 0; i < 25; i++)
+      allq[25 * o + i] = tu_uniform(&seed) - 0.3;
+    p2m(f, 25, allsrc + 3 * 25 * o, allq + 25 * o, cc, 0.5, stack + o * n);
+  }
+  kifmm__gemm('N', 'N', n, 1, 8 * n, 1.0, f->ops.m2m, n, stack, 8 * n, 0.0, parent, n);
+  for (int j = 0; j < NT; j++) {
+    const double tc[3] = {-2.0, 0.0, (j % 2) ? 2.0 : -1.0};
+    box_points(&seed, 1, tc, 1.0, trg + 3 * j);
+  }
+  const double c[3] = {0, 0, 0};
+  eval(200, allsrc, allq, NT, trg, direct);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, c, (double *)f->surf);
+  eval(n, f->surf, parent, NT, trg, approx);
+  free(stack);
+  free(parent);
+  free(allsrc);
+  free(allq);
+  return rel_err(NT, approx, direct);
+}
+
+/* Sources in the unit box at offset d, targets in the unit box at the origin:
+ * compressed M2L (Mc = V^T M, Lc = A_t B_t^T Mc, L = D Lc), then L2P. */
+static double test_m2l(const fixture *f, int dx, int dy, int dz) {
+  int n = f->n, k = f->ops.k, t = kifmm__tv_index(dx, dy, dz), r = f->ops.r[t];
+  const double sc[3] = {dx, dy, dz}, o[3] = {0, 0, 0};
+  double *src = tu_alloc(3 * NS), *mult = tu_alloc(n), *mc = tu_alloc(k), *tr = tu_alloc(r),
+         *lc = tu_alloc(k), *loc = tu_alloc(n), trg[3 * NT], direct[NT], approx[NT];
+  uint64_t seed = 7;
+  box_points(&seed, NS, sc, 1.0, src);
+  box_points(&seed, NT, o, 1.0, trg);
+  p2m(f, NS, src, f->q, sc, 1.0, mult);
+  const double *a = f->ops.ab + f->ops.ab_off[t], *b = a + (size_t)k * r;
+  kifmm__gemm('N', 'N', k, 1, n, 1.0, f->ops.vt, k, mult, n, 0.0, mc, k);
+  kifmm__gemm('T', 'N', r, 1, k, 1.0, b, k, mc, k, 0.0, tr, r);
+  kifmm__gemm('N', 'N', k, 1, r, 1.0, a, k, tr, r, 0.0, lc, k);
+  kifmm__gemm('N', 'N', n, 1, k, 1.0, f->ops.d, n, lc, k, 0.0, loc, n);
+  eval(NS, src, f->q, NT, trg, direct);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, 1.0, o, (double *)f->surf);
+  eval(n, f->surf, loc, NT, trg, approx);
+  free(src);
+  free(mult);
+  free(mc);
+  free(tr);
+  free(lc);
+  free(loc);
+  return rel_err(NT, approx, direct);
+}
+
+/* P2L into the unit box from far sources, L2L to child 5, L2P inside that child. */
+static double test_p2l_l2l(const fixture *f) {
+  int n = f->n;
+  const double o[3] = {0, 0, 0}, sc[3] = {-2.5, 1.0, 2.0}, cc[3] = {0.25, -0.25, 0.25};
+  double *src = tu_alloc(3 * NS), *check = tu_alloc(n), *loc = tu_alloc(n), *out = tu_alloc(8 * n),
+         trg[3 * NT], direct[NT], approx[NT];
+  uint64_t seed = 8;
+  box_points(&seed, NS, sc, 2.0, src);
+  box_points(&seed, NT, cc, 0.5, trg);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, o, (double *)f->surf);
+  eval(NS, src, f->q, n, f->surf, check);
+  kifmm__gemm('N', 'N', n, 1, n, 1.0, f->ops.dc2e, n, check, n, 0.0, loc, n);
+  kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->ops.l2l, 8 * n, loc, n, 0.0, out, 8 * n);
+  eval(NS, src, f->q, NT, trg, direct);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, 0.5, cc, (double *)f->surf);
+  eval(n, f->surf, out + 5 * n, NT, trg, approx);
+  free(src);
+  free(check);
+  free(loc);
+  free(out);
+  return rel_err(NT, approx, direct);
+}
+
+static void run_order(int p, double tol) {
+  fixture f;
+  EXPECT_STATUS(kifmm__operators_compute(&f.ops, p, 0.0, 2), KIFMM_SUCCESS);
+  f.n = f.ops.n;
+  EXPECT(f.n == 6 * (p - 1) * (p - 1) + 2, "surface count");
+  f.src = tu_alloc(3 * NS);
+  f.q = tu_alloc(NS);
+  uint64_t seed = 4;
+  const double o[3] = {0, 0, 0};
+  box_points(&seed, NS, o, 1.0, f.src);
+  for (int i = 0; i < NS; i++)
+    f.q[i] = tu_uniform(&seed) - 0.5;
+  double *mult = tu_alloc(f.n);
+  double e_m2p = test_p2m_m2p(&f, mult), e_m2m = test_m2m(&f);
+  double e_near = test_m2l(&f, 2, 0, 0), e_corner = test_m2l(&f, -2, 2, -2),
+         e_far = test_m2l(&f, 3, -1, 3), e_l2l = test_p2l_l2l(&f);
+  printf("  p=%2d k=%d: P2M+M2P %.2e  M2M %.2e  M2L(2,0,0) %.2e  M2L(-2,2,-2) %.2e  "
+         "M2L(3,-1,3) %.2e  P2L+L2L %.2e\n",
+         p, f.ops.k, e_m2p, e_m2m, e_near, e_corner, e_far, e_l2l);
+  EXPECT(e_m2p < tol, "p=%d P2M+M2P error %.3e", p, e_m2p);
+  EXPECT(e_m2m < tol, "p=%d M2M error %.3e", p, e_m2m);
+  EXPECT(e_near < tol && e_corner < tol && e_far < tol, "p=%d M2L errors %.3e %.3e %.3e", p,
+         e_near, e_corner, e_far);
+  EXPECT(e_l2l < tol, "p=%d P2L+L2L error %.3e", p, e_l2l);
+  free(mult);
+  free(f.src);
+  free(f.q);
+  kifmm__operators_free(&f.ops);
+}
+
+int main(void) {
+  run_order(4, 2e-3);
+  run_order(6, 1e-4);
+  run_order(8, 1e-5);
+  return tu_finish("test_operators");
+}
