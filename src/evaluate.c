@@ -248,7 +248,19 @@ static int m2l(kifmm_plan *plan, int l) {
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
-static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
+static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **pot,
+                             double **g) {
+  int64_t tb = plan->tree.trg_begin[b];
+  *pot = plan->pot + tb;
+  g[0] = want_grad ? plan->gx + tb : NULL;
+  g[1] = want_grad ? plan->gy + tb : NULL;
+  g[2] = want_grad ? plan->gz + tb : NULL;
+}
+
+/* X-list sources reach a box either through its downward check surface (P2L) or, when
+ * the box's subtree holds fewer targets than surface points, directly (exact and cheaper).
+ * Boxes of one level own disjoint target ranges, so the direct sums need no locks. */
+static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
   const int n = plan->ops.n;
@@ -263,16 +275,24 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
     for (int64_t b = lo; b < hi; b++) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
         continue;
-      double *check = s.buf;
+      double *check = s.buf, *pot, *g[3];
+      int direct = ntrg_of(t, b) <= n;
+      int64_t tb = t->trg_begin[b];
+      leaf_target_ptrs(plan, b, want_grad, &pot, g);
       memset(check, 0, (size_t)n * sizeof(double));
       box_surface(t, b, ctx->unit_inner, n, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
         int64_t a = L->x_idx[e], sb = t->src_begin[a];
-        kifmm__p2p(nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, n, s.surf.x,
-                   s.surf.y, s.surf.z, check, NULL, NULL, NULL);
+        if (direct)
+          kifmm__p2p(nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb,
+                     ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+        else
+          kifmm__p2p(nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, n,
+                     s.surf.x, s.surf.y, s.surf.z, check, NULL, NULL, NULL);
       }
-      double h = kifmm__box_side(t, l);
-      kifmm__gemm('N', 'N', n, 1, n, h, plan->ops.dc2e, n, check, n, 1.0, plan->local + b * n, n);
+      if (!direct)
+        kifmm__gemm('N', 'N', n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
+                    plan->local + b * n, n);
     }
     failed = !s.ok;
     free(s.buf);
@@ -282,15 +302,6 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
 
 /* ---- leaf pass: everything writes only to the targets of its own leaf ---- */
 typedef enum { LEAF_L2P, LEAF_M2P, LEAF_P2P } leaf_op;
-
-static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **pot,
-                             double **g) {
-  int64_t tb = plan->tree.trg_begin[b];
-  *pot = plan->pot + tb;
-  g[0] = want_grad ? plan->gx + tb : NULL;
-  g[1] = want_grad ? plan->gy + tb : NULL;
-  g[2] = want_grad ? plan->gz + tb : NULL;
-}
 
 static void l2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
                      scratch *s) {
@@ -303,18 +314,26 @@ static void l2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
              ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
 }
 
+/* W-list boxes with fewer sources than surface points are summed directly: exact, and
+ * cheaper than evaluating their n equivalent charges. */
 static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
                      scratch *s) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
+  const int n = plan->ops.n;
   double *pot, *g[3];
   leaf_target_ptrs(plan, b, want_grad, &pot, g);
   int64_t tb = t->trg_begin[b];
   for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
-    int64_t c = L->w_idx[e];
-    box_surface(t, c, ctx->unit_inner, plan->ops.n, s->surf);
-    kifmm__p2p(plan->ops.n, s->surf.x, s->surf.y, s->surf.z, plan->multipole + c * plan->ops.n,
-               ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+    int64_t c = L->w_idx[e], sb = t->src_begin[c];
+    if (nsrc_of(t, c) <= n) {
+      kifmm__p2p(nsrc_of(t, c), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, ntrg_of(t, b),
+                 t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+      continue;
+    }
+    box_surface(t, c, ctx->unit_inner, n, s->surf);
+    kifmm__p2p(n, s->surf.x, s->surf.y, s->surf.z, plan->multipole + c * n, ntrg_of(t, b),
+               t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
   }
 }
 
@@ -407,7 +426,7 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
     RUN(t_m2l, m2l(plan, l));
-    RUN(t_p2l, p2l(plan, ctx, l));
+    RUN(t_p2l, p2l(plan, ctx, l, want_grad));
   }
   RUN(t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   RUN(t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
