@@ -1,0 +1,385 @@
+! kifmm-c Fortran interface: module kifmm, a thin ISO_C_BINDING layer over include/kifmm.h.
+! Private bind(C) interfaces to the C entry points; public wrappers with optional arguments.
+!
+! Conventions of every public wrapper:
+!  * Coordinates are real(c_double) :: x(3, n) (column j is point j), the memory layout the C
+!    API takes. Gradients are grad(3, ntrg). Non-contiguous actual arguments are accepted
+!    (the compiler passes a contiguous copy).
+!  * status is an optional intent(out) integer set to KIFMM_SUCCESS or one of the KIFMM_ERR_*
+!    codes. No wrapper ever stops the program: when status is absent the call just returns,
+!    and kifmm_last_status() gives the code of the most recent wrapper call. The last status
+!    is one variable per program (not per thread): pass status explicitly in threaded code.
+!  * Array extents are checked against the plan; a mismatch gives KIFMM_ERR_INVALID_COUNT
+!    and leaves every output untouched, like any other failure.
+!  * No wrapper keeps a pointer to a caller's array after it returns.
+module kifmm
+  use, intrinsic :: iso_c_binding, only: c_char, c_double, c_int, c_int32_t, c_int64_t, &
+                                         c_null_char, c_null_ptr, c_ptr, c_size_t, &
+                                         c_associated, c_f_pointer, c_loc
+  implicit none
+  private
+
+  include "kifmm_constants.inc"
+
+  !> Options of a plan: the C struct kifmm_options, field for field. Obtain defaults with
+  !> kifmm_default_options() and change what you need; cache_dir is a NUL-terminated C
+  !> string, set it with kifmm_options_set_cache_dir().
+  type, bind(C), public :: kifmm_options
+    integer(c_int32_t) :: order        !< expansion order p in [2, 16]; default 6
+    integer(c_int32_t) :: ncrit        !< split a box holding more points than this; default 150
+    integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 16]; default 16
+    integer(c_int32_t) :: num_threads  !< OpenMP threads; 0 = OpenMP default; default 0
+    integer(c_int32_t) :: verbose      !< 1 = per-phase timings to stderr; default 0
+    integer(c_int32_t) :: use_cache    !< 1 = load/store operators in the cache; default 1
+    real(c_double) :: compression_tol  !< M2L truncation; 0 = chosen from order; default 0
+    character(kind=c_char) :: cache_dir(KIFMM_PATH_MAX) !< "" = from the environment
+  end type kifmm_options
+
+  !> Statistics of a plan: the C struct kifmm_stats, field for field (times in seconds).
+  type, bind(C), public :: kifmm_stats
+    integer(c_int64_t) :: nsrc, ntrg        !< point counts
+    integer(c_int64_t) :: nboxes, nleaves   !< boxes of the octree, of which leaves
+    integer(c_int32_t) :: depth             !< deepest level present (root = 0)
+    integer(c_int32_t) :: order             !< expansion order p
+    integer(c_int32_t) :: nsurf             !< points per surface, 6(p-1)^2+2
+    integer(c_int32_t) :: m2l_rank          !< rank of the shared M2L bases
+    integer(c_int32_t) :: m2l_max_rank      !< largest per-transfer-vector rank
+    integer(c_int32_t) :: cache_result      !< 0 unused, 1 hit, 2 stored, 3 rebuilt
+    integer(c_int64_t) :: bytes             !< bytes held by the plan
+    real(c_double) :: compression_tol       !< the M2L truncation in force
+    real(c_double) :: t_tree, t_lists, t_operators            !< plan creation
+    real(c_double) :: t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p !< last evaluation
+    real(c_double) :: t_evaluate            !< whole last evaluation
+    integer(c_int64_t) :: nevaluations      !< completed evaluations
+  end type kifmm_stats
+
+  !> A plan: octree, interaction lists and operators for one geometry. Create it with
+  !> kifmm_plan_create(), evaluate any number of times, free it with kifmm_plan_destroy().
+  !> The handle is not reference counted: do not destroy a copy of a plan and keep using
+  !> the original. There is no finalizer; an undestroyed plan leaks.
+  type, public :: kifmm_plan
+    private
+    type(c_ptr) :: handle = c_null_ptr
+    integer(c_int64_t) :: nsrc = 0, ntrg = 0
+  end type kifmm_plan
+
+  public :: kifmm_default_options, kifmm_options_set_cache_dir, kifmm_options_get_cache_dir
+  public :: kifmm_plan_create, kifmm_evaluate, kifmm_plan_destroy, kifmm_plan_stats
+  public :: kifmm_plan_associated, kifmm_direct
+  public :: kifmm_error_string, kifmm_version, kifmm_last_status
+
+  !> Status of the most recent wrapper call (see kifmm_last_status()).
+  integer, save :: last_status = KIFMM_SUCCESS
+
+  interface
+    function c_default_options() bind(C, name="kifmm_default_options") result(o)
+      import :: kifmm_options
+      type(kifmm_options) :: o
+    end function c_default_options
+
+    function c_plan_create(plan, nsrc, src, ntrg, trg, opts) &
+        bind(C, name="kifmm_plan_create") result(s)
+      import :: c_int, c_int64_t, c_ptr
+      type(c_ptr), intent(out) :: plan
+      integer(c_int64_t), value :: nsrc, ntrg
+      type(c_ptr), value :: src, trg, opts
+      integer(c_int) :: s
+    end function c_plan_create
+
+    function c_evaluate(plan, charges, pot, grad) bind(C, name="kifmm_evaluate") result(s)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: plan, charges, pot, grad
+      integer(c_int) :: s
+    end function c_evaluate
+
+    function c_plan_destroy(plan) bind(C, name="kifmm_plan_destroy") result(s)
+      import :: c_int, c_ptr
+      type(c_ptr), intent(inout) :: plan
+      integer(c_int) :: s
+    end function c_plan_destroy
+
+    function c_plan_stats(plan, stats) bind(C, name="kifmm_plan_stats") result(s)
+      import :: c_int, c_ptr, kifmm_stats
+      type(c_ptr), value :: plan
+      type(kifmm_stats), intent(out) :: stats
+      integer(c_int) :: s
+    end function c_plan_stats
+
+    function c_direct(nsrc, src, charges, ntrg, trg, pot, grad, num_threads) &
+        bind(C, name="kifmm_direct") result(s)
+      import :: c_int, c_int64_t, c_ptr
+      integer(c_int64_t), value :: nsrc, ntrg
+      type(c_ptr), value :: src, charges, trg, pot, grad
+      integer(c_int), value :: num_threads
+      integer(c_int) :: s
+    end function c_direct
+
+    function c_error_string(status) bind(C, name="kifmm_error_string") result(msg)
+      import :: c_int, c_ptr
+      integer(c_int), value :: status
+      type(c_ptr) :: msg
+    end function c_error_string
+
+    function c_version() bind(C, name="kifmm_version") result(v)
+      import :: c_ptr
+      type(c_ptr) :: v
+    end function c_version
+
+    function c_strlen(s) bind(C, name="strlen") result(n)
+      import :: c_ptr, c_size_t
+      type(c_ptr), value :: s
+      integer(c_size_t) :: n
+    end function c_strlen
+  end interface
+
+contains
+
+  !> Default options: order 6, ncrit 150, max_level 16, num_threads 0, verbose 0,
+  !> use_cache 1, compression_tol 0 (automatic), cache_dir "" (from the environment).
+  function kifmm_default_options() result(opts)
+    type(kifmm_options) :: opts
+    opts = c_default_options()
+  end function kifmm_default_options
+
+  !> Set opts%cache_dir to dir (trailing blanks dropped). A directory name of
+  !> KIFMM_PATH_MAX characters or more gives KIFMM_ERR_IO and leaves opts unchanged.
+  subroutine kifmm_options_set_cache_dir(opts, dir, status)
+    type(kifmm_options), intent(inout) :: opts
+    character(len=*), intent(in) :: dir
+    integer, intent(out), optional :: status
+    integer :: i, n
+    n = len_trim(dir)
+    if (n >= KIFMM_PATH_MAX) then
+      call finish(KIFMM_ERR_IO, status)
+      return
+    end if
+    do i = 1, n
+      opts%cache_dir(i) = dir(i:i)
+    end do
+    opts%cache_dir(n + 1:) = c_null_char
+    call finish(KIFMM_SUCCESS, status)
+  end subroutine kifmm_options_set_cache_dir
+
+  !> opts%cache_dir as a Fortran string (the characters before the first NUL).
+  function kifmm_options_get_cache_dir(opts) result(dir)
+    type(kifmm_options), intent(in) :: opts
+    character(len=:), allocatable :: dir
+    integer :: i, n
+    n = KIFMM_PATH_MAX
+    do i = 1, KIFMM_PATH_MAX
+      if (opts%cache_dir(i) == c_null_char) then
+        n = i - 1
+        exit
+      end if
+    end do
+    allocate (character(len=n) :: dir)
+    do i = 1, n
+      dir(i:i) = opts%cache_dir(i)
+    end do
+  end function kifmm_options_get_cache_dir
+
+  !> Build the octree, lists and operators for sources src(3, nsrc) and targets
+  !> trg(3, ntrg); without trg the targets are the sources. Coordinates are copied.
+  !> opts (default: kifmm_default_options()) is read during the call only.
+  !> On success a plan already held in plan is destroyed and replaced; on failure plan
+  !> is unchanged. A first extent other than 3 gives KIFMM_ERR_INVALID_COUNT.
+  subroutine kifmm_plan_create(plan, src, trg, opts, status)
+    type(kifmm_plan), intent(inout) :: plan
+    real(c_double), intent(in), contiguous, target :: src(:, :)
+    real(c_double), intent(in), contiguous, target, optional :: trg(:, :)
+    type(kifmm_options), intent(in), target, optional :: opts
+    integer, intent(out), optional :: status
+    type(c_ptr) :: handle, psrc, ptrg, popts
+    integer(c_int64_t) :: nsrc, ntrg
+    integer :: s, ignored
+
+    nsrc = size(src, 2, kind=c_int64_t)
+    psrc = array2_ptr(src)
+    if (present(trg)) then
+      ntrg = size(trg, 2, kind=c_int64_t)
+      ptrg = array2_ptr(trg)
+      if (size(trg, 1) /= 3) ntrg = -1
+    else
+      ntrg = nsrc
+      ptrg = psrc
+    end if
+    if (size(src, 1) /= 3 .or. ntrg < 0) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    popts = c_null_ptr
+    if (present(opts)) popts = c_loc(opts)
+
+    handle = c_null_ptr
+    s = c_plan_create(handle, nsrc, psrc, ntrg, ptrg, popts)
+    if (s == KIFMM_SUCCESS) then
+      if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
+      plan%handle = handle
+      plan%nsrc = nsrc
+      plan%ntrg = ntrg
+    end if
+    call finish(s, status)
+  end subroutine kifmm_plan_create
+
+  !> Potentials pot(ntrg) and, if present, gradients grad(3, ntrg) at the plan's targets
+  !> for charges(nsrc) at its sources, all in the caller's order. Pairs at distance 0
+  !> contribute nothing. Outputs are untouched unless status is KIFMM_SUCCESS. An
+  !> uncreated or destroyed plan gives KIFMM_ERR_NULL_ARGUMENT.
+  subroutine kifmm_evaluate(plan, charges, pot, grad, status)
+    type(kifmm_plan), intent(in) :: plan
+    real(c_double), intent(in), contiguous, target :: charges(:)
+    real(c_double), intent(inout), contiguous, target :: pot(:)
+    real(c_double), intent(inout), contiguous, target, optional :: grad(:, :)
+    integer, intent(out), optional :: status
+    type(c_ptr) :: pgrad
+
+    if (.not. c_associated(plan%handle)) then
+      call finish(KIFMM_ERR_NULL_ARGUMENT, status)
+      return
+    end if
+    pgrad = c_null_ptr
+    if (present(grad)) then
+      if (size(grad, 1) /= 3 .or. size(grad, 2, kind=c_int64_t) /= plan%ntrg) then
+        call finish(KIFMM_ERR_INVALID_COUNT, status)
+        return
+      end if
+      pgrad = array2_ptr(grad)
+    end if
+    if (size(charges, kind=c_int64_t) /= plan%nsrc .or. &
+        size(pot, kind=c_int64_t) /= plan%ntrg) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    call finish(c_evaluate(plan%handle, array1_ptr(charges), array1_ptr(pot), pgrad), status)
+  end subroutine kifmm_evaluate
+
+  !> Free the plan's memory; afterwards kifmm_plan_associated(plan) is .false.
+  !> Destroying an uncreated or already destroyed plan does nothing.
+  subroutine kifmm_plan_destroy(plan, status)
+    type(kifmm_plan), intent(inout) :: plan
+    integer, intent(out), optional :: status
+    call finish(c_plan_destroy(plan%handle), status)
+    plan%handle = c_null_ptr
+    plan%nsrc = 0
+    plan%ntrg = 0
+  end subroutine kifmm_plan_destroy
+
+  !> Copy of the plan's statistics: geometry, set-up times, timings of the last evaluation.
+  subroutine kifmm_plan_stats(plan, stats, status)
+    type(kifmm_plan), intent(in) :: plan
+    type(kifmm_stats), intent(out) :: stats
+    integer, intent(out), optional :: status
+    call finish(c_plan_stats(plan%handle, stats), status)
+  end subroutine kifmm_plan_stats
+
+  !> .true. when plan holds a created, not yet destroyed plan.
+  logical function kifmm_plan_associated(plan)
+    type(kifmm_plan), intent(in) :: plan
+    kifmm_plan_associated = c_associated(plan%handle)
+  end function kifmm_plan_associated
+
+  !> Direct O(nsrc*ntrg) sums, for checking: pot(ntrg) and optional grad(3, ntrg) at
+  !> targets trg(3, ntrg) (default: the sources) for charges(nsrc) at src(3, nsrc).
+  !> num_threads as in the options (default 0). Extent mismatches: KIFMM_ERR_INVALID_COUNT.
+  subroutine kifmm_direct(src, charges, pot, grad, trg, num_threads, status)
+    real(c_double), intent(in), contiguous, target :: src(:, :)
+    real(c_double), intent(in), contiguous, target :: charges(:)
+    real(c_double), intent(inout), contiguous, target :: pot(:)
+    real(c_double), intent(inout), contiguous, target, optional :: grad(:, :)
+    real(c_double), intent(in), contiguous, target, optional :: trg(:, :)
+    integer, intent(in), optional :: num_threads
+    integer, intent(out), optional :: status
+    type(c_ptr) :: ptrg, pgrad
+    integer(c_int64_t) :: nsrc, ntrg
+    integer(c_int) :: nt
+    logical :: bad
+
+    nsrc = size(src, 2, kind=c_int64_t)
+    bad = size(src, 1) /= 3 .or. size(charges, kind=c_int64_t) /= nsrc
+    if (present(trg)) then
+      ntrg = size(trg, 2, kind=c_int64_t)
+      bad = bad .or. size(trg, 1) /= 3
+      ptrg = array2_ptr(trg)
+    else
+      ntrg = nsrc
+      ptrg = array2_ptr(src)
+    end if
+    bad = bad .or. size(pot, kind=c_int64_t) /= ntrg
+    pgrad = c_null_ptr
+    if (present(grad)) then
+      bad = bad .or. size(grad, 1) /= 3 .or. size(grad, 2, kind=c_int64_t) /= ntrg
+      pgrad = array2_ptr(grad)
+    end if
+    if (bad) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    nt = 0
+    if (present(num_threads)) nt = int(num_threads, c_int)
+    call finish(c_direct(nsrc, array2_ptr(src), array1_ptr(charges), ntrg, ptrg, &
+                         array1_ptr(pot), pgrad, nt), status)
+  end subroutine kifmm_direct
+
+  !> Message for a status code, e.g. kifmm_error_string(KIFMM_ERR_INVALID_ORDER).
+  function kifmm_error_string(status) result(msg)
+    integer, intent(in) :: status
+    character(len=:), allocatable :: msg
+    msg = c_string(c_error_string(int(status, c_int)))
+  end function kifmm_error_string
+
+  !> Version of the linked library, e.g. "0.1.0".
+  function kifmm_version() result(version)
+    character(len=:), allocatable :: version
+    version = c_string(c_version())
+  end function kifmm_version
+
+  !> Status of the most recent call of a wrapper of this module (KIFMM_SUCCESS before any).
+  integer function kifmm_last_status()
+    kifmm_last_status = last_status
+  end function kifmm_last_status
+
+  ! ---- private helpers ----
+
+  ! Record s as the last status and hand it to the caller's optional status argument.
+  subroutine finish(s, status)
+    integer(c_int), intent(in) :: s
+    integer, intent(out), optional :: status
+    last_status = s
+    if (present(status)) status = s
+  end subroutine finish
+
+  ! C address of an array, or NULL when it is empty (c_loc of a zero-sized array is not
+  ! allowed; the C API accepts NULL for a count of 0).
+  function array1_ptr(a) result(p)
+    real(c_double), intent(in), contiguous, target :: a(:)
+    type(c_ptr) :: p
+    p = c_null_ptr
+    if (size(a) > 0) p = c_loc(a)
+  end function array1_ptr
+
+  function array2_ptr(a) result(p)
+    real(c_double), intent(in), contiguous, target :: a(:, :)
+    type(c_ptr) :: p
+    p = c_null_ptr
+    if (size(a) > 0) p = c_loc(a)
+  end function array2_ptr
+
+  ! Copy of a NUL-terminated C string (static storage in the library).
+  function c_string(p) result(s)
+    type(c_ptr), intent(in) :: p
+    character(len=:), allocatable :: s
+    character(kind=c_char), pointer :: chars(:)
+    integer :: i, n
+    if (.not. c_associated(p)) then
+      s = ""
+      return
+    end if
+    n = int(c_strlen(p))
+    call c_f_pointer(p, chars, [n])
+    allocate (character(len=n) :: s)
+    do i = 1, n
+      s(i:i) = chars(i)
+    end do
+  end function c_string
+
+end module kifmm
