@@ -47,7 +47,14 @@ extern "C" {
   X(KIFMM_ERR_MPI, 14, "an MPI call failed")                                                   \
   X(KIFMM_ERR_HDF5, 15, "an HDF5 call failed")                                                 \
   X(KIFMM_ERR_TOO_MANY_POINTS, 16, "point count exceeds the supported range")                  \
-  X(KIFMM_ERR_INTERNAL, 17, "internal error (please report)")
+  X(KIFMM_ERR_INTERNAL, 17, "internal error (please report)")                                \
+  X(KIFMM_ERR_FILE_NOT_FOUND, 18, "file does not exist or cannot be opened")                   \
+  X(KIFMM_ERR_FILE_NOT_HDF5, 19, "file is not an HDF5 file")                                   \
+  X(KIFMM_ERR_FILE_MISSING_DATASET, 20, "a required dataset is missing from the file")         \
+  X(KIFMM_ERR_FILE_SHAPE, 21, "a dataset has the wrong rank or shape")                         \
+  X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
+  X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
+  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
