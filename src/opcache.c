@@ -11,6 +11,9 @@
 #include "h5util.h"
 #include "opcache.h"
 
+#ifndef KIFMM_OPERATORS_CODE /* digest of operators.c & co., set by src/CMakeLists.txt */
+#define KIFMM_OPERATORS_CODE "unknown"
+#endif
 #define KERNEL_NAME "laplace"
 #define FLOAT_NAME "float64"
 
@@ -37,7 +40,7 @@ static cache_key make_key(const kifmm_options *o) {
 static void key_string(const cache_key *k, char *buf, size_t len) {
   snprintf(buf, len,
            "kernel=" KERNEL_NAME ";float=" FLOAT_NAME ";order=%d;ratio_inner=%.17g;"
-           "ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d",
+           "ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d;code=" KIFMM_OPERATORS_CODE,
            k->order, k->ratio_inner, k->ratio_outer, k->tol, k->format, k->revision);
 }
 
@@ -160,6 +163,7 @@ static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) 
   CHECK(kifmm__h5_attr_put(f, "format_version", H5T_NATIVE_INT32, &k->format));
   CHECK(kifmm__h5_attr_put(f, "operators_revision", H5T_NATIVE_INT32, &k->revision));
   CHECK(kifmm__h5_attr_put_string(f, "key", key));
+  CHECK(kifmm__h5_attr_put_string(f, "operators_code", KIFMM_OPERATORS_CODE));
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_version", KIFMM_VERSION_STRING));
   CHECK(kifmm__h5_attr_put(f, "nsurf", H5T_NATIVE_INT32, &n));
   CHECK(kifmm__h5_attr_put(f, "m2l_rank", H5T_NATIVE_INT32, &kk));

@@ -8,9 +8,10 @@
 #include "internal.h"
 #include "kifmm_io.h" /* KIFMM_CACHE_* */
 
-/* Bump KIFMM_OPCACHE_FORMAT when the file layout changes, and KIFMM_OPERATORS_REVISION
- * whenever operators.c computes different numbers (a fix, a new truncation rule): both
- * are part of the key, so files written by older code are rebuilt, never used. */
+/* Bump KIFMM_OPCACHE_FORMAT when the file layout changes. The key also holds a digest of
+ * the sources that compute the operators (KIFMM_OPERATORS_CODE, from src/CMakeLists.txt), so
+ * files written by other code are never used; KIFMM_OPERATORS_REVISION is the manual
+ * override for a change the digest cannot see (a BLAS/LAPACK behaviour, a build flag). */
 #define KIFMM_OPCACHE_FORMAT 1
 #define KIFMM_OPERATORS_REVISION 1
 
