@@ -47,7 +47,14 @@ extern "C" {
   X(KIFMM_ERR_MPI, 14, "an MPI call failed")                                                   \
   X(KIFMM_ERR_HDF5, 15, "an HDF5 call failed")                                                 \
   X(KIFMM_ERR_TOO_MANY_POINTS, 16, "point count exceeds the supported range")                  \
-  X(KIFMM_ERR_INTERNAL, 17, "internal error (please report)")
+  X(KIFMM_ERR_INTERNAL, 17, "internal error (please report)")                                \
+  X(KIFMM_ERR_FILE_NOT_FOUND, 18, "file does not exist or cannot be opened")                   \
+  X(KIFMM_ERR_FILE_NOT_HDF5, 19, "file is not an HDF5 file")                                   \
+  X(KIFMM_ERR_FILE_MISSING_DATASET, 20, "a required dataset is missing from the file")         \
+  X(KIFMM_ERR_FILE_SHAPE, 21, "a dataset has the wrong rank or shape")                         \
+  X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
+  X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
+  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
@@ -77,7 +84,8 @@ typedef struct kifmm_stats {
   int32_t nsurf;           /* points per surface, 6(p-1)^2+2 */
   int32_t m2l_rank;        /* rank k of the shared M2L bases */
   int32_t m2l_max_rank;    /* largest per-transfer-vector rank r */
-  int32_t cache_result;    /* 0 not used, 1 hit, 2 computed and stored, 3 rebuilt (bad file) */
+  int32_t cache_result;    /* KIFMM_CACHE_*: 0 not used, 1 hit, 2 computed and stored, 3 rebuilt
+                              (bad file replaced), 4 computed, directory not writable */
   int64_t bytes;           /* bytes held by the plan */
   double compression_tol;  /* the M2L truncation in force */
   double t_tree, t_lists, t_operators;                     /* plan creation */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "opcache.h"
 
 #define KIFMM_MAX_POINTS ((int64_t)1 << 40)
 
@@ -94,7 +95,7 @@ static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t nt
   double t1 = kifmm__wtime();
   CHECK(kifmm__lists_build(&p->lists, &p->tree, p->nthreads));
   double t2 = kifmm__wtime();
-  CHECK(kifmm__operators_compute(&p->ops, p->opts.order, p->opts.compression_tol, p->nthreads));
+  CHECK(kifmm__operators_obtain(&p->ops, &p->opts, p->nthreads, &p->stats.cache_result));
   double t3 = kifmm__wtime();
   CHECK(alloc_work(p));
   p->stats.t_tree = t1 - t0;

@@ -1,0 +1,67 @@
+/* Operator cache under MPI (2 ranks): rank 0 loads or computes, every rank receives
+ * operators bitwise identical to a local computation, with the same cache result. */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "opcache.h"
+
+static int failures = 0, rank = 0;
+#define EXPECT(cond, ...)                                                        \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "[rank %d] FAIL %s:%d: %s: ", rank, __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                              \
+      fprintf(stderr, "\n");                                                     \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+
+static int same(const kifmm_operators *a, const kifmm_operators *b) {
+  int64_t nn = (int64_t)a->n * a->n, nk = (int64_t)a->n * a->k;
+  size_t d = sizeof(double);
+  return a->order == b->order && a->n == b->n && a->k == b->k && a->tol == b->tol &&
+         a->rcond == b->rcond && a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
+         !memcmp(a->ab_off, b->ab_off, sizeof(a->ab_off)) && !memcmp(a->uc2e, b->uc2e, nn * d) &&
+         !memcmp(a->dc2e, b->dc2e, nn * d) && !memcmp(a->m2m, b->m2m, 8 * nn * d) &&
+         !memcmp(a->l2l, b->l2l, 8 * nn * d) && !memcmp(a->vt, b->vt, nk * d) &&
+         !memcmp(a->d, b->d, nk * d) && !memcmp(a->ab, b->ab, a->ab_len * d);
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  char dir[256] = "/tmp/kifmm-opcache-mpi-XXXXXX";
+  if (rank == 0 && !mkdtemp(dir))
+    dir[0] = '\0';
+  MPI_Bcast(dir, sizeof(dir), MPI_CHAR, 0, MPI_COMM_WORLD);
+  kifmm_options o = kifmm_default_options();
+  o.order = 4;
+  snprintf(o.cache_dir, sizeof(o.cache_dir), "%s", dir);
+  kifmm_operators local, got;
+  EXPECT(kifmm__operators_compute(&local, o.order, o.compression_tol, 1) == KIFMM_SUCCESS, "compute");
+  const int want[2] = {KIFMM_CACHE_STORED, KIFMM_CACHE_HIT};
+  for (int round = 0; round < 2; round++) {
+    int result = -1;
+    int s = kifmm__operators_obtain_comm(&got, &o, 1, MPI_COMM_WORLD, &result);
+    EXPECT(s == KIFMM_SUCCESS && result == want[round], "round %d: status %d result %d", round, s,
+           result);
+    EXPECT(s == KIFMM_SUCCESS && same(&local, &got), "round %d: operators differ", round);
+    if (s == KIFMM_SUCCESS)
+      kifmm__operators_free(&got);
+  }
+  kifmm__operators_free(&local);
+  int total = 0;
+  MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (rank == 0)
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  MPI_Finalize();
+  return total ? 1 : 0;
+}
