@@ -51,6 +51,13 @@ program test_fortran_abi
   call status_code("KIFMM_ERR_HDF5", KIFMM_ERR_HDF5)
   call status_code("KIFMM_ERR_TOO_MANY_POINTS", KIFMM_ERR_TOO_MANY_POINTS)
   call status_code("KIFMM_ERR_INTERNAL", KIFMM_ERR_INTERNAL)
+  call status_code("KIFMM_ERR_FILE_NOT_FOUND", KIFMM_ERR_FILE_NOT_FOUND)
+  call status_code("KIFMM_ERR_FILE_NOT_HDF5", KIFMM_ERR_FILE_NOT_HDF5)
+  call status_code("KIFMM_ERR_FILE_MISSING_DATASET", KIFMM_ERR_FILE_MISSING_DATASET)
+  call status_code("KIFMM_ERR_FILE_SHAPE", KIFMM_ERR_FILE_SHAPE)
+  call status_code("KIFMM_ERR_FILE_TYPE", KIFMM_ERR_FILE_TYPE)
+  call status_code("KIFMM_ERR_FILE_NONFINITE", KIFMM_ERR_FILE_NONFINITE)
+  call status_code("KIFMM_ERR_MPI_UNSUPPORTED", KIFMM_ERR_MPI_UNSUPPORTED)
   ! A code added to the C list must get a line above (the module has it already).
   call check(nchecked == abi_status_count(), "every C status code is checked here")
   call check(KIFMM_NUM_STATUS == abi_status_count(), "KIFMM_NUM_STATUS = size of the C list")
