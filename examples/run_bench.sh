@@ -9,7 +9,7 @@ runs=${BENCH_RUNS:-3}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=1
 : > "$out"
 # case: dist order ncrit (ncrit counts sources + targets; surface points like larger leaves)
-cases=("cube 6 150" "cube 10 300" "sphere 6 1000" "sphere 10 1000")
+cases=("cube 6 150" "cube 10 600" "sphere 6 1000" "sphere 10 1000")
 for c in "${cases[@]}"; do
   read -r dist order ncrit <<< "$c"
   for ((r = 0; r < runs; r++)); do
