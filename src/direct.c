@@ -5,13 +5,6 @@
 
 #include "internal.h"
 
-static int all_finite(int64_t n, const double *v) {
-  int ok = 1;
-  for (int64_t i = 0; i < n; i++)
-    ok &= isfinite(v[i]) != 0;
-  return ok;
-}
-
 int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t ntrg,
                  const double *trg, double *pot, double *grad, int num_threads) {
   if (nsrc < 0 || ntrg < 0)
@@ -20,9 +13,9 @@ int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t
     return KIFMM_ERR_NULL_ARGUMENT;
   if (num_threads < 0)
     return KIFMM_ERR_INVALID_THREADS;
-  if (!all_finite(3 * nsrc, src) || !all_finite(3 * ntrg, trg))
+  if (!kifmm__all_finite(3 * nsrc, src) || !kifmm__all_finite(3 * ntrg, trg))
     return KIFMM_ERR_NONFINITE_COORDINATE;
-  if (!all_finite(nsrc, charges))
+  if (!kifmm__all_finite(nsrc, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   double *s;
   ALLOC(s, 4 * nsrc);

@@ -24,6 +24,8 @@
 
 KIFMM_INTERNAL int kifmm__calloc(void **ptr, size_t n, size_t size);
 KIFMM_INTERNAL double kifmm__wtime(void);
+/* 1 when none of the n values is NaN or infinite. */
+KIFMM_INTERNAL int kifmm__all_finite(int64_t n, const double *v);
 
 /* ---- Morton keys (morton.c) ----
  * A box is (level, anchor): anchor = interleaved integer coordinates at that level,

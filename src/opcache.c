@@ -304,13 +304,6 @@ static int ranks_valid(const kifmm_operators *ops) {
   return need <= ops->ab_len;
 }
 
-static int all_finite(int64_t n, const double *v) {
-  int ok = 1;
-  for (int64_t i = 0; i < n; i++)
-    ok &= isfinite(v[i]) != 0;
-  return ok;
-}
-
 static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
   if (!attrs_match(f, k, ops))
     return LOAD_BAD;
@@ -332,7 +325,7 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
     return LOAD_BAD;
   if (kifmm__calloc((void **)&ops->ab, len, sizeof(double)) ||
       get_dataset(f, "m2l_ab", H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 1, &len, ops->ab) ||
-      !all_finite(ops->ab_len, ops->ab))
+      !kifmm__all_finite(ops->ab_len, ops->ab))
     return LOAD_BAD;
   matrix_desc m[6];
   int nm = matrices(ops, m);
@@ -345,7 +338,7 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
     int64_t size = m[i].rows * m[i].cols;
     if (kifmm__calloc((void **)m[i].data, (size_t)size, sizeof(double)) ||
         get_dataset(f, m[i].name, H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 2, dims, buf) ||
-        !all_finite(size, buf))
+        !kifmm__all_finite(size, buf))
       status = LOAD_BAD;
     else
       untranspose(m[i].rows, m[i].cols, buf, *m[i].data);

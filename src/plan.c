@@ -37,13 +37,6 @@ static int validate_options(const kifmm_options *o) {
   return KIFMM_SUCCESS;
 }
 
-static int finite_array(int64_t n, const double *v) {
-  int ok = 1;
-  for (int64_t i = 0; i < n; i++)
-    ok &= isfinite(v[i]) != 0;
-  return ok;
-}
-
 static int validate_points(int64_t nsrc, const double *src, int64_t ntrg, const double *trg) {
   if (nsrc < 0 || ntrg < 0)
     return KIFMM_ERR_INVALID_COUNT;
@@ -51,7 +44,7 @@ static int validate_points(int64_t nsrc, const double *src, int64_t ntrg, const 
     return KIFMM_ERR_TOO_MANY_POINTS;
   if ((nsrc > 0 && !src) || (ntrg > 0 && !trg))
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (!finite_array(3 * nsrc, src) || !finite_array(3 * ntrg, trg))
+  if (!kifmm__all_finite(3 * nsrc, src) || !kifmm__all_finite(3 * ntrg, trg))
     return KIFMM_ERR_NONFINITE_COORDINATE;
   return KIFMM_SUCCESS;
 }
@@ -165,7 +158,7 @@ int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double 
   const kifmm_tree *t = &plan->tree;
   if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (!finite_array(t->nsrc, charges))
+  if (!kifmm__all_finite(t->nsrc, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   double t0 = kifmm__wtime();
   for (int64_t i = 0; i < t->nsrc; i++)

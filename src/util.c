@@ -1,4 +1,5 @@
 /* Small helpers every module uses: checked allocation and the wall clock. */
+#include <math.h>
 #include <omp.h>
 
 #include "internal.h"
@@ -14,3 +15,10 @@ int kifmm__calloc(void **ptr, size_t n, size_t size) {
 }
 
 double kifmm__wtime(void) { return omp_get_wtime(); }
+
+int kifmm__all_finite(int64_t n, const double *v) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++)
+    ok &= isfinite(v[i]) != 0;
+  return ok;
+}
