@@ -27,7 +27,7 @@ module kifmm
   type, bind(C), public :: kifmm_options
     integer(c_int32_t) :: order        !< expansion order p in [2, 16]; default 6
     integer(c_int32_t) :: ncrit        !< split a box holding more points than this; default 150
-    integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 16]; default 16
+    integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 42]; default 42
     integer(c_int32_t) :: num_threads  !< OpenMP threads; 0 = OpenMP default; default 0
     integer(c_int32_t) :: verbose      !< 1 = per-phase timings to stderr; default 0
     integer(c_int32_t) :: use_cache    !< 1 = load/store operators in the cache; default 1
@@ -134,7 +134,7 @@ module kifmm
 
 contains
 
-  !> Default options: order 6, ncrit 150, max_level 16, num_threads 0, verbose 0,
+  !> Default options: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0,
   !> use_cache 1, compression_tol 0 (automatic), cache_dir "" (from the environment).
   function kifmm_default_options() result(opts)
     type(kifmm_options) :: opts

@@ -24,7 +24,7 @@ extern "C" {
 /* Limits of the options. */
 #define KIFMM_MIN_ORDER 2
 #define KIFMM_MAX_ORDER 16
-#define KIFMM_MAX_LEVEL 16 /* deepest tree level (16 bits per coordinate in a key) */
+#define KIFMM_MAX_LEVEL 42 /* deepest tree level (42 bits per coordinate in a key) */
 #define KIFMM_PATH_MAX 1024
 
 /* Every status code, once: X(name, value, message). Generates the enum below and the
@@ -37,7 +37,7 @@ extern "C" {
   X(KIFMM_ERR_NONFINITE_CHARGE, 4, "a charge is NaN or infinite")                              \
   X(KIFMM_ERR_INVALID_ORDER, 5, "expansion order outside [2, 16]")                             \
   X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max points per leaf) must be at least 1")              \
-  X(KIFMM_ERR_INVALID_MAX_LEVEL, 7, "max_level outside [1, 16]")                               \
+  X(KIFMM_ERR_INVALID_MAX_LEVEL, 7, "max_level outside [1, 42]")                               \
   X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP default) or positive")        \
   X(KIFMM_ERR_INVALID_TOLERANCE, 9, "compression tolerance must be 0 (automatic) or in (0, 1)") \
   X(KIFMM_ERR_OUT_OF_MEMORY, 10, "out of memory")                                              \
@@ -54,7 +54,9 @@ extern "C" {
   X(KIFMM_ERR_FILE_SHAPE, 21, "a dataset has the wrong rank or shape")                         \
   X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
   X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
-  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")
+  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")                  \
+  X(KIFMM_ERR_NOT_REPRESENTABLE, 25,                                                           \
+    "a result overflows double precision (point cloud too small for these charges)")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
@@ -65,7 +67,7 @@ typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_s
 typedef struct kifmm_options {
   int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
   int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets; default 150 */
-  int32_t max_level;       /* deepest level of the octree, in [1, 16]; default 16 */
+  int32_t max_level;       /* deepest level of the octree, in [1, 42]; default 42 */
   int32_t num_threads;     /* OpenMP threads; 0 = OpenMP default (OMP_NUM_THREADS); default 0 */
   int32_t verbose;         /* 1 = print per-phase timings to stderr; default 0 (silent) */
   int32_t use_cache;       /* 1 = load/store precomputed operators in the cache directory; default 1 */
@@ -96,7 +98,7 @@ typedef struct kifmm_stats {
 
 typedef struct kifmm_plan kifmm_plan; /* opaque */
 
-/* Defaults: order 6, ncrit 150, max_level 16, num_threads 0, verbose 0, use_cache 1,
+/* Defaults: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0, use_cache 1,
  * compression_tol 0 (automatic), cache_dir "" (environment). */
 KIFMM_EXPORT kifmm_options kifmm_default_options(void);
 

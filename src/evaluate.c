@@ -111,7 +111,7 @@ static int m2m(kifmm_plan *plan) {
           double *col = stack + (size_t)m * 8 * n;
           memset(col, 0, (size_t)8 * n * sizeof(double));
           for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
-            memcpy(col + (t->anchor[c] & 7) * n, plan->multipole + c * n,
+            memcpy(col + (int)(t->anchor[c] & 7) * n, plan->multipole + c * n,
                    (size_t)n * sizeof(double));
           box[m++] = p;
         }
@@ -152,7 +152,7 @@ static int l2l(kifmm_plan *plan, int l) {
       for (int i = 0; i < m; i++) {
         int64_t p = box[i];
         for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++) {
-          const double *src = out + (size_t)i * 8 * n + (t->anchor[c] & 7) * n;
+          const double *src = out + (size_t)i * 8 * n + (int)(t->anchor[c] & 7) * n;
           double *dst = plan->local + c * n;
           for (int q = 0; q < n; q++)
             dst[q] += src[q];
@@ -406,8 +406,9 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   pass_ctx *ctx;
   ALLOC(ctx, 1);
   const double o[3] = {0, 0, 0};
-  kifmm__surface(plan->ops.order, KIFMM_RATIO_INNER, 1.0, o, ctx->unit_inner);
-  kifmm__surface(plan->ops.order, KIFMM_RATIO_OUTER, 1.0, o, ctx->unit_outer);
+  const int p = plan->ops.order;
+  kifmm__surface(p, KIFMM_RATIO_INNER(p), 1.0, o, ctx->unit_inner);
+  kifmm__surface(p, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->unit_outer);
   ctx->plan = plan;
   reset_timers(&plan->stats);
   memset(plan->multipole, 0, (size_t)t->nbox * n * sizeof(double));

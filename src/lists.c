@@ -83,7 +83,7 @@ static void near_field(const kifmm_tree *t, int64_t b, boxvec *u, boxvec *w) {
   for (int dx = -1; dx <= 1; dx++)
     for (int dy = -1; dy <= 1; dy++)
       for (int dz = -1; dz <= 1; dz++) {
-        uint64_t nb;
+        kifmm_key nb;
         if (!kifmm__morton_neighbor(t->anchor[b], l, dx, dy, dz, &nb))
           continue;
         int64_t i = kifmm__tree_find(t, l, nb);
@@ -115,7 +115,7 @@ static void far_field(const kifmm_tree *t, int64_t b, boxvec *v) {
   for (int dx = -1; dx <= 1; dx++)
     for (int dy = -1; dy <= 1; dy++)
       for (int dz = -1; dz <= 1; dz++) {
-        uint64_t nb;
+        kifmm_key nb;
         if (!kifmm__morton_neighbor(t->anchor[p], l - 1, dx, dy, dz, &nb))
           continue;
         int64_t pn = kifmm__tree_find(t, l - 1, nb);
@@ -128,10 +128,11 @@ static void far_field(const kifmm_tree *t, int64_t b, boxvec *v) {
 }
 
 static int tv_of(const kifmm_tree *t, int64_t trg, int64_t src) {
-  uint32_t a[3], b[3];
+  uint64_t a[3], b[3];
   kifmm__morton_decode(t->anchor[trg], &a[0], &a[1], &a[2]);
   kifmm__morton_decode(t->anchor[src], &b[0], &b[1], &b[2]);
-  return kifmm__tv_index((int)b[0] - (int)a[0], (int)b[1] - (int)a[1], (int)b[2] - (int)a[2]);
+  return kifmm__tv_index((int)((int64_t)b[0] - (int64_t)a[0]), (int)((int64_t)b[1] - (int64_t)a[1]),
+                         (int)((int64_t)b[2] - (int64_t)a[2]));
 }
 
 static int alloc_ptr(int64_t **ptr, const int64_t *count, int64_t n, int64_t **idx) {

@@ -1,11 +1,17 @@
 /* Morton keys: interleave integer box coordinates so that sorting keys orders boxes along
- * the Z curve; neighbours, adjacency and the radix sort that puts points in that order. */
+ * the Z curve; neighbours, adjacency and the sorts that put points and boxes in that order.
+ * A key holds KIFMM_KEY_BITS = 42 bits per coordinate in 126 bits: the high word interleaves
+ * the upper 21 bits of each coordinate, the low word the lower 21, so the 128-bit integer
+ * order is the Z order. */
 #include <string.h>
 
 #include "internal.h"
 
-static uint64_t spread_bits(uint32_t v) {
-  uint64_t x = v & 0x1fffffu; /* 21 bits */
+#define HALF_BITS 21
+#define HALF_MASK ((1ull << HALF_BITS) - 1)
+
+static uint64_t spread_bits(uint64_t v) {
+  uint64_t x = v & HALF_MASK;
   x = (x | x << 32) & 0x1f00000000ffffull;
   x = (x | x << 16) & 0x1f0000ff0000ffull;
   x = (x | x << 8) & 0x100f00f00f00f00full;
@@ -14,41 +20,49 @@ static uint64_t spread_bits(uint32_t v) {
   return x;
 }
 
-static uint32_t compact_bits(uint64_t x) {
+static uint64_t compact_bits(uint64_t x) {
   x &= 0x1249249249249249ull;
   x = (x ^ (x >> 2)) & 0x10c30c30c30c30c3ull;
   x = (x ^ (x >> 4)) & 0x100f00f00f00f00full;
   x = (x ^ (x >> 8)) & 0x1f0000ff0000ffull;
   x = (x ^ (x >> 16)) & 0x1f00000000ffffull;
-  x = (x ^ (x >> 32)) & 0x1fffffull;
-  return (uint32_t)x;
+  x = (x ^ (x >> 32)) & HALF_MASK;
+  return x;
 }
 
-uint64_t kifmm__morton_encode(uint32_t ix, uint32_t iy, uint32_t iz) {
+static uint64_t interleave(uint64_t ix, uint64_t iy, uint64_t iz) {
   return spread_bits(ix) << 2 | spread_bits(iy) << 1 | spread_bits(iz);
 }
 
-void kifmm__morton_decode(uint64_t code, uint32_t *ix, uint32_t *iy, uint32_t *iz) {
-  *ix = compact_bits(code >> 2);
-  *iy = compact_bits(code >> 1);
-  *iz = compact_bits(code);
+kifmm_key kifmm__morton_encode(uint64_t ix, uint64_t iy, uint64_t iz) {
+  uint64_t hi = interleave(ix >> HALF_BITS, iy >> HALF_BITS, iz >> HALF_BITS);
+  uint64_t lo = interleave(ix, iy, iz);
+  return (kifmm_key)hi << (3 * HALF_BITS) | lo;
 }
 
-int kifmm__morton_neighbor(uint64_t code, int level, int dx, int dy, int dz, uint64_t *out) {
-  uint32_t ix, iy, iz;
+void kifmm__morton_decode(kifmm_key code, uint64_t *ix, uint64_t *iy, uint64_t *iz) {
+  uint64_t lo = (uint64_t)code & ((1ull << 3 * HALF_BITS) - 1);
+  uint64_t hi = (uint64_t)(code >> 3 * HALF_BITS);
+  *ix = compact_bits(hi >> 2) << HALF_BITS | compact_bits(lo >> 2);
+  *iy = compact_bits(hi >> 1) << HALF_BITS | compact_bits(lo >> 1);
+  *iz = compact_bits(hi) << HALF_BITS | compact_bits(lo);
+}
+
+int kifmm__morton_neighbor(kifmm_key code, int level, int dx, int dy, int dz, kifmm_key *out) {
+  uint64_t ix, iy, iz;
   kifmm__morton_decode(code, &ix, &iy, &iz);
   int64_t n = (int64_t)1 << level;
   int64_t x = (int64_t)ix + dx, y = (int64_t)iy + dy, z = (int64_t)iz + dz;
   if (x < 0 || y < 0 || z < 0 || x >= n || y >= n || z >= n)
     return 0;
-  *out = kifmm__morton_encode((uint32_t)x, (uint32_t)y, (uint32_t)z);
+  *out = kifmm__morton_encode((uint64_t)x, (uint64_t)y, (uint64_t)z);
   return 1;
 }
 
 /* Boxes are compared at the finer level: closed cubes touch when, in every dimension, the
  * integer intervals [lo, hi] overlap or share an end point. */
-int kifmm__boxes_adjacent(uint64_t a, int la, uint64_t b, int lb) {
-  uint32_t ac[3], bc[3];
+int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {
+  uint64_t ac[3], bc[3];
   kifmm__morton_decode(a, &ac[0], &ac[1], &ac[2]);
   kifmm__morton_decode(b, &bc[0], &bc[1], &bc[2]);
   int lf = la > lb ? la : lb;
@@ -97,4 +111,86 @@ int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits) {
   free(k2);
   free(i2);
   return KIFMM_SUCCESS;
+}
+
+typedef struct {
+  kifmm_key key;
+  int64_t idx;
+} keyed;
+
+static int compare_keyed(const void *a, const void *b) {
+  const keyed *x = a, *y = b;
+  if (x->key != y->key)
+    return x->key < y->key ? -1 : 1;
+  return (x->idx > y->idx) - (x->idx < y->idx); /* stable: ties keep input order */
+}
+
+/* Sorts one run [b, e) of keys that share their top bits by the full key. */
+static int sort_run(kifmm_key *keys, int64_t *idx, int64_t b, int64_t e, keyed **tmp,
+                    int64_t *cap) {
+  int64_t m = e - b;
+  if (m > *cap) {
+    free(*tmp);
+    *cap = m;
+    CHECK(kifmm__calloc((void **)tmp, (size_t)m, sizeof(**tmp)));
+  }
+  for (int64_t i = 0; i < m; i++)
+    (*tmp)[i] = (keyed){keys[b + i], idx[b + i]};
+  qsort(*tmp, (size_t)m, sizeof(**tmp), compare_keyed);
+  for (int64_t i = 0; i < m; i++) {
+    keys[b + i] = (*tmp)[i].key;
+    idx[b + i] = (*tmp)[i].idx;
+  }
+  return KIFMM_SUCCESS;
+}
+
+/* Points of real data rarely share the top 16 levels of their key, so a radix sort on those
+ * 48 bits does almost all the work and only the rare runs of equal prefixes (tight clusters,
+ * duplicates) need the full 126-bit comparison: deep keys cost uniform data nothing. */
+int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
+  enum { PREFIX_BITS = 48 };
+  const int drop = 3 * KIFMM_KEY_BITS - PREFIX_BITS;
+  if (n <= 1)
+    return KIFMM_SUCCESS;
+  uint64_t *prefix;
+  int64_t *order;
+  kifmm_key *ksorted;
+  ALLOC(prefix, n);
+  int status = kifmm__calloc((void **)&order, (size_t)n, sizeof(*order));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&ksorted, (size_t)n, sizeof(*ksorted));
+  if (status != KIFMM_SUCCESS) {
+    free(prefix);
+    free(order);
+    return status;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    prefix[i] = (uint64_t)(keys[i] >> drop);
+    order[i] = i;
+  }
+  status = kifmm__radix_sort(prefix, order, n, PREFIX_BITS);
+  if (status == KIFMM_SUCCESS) {
+    for (int64_t i = 0; i < n; i++)
+      ksorted[i] = keys[order[i]];
+    /* order[] now maps sorted position -> position in keys; compose with idx */
+    for (int64_t i = 0; i < n; i++)
+      order[i] = idx[order[i]];
+    memcpy(keys, ksorted, (size_t)n * sizeof(*keys));
+    memcpy(idx, order, (size_t)n * sizeof(*idx));
+  }
+  keyed *tmp = NULL;
+  int64_t cap = 0;
+  for (int64_t b = 0; status == KIFMM_SUCCESS && b < n;) {
+    int64_t e = b + 1;
+    while (e < n && prefix[e] == prefix[b])
+      e++;
+    if (e - b > 1)
+      status = sort_run(keys, idx, b, e, &tmp, &cap);
+    b = e;
+  }
+  free(tmp);
+  free(prefix);
+  free(order);
+  free(ksorted);
+  return status;
 }

@@ -30,8 +30,8 @@ static cache_key make_key(const kifmm_options *o) {
   k.order = o->order;
   k.format = KIFMM_OPCACHE_FORMAT;
   k.revision = KIFMM_OPERATORS_REVISION;
-  k.ratio_inner = KIFMM_RATIO_INNER;
-  k.ratio_outer = KIFMM_RATIO_OUTER;
+  k.ratio_inner = KIFMM_RATIO_INNER(o->order);
+  k.ratio_outer = KIFMM_RATIO_OUTER(o->order);
   /* the tolerance kifmm__operators_compute will resolve, known before computing */
   k.tol = o->compression_tol > 0 ? o->compression_tol : kifmm__default_tolerance(o->order);
   return k;

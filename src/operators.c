@@ -38,9 +38,9 @@ static void surface_matrix(int p, double r_trg, double s_trg, const double c_trg
 static int compute_pinvs(kifmm_operators *ops, double *pts, double *k) {
   const double o[3] = {0, 0, 0};
   int p = ops->order, n = ops->n;
-  surface_matrix(p, KIFMM_RATIO_OUTER, 1, o, KIFMM_RATIO_INNER, 1, o, pts, k);
+  surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 1, o, pts, k);
   CHECK(kifmm__pinv(n, k, ops->rcond, ops->uc2e));
-  surface_matrix(p, KIFMM_RATIO_INNER, 1, o, KIFMM_RATIO_OUTER, 1, o, pts, k);
+  surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
   return kifmm__pinv(n, k, ops->rcond, ops->dc2e);
 }
 
@@ -54,11 +54,11 @@ static void compute_m2m_l2l(kifmm_operators *ops, double *pts, double *k) {
     double cc[3];
     child_center(c, 1.0, cc);
     /* parent upward check <- child upward equivalent, then the parent's pseudo-inverse */
-    surface_matrix(p, KIFMM_RATIO_OUTER, 1, o, KIFMM_RATIO_INNER, 0.5, cc, pts, k);
+    surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 0.5, cc, pts, k);
     kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e, n, k, n, 0.0, ops->m2m + c * nn, n);
     /* child downward check <- parent downward equivalent; the child's pseudo-inverse is
      * half the unit one (1/r is homogeneous of degree -1) */
-    surface_matrix(p, KIFMM_RATIO_INNER, 0.5, cc, KIFMM_RATIO_OUTER, 1, o, pts, k);
+    surface_matrix(p, KIFMM_RATIO_INNER(p), 0.5, cc, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
     kifmm__gemm('N', 'N', n, n, n, 0.5, ops->dc2e, n, k, n, 0.0, ops->l2l + (size_t)c * n,
                 8 * n);
   }
@@ -71,7 +71,7 @@ static void m2l_matrix(int p, int t, double *pts, double *k) {
   int d[3];
   kifmm__tv_offset(t, d);
   const double c[3] = {d[0], d[1], d[2]};
-  surface_matrix(p, KIFMM_RATIO_INNER, 1, o, KIFMM_RATIO_INNER, 1, c, pts, k);
+  surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_INNER(p), 1, c, pts, k);
 }
 
 /* Singular values and right singular vectors (vt, n x n) of all K_t stacked on top of each

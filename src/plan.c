@@ -137,17 +137,39 @@ static void print_timings(const kifmm_stats *s) {
           s->t_evaluate);
 }
 
-/* Sorted results, scaled by 1/(4 pi), back to the caller's target order. */
+/* Sorted results back to the caller's target order and units: 1/(4 pi) from the kernel,
+ * 1/half per length from the scaled coordinates (u = (x - center) / half), so the potential
+ * scales by 1/half and the gradient by 1/half^2. Divisions, not a precomputed reciprocal,
+ * so that a huge half gives gradually smaller results instead of a denormal factor. */
+static double to_potential(double v, double h) { return KIFMM_INV_4PI * v / h; }
+static double to_gradient(double v, double h) { return KIFMM_INV_4PI * v / h / h; }
+
+/* Checked before anything is written, so that outputs stay untouched on failure. */
+static int results_representable(const kifmm_plan *p, int want_grad) {
+  const kifmm_tree *t = &p->tree;
+  const double h = t->half;
+  int64_t bad = 0;
+#pragma omp parallel for num_threads(p->nthreads) schedule(static) reduction(+ : bad)
+  for (int64_t i = 0; i < t->ntrg; i++) {
+    bad += !isfinite(to_potential(p->pot[i], h));
+    if (want_grad)
+      bad += !isfinite(to_gradient(p->gx[i], h)) + !isfinite(to_gradient(p->gy[i], h)) +
+             !isfinite(to_gradient(p->gz[i], h));
+  }
+  return bad == 0;
+}
+
 static void unpermute_results(const kifmm_plan *p, double *pot, double *grad) {
   const kifmm_tree *t = &p->tree;
+  const double h = t->half;
 #pragma omp parallel for num_threads(p->nthreads) schedule(static)
   for (int64_t i = 0; i < t->ntrg; i++) {
     int64_t j = t->trg_perm[i];
-    pot[j] = KIFMM_INV_4PI * p->pot[i];
+    pot[j] = to_potential(p->pot[i], h);
     if (grad) {
-      grad[3 * j] = KIFMM_INV_4PI * p->gx[i];
-      grad[3 * j + 1] = KIFMM_INV_4PI * p->gy[i];
-      grad[3 * j + 2] = KIFMM_INV_4PI * p->gz[i];
+      grad[3 * j] = to_gradient(p->gx[i], h);
+      grad[3 * j + 1] = to_gradient(p->gy[i], h);
+      grad[3 * j + 2] = to_gradient(p->gz[i], h);
     }
   }
 }
@@ -168,6 +190,8 @@ int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double 
   kifmm__blas_threads_pop(blas);
   if (status != KIFMM_SUCCESS)
     return status;
+  if (!results_representable(plan, grad != NULL))
+    return KIFMM_ERR_NOT_REPRESENTABLE;
   unpermute_results(plan, pot, grad);
   plan->stats.t_evaluate = kifmm__wtime() - t0;
   plan->stats.nevaluations++;

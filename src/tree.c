@@ -1,5 +1,6 @@
 /* Adaptive linear octree: points sorted once along the Morton curve, boxes refined while
  * they hold more than ncrit points, 2:1 balanced, then laid out as flat level-sorted arrays. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 
 /* ---- boxes under construction: growable arrays plus a hash from (level, anchor) ---- */
 typedef struct {
-  uint64_t anchor;
+  kifmm_key anchor;
   int32_t level;
   int32_t split; /* 1 once its children exist */
   int64_t sb, se, tb, te; /* ranges in the sorted source / target keys */
@@ -18,10 +19,13 @@ typedef struct {
   int64_t n, cap;
   int64_t *slot; /* hash table of box indices, -1 empty */
   int64_t nslot; /* power of two */
-  const uint64_t *skey, *tkey; /* sorted point keys at KIFMM_KEY_BITS bits per coordinate */
+  const kifmm_key *skey, *tkey; /* sorted point keys at KIFMM_KEY_BITS bits per coordinate */
 } builder;
 
-static uint64_t hash_key(uint64_t anchor, int level) { return anchor << 5 | (uint64_t)level; }
+static uint64_t hash_key(kifmm_key anchor, int level) {
+  return ((uint64_t)anchor ^ (uint64_t)(anchor >> 64) * 0x9e3779b97f4a7c15ull) << 6 |
+         (uint64_t)level;
+}
 
 static uint64_t hash_mix(uint64_t x) {
   x ^= x >> 33;
@@ -30,7 +34,7 @@ static uint64_t hash_mix(uint64_t x) {
   return x;
 }
 
-static int64_t builder_find(const builder *b, uint64_t anchor, int level) {
+static int64_t builder_find(const builder *b, kifmm_key anchor, int level) {
   uint64_t key = hash_key(anchor, level), mask = (uint64_t)b->nslot - 1;
   for (uint64_t s = hash_mix(key) & mask;; s = (s + 1) & mask) {
     int64_t i = b->slot[s];
@@ -72,7 +76,7 @@ static int builder_grow(builder *b) {
 }
 
 /* First index in [lo, hi) whose key is >= value. */
-static int64_t lower_bound(const uint64_t *key, int64_t lo, int64_t hi, uint64_t value) {
+static int64_t lower_bound(const kifmm_key *key, int64_t lo, int64_t hi, kifmm_key value) {
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
     if (key[mid] < value)
@@ -83,7 +87,7 @@ static int64_t lower_bound(const uint64_t *key, int64_t lo, int64_t hi, uint64_t
   return lo;
 }
 
-static int64_t append_box(builder *b, uint64_t anchor, int level, int64_t sb, int64_t se,
+static int64_t append_box(builder *b, kifmm_key anchor, int level, int64_t sb, int64_t se,
                           int64_t tb, int64_t te) {
   int64_t i = b->n++;
   b->box[i] = (build_box){anchor, level, 0, sb, se, tb, te};
@@ -99,9 +103,9 @@ static int split_box(builder *b, int64_t i) {
   int child_level = p.level + 1;
   int shift = 3 * (KIFMM_KEY_BITS - child_level);
   int64_t sb = p.sb, tb = p.tb;
-  for (uint64_t o = 0; o < 8; o++) {
-    uint64_t anchor = p.anchor << 3 | o;
-    uint64_t next = (anchor + 1) << shift;
+  for (unsigned o = 0; o < 8; o++) {
+    kifmm_key anchor = p.anchor << 3 | o;
+    kifmm_key next = (anchor + 1) << shift;
     int64_t se = o == 7 ? p.se : lower_bound(b->skey, sb, p.se, next);
     int64_t te = o == 7 ? p.te : lower_bound(b->tkey, tb, p.te, next);
     if (se > sb || te > tb)
@@ -123,7 +127,7 @@ static int refine(builder *b, int ncrit, int max_level) {
 }
 
 /* Deepest existing box containing the level-`level` region `anchor`. */
-static int64_t deepest_cover(const builder *b, uint64_t anchor, int level) {
+static int64_t deepest_cover(const builder *b, kifmm_key anchor, int level) {
   for (int m = level; m >= 0; m--) {
     int64_t i = builder_find(b, anchor >> 3 * (level - m), m);
     if (i >= 0)
@@ -140,7 +144,7 @@ static int balance(builder *b, int depth) {
     for (int64_t i = 0; i < b->n; i++) {
       if (b->box[i].level != l)
         continue;
-      uint32_t c[3];
+      uint64_t c[3];
       kifmm__morton_decode(b->box[i].anchor, &c[0], &c[1], &c[2]);
       int64_t lo[3], hi[3], nmax = ((int64_t)1 << (l - 1)) - 1;
       for (int d = 0; d < 3; d++) {
@@ -152,7 +156,7 @@ static int balance(builder *b, int depth) {
       for (int64_t x = lo[0]; x <= hi[0]; x++)
         for (int64_t y = lo[1]; y <= hi[1]; y++)
           for (int64_t z = lo[2]; z <= hi[2]; z++) {
-            uint64_t region = kifmm__morton_encode((uint32_t)x, (uint32_t)y, (uint32_t)z);
+            kifmm_key region = kifmm__morton_encode((uint64_t)x, (uint64_t)y, (uint64_t)z);
             for (;;) {
               int64_t a = deepest_cover(b, region, l - 1);
               if (a < 0 || b->box[a].level >= l - 1 || b->box[a].split)
@@ -166,8 +170,10 @@ static int balance(builder *b, int depth) {
 }
 
 /* ---- points ---- */
-static void bounding_cube(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
-                          double origin[3], double *side) {
+/* Centre and half-extent of the bounding box, computed in halves so that coordinates near
+ * the largest doubles cannot overflow. */
+static void bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                         double center[3], double *half) {
   double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
   for (int64_t i = 0; i < nsrc + ntrg; i++) {
     const double *p = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
@@ -176,33 +182,42 @@ static void bounding_cube(int64_t nsrc, const double *src, int64_t ntrg, const d
       hi[d] = fmax(hi[d], p[d]);
     }
   }
-  if (nsrc + ntrg == 0)
-    lo[0] = lo[1] = lo[2] = hi[0] = hi[1] = hi[2] = 0.0;
-  double ext = fmax(hi[0] - lo[0], fmax(hi[1] - lo[1], hi[2] - lo[2]));
-  double mag = fmax(fmax(fabs(lo[0]), fabs(hi[0])),
-                    fmax(fmax(fabs(lo[1]), fabs(hi[1])), fmax(fabs(lo[2]), fabs(hi[2]))));
-  /* a little margin so no point sits on the far faces; never a zero-sized root */
-  *side = ext > 0 ? ext * (1.0 + 1e-6) + mag * 1e-14 : fmax(1.0, mag * 1e-6);
-  for (int d = 0; d < 3; d++)
-    origin[d] = 0.5 * (lo[d] + hi[d]) - 0.5 * *side;
+  /* The rounded centre may sit off the true midpoint by half an ulp of the coordinates,
+   * which is a large fraction of the extent when the cloud is far from the origin: measure
+   * the half-width from the rounded centre, never assume it. */
+  double w = 0.0;
+  for (int d = 0; d < 3; d++) {
+    if (nsrc + ntrg == 0)
+      lo[d] = hi[d] = 0.0;
+    center[d] = 0.5 * lo[d] + 0.5 * hi[d];
+    w = fmax(w, fmax(0.5 * hi[d] - 0.5 * center[d], 0.5 * center[d] - 0.5 * lo[d]));
+  }
+  /* a few ulps of margin so that rounding in the scaling never leaves [-1, 1] */
+  *half = fmin(2.0 * w * (1.0 + 0x1p-49), DBL_MAX);
+  if (!(*half > 0.0)) /* one point, repeated or not: any scale will do */
+    *half = 1.0;
 }
 
-static uint64_t point_key(const double *p, const double origin[3], double side) {
-  const double scale = (double)(1u << KIFMM_KEY_BITS) / side;
-  const double top = (double)((1u << KIFMM_KEY_BITS) - 1);
-  uint32_t c[3];
-  for (int d = 0; d < 3; d++) {
-    double v = floor((p[d] - origin[d]) * scale);
-    c[d] = (uint32_t)fmin(fmax(v, 0.0), top);
-  }
+/* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1]. */
+static double scaled(double x, double center, double half) {
+  double u = 2.0 * ((0.5 * x - 0.5 * center) / half);
+  return fmin(fmax(u, -1.0), 1.0);
+}
+
+static kifmm_key point_key(const double u[3]) {
+  const double scale = ldexp(1.0, KIFMM_KEY_BITS - 1); /* root side 2 -> 2^KEY_BITS cells */
+  const double top = ldexp(1.0, KIFMM_KEY_BITS) - 1.0;
+  uint64_t c[3];
+  for (int d = 0; d < 3; d++)
+    c[d] = (uint64_t)fmin(floor((u[d] + 1.0) * scale), top);
   return kifmm__morton_encode(c[0], c[1], c[2]);
 }
 
 /* Sorted keys, permutation and SoA coordinates of one point set. */
-static int sort_points(int64_t n, const double *xyz, const double origin[3], double side,
-                       int nthreads, uint64_t **key_out, int64_t **perm_out, double **x,
+static int sort_points(int64_t n, const double *xyz, const double center[3], double half,
+                       int nthreads, kifmm_key **key_out, int64_t **perm_out, double **x,
                        double **y, double **z) {
-  uint64_t *key;
+  kifmm_key *key;
   int64_t *perm;
   ALLOC(key, n);
   ALLOC(perm, n);
@@ -210,10 +225,13 @@ static int sort_points(int64_t n, const double *xyz, const double origin[3], dou
   *perm_out = perm;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
-    key[i] = point_key(xyz + 3 * i, origin, side);
+    double u[3];
+    for (int d = 0; d < 3; d++)
+      u[d] = scaled(xyz[3 * i + d], center[d], half);
+    key[i] = point_key(u);
     perm[i] = i;
   }
-  CHECK(kifmm__radix_sort(key, perm, n, 3 * KIFMM_KEY_BITS));
+  CHECK(kifmm__sort_keys(key, perm, n));
   ALLOC(*x, n);
   ALLOC(*y, n);
   ALLOC(*z, n);
@@ -221,29 +239,50 @@ static int sort_points(int64_t n, const double *xyz, const double origin[3], dou
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const double *p = xyz + 3 * perm[i];
-    xs[i] = p[0];
-    ys[i] = p[1];
-    zs[i] = p[2];
+    xs[i] = scaled(p[0], center[0], half);
+    ys[i] = scaled(p[1], center[1], half);
+    zs[i] = scaled(p[2], center[2], half);
   }
   return KIFMM_SUCCESS;
 }
 
 /* ---- final layout ---- */
+/* Position of a box's first finest-level cell: orders the boxes of one level, and disjoint
+ * boxes of any levels, along the Z curve. */
+static kifmm_key curve_position(kifmm_key anchor, int level) {
+  return anchor << 3 * (KIFMM_KEY_BITS - level);
+}
+
+/* Box indices sorted by level, then along the curve within each level. */
+static int boxes_in_level_order(const builder *b, int64_t **order_out) {
+  int64_t n = b->n, start[KIFMM_MAX_LEVEL + 2] = {0};
+  int64_t *order;
+  kifmm_key *key;
+  ALLOC(order, n);
+  *order_out = order;
+  ALLOC(key, n);
+  for (int64_t i = 0; i < n; i++)
+    start[b->box[i].level + 1]++;
+  for (int l = 0; l <= KIFMM_MAX_LEVEL; l++)
+    start[l + 1] += start[l];
+  int64_t fill[KIFMM_MAX_LEVEL + 1];
+  memcpy(fill, start, sizeof(fill));
+  for (int64_t i = 0; i < n; i++) {
+    int64_t j = fill[b->box[i].level]++;
+    order[j] = i;
+    key[j] = curve_position(b->box[i].anchor, b->box[i].level);
+  }
+  int status = KIFMM_SUCCESS;
+  for (int l = 0; l <= KIFMM_MAX_LEVEL && status == KIFMM_SUCCESS; l++)
+    status = kifmm__sort_keys(key + start[l], order + start[l], start[l + 1] - start[l]);
+  free(key);
+  return status;
+}
+
 static int layout_boxes(kifmm_tree *t, const builder *b) {
   int64_t n = b->n;
-  uint64_t *order_key;
-  int64_t *order;
-  ALLOC(order_key, n);
-  if (kifmm__calloc((void **)&order, (size_t)n, sizeof(*order)) != KIFMM_SUCCESS) {
-    free(order_key);
-    return KIFMM_ERR_OUT_OF_MEMORY;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    order_key[i] = (uint64_t)b->box[i].level << 3 * KIFMM_KEY_BITS | b->box[i].anchor;
-    order[i] = i;
-  }
-  int status = kifmm__radix_sort(order_key, order, n, 3 * KIFMM_KEY_BITS + 5);
-  free(order_key);
+  int64_t *order = NULL;
+  int status = boxes_in_level_order(b, &order);
   if (status != KIFMM_SUCCESS) {
     free(order);
     return status;
@@ -296,7 +335,7 @@ static int layout_leaves(kifmm_tree *t) {
   for (int64_t i = 0; i < t->nbox; i++)
     nleaf += t->nchild[i] == 0;
   t->nleaf = nleaf;
-  uint64_t *pos;
+  kifmm_key *pos;
   ALLOC(t->leaf_box, nleaf);
   ALLOC(t->leaf_src_ptr, nleaf + 1);
   ALLOC(t->leaf_trg_ptr, nleaf + 1);
@@ -306,11 +345,11 @@ static int layout_leaves(kifmm_tree *t) {
       t->leaf_index[i] = -1;
       continue;
     }
-    pos[j] = t->anchor[i] << 3 * (KIFMM_KEY_BITS - t->level[i]);
+    pos[j] = curve_position(t->anchor[i], t->level[i]);
     t->leaf_box[j++] = i;
   }
   /* leaves are disjoint, so their first finest-level cell orders them along the curve */
-  int status = kifmm__radix_sort(pos, t->leaf_box, nleaf, 3 * KIFMM_KEY_BITS);
+  int status = kifmm__sort_keys(pos, t->leaf_box, nleaf);
   free(pos);
   CHECK(status);
   for (int64_t j = 0; j < nleaf; j++) {
@@ -345,13 +384,15 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   memset(t, 0, sizeof(*t));
   t->nsrc = nsrc;
   t->ntrg = ntrg;
-  bounding_cube(nsrc, src, ntrg, trg, t->origin, &t->side);
-  uint64_t *skey = NULL, *tkey = NULL;
+  bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
+  t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
+  t->side = 2.0;
+  kifmm_key *skey = NULL, *tkey = NULL;
   builder b = {0};
-  int status = sort_points(nsrc, src, t->origin, t->side, nthreads, &skey, &t->src_perm, &t->sx,
+  int status = sort_points(nsrc, src, t->center, t->half, nthreads, &skey, &t->src_perm, &t->sx,
                            &t->sy, &t->sz);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(ntrg, trg, t->origin, t->side, nthreads, &tkey, &t->trg_perm, &t->tx,
+    status = sort_points(ntrg, trg, t->center, t->half, nthreads, &tkey, &t->trg_perm, &t->tx,
                          &t->ty, &t->tz);
   if (status == KIFMM_SUCCESS) {
     b.skey = skey;
@@ -377,7 +418,7 @@ void kifmm__tree_free(kifmm_tree *t) {
   memset(t, 0, sizeof(*t));
 }
 
-int64_t kifmm__tree_find(const kifmm_tree *t, int level, uint64_t anchor) {
+int64_t kifmm__tree_find(const kifmm_tree *t, int level, kifmm_key anchor) {
   if (level < 0 || level > t->depth)
     return -1;
   int64_t lo = t->level_ptr[level], hi = t->level_ptr[level + 1];
@@ -394,7 +435,7 @@ int64_t kifmm__tree_find(const kifmm_tree *t, int level, uint64_t anchor) {
 double kifmm__box_side(const kifmm_tree *t, int level) { return ldexp(t->side, -level); }
 
 void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]) {
-  uint32_t a[3];
+  uint64_t a[3];
   kifmm__morton_decode(t->anchor[box], &a[0], &a[1], &a[2]);
   double h = kifmm__box_side(t, t->level[box]);
   for (int d = 0; d < 3; d++)
@@ -402,8 +443,18 @@ void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]) {
 }
 
 int64_t kifmm__tree_bytes(const kifmm_tree *t) {
-  int64_t per_box = 8 + 1 + 8 + 8 + 1 + 8 + 4 * 8;
+  int64_t per_box = 16 + 1 + 8 + 8 + 1 + 8 + 4 * 8;
   int64_t per_leaf = 3 * 8;
   int64_t per_point = 3 * 8 + 8;
   return t->nbox * per_box + t->nleaf * per_leaf + (t->nsrc + t->ntrg) * per_point;
+}
+
+void kifmm__tree_leaf_load(const kifmm_tree *t, int ncrit, int64_t *max_count, int64_t *over) {
+  *max_count = *over = 0;
+  for (int64_t j = 0; j < t->nleaf; j++) {
+    int64_t count = t->leaf_src_ptr[j + 1] - t->leaf_src_ptr[j] + t->leaf_trg_ptr[j + 1] -
+                    t->leaf_trg_ptr[j];
+    *max_count = count > *max_count ? count : *max_count;
+    *over += count > ncrit;
+  }
 }

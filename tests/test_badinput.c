@@ -34,7 +34,7 @@ static void test_plan_create(const double *pts, int64_t n) {
   o.ncrit = 0;
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_NCRIT);
   o = kifmm_default_options();
-  o.max_level = 17;
+  o.max_level = KIFMM_MAX_LEVEL + 1;
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_MAX_LEVEL);
   o.max_level = 0;
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_MAX_LEVEL);

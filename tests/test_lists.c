@@ -46,12 +46,13 @@ static int lists_well_formed(const kifmm_tree *t, const kifmm_lists *L) {
     }
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++) {
       int64_t a = L->v_idx[e];
-      uint32_t ca[3], cb[3];
+      uint64_t ca[3], cb[3];
       kifmm__morton_decode(t->anchor[a], &ca[0], &ca[1], &ca[2]);
       kifmm__morton_decode(t->anchor[b], &cb[0], &cb[1], &cb[2]);
       ok &= t->level[a] == t->level[b];
-      ok &= L->v_tv[e] == kifmm__tv_index((int)ca[0] - (int)cb[0], (int)ca[1] - (int)cb[1],
-                                          (int)ca[2] - (int)cb[2]);
+      ok &= L->v_tv[e] == kifmm__tv_index((int)((int64_t)ca[0] - (int64_t)cb[0]),
+                                          (int)((int64_t)ca[1] - (int64_t)cb[1]),
+                                          (int)((int64_t)ca[2] - (int64_t)cb[2]));
     }
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
       int64_t a = L->w_idx[e];

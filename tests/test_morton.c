@@ -1,23 +1,61 @@
 /* Morton keys: encode/decode round trips, neighbours, adjacency, transfer-vector indices
  * and the radix sort that orders points. */
+#include <math.h>
+
 #include "internal.h"
 #include "testutil.h"
+
+static uint64_t random_coord(uint64_t *seed, int bits) {
+  return (uint64_t)(tu_uniform(seed) * ldexp(1.0, bits));
+}
 
 static void test_round_trip(void) {
   uint64_t seed = 1;
   for (int i = 0; i < 100000; i++) {
-    uint32_t x = (uint32_t)(tu_uniform(&seed) * 65536), y = (uint32_t)(tu_uniform(&seed) * 65536),
-             z = (uint32_t)(tu_uniform(&seed) * 65536), a, b, c;
+    uint64_t x = random_coord(&seed, KIFMM_KEY_BITS), y = random_coord(&seed, KIFMM_KEY_BITS),
+             z = random_coord(&seed, KIFMM_KEY_BITS), a, b, c;
     kifmm__morton_decode(kifmm__morton_encode(x, y, z), &a, &b, &c);
     if (a != x || b != y || c != z) {
-      EXPECT(0, "round trip (%u,%u,%u) -> (%u,%u,%u)", x, y, z, a, b, c);
+      EXPECT(0, "round trip (%llx,%llx,%llx) -> (%llx,%llx,%llx)", (unsigned long long)x,
+             (unsigned long long)y, (unsigned long long)z, (unsigned long long)a,
+             (unsigned long long)b, (unsigned long long)c);
       return;
     }
   }
   EXPECT(kifmm__morton_encode(1, 0, 0) == 4 && kifmm__morton_encode(0, 1, 0) == 2 &&
              kifmm__morton_encode(0, 0, 1) == 1,
          "bit order x,y,z in each octal digit");
-  EXPECT(kifmm__morton_encode(65535, 65535, 65535) == (1ull << 48) - 1, "16-bit corner");
+  const uint64_t top = ((uint64_t)1 << KIFMM_KEY_BITS) - 1;
+  EXPECT(kifmm__morton_encode(top, top, top) == ((kifmm_key)1 << 3 * KIFMM_KEY_BITS) - 1,
+         "42-bit corner fills 126 bits");
+  /* the high half of a coordinate is more significant than any bit of the low half */
+  const uint64_t low = ((uint64_t)1 << 21) - 1;
+  EXPECT(kifmm__morton_encode((uint64_t)1 << 21, 0, 0) > kifmm__morton_encode(low, low, low),
+         "bit 21 of x outranks all lower bits");
+}
+
+/* The key order is the Z order at every depth: compare with a bit-by-bit interleave. */
+static void test_order_matches_interleave(void) {
+  uint64_t seed = 11;
+  for (int i = 0; i < 2000; i++) {
+    uint64_t c[2][3];
+    for (int k = 0; k < 2; k++)
+      for (int d = 0; d < 3; d++)
+        c[k][d] = random_coord(&seed, KIFMM_KEY_BITS);
+    if (i % 3 == 0) /* share a long prefix: the order is decided deep down */
+      for (int d = 0; d < 3; d++)
+        c[1][d] = (c[0][d] & ~(uint64_t)0xff) | (c[1][d] & 0xff);
+    int expect = 0;
+    for (int bit = KIFMM_KEY_BITS - 1; bit >= 0 && !expect; bit--)
+      for (int d = 0; d < 3 && !expect; d++) {
+        int b0 = (int)(c[0][d] >> bit & 1), b1 = (int)(c[1][d] >> bit & 1);
+        expect = b0 == b1 ? 0 : (b0 < b1 ? -1 : 1);
+      }
+    kifmm_key k0 = kifmm__morton_encode(c[0][0], c[0][1], c[0][2]);
+    kifmm_key k1 = kifmm__morton_encode(c[1][0], c[1][1], c[1][2]);
+    int got = k0 == k1 ? 0 : (k0 < k1 ? -1 : 1);
+    EXPECT(got == expect, "key order equals Z order (case %d)", i);
+  }
 }
 
 /* Sorting keys orders boxes so that a parent's children are contiguous (Z curve). */
@@ -25,7 +63,7 @@ static void test_order_and_parent(void) {
   for (uint32_t x = 0; x < 8; x++)
     for (uint32_t y = 0; y < 8; y++)
       for (uint32_t z = 0; z < 8; z++) {
-        uint64_t k = kifmm__morton_encode(x, y, z);
+        kifmm_key k = kifmm__morton_encode(x, y, z);
         EXPECT((k >> 3) == kifmm__morton_encode(x / 2, y / 2, z / 2), "parent of (%u,%u,%u)", x,
                y, z);
       }
@@ -34,16 +72,18 @@ static void test_order_and_parent(void) {
 static void test_neighbors(void) {
   uint64_t seed = 2;
   for (int i = 0; i < 2000; i++) {
-    int level = 1 + (int)(tu_uniform(&seed) * 16);
-    uint32_t n = 1u << level;
-    uint32_t c[3];
+    int level = 1 + (int)(tu_uniform(&seed) * KIFMM_MAX_LEVEL);
+    int64_t n = (int64_t)1 << level;
+    uint64_t c[3];
     for (int d = 0; d < 3; d++)
-      c[d] = (uint32_t)(tu_uniform(&seed) * n);
-    uint64_t key = kifmm__morton_encode(c[0], c[1], c[2]);
+      c[d] = random_coord(&seed, level);
+    if (i % 4 == 0) /* the faces of the domain */
+      c[i % 3] = i % 8 == 0 ? 0 : (uint64_t)n - 1;
+    kifmm_key key = kifmm__morton_encode(c[0], c[1], c[2]);
     for (int dx = -1; dx <= 1; dx++)
       for (int dy = -1; dy <= 1; dy++)
         for (int dz = -1; dz <= 1; dz++) {
-          uint64_t nb, back;
+          kifmm_key nb, back;
           int64_t x = (int64_t)c[0] + dx, y = (int64_t)c[1] + dy, z = (int64_t)c[2] + dz;
           int inside = x >= 0 && y >= 0 && z >= 0 && x < n && y < n && z < n;
           int got = kifmm__morton_neighbor(key, level, dx, dy, dz, &nb);
@@ -59,7 +99,7 @@ static void test_neighbors(void) {
 
 static void test_adjacency_across_levels(void) {
   /* level-1 box (0,0,0) covers [0,2)^3 at level 2 */
-  uint64_t big = kifmm__morton_encode(0, 0, 0);
+  kifmm_key big = kifmm__morton_encode(0, 0, 0);
   EXPECT(kifmm__boxes_adjacent(big, 1, kifmm__morton_encode(2, 0, 0), 2), "touching face");
   EXPECT(kifmm__boxes_adjacent(big, 1, kifmm__morton_encode(2, 2, 2), 2), "touching corner");
   EXPECT(!kifmm__boxes_adjacent(big, 1, kifmm__morton_encode(3, 0, 0), 2), "one box apart");
@@ -113,8 +153,41 @@ static void test_radix_sort(void) {
   free(idx);
 }
 
+/* Full keys: ties beyond the 48-bit prefix the radix pass sees must still be ordered. */
+static void test_sort_keys(void) {
+  int64_t n = 50007;
+  kifmm_key *k = malloc(sizeof(*k) * n), *orig = malloc(sizeof(*k) * n);
+  int64_t *idx = malloc(sizeof(*idx) * n);
+  uint64_t seed = 5;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t c[3];
+    for (int d = 0; d < 3; d++) /* half the points in a cluster 2^-30 of the domain wide */
+      c[d] = i % 2 ? random_coord(&seed, KIFMM_KEY_BITS)
+                   : ((uint64_t)1 << 41) + random_coord(&seed, 12) * (uint64_t)(i % 5 != 0);
+    orig[i] = k[i] = kifmm__morton_encode(c[0], c[1], c[2]);
+    idx[i] = 1000 + i;
+  }
+  EXPECT_STATUS(kifmm__sort_keys(k, idx, n), KIFMM_SUCCESS);
+  int sorted = 1, consistent = 1, stable = 1;
+  for (int64_t i = 0; i < n; i++) {
+    consistent &= orig[idx[i] - 1000] == k[i];
+    if (i > 0) {
+      sorted &= k[i - 1] <= k[i];
+      stable &= k[i - 1] != k[i] || idx[i - 1] < idx[i];
+    }
+  }
+  EXPECT(sorted, "full keys ascending");
+  EXPECT(consistent, "permutation follows full keys");
+  EXPECT(stable, "equal full keys keep their order");
+  free(k);
+  free(orig);
+  free(idx);
+}
+
 int main(void) {
   test_round_trip();
+  test_order_matches_interleave();
+  test_sort_keys();
   test_order_and_parent();
   test_neighbors();
   test_adjacency_across_levels();

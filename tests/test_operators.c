@@ -45,7 +45,7 @@ static double rel_err(int n, const double *a, const double *b) {
 static void p2m(const fixture *f, int ns, const double *src, const double *q, const double c[3],
                 double h, double *mult) {
   double *check = tu_alloc(f->n);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, h, c, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), h, c, (double *)f->surf);
   eval(ns, src, q, f->n, f->surf, check);
   kifmm__gemm('N', 'N', f->n, 1, f->n, h, f->ops.uc2e, f->n, check, f->n, 0.0, mult, f->n);
   free(check);
@@ -61,7 +61,7 @@ static double test_p2m_m2p(const fixture *f, double *mult) {
     box_points(&seed, 1, tc, 1.0, trg + 3 * j);
   }
   eval(NS, f->src, f->q, NT, trg, direct);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, c, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER(f->ops.order), 1.0, c, (double *)f->surf);
   eval(f->n, f->surf, mult, NT, trg, approx);
   return rel_err(NT, approx, direct);
 }
@@ -86,7 +86,7 @@ static double test_m2m(const fixture *f) {
   }
   const double c[3] = {0, 0, 0};
   eval(200, allsrc, allq, NT, trg, direct);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, c, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER(f->ops.order), 1.0, c, (double *)f->surf);
   eval(n, f->surf, parent, NT, trg, approx);
   free(stack);
   free(parent);
@@ -112,7 +112,7 @@ static double test_m2l(const fixture *f, int dx, int dy, int dz) {
   kifmm__gemm('N', 'N', k, 1, r, 1.0, a, k, tr, r, 0.0, lc, k);
   kifmm__gemm('N', 'N', n, 1, k, 1.0, f->ops.d, n, lc, k, 0.0, loc, n);
   eval(NS, src, f->q, NT, trg, direct);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, 1.0, o, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(n, f->surf, loc, NT, trg, approx);
   free(src);
   free(mult);
@@ -132,12 +132,12 @@ static double test_p2l_l2l(const fixture *f) {
   uint64_t seed = 8;
   box_points(&seed, NS, sc, 2.0, src);
   box_points(&seed, NT, cc, 0.5, trg);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER, 1.0, o, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(NS, src, f->q, n, f->surf, check);
   kifmm__gemm('N', 'N', n, 1, n, 1.0, f->ops.dc2e, n, check, n, 0.0, loc, n);
   kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->ops.l2l, 8 * n, loc, n, 0.0, out, 8 * n);
   eval(NS, src, f->q, NT, trg, direct);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER, 0.5, cc, (double *)f->surf);
+  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 0.5, cc, (double *)f->surf);
   eval(n, f->surf, out + 5 * n, NT, trg, approx);
   free(src);
   free(check);

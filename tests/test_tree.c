@@ -47,6 +47,12 @@ static void check_points(const kifmm_tree *t, int ncrit, int max_level) {
   EXPECT(within, "leaves hold at most ncrit points unless at max_level");
 }
 
+/* The tree stores u = (x - center) / half, inside the root cube [-1, 1]^3. */
+static double scaled(const kifmm_tree *t, const double *p, int d) {
+  double u = 2.0 * ((0.5 * p[d] - 0.5 * t->center[d]) / t->half);
+  return u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u);
+}
+
 static void check_perm(const kifmm_tree *t, const double *src, const double *trg) {
   char *seen = calloc((size_t)(t->nsrc + 1), 1);
   int ok = 1;
@@ -55,12 +61,13 @@ static void check_perm(const kifmm_tree *t, const double *src, const double *trg
     ok &= j >= 0 && j < t->nsrc && !seen[j];
     if (ok) {
       seen[j] = 1;
-      ok &= src[3 * j] == t->sx[i] && src[3 * j + 1] == t->sy[i] && src[3 * j + 2] == t->sz[i];
+      ok &= scaled(t, src + 3 * j, 0) == t->sx[i] && scaled(t, src + 3 * j, 1) == t->sy[i] &&
+            scaled(t, src + 3 * j, 2) == t->sz[i];
     }
   }
   for (int64_t i = 0; i < t->ntrg; i++) {
     int64_t j = t->trg_perm[i];
-    ok &= trg[3 * j] == t->tx[i] && trg[3 * j + 2] == t->tz[i];
+    ok &= scaled(t, trg + 3 * j, 0) == t->tx[i] && scaled(t, trg + 3 * j, 2) == t->tz[i];
   }
   EXPECT(ok, "permutations map sorted points back to the caller's points");
   free(seen);

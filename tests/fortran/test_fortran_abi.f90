@@ -58,6 +58,7 @@ program test_fortran_abi
   call status_code("KIFMM_ERR_FILE_TYPE", KIFMM_ERR_FILE_TYPE)
   call status_code("KIFMM_ERR_FILE_NONFINITE", KIFMM_ERR_FILE_NONFINITE)
   call status_code("KIFMM_ERR_MPI_UNSUPPORTED", KIFMM_ERR_MPI_UNSUPPORTED)
+  call status_code("KIFMM_ERR_NOT_REPRESENTABLE", KIFMM_ERR_NOT_REPRESENTABLE)
   ! A code added to the C list must get a line above (the module has it already).
   call check(nchecked == abi_status_count(), "every C status code is checked here")
   call check(KIFMM_NUM_STATUS == abi_status_count(), "KIFMM_NUM_STATUS = size of the C list")
@@ -111,7 +112,7 @@ program test_fortran_abi
   o = kifmm_default_options()
   call check(o%order == 6, "default order 6")
   call check(o%ncrit == 150, "default ncrit 150")
-  call check(o%max_level == 16, "default max_level 16")
+  call check(o%max_level == KIFMM_MAX_LEVEL, "default max_level")
   call check(o%num_threads == 0, "default num_threads 0")
   call check(o%verbose == 0, "default verbose 0")
   call check(o%use_cache == 1, "default use_cache 1")
