@@ -55,7 +55,7 @@ extern "C" {
   X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
   X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
   X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")                  \
-  X(KIFMM_ERR_NOT_REPRESENTABLE, 25,                                                           \
+  X(KIFMM_ERR_NOT_REPRESENTABLE, 26,                                                           \
     "a result overflows double precision (point cloud too small for these charges)")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
