@@ -1,3 +1,6 @@
+/* FROZEN: include/kifmm.h with the first struct_size layouts of kifmm_options/kifmm_stats.
+ * Do not edit: tests/abi compiles a program against it to prove that binaries built
+ * with this layout keep working when the structs grow. */
 /* kifmm-c: kernel-independent fast multipole method for 3D Laplace problems.
  * Public C API: plan once on a point geometry, evaluate many times with new charges. */
 #ifndef KIFMM_H
