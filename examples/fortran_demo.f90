@@ -15,7 +15,8 @@ program fortran_demo
   type(kifmm_options) :: opts
   type(kifmm_plan) :: plan
   real(c_double) :: e_pot, e_grad, energy
-  integer :: rank, status, step, provided
+  integer :: rank, status, step, provided, nseed
+  integer, allocatable :: seed(:)
   logical :: ok
 
   call MPI_Init_thread(MPI_THREAD_FUNNELED, provided)
@@ -23,6 +24,10 @@ program fortran_demo
   ok = .true.
 
   allocate (x(3, n), q(n), pot(n), grad(3, n))
+  call random_seed(size=nseed)     ! a fixed seed: the same system, and the same check, each run
+  allocate (seed(nseed))
+  seed = 20261124
+  call random_seed(put=seed)
   call random_number(x)            ! positions in the unit cube, fixed during the run
   call random_number(q)
   q = q - 0.5_c_double

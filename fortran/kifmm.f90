@@ -15,7 +15,7 @@
 module kifmm
   use, intrinsic :: iso_c_binding, only: c_char, c_double, c_int, c_int32_t, c_int64_t, &
                                          c_null_char, c_null_ptr, c_ptr, c_size_t, &
-                                         c_associated, c_f_pointer, c_loc
+                                         c_associated, c_f_pointer, c_loc, c_sizeof
   implicit none
   private
 
@@ -23,8 +23,12 @@ module kifmm
 
   !> Options of a plan: the C struct kifmm_options, field for field. Obtain defaults with
   !> kifmm_default_options() and change what you need; cache_dir is a NUL-terminated C
-  !> string, set it with kifmm_options_set_cache_dir().
+  !> string, set it with kifmm_options_set_cache_dir(). struct_size is c_sizeof of this
+  !> type, set by kifmm_default_options(): the C library reads the options by it, and
+  !> refuses options with struct_size 0 (not from kifmm_default_options()) with
+  !> KIFMM_ERR_STRUCT_SIZE. Fields are only ever appended, here and in C alike.
   type, bind(C), public :: kifmm_options
+    integer(c_int32_t) :: struct_size  !< c_sizeof(kifmm_options); leave it as set
     integer(c_int32_t) :: order        !< expansion order p in [2, 16]; default 6
     integer(c_int32_t) :: ncrit        !< split a box holding more points than this; default 150
     integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 42]; default 42
@@ -37,6 +41,7 @@ module kifmm
 
   !> Statistics of a plan: the C struct kifmm_stats, field for field (times in seconds).
   type, bind(C), public :: kifmm_stats
+    integer(c_int32_t) :: struct_size       !< bytes filled by kifmm_plan_stats: c_sizeof
     integer(c_int64_t) :: nsrc, ntrg        !< point counts
     integer(c_int64_t) :: nboxes, nleaves   !< boxes of the octree, of which leaves
     integer(c_int32_t) :: depth             !< deepest level present (root = 0)
@@ -72,10 +77,21 @@ module kifmm
   integer, save :: last_status = KIFMM_SUCCESS
 
   interface
-    function c_default_options() bind(C, name="kifmm_default_options") result(o)
-      import :: kifmm_options
-      type(kifmm_options) :: o
-    end function c_default_options
+    function c_default_options_sized(opts, struct_size) &
+        bind(C, name="kifmm_default_options_sized") result(s)
+      import :: c_int, c_size_t, kifmm_options
+      type(kifmm_options), intent(inout) :: opts
+      integer(c_size_t), value :: struct_size
+      integer(c_int) :: s
+    end function c_default_options_sized
+
+    function c_options_set_cache_dir(opts, dir) &
+        bind(C, name="kifmm_options_set_cache_dir") result(s)
+      import :: c_char, c_int, kifmm_options
+      type(kifmm_options), intent(inout) :: opts
+      character(kind=c_char), intent(in) :: dir(*)
+      integer(c_int) :: s
+    end function c_options_set_cache_dir
 
     function c_plan_create(plan, nsrc, src, ntrg, trg, opts) &
         bind(C, name="kifmm_plan_create") result(s)
@@ -98,12 +114,14 @@ module kifmm
       integer(c_int) :: s
     end function c_plan_destroy
 
-    function c_plan_stats(plan, stats) bind(C, name="kifmm_plan_stats") result(s)
-      import :: c_int, c_ptr, kifmm_stats
+    function c_plan_stats_sized(plan, stats, struct_size) &
+        bind(C, name="kifmm_plan_stats_sized") result(s)
+      import :: c_int, c_ptr, c_size_t, kifmm_stats
       type(c_ptr), value :: plan
       type(kifmm_stats), intent(out) :: stats
+      integer(c_size_t), value :: struct_size
       integer(c_int) :: s
-    end function c_plan_stats
+    end function c_plan_stats_sized
 
     function c_direct(nsrc, src, charges, ntrg, trg, pot, grad, num_threads) &
         bind(C, name="kifmm_direct") result(s)
@@ -135,29 +153,24 @@ module kifmm
 contains
 
   !> Default options: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0,
-  !> use_cache 1, compression_tol 0 (automatic), cache_dir "" (from the environment).
+  !> use_cache 1, compression_tol 0 (automatic), cache_dir "" (from the environment),
+  !> struct_size c_sizeof(opts). Should the linked C library be older than this module
+  !> (it does not know the size), struct_size is 0 and kifmm_plan_create refuses the options.
   function kifmm_default_options() result(opts)
     type(kifmm_options) :: opts
-    opts = c_default_options()
+    integer(c_int) :: s
+    opts%struct_size = 0
+    s = c_default_options_sized(opts, c_sizeof(opts))
   end function kifmm_default_options
 
   !> Set opts%cache_dir to dir (trailing blanks dropped). A directory name of
-  !> KIFMM_PATH_MAX characters or more gives KIFMM_ERR_IO and leaves opts unchanged.
+  !> KIFMM_PATH_MAX characters or more gives KIFMM_ERR_IO, options not from
+  !> kifmm_default_options() KIFMM_ERR_STRUCT_SIZE; opts is then unchanged.
   subroutine kifmm_options_set_cache_dir(opts, dir, status)
     type(kifmm_options), intent(inout) :: opts
     character(len=*), intent(in) :: dir
     integer, intent(out), optional :: status
-    integer :: i, n
-    n = len_trim(dir)
-    if (n >= KIFMM_PATH_MAX) then
-      call finish(KIFMM_ERR_IO, status)
-      return
-    end if
-    do i = 1, n
-      opts%cache_dir(i) = dir(i:i)
-    end do
-    opts%cache_dir(n + 1:) = c_null_char
-    call finish(KIFMM_SUCCESS, status)
+    call finish(c_options_set_cache_dir(opts, trim(dir)//c_null_char), status)
   end subroutine kifmm_options_set_cache_dir
 
   !> opts%cache_dir as a Fortran string (the characters before the first NUL).
@@ -269,7 +282,7 @@ contains
     type(kifmm_plan), intent(in) :: plan
     type(kifmm_stats), intent(out) :: stats
     integer, intent(out), optional :: status
-    call finish(c_plan_stats(plan%handle, stats), status)
+    call finish(c_plan_stats_sized(plan%handle, stats, c_sizeof(stats)), status)
   end subroutine kifmm_plan_stats
 
   !> .true. when plan holds a created, not yet destroyed plan.

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset in the inline wrappers below */
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,7 +55,9 @@ extern "C" {
   X(KIFMM_ERR_FILE_SHAPE, 21, "a dataset has the wrong rank or shape")                         \
   X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
   X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
-  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")                  \
+  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")     \
+  X(KIFMM_ERR_STRUCT_SIZE, 25,                                                                 \
+    "struct_size of kifmm_options/kifmm_stats is not a layout this library knows")            \
   X(KIFMM_ERR_NOT_REPRESENTABLE, 26,                                                           \
     "a result overflows double precision (point cloud too small for these charges)")
 
@@ -62,9 +65,20 @@ extern "C" {
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
 #undef KIFMM_STATUS_ENUM_ENTRY
 
-/* Options. Obtain defaults with kifmm_default_options() and change what you need.
+/* ABI of the two structs below. Each starts with struct_size, the size of the struct as the
+ * caller's compiler laid it out, and new fields are only ever appended. The library accepts
+ * exactly the sizes of the layouts it has released: an older (smaller) layout is read as a
+ * prefix, with defaults for the fields it lacks; a zero, unknown or larger size (a header
+ * newer than the library) gives KIFMM_ERR_STRUCT_SIZE. kifmm_default_options() and
+ * kifmm_plan_stats() are inline so that they record the caller's sizeof, which source
+ * written against 0.1 therefore does without change. Binaries compiled against 0.1 (no
+ * struct_size) keep working: see "ABI and versioning" in README.md. */
+
+/* Options. Obtain defaults with kifmm_default_options() and change what you need; do not
+ * build one field by field (a struct_size of 0 is refused).
  * Same fields in the same order as the Fortran type kifmm_options (bind(C)). */
 typedef struct kifmm_options {
+  int32_t struct_size;     /* set by kifmm_default_options() to sizeof(kifmm_options); leave it */
   int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
   int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets; default 150 */
   int32_t max_level;       /* deepest level of the octree, in [1, 42]; default 42 */
@@ -73,12 +87,15 @@ typedef struct kifmm_options {
   int32_t use_cache;       /* 1 = load/store precomputed operators in the cache directory; default 1 */
   double compression_tol;  /* relative SVD truncation of M2L; 0 = chosen from order; default 0 */
   char cache_dir[KIFMM_PATH_MAX]; /* operator cache directory; "" = $KIFMM_CACHE_DIR, else
-                                     $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm */
+                                     $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
+                                     kifmm_options_set_cache_dir() checks the length */
+  /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_options;
 
 /* Statistics of a plan: geometry, one-off set-up times and the timings of the last
  * kifmm_evaluate(). Times are wall-clock seconds. */
 typedef struct kifmm_stats {
+  int32_t struct_size;     /* set by kifmm_plan_stats(): the bytes of this struct it filled */
   int64_t nsrc, ntrg;      /* point counts */
   int64_t nboxes, nleaves; /* boxes of the octree, of which leaves */
   int32_t depth;           /* deepest level present (root = 0) */
@@ -94,19 +111,44 @@ typedef struct kifmm_stats {
   double t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p; /* last evaluation */
   double t_evaluate;                                       /* whole last evaluation */
   int64_t nevaluations;    /* completed kifmm_evaluate() calls */
+  /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 
 typedef struct kifmm_plan kifmm_plan; /* opaque */
 
+/* Fill *opts with the defaults below and set opts->struct_size = struct_size, the size of
+ * kifmm_options as the caller compiled it. For bindings that cannot call the inline
+ * kifmm_default_options() (the Fortran module passes c_sizeof of its type).
+ * [out] opts  caller's struct; untouched on failure.
+ * Returns KIFMM_ERR_NULL_ARGUMENT, or KIFMM_ERR_STRUCT_SIZE when struct_size is not the size
+ * of a layout this library knows. */
+KIFMM_EXPORT int kifmm_default_options_sized(kifmm_options *opts, size_t struct_size);
+
 /* Defaults: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0, use_cache 1,
- * compression_tol 0 (automatic), cache_dir "" (environment). */
-KIFMM_EXPORT kifmm_options kifmm_default_options(void);
+ * compression_tol 0 (automatic), cache_dir "" (environment), struct_size = sizeof.
+ * Inline so the caller's sizeof is recorded. If the library is older than this header, the
+ * result is all zero and kifmm_plan_create() refuses it with KIFMM_ERR_STRUCT_SIZE. */
+#ifndef KIFMM_ABI_V0_1_DEFINITIONS /* defined only where the library defines the 0.1 symbols */
+static inline kifmm_options kifmm_default_options(void) {
+  kifmm_options o;
+  memset(&o, 0, sizeof o);
+  (void)kifmm_default_options_sized(&o, sizeof o);
+  return o;
+}
+#endif
+
+/* Copy the NUL-terminated path dir into opts->cache_dir ("" = from the environment).
+ * [in,out] opts  from kifmm_default_options(); [in] dir  borrowed for the call.
+ * Returns KIFMM_ERR_NULL_ARGUMENT, KIFMM_ERR_STRUCT_SIZE (opts->struct_size unknown), or
+ * KIFMM_ERR_IO when dir has KIFMM_PATH_MAX or more characters; opts is then unchanged. */
+KIFMM_EXPORT int kifmm_options_set_cache_dir(kifmm_options *opts, const char *dir);
 
 /* Build the octree, interaction lists and operators for nsrc sources and ntrg targets.
  * [out] plan   receives the new plan (unchanged on failure).
  * [in]  src    3*nsrc coordinates, interleaved x0 y0 z0 x1 ... (Fortran src(3,nsrc)); copied.
  * [in]  trg    3*ntrg coordinates, same layout; may be the same array as src; copied.
  * [in]  opts   borrowed for the call (deep-copied); NULL means kifmm_default_options().
+ *              Read according to opts->struct_size (see the ABI note above the structs).
  * nsrc or ntrg may be 0 (then src/trg may be NULL). Returns KIFMM_SUCCESS or a status. */
 KIFMM_EXPORT int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src,
                                    int64_t ntrg, const double *trg, const kifmm_options *opts);
@@ -123,8 +165,22 @@ KIFMM_EXPORT int kifmm_evaluate(kifmm_plan *plan, const double *charges, double 
 /* [in,out] plan: frees *plan and sets it to NULL. plan == NULL or *plan == NULL is fine. */
 KIFMM_EXPORT int kifmm_plan_destroy(kifmm_plan **plan);
 
-/* [out] stats: a copy of the plan's statistics. */
-KIFMM_EXPORT int kifmm_plan_stats(const kifmm_plan *plan, kifmm_stats *stats);
+/* Copy the first struct_size bytes of the plan's statistics into *stats, struct_size being
+ * the size of kifmm_stats as the caller compiled it, and set stats->struct_size to it. For
+ * bindings that cannot call the inline kifmm_plan_stats().
+ * [out] stats  caller's struct; untouched on failure.
+ * Returns KIFMM_ERR_NULL_ARGUMENT, or KIFMM_ERR_STRUCT_SIZE when struct_size is not the size
+ * of a layout this library knows. */
+KIFMM_EXPORT int kifmm_plan_stats_sized(const kifmm_plan *plan, kifmm_stats *stats,
+                                        size_t struct_size);
+
+/* [out] stats: a copy of the plan's statistics. Nothing needs setting beforehand: the inline
+ * passes the caller's sizeof(kifmm_stats) along. */
+#ifndef KIFMM_ABI_V0_1_DEFINITIONS
+static inline int kifmm_plan_stats(const kifmm_plan *plan, kifmm_stats *stats) {
+  return kifmm_plan_stats_sized(plan, stats, sizeof *stats);
+}
+#endif
 
 /* Static message for a status code; unknown codes give "unknown status code". */
 KIFMM_EXPORT const char *kifmm_error_string(int status);

@@ -5,23 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abi.h"
 #include "internal.h"
 #include "opcache.h"
 
 #define KIFMM_MAX_POINTS ((int64_t)1 << 40)
-
-kifmm_options kifmm_default_options(void) {
-  kifmm_options o;
-  memset(&o, 0, sizeof(o));
-  o.order = 6;
-  o.ncrit = 150;
-  o.max_level = KIFMM_MAX_LEVEL;
-  o.num_threads = 0;
-  o.verbose = 0;
-  o.use_cache = 1;
-  o.compression_tol = 0.0;
-  return o;
-}
 
 static int validate_options(const kifmm_options *o) {
   if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
@@ -109,8 +97,8 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
                       const double *trg, const kifmm_options *opts) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
-  kifmm_options o = opts ? *opts : kifmm_default_options();
-  o.cache_dir[KIFMM_PATH_MAX - 1] = '\0';
+  kifmm_options o; /* the caller's layout may be older than ours: abi.c reads it */
+  CHECK(kifmm__options_import(&o, opts));
   CHECK(validate_options(&o));
   CHECK(validate_points(nsrc, src, ntrg, trg));
   kifmm_plan *p = calloc(1, sizeof(*p));
@@ -217,9 +205,8 @@ int kifmm_plan_destroy(kifmm_plan **plan) {
   return KIFMM_SUCCESS;
 }
 
-int kifmm_plan_stats(const kifmm_plan *plan, kifmm_stats *stats) {
+int kifmm_plan_stats_sized(const kifmm_plan *plan, kifmm_stats *stats, size_t struct_size) {
   if (!plan || !stats)
     return KIFMM_ERR_NULL_ARGUMENT;
-  *stats = plan->stats;
-  return KIFMM_SUCCESS;
+  return kifmm__stats_export(stats, &plan->stats, struct_size);
 }

@@ -5,10 +5,11 @@
 
 #include "kifmm.h"
 
-/* i = 0: sizeof(kifmm_options); i = 1..8: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_options); i = 1..9: offset of the i-th field in declaration order. */
 long abi_options_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_options),
+      offsetof(kifmm_options, struct_size),
       offsetof(kifmm_options, order),
       offsetof(kifmm_options, ncrit),
       offsetof(kifmm_options, max_level),
@@ -20,10 +21,10 @@ long abi_options_layout(int i) {
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 
-/* i = 0: sizeof(kifmm_stats); i = 1..27: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_stats); i = 1..26: offset of the i-th field in declaration order. */
 long abi_stats_layout(int i) {
   static const size_t v[] = {
-      sizeof(kifmm_stats),
+      sizeof(kifmm_stats),                  offsetof(kifmm_stats, struct_size),
       offsetof(kifmm_stats, nsrc),          offsetof(kifmm_stats, ntrg),
       offsetof(kifmm_stats, nboxes),        offsetof(kifmm_stats, nleaves),
       offsetof(kifmm_stats, depth),         offsetof(kifmm_stats, order),

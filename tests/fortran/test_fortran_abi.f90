@@ -58,6 +58,7 @@ program test_fortran_abi
   call status_code("KIFMM_ERR_FILE_TYPE", KIFMM_ERR_FILE_TYPE)
   call status_code("KIFMM_ERR_FILE_NONFINITE", KIFMM_ERR_FILE_NONFINITE)
   call status_code("KIFMM_ERR_MPI_UNSUPPORTED", KIFMM_ERR_MPI_UNSUPPORTED)
+  call status_code("KIFMM_ERR_STRUCT_SIZE", KIFMM_ERR_STRUCT_SIZE)
   call status_code("KIFMM_ERR_NOT_REPRESENTABLE", KIFMM_ERR_NOT_REPRESENTABLE)
   ! A code added to the C list must get a line above (the module has it already).
   call check(nchecked == abi_status_count(), "every C status code is checked here")
@@ -67,49 +68,51 @@ program test_fortran_abi
 
   ! kifmm_options: size, then each field's offset in declaration order.
   call layout(abi_options_layout(0_c_int), int(c_sizeof(o), c_long), "sizeof(kifmm_options)")
-  call layout(abi_options_layout(1_c_int), int(offset(c_loc(o%order)), c_long), "options%order")
-  call layout(abi_options_layout(2_c_int), int(offset(c_loc(o%ncrit)), c_long), "options%ncrit")
-  call layout(abi_options_layout(3_c_int), int(offset(c_loc(o%max_level)), c_long), "options%max_level")
-  call layout(abi_options_layout(4_c_int), int(offset(c_loc(o%num_threads)), c_long), "options%num_threads")
-  call layout(abi_options_layout(5_c_int), int(offset(c_loc(o%verbose)), c_long), "options%verbose")
-  call layout(abi_options_layout(6_c_int), int(offset(c_loc(o%use_cache)), c_long), "options%use_cache")
-  call layout(abi_options_layout(7_c_int), int(offset(c_loc(o%compression_tol)), c_long), &
-              "options%compression_tol")
-  call layout(abi_options_layout(8_c_int), int(offset(c_loc(o%cache_dir)), c_long), "options%cache_dir")
-  call check(abi_options_layout(9_c_int) == -1, "kifmm_options has 8 fields")
+  call olayout(1, c_loc(o%struct_size), "struct_size")
+  call olayout(2, c_loc(o%order), "order")
+  call olayout(3, c_loc(o%ncrit), "ncrit")
+  call olayout(4, c_loc(o%max_level), "max_level")
+  call olayout(5, c_loc(o%num_threads), "num_threads")
+  call olayout(6, c_loc(o%verbose), "verbose")
+  call olayout(7, c_loc(o%use_cache), "use_cache")
+  call olayout(8, c_loc(o%compression_tol), "compression_tol")
+  call olayout(9, c_loc(o%cache_dir), "cache_dir")
+  call check(abi_options_layout(10_c_int) == -1, "kifmm_options has 9 fields")
   call check(size(o%cache_dir) == KIFMM_PATH_MAX, "cache_dir holds KIFMM_PATH_MAX chars")
 
   ! kifmm_stats likewise.
   call layout(abi_stats_layout(0_c_int), int(c_sizeof(st), c_long), "sizeof(kifmm_stats)")
-  call slayout(1, c_loc(st%nsrc), "nsrc")
-  call slayout(2, c_loc(st%ntrg), "ntrg")
-  call slayout(3, c_loc(st%nboxes), "nboxes")
-  call slayout(4, c_loc(st%nleaves), "nleaves")
-  call slayout(5, c_loc(st%depth), "depth")
-  call slayout(6, c_loc(st%order), "order")
-  call slayout(7, c_loc(st%nsurf), "nsurf")
-  call slayout(8, c_loc(st%m2l_rank), "m2l_rank")
-  call slayout(9, c_loc(st%m2l_max_rank), "m2l_max_rank")
-  call slayout(10, c_loc(st%cache_result), "cache_result")
-  call slayout(11, c_loc(st%bytes), "bytes")
-  call slayout(12, c_loc(st%compression_tol), "compression_tol")
-  call slayout(13, c_loc(st%t_tree), "t_tree")
-  call slayout(14, c_loc(st%t_lists), "t_lists")
-  call slayout(15, c_loc(st%t_operators), "t_operators")
-  call slayout(16, c_loc(st%t_p2m), "t_p2m")
-  call slayout(17, c_loc(st%t_m2m), "t_m2m")
-  call slayout(18, c_loc(st%t_m2l), "t_m2l")
-  call slayout(19, c_loc(st%t_l2l), "t_l2l")
-  call slayout(20, c_loc(st%t_p2l), "t_p2l")
-  call slayout(21, c_loc(st%t_m2p), "t_m2p")
-  call slayout(22, c_loc(st%t_l2p), "t_l2p")
-  call slayout(23, c_loc(st%t_p2p), "t_p2p")
-  call slayout(24, c_loc(st%t_evaluate), "t_evaluate")
-  call slayout(25, c_loc(st%nevaluations), "nevaluations")
-  call check(abi_stats_layout(26_c_int) == -1, "kifmm_stats has 25 fields")
+  call slayout(1, c_loc(st%struct_size), "struct_size")
+  call slayout(2, c_loc(st%nsrc), "nsrc")
+  call slayout(3, c_loc(st%ntrg), "ntrg")
+  call slayout(4, c_loc(st%nboxes), "nboxes")
+  call slayout(5, c_loc(st%nleaves), "nleaves")
+  call slayout(6, c_loc(st%depth), "depth")
+  call slayout(7, c_loc(st%order), "order")
+  call slayout(8, c_loc(st%nsurf), "nsurf")
+  call slayout(9, c_loc(st%m2l_rank), "m2l_rank")
+  call slayout(10, c_loc(st%m2l_max_rank), "m2l_max_rank")
+  call slayout(11, c_loc(st%cache_result), "cache_result")
+  call slayout(12, c_loc(st%bytes), "bytes")
+  call slayout(13, c_loc(st%compression_tol), "compression_tol")
+  call slayout(14, c_loc(st%t_tree), "t_tree")
+  call slayout(15, c_loc(st%t_lists), "t_lists")
+  call slayout(16, c_loc(st%t_operators), "t_operators")
+  call slayout(17, c_loc(st%t_p2m), "t_p2m")
+  call slayout(18, c_loc(st%t_m2m), "t_m2m")
+  call slayout(19, c_loc(st%t_m2l), "t_m2l")
+  call slayout(20, c_loc(st%t_l2l), "t_l2l")
+  call slayout(21, c_loc(st%t_p2l), "t_p2l")
+  call slayout(22, c_loc(st%t_m2p), "t_m2p")
+  call slayout(23, c_loc(st%t_l2p), "t_l2p")
+  call slayout(24, c_loc(st%t_p2p), "t_p2p")
+  call slayout(25, c_loc(st%t_evaluate), "t_evaluate")
+  call slayout(26, c_loc(st%nevaluations), "nevaluations")
+  call check(abi_stats_layout(27_c_int) == -1, "kifmm_stats has 26 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
+  call check(o%struct_size == c_sizeof(o), "default struct_size = c_sizeof(kifmm_options)")
   call check(o%order == 6, "default order 6")
   call check(o%ncrit == 150, "default ncrit 150")
   call check(o%max_level == KIFMM_MAX_LEVEL, "default max_level")
@@ -140,9 +143,9 @@ contains
     call check(kifmm_error_string(value) /= "unknown status code", "message of "//name)
   end subroutine status_code
 
-  integer(c_intptr_t) function offset(p)
-    type(c_ptr), intent(in) :: p
-    offset = transfer(p, 0_c_intptr_t) - transfer(c_loc(o), 0_c_intptr_t)
+  integer(c_intptr_t) function offset(base, p)
+    type(c_ptr), intent(in) :: base, p
+    offset = transfer(p, 0_c_intptr_t) - transfer(base, 0_c_intptr_t)
     if (.not. c_associated(p)) offset = -1
   end function offset
 
@@ -155,14 +158,20 @@ contains
     end if
   end subroutine layout
 
+  subroutine olayout(i, p, what)
+    integer, intent(in) :: i
+    type(c_ptr), intent(in) :: p
+    character(len=*), intent(in) :: what
+    call layout(abi_options_layout(int(i, c_int)), int(offset(c_loc(o), p), c_long), &
+                "options%"//what//" offset")
+  end subroutine olayout
+
   subroutine slayout(i, p, what)
     integer, intent(in) :: i
     type(c_ptr), intent(in) :: p
     character(len=*), intent(in) :: what
-    integer(c_long) :: c_value, f_value
-    c_value = abi_stats_layout(int(i, c_int))
-    f_value = int(transfer(p, 0_c_intptr_t) - transfer(c_loc(st), 0_c_intptr_t), c_long)
-    call check(c_value == f_value, "stats%"//what//" offset")
+    call layout(abi_stats_layout(int(i, c_int)), int(offset(c_loc(st), p), c_long), &
+                "stats%"//what//" offset")
   end subroutine slayout
 
 end program test_fortran_abi

@@ -2,7 +2,7 @@
 ! outputs and the plan are left untouched, and without a status argument the call returns
 ! (never stops) and kifmm_last_status() tells what happened.
 program test_fortran_bad_input
-  use, intrinsic :: iso_c_binding, only: c_double
+  use, intrinsic :: iso_c_binding, only: c_double, c_int32_t, c_sizeof
   use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_positive_inf
   use kifmm
   use kifmm_test_util
@@ -90,6 +90,28 @@ program test_fortran_bad_input
   call check_status(s, KIFMM_ERR_INVALID_ORDER, "re-plan with a bad order")
   call kifmm_evaluate(plan, q, pot, status=s)
   call check_status(s, KIFMM_SUCCESS, "old plan still evaluates")
+
+  ! Options not from kifmm_default_options() (struct_size 0), or of a size the library does
+  ! not know (a module newer than the library): their own code, and the plan is kept.
+  block
+    type(kifmm_options) :: raw
+    type(kifmm_stats) :: st
+    raw = small_options()
+    raw%struct_size = 0
+    call kifmm_plan_create(plan, src, opts=raw, status=s)
+    call check_status(s, KIFMM_ERR_STRUCT_SIZE, "options with struct_size 0")
+    raw%struct_size = int(c_sizeof(raw) + 8, c_int32_t)
+    call kifmm_plan_create(plan, src, opts=raw, status=s)
+    call check_status(s, KIFMM_ERR_STRUCT_SIZE, "options larger than the library's")
+    call kifmm_options_set_cache_dir(raw, "/tmp", status=s)
+    call check_status(s, KIFMM_ERR_STRUCT_SIZE, "set_cache_dir on options of unknown size")
+    call check(kifmm_options_get_cache_dir(raw) == "", "cache_dir of refused options kept")
+    call check(kifmm_plan_associated(plan), "refused options keep the old plan")
+    call kifmm_plan_stats(plan, st, status=s)
+    call check_status(s, KIFMM_SUCCESS, "stats of the kept plan")
+    call check(st%struct_size == c_sizeof(st), "stats struct_size = c_sizeof(kifmm_stats)")
+    call check(st%order == 4, "stats of the kept plan: order 4")
+  end block
 
   ! Without status: the call returns and the last status records the failure.
   call kifmm_evaluate(plan, q(1:10), pot)
