@@ -1,5 +1,7 @@
 /* The only file that calls BLAS and LAPACK (Fortran ABI, hidden string lengths passed):
  * matrix products, SVD, pseudo-inverse, QR, and BLAS thread control. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
@@ -123,15 +125,32 @@ int kifmm__qr_r(int m, int n, double *a, double *r) {
   return status;
 }
 
+/* OpenBLAS's thread count is one process-wide setting, and our OpenMP regions call BLAS
+ * from every thread, where a threaded BLAS would oversubscribe the cores. So while any of
+ * our regions runs, in any user thread, the count is 1: the first to enter saves the
+ * caller's count, the last to leave restores it. A plain save/set/restore per call breaks
+ * when two calls interleave (the second saves the first's 1 and restores it for good). */
+static pthread_mutex_t g_blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_blas_depth = 0, g_blas_saved = 0;
+
 int kifmm__blas_threads_push(void) {
   if (!openblas_get_num_threads || !openblas_set_num_threads)
     return 0;
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  return saved;
+  pthread_mutex_lock(&g_blas_lock);
+  if (g_blas_depth++ == 0) {
+    g_blas_saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
+  pthread_mutex_unlock(&g_blas_lock);
+  return 1;
 }
 
-void kifmm__blas_threads_pop(int saved) {
-  if (saved > 0 && openblas_set_num_threads)
-    openblas_set_num_threads(saved);
+/* entered: what the matching push returned (0: not OpenBLAS, nothing to undo) */
+void kifmm__blas_threads_pop(int entered) {
+  if (!entered)
+    return;
+  pthread_mutex_lock(&g_blas_lock);
+  if (--g_blas_depth == 0 && g_blas_saved > 0)
+    openblas_set_num_threads(g_blas_saved);
+  pthread_mutex_unlock(&g_blas_lock);
 }
