@@ -5,8 +5,7 @@
 
 #include <mpi.h>
 
-#include "internal.h"
-#include "kifmm_io.h" /* KIFMM_CACHE_* */
+#include "internal.h" /* kifmm.h: KIFMM_CACHE_* */
 
 /* Bump KIFMM_OPCACHE_FORMAT when the file layout changes. The key also holds a digest of
  * the sources that compute the operators (KIFMM_OPERATORS_CODE, from src/CMakeLists.txt), so
