@@ -59,7 +59,7 @@ KIFMM_EXPORT int kifmm_io_write_particles(MPI_Comm comm, const char *path, int64
 typedef struct kifmm_result_meta {
   int64_t nsrc, ntrg;      /* point counts */
   int32_t order, ncrit;    /* options of the run */
-  int32_t num_threads;     /* threads used (0 = OpenMP default) */
+  int32_t num_threads;     /* OpenMP threads of the last evaluation (resolved, never 0) */
   int32_t nranks;          /* MPI ranks of the run */
   int64_t nboxes, nleaves; /* tree */
   int32_t depth;
