@@ -391,6 +391,7 @@ static int load(kifmm_operators *ops, const cache_key *k, const char *path) {
  * depends on it (files appear by rename), so when it cannot be created, or its holder
  * seems gone, we compute ourselves and the worst case is the same file written twice. */
 #define KIFMM_LOCK_STALE_S 900 /* far longer than the slowest precomputation (p = 16) */
+#define KIFMM_LOCK_EMPTY_S 30  /* a holder writes its line right after creating the file */
 
 enum { LOCK_HELD, LOCK_BUSY, LOCK_UNAVAILABLE };
 
@@ -403,7 +404,10 @@ static int lock_try(const char *lock) {
   int len = snprintf(line, sizeof(line), "%s %ld\n", host, (long)getpid());
   int ok = len > 0 && write(fd, line, (size_t)len) == len;
   close(fd);
-  return ok ? LOCK_HELD : (unlink(lock), LOCK_UNAVAILABLE);
+  if (ok)
+    return LOCK_HELD;
+  unlink(lock);
+  return LOCK_UNAVAILABLE;
 }
 
 /* A lock whose holder is a dead process on this host, or which is very old. */
@@ -411,7 +415,8 @@ static int lock_stale(const char *lock) {
   struct stat st;
   if (stat(lock, &st) != 0)
     return 0; /* gone: not stale, simply free */
-  if (time(NULL) - st.st_mtime > KIFMM_LOCK_STALE_S)
+  time_t age = time(NULL) - st.st_mtime;
+  if (age > KIFMM_LOCK_STALE_S)
     return 1;
   char host[256] = "", owner[256] = "";
   long pid = 0;
@@ -420,9 +425,9 @@ static int lock_stale(const char *lock) {
   if (f)
     fclose(f);
   gethostname(host, sizeof(host) - 1);
-  /* a holder between open and write has not written its line yet: not stale */
-  return n == 2 && pid > 0 && strcmp(owner, host) == 0 && kill((pid_t)pid, 0) != 0 &&
-         errno == ESRCH;
+  if (n != 2) /* no line yet: a holder between open and write, or one that died there */
+    return age > KIFMM_LOCK_EMPTY_S;
+  return pid > 0 && strcmp(owner, host) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 static void pause_ms(long ms) {

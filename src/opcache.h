@@ -16,8 +16,10 @@
 
 /* Fill *ops for opts->order and opts->compression_tol: load from the cache when a valid
  * file exists, else compute with kifmm__operators_compute() and store it (atomically).
- * Cache problems are never errors: they mean recomputing. *cache_result gets one of the
- * KIFMM_CACHE_* values. Returns a status only for failures of the computation itself. */
+ * When another thread or process is computing the same file (its "<file>.lock" exists),
+ * wait for it and load. Cache problems are never errors: they mean recomputing.
+ * *cache_result gets one of the KIFMM_CACHE_* values. Returns a status only for failures
+ * of the computation itself. Thread-safe. */
 KIFMM_INTERNAL int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts,
                                            int nthreads, int *cache_result);
 
