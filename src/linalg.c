@@ -176,7 +176,9 @@ void kifmm__blas_threads_pop(int entered) {
 }
 
 /* Returns 1 when it entered a serial section (then call serial_end). Inside an OpenMP
- * region, or inside a section of this thread, the call runs as it is. */
+ * region, or inside a section of this thread, the call runs as it is: the workers of our
+ * own regions cannot be told from a caller's parallel region without a lock per BLAS call
+ * in the hot loops, so a plan created inside the caller's region gets the current count. */
 static int serial_begin(void) {
   if (!have_openblas() || t_depth > 0 || omp_in_parallel())
     return 0;
