@@ -1,5 +1,5 @@
-# Installation and package export: libraries (shared with SONAME, static), kifmm.h, the
-# Fortran module, kifmmConfig.cmake + kifmmConfigVersion.cmake (targets kifmm::kifmm,
+# Installation and package export: libraries (shared with SONAME, static), kifmm.h and
+# kifmm_io.h, the Fortran module, kifmmConfig.cmake + kifmmConfigVersion.cmake (targets kifmm::kifmm,
 # kifmm::kifmm_static, kifmm::kifmm_fortran, kifmm::kifmm_fortran_static) and kifmm.pc.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -16,7 +16,10 @@ install(TARGETS ${KIFMM_INSTALL_TARGETS}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} NAMELINK_COMPONENT Development
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/include/kifmm.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# kifmm_io.h declares the kifmm_io_* functions the library exports; it includes <mpi.h>, so
+# its users also link MPI (CMake: find_package(MPI) and MPI::MPI_C).
+install(FILES ${PROJECT_SOURCE_DIR}/include/kifmm.h ${PROJECT_SOURCE_DIR}/include/kifmm_io.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET kifmm_fortran)
   install(DIRECTORY ${KIFMM_FORTRAN_MODULE_DIR}/ DESTINATION ${KIFMM_INSTALL_FORTRAN_MODDIR}
           FILES_MATCHING PATTERN "*.mod")

@@ -30,9 +30,9 @@ module kifmm
   type, bind(C), public :: kifmm_options
     integer(c_int32_t) :: struct_size  !< c_sizeof(kifmm_options); leave it as set
     integer(c_int32_t) :: order        !< expansion order p in [2, 16]; default 6
-    integer(c_int32_t) :: ncrit        !< split a box holding more points than this; default 150
+    integer(c_int32_t) :: ncrit        !< split a box holding more sources+targets than this; default 150
     integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 42]; default 42
-    integer(c_int32_t) :: num_threads  !< OpenMP threads; 0 = OpenMP default; default 0
+    integer(c_int32_t) :: num_threads  !< OpenMP threads; 0 = omp_get_max_threads() per call; default 0
     integer(c_int32_t) :: verbose      !< 1 = per-phase timings to stderr; default 0
     integer(c_int32_t) :: use_cache    !< 1 = load/store operators in the cache; default 1
     real(c_double) :: compression_tol  !< M2L truncation; 0 = chosen from order; default 0

@@ -37,25 +37,25 @@ extern "C" {
   X(KIFMM_ERR_NONFINITE_COORDINATE, 3, "a coordinate is NaN or infinite")                      \
   X(KIFMM_ERR_NONFINITE_CHARGE, 4, "a charge is NaN or infinite")                              \
   X(KIFMM_ERR_INVALID_ORDER, 5, "expansion order outside [2, 16]")                             \
-  X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max points per leaf) must be at least 1")              \
+  X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max sources+targets per leaf) must be at least 1")      \
   X(KIFMM_ERR_INVALID_MAX_LEVEL, 7, "max_level outside [1, 42]")                               \
-  X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP default) or positive")        \
+  X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP's, per call) or positive")    \
   X(KIFMM_ERR_INVALID_TOLERANCE, 9, "compression tolerance must be 0 (automatic) or in (0, 1)") \
   X(KIFMM_ERR_OUT_OF_MEMORY, 10, "out of memory")                                              \
   X(KIFMM_ERR_LAPACK, 11, "a LAPACK routine failed (info != 0)")                               \
   X(KIFMM_ERR_IO, 12, "file input/output failed")                                              \
-  X(KIFMM_ERR_CACHE, 13, "operator cache file does not match the requested operators")        \
+  X(KIFMM_ERR_CACHE, 13, "reserved (unused): cache problems mean recomputing, not an error")  \
   X(KIFMM_ERR_MPI, 14, "an MPI call failed")                                                   \
   X(KIFMM_ERR_HDF5, 15, "an HDF5 call failed")                                                 \
   X(KIFMM_ERR_TOO_MANY_POINTS, 16, "point count exceeds the supported range")                  \
-  X(KIFMM_ERR_INTERNAL, 17, "internal error (please report)")                                \
+  X(KIFMM_ERR_INTERNAL, 17, "reserved (unused)")                                              \
   X(KIFMM_ERR_FILE_NOT_FOUND, 18, "file does not exist or cannot be opened")                   \
   X(KIFMM_ERR_FILE_NOT_HDF5, 19, "file is not an HDF5 file")                                   \
   X(KIFMM_ERR_FILE_MISSING_DATASET, 20, "a required dataset is missing from the file")         \
   X(KIFMM_ERR_FILE_SHAPE, 21, "a dataset has the wrong rank or shape")                         \
   X(KIFMM_ERR_FILE_TYPE, 22, "a dataset has the wrong element type (float64 expected)")        \
   X(KIFMM_ERR_FILE_NONFINITE, 23, "a dataset holds NaN or infinite values")                    \
-  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "more than one MPI rank is not supported here yet")     \
+  X(KIFMM_ERR_MPI_UNSUPPORTED, 24, "reserved (unused)")                                           \
   X(KIFMM_ERR_STRUCT_SIZE, 25,                                                                 \
     "struct_size of kifmm_options/kifmm_stats is not a layout this library knows")            \
   X(KIFMM_ERR_NOT_REPRESENTABLE, 26,                                                           \
@@ -82,7 +82,7 @@ typedef struct kifmm_options {
   int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
   int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets; default 150 */
   int32_t max_level;       /* deepest level of the octree, in [1, 42]; default 42 */
-  int32_t num_threads;     /* OpenMP threads; 0 = OpenMP default (OMP_NUM_THREADS); default 0 */
+  int32_t num_threads;     /* OpenMP threads; 0 = omp_get_max_threads() at each call; default 0 */
   int32_t verbose;         /* 1 = print per-phase timings to stderr; default 0 (silent) */
   int32_t use_cache;       /* 1 = load/store precomputed operators in the cache directory; default 1 */
   double compression_tol;  /* relative SVD truncation of M2L; 0 = chosen from order; default 0 */
@@ -114,6 +114,22 @@ typedef struct kifmm_stats {
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 
+/* Values of kifmm_stats.cache_result. */
+#define KIFMM_CACHE_NOT_USED 0   /* use_cache == 0 */
+#define KIFMM_CACHE_HIT 1        /* a valid cache file was loaded (also after waiting for another
+                                    thread or process that was computing it) */
+#define KIFMM_CACHE_STORED 2     /* no file: operators computed and stored */
+#define KIFMM_CACHE_REBUILT 3    /* bad file (truncated, corrupt, mismatched): recomputed and rewritten */
+#define KIFMM_CACHE_NOT_STORED 4 /* computed; the cache directory is not writable, kept in memory */
+
+/* Thread safety. Any number of plans may be created, evaluated and destroyed from different
+ * threads at the same time; one plan is used by one thread at a time. The library serialises
+ * its own HDF5 calls behind one lock (HDF5 as usually built is not thread-safe): do not call
+ * HDF5 from other threads while a kifmm call runs. OpenBLAS's thread count, a process-wide
+ * setting, is 1 while our OpenMP regions run and the caller's again when the last one ends;
+ * do not change it while kifmm calls run. Plans with the same operators started at once,
+ * in threads or processes sharing the cache directory, compute them once: the others wait
+ * for the file (KIFMM_CACHE_HIT). */
 typedef struct kifmm_plan kifmm_plan; /* opaque */
 
 /* Fill *opts with the defaults below and set opts->struct_size = struct_size, the size of

@@ -11,14 +11,7 @@
 extern "C" {
 #endif
 
-/* Values of kifmm_stats.cache_result (operator cache, see docs/README-io.md). */
-#define KIFMM_CACHE_NOT_USED 0   /* use_cache == 0 */
-#define KIFMM_CACHE_HIT 1        /* a valid cache file was loaded */
-#define KIFMM_CACHE_STORED 2     /* no file: operators computed and stored */
-#define KIFMM_CACHE_REBUILT 3    /* bad file (truncated, corrupt, mismatched): recomputed and rewritten */
-#define KIFMM_CACHE_NOT_STORED 4 /* computed; the cache directory is not writable, kept in memory */
-
-/* File layout (docs/README-io.md). Coordinates are float64 datasets of shape (N, 3) in C
+/* File layout (README.md, "File layout"). Coordinates are float64 datasets of shape (N, 3) in C
  * order (h5py shape (N, 3); Fortran reads them as (3, N), the layout of kifmm_plan_create).
  *   particle file: /sources (N, 3), /charges (N), optional /targets (M, 3)
  *                  (absent: the targets are the sources, M = N)
@@ -66,7 +59,7 @@ KIFMM_EXPORT int kifmm_io_write_particles(MPI_Comm comm, const char *path, int64
 typedef struct kifmm_result_meta {
   int64_t nsrc, ntrg;      /* point counts */
   int32_t order, ncrit;    /* options of the run */
-  int32_t num_threads;     /* threads used (0 = OpenMP default) */
+  int32_t num_threads;     /* OpenMP threads of the last evaluation (resolved, never 0) */
   int32_t nranks;          /* MPI ranks of the run */
   int64_t nboxes, nleaves; /* tree */
   int32_t depth;

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,38 @@
 
 #include "h5util.h"
 
+static pthread_mutex_t g_h5_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void kifmm__h5_quiet_begin(kifmm__h5_quiet *q) {
+  pthread_mutex_lock(&g_h5_lock);
   q->func = NULL;
   q->data = NULL;
   H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-void kifmm__h5_quiet_end(const kifmm__h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+void kifmm__h5_quiet_end(const kifmm__h5_quiet *q) {
+  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+  pthread_mutex_unlock(&g_h5_lock);
+}
+
+hid_t kifmm__h5_fapl(MPI_Comm mpio) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0)
+    return -1;
+  int ok = mpio == MPI_COMM_NULL || H5Pset_fapl_mpio(fapl, mpio, MPI_INFO_NULL) >= 0;
+#if H5_VERSION_GE(1, 10, 7)
+  ok = ok && H5Pset_file_locking(fapl, 0, 1) >= 0;
+#endif
+  /* Older HDF5 has no per-file switch, only the environment variable
+   * HDF5_USE_FILE_LOCKING=FALSE, read when a file is opened; setting it here would change
+   * process-wide state behind the caller's back, so it is left to the user (README). */
+  if (!ok) {
+    H5Pclose(fapl);
+    return -1;
+  }
+  return fapl;
+}
 
 static int attr_put_typed(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
   if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0)

@@ -4,17 +4,30 @@
 #define KIFMM_H5UTIL_H
 
 #include <hdf5.h>
+#include <mpi.h>
 
 #include "internal.h"
 
-/* HDF5 prints its error stack to stderr by default; library code must not print, so every
- * entry point switches it off for the duration of the call and restores it. */
+/* Every HDF5 call of the library runs between kifmm__h5_quiet_begin() and _end().
+ * Debian's parallel HDF5 is built without its thread-safety option, so two threads inside
+ * HDF5 at once corrupt its internal state: begin takes one process-wide lock, end releases
+ * it. HDF5 also prints its error stack to stderr by default, and the switch is process-wide
+ * in such a build; library code must not print, so begin silences it and end restores the
+ * caller's handler, both under the lock so concurrent calls cannot save each other's
+ * silenced state as "the caller's". Not re-entrant: never nest two begins. */
 typedef struct kifmm__h5_quiet {
   H5E_auto2_t func;
   void *data;
 } kifmm__h5_quiet;
 KIFMM_INTERNAL void kifmm__h5_quiet_begin(kifmm__h5_quiet *q);
 KIFMM_INTERNAL void kifmm__h5_quiet_end(const kifmm__h5_quiet *q);
+
+/* A file-access property list (for H5Fopen/H5Fcreate) with HDF5's own file locking off:
+ * on shared filesystems without flock (NFS without lockd, some Lustre mounts) HDF5 >= 1.10.7
+ * refuses to open files at all. Nothing of ours relies on it: cache files and output files
+ * are written under a fresh name and renamed into place. mpio != MPI_COMM_NULL selects the
+ * MPI-IO driver on that communicator. Returns -1 on failure; close with H5Pclose. */
+KIFMM_INTERNAL hid_t kifmm__h5_fapl(MPI_Comm mpio);
 
 /* Scalar attributes: write with the given native type (H5T_NATIVE_INT32, ...), read converting
  * to it. Return KIFMM_SUCCESS or KIFMM_ERR_HDF5 (read: also a missing or non-scalar attribute). */

@@ -58,21 +58,12 @@ static int check_mpi(MPI_Comm comm, int *rank, int *size) {
   return KIFMM_SUCCESS;
 }
 
-static hid_t mpio_fapl(MPI_Comm comm) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0 && H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
-    H5Pclose(fapl);
-    return -1;
-  }
-  return fapl;
-}
-
 static int open_read(MPI_Comm comm, const char *path, hid_t *file) {
   *file = -1;
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, R_OK) != 0)
     return fail(KIFMM_ERR_FILE_NOT_FOUND, "%s: no such readable file", path);
-  hid_t fapl = mpio_fapl(comm);
+  hid_t fapl = kifmm__h5_fapl(comm);
   if (fapl < 0)
     return fail(KIFMM_ERR_HDF5, "%s: cannot set up the MPI-IO driver", path);
   *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -291,7 +282,7 @@ static int write_atomic(MPI_Comm comm, int rank, const char *path, fill_fn fill,
   CHECK(agree(status, comm));
   if (MPI_Bcast(tmp, (int)sizeof(tmp), MPI_CHAR, 0, comm) != MPI_SUCCESS)
     return fail(KIFMM_ERR_MPI, "MPI_Bcast failed");
-  hid_t fapl = mpio_fapl(comm);
+  hid_t fapl = kifmm__h5_fapl(comm);
   hid_t f = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (fapl >= 0)
     H5Pclose(fapl);

@@ -1,5 +1,8 @@
 /* The only file that calls BLAS and LAPACK (Fortran ABI, hidden string lengths passed):
  * matrix products, SVD, pseudo-inverse, QR, and BLAS thread control. */
+#define _POSIX_C_SOURCE 200809L
+#include <omp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
@@ -22,8 +25,8 @@ extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, doubl
 extern void openblas_set_num_threads(int) __attribute__((weak));
 extern int openblas_get_num_threads(void) __attribute__((weak));
 
-void kifmm__gemm(char ta, char tb, int m, int n, int k, double alpha, const double *a, int lda,
-                 const double *b, int ldb, double beta, double *c, int ldc) {
+static void gemm_impl(char ta, char tb, int m, int n, int k, double alpha, const double *a,
+                      int lda, const double *b, int ldb, double beta, double *c, int ldc) {
   if (m <= 0 || n <= 0)
     return;
   if (k <= 0) {
@@ -37,7 +40,7 @@ void kifmm__gemm(char ta, char tb, int m, int n, int k, double alpha, const doub
 
 /* Divide and conquer (dgesdd) when vectors are wanted: several times faster than the QR
  * iteration of dgesvd at the sizes of the operators. */
-int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt) {
+static int svd_impl(int m, int n, double *a, double *s, double *u, double *vt) {
   int mn = m < n ? m : n, info = 0, lwork = -1;
   double query, dummy = 0;
   if (u && vt) {
@@ -80,12 +83,12 @@ static int pinv_from_svd(int m, const double *s, const double *u, const double *
   for (int i = 0; i < m && s[i] > rcond * s[0]; i++, kept++)
     for (int j = 0; j < m; j++)
       vs[j + (int64_t)i * m] = vt[i + (int64_t)j * m] / s[i];
-  kifmm__gemm('N', 'T', m, m, kept, 1.0, vs, m, u, m, 0.0, pinv, m);
+  gemm_impl('N', 'T', m, m, kept, 1.0, vs, m, u, m, 0.0, pinv, m);
   free(vs);
   return KIFMM_SUCCESS;
 }
 
-int kifmm__pinv(int m, const double *a, double rcond, double *pinv) {
+static int pinv_impl(int m, const double *a, double rcond, double *pinv) {
   double *work, *s, *u, *vt;
   size_t mm = (size_t)m * m;
   ALLOC(work, 3 * mm + m);
@@ -93,14 +96,14 @@ int kifmm__pinv(int m, const double *a, double rcond, double *pinv) {
   vt = u + mm;
   s = vt + mm;
   memcpy(work, a, mm * sizeof(double));
-  int status = kifmm__svd(m, m, work, s, u, vt);
+  int status = svd_impl(m, m, work, s, u, vt);
   if (status == KIFMM_SUCCESS)
     status = pinv_from_svd(m, s, u, vt, rcond, pinv);
   free(work);
   return status;
 }
 
-int kifmm__qr_r(int m, int n, double *a, double *r) {
+static int qr_r_impl(int m, int n, double *a, double *r) {
   int info = 0, lwork = -1;
   double query;
   double *tau;
@@ -123,15 +126,104 @@ int kifmm__qr_r(int m, int n, double *a, double *r) {
   return status;
 }
 
+/* ---- OpenBLAS's thread count: one process-wide setting, shared by all user threads ----
+ * Two kinds of sections use BLAS:
+ *   single: our OpenMP regions, which call BLAS from every thread; a threaded BLAS there
+ *           would oversubscribe the cores, so the count is 1 while any of them runs (the
+ *           first to enter saves the caller's count, the last to leave restores it; a plain
+ *           save/set/restore per call breaks when calls interleave: the second saves the
+ *           first's 1 and restores it for good);
+ *   serial: a LAPACK/BLAS call outside any OpenMP region (the SVDs and QRs of the operator
+ *           precomputation), which uses the caller's count, so the cores.
+ * They exclude each other, because OpenBLAS's results depend on its thread count in the
+ * last bits (measured): a serial call that ran with the count another thread's single
+ * section had just set would make operators, and every result, depend on timing. */
+static pthread_mutex_t g_blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_blas_cond = PTHREAD_COND_INITIALIZER;
+static int g_single = 0, g_serial = 0, g_serial_waiting = 0, g_saved = 0;
+static _Thread_local int t_depth = 0; /* sections this thread is inside: nested ones just run */
+
+static int have_openblas(void) { return openblas_get_num_threads && openblas_set_num_threads; }
+
 int kifmm__blas_threads_push(void) {
-  if (!openblas_get_num_threads || !openblas_set_num_threads)
+  if (!have_openblas())
     return 0;
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  return saved;
+  pthread_mutex_lock(&g_blas_lock);
+  /* waiting serial sections go first, or a loop of evaluations would starve them */
+  while (t_depth == 0 && (g_serial || g_serial_waiting))
+    pthread_cond_wait(&g_blas_cond, &g_blas_lock);
+  if (g_single++ == 0 && !g_serial) {
+    g_saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
+  pthread_mutex_unlock(&g_blas_lock);
+  t_depth++;
+  return 1;
 }
 
-void kifmm__blas_threads_pop(int saved) {
-  if (saved > 0 && openblas_set_num_threads)
-    openblas_set_num_threads(saved);
+/* entered: what the matching push returned (0: not OpenBLAS, nothing to undo) */
+void kifmm__blas_threads_pop(int entered) {
+  if (!entered)
+    return;
+  t_depth--;
+  pthread_mutex_lock(&g_blas_lock);
+  if (--g_single == 0) {
+    if (!g_serial && g_saved > 0)
+      openblas_set_num_threads(g_saved);
+    pthread_cond_broadcast(&g_blas_cond);
+  }
+  pthread_mutex_unlock(&g_blas_lock);
+}
+
+/* Returns 1 when it entered a serial section (then call serial_end). Inside an OpenMP
+ * region, or inside a section of this thread, the call runs as it is: the workers of our
+ * own regions cannot be told from a caller's parallel region without a lock per BLAS call
+ * in the hot loops, so a plan created inside the caller's region gets the current count. */
+static int serial_begin(void) {
+  if (!have_openblas() || t_depth > 0 || omp_in_parallel())
+    return 0;
+  pthread_mutex_lock(&g_blas_lock);
+  g_serial_waiting++;
+  while (g_serial || g_single)
+    pthread_cond_wait(&g_blas_cond, &g_blas_lock);
+  g_serial_waiting--;
+  g_serial = 1; /* no single section runs: the count is the caller's own */
+  pthread_mutex_unlock(&g_blas_lock);
+  t_depth++;
+  return 1;
+}
+
+static void serial_end(int entered) {
+  if (!entered)
+    return;
+  t_depth--;
+  pthread_mutex_lock(&g_blas_lock);
+  g_serial = 0;
+  pthread_cond_broadcast(&g_blas_cond);
+  pthread_mutex_unlock(&g_blas_lock);
+}
+
+void kifmm__gemm(char ta, char tb, int m, int n, int k, double alpha, const double *a, int lda,
+                 const double *b, int ldb, double beta, double *c, int ldc) {
+  int s = serial_begin();
+  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  serial_end(s);
+}
+
+int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt) {
+  int entered = serial_begin(), status = svd_impl(m, n, a, s, u, vt);
+  serial_end(entered);
+  return status;
+}
+
+int kifmm__pinv(int m, const double *a, double rcond, double *pinv) {
+  int entered = serial_begin(), status = pinv_impl(m, a, rcond, pinv);
+  serial_end(entered);
+  return status;
+}
+
+int kifmm__qr_r(int m, int n, double *a, double *r) {
+  int entered = serial_begin(), status = qr_r_impl(m, n, a, r);
+  serial_end(entered);
+  return status;
 }

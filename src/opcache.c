@@ -2,10 +2,13 @@
  * file per key, or computes them (operators.c) and stores them atomically for next time. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "h5util.h"
@@ -197,27 +200,43 @@ static int write_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
 
 /* Write to a temporary file beside the final one and rename it into place: a crash or a
  * concurrent writer can leave a stray temporary, never a half-written cache file. */
-static int store(kifmm_operators *ops, const cache_key *k, const char *path) {
-  char dir[KIFMM_PATH_MAX + 64], tmp[KIFMM_PATH_MAX + 160];
-  CHECK(copy_path(dir, sizeof(dir), path, ""));
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = '\0';
-    CHECK(make_dirs(dir));
-  }
-  CHECK(kifmm__tmp_create(path, tmp, sizeof(tmp)));
+static int write_tmp(kifmm_operators *ops, const cache_key *k, const char *tmp) {
   int status = KIFMM_ERR_HDF5;
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  kifmm__h5_quiet quiet;
+  kifmm__h5_quiet_begin(&quiet);
+  hid_t fapl = kifmm__h5_fapl(MPI_COMM_NULL);
+  hid_t f = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (f >= 0) {
     status = write_file(f, k, ops);
     if (H5Fclose(f) < 0 && status == KIFMM_SUCCESS)
       status = KIFMM_ERR_HDF5;
   }
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  kifmm__h5_quiet_end(&quiet);
+  return status;
+}
+
+static int store(kifmm_operators *ops, const cache_key *k, const char *path) {
+  char tmp[KIFMM_PATH_MAX + 160];
+  CHECK(kifmm__tmp_create(path, tmp, sizeof(tmp)));
+  int status = write_tmp(ops, k, tmp);
   if (status == KIFMM_SUCCESS)
     status = kifmm__tmp_commit(tmp, path);
   if (status != KIFMM_SUCCESS)
     unlink(tmp);
   return status;
+}
+
+/* The directory of a cache file path, created when missing. */
+static int make_parent(const char *path) {
+  char dir[KIFMM_PATH_MAX + 128];
+  CHECK(copy_path(dir, sizeof(dir), path, ""));
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir)
+    return KIFMM_SUCCESS;
+  *slash = '\0';
+  return make_dirs(dir);
 }
 
 /* ---- loading: anything unexpected makes the file "bad" ---- */
@@ -351,15 +370,129 @@ static int load(kifmm_operators *ops, const cache_key *k, const char *path) {
   memset(ops, 0, sizeof(*ops));
   if (access(path, F_OK) != 0)
     return LOAD_MISSING;
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0)
-    return LOAD_BAD;
-  int result = read_file(f, k, ops);
-  if (H5Fclose(f) < 0)
+  kifmm__h5_quiet quiet;
+  kifmm__h5_quiet_begin(&quiet);
+  hid_t fapl = kifmm__h5_fapl(MPI_COMM_NULL);
+  hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
+  int result = f >= 0 ? read_file(f, k, ops) : LOAD_BAD;
+  if (f >= 0 && H5Fclose(f) < 0)
     result = LOAD_BAD;
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  kifmm__h5_quiet_end(&quiet);
   if (result != LOAD_OK)
     kifmm__operators_free(ops);
   return result;
+}
+
+/* ---- cold starts: one process (or thread) computes, the others wait and load ----
+ * The computer holds "<cache file>.lock", created with O_EXCL: that works on NFS and
+ * parallel filesystems where flock does not. The lock only saves work; correctness never
+ * depends on it (files appear by rename), so when it cannot be created, or its holder
+ * seems gone, we compute ourselves and the worst case is the same file written twice. */
+#define KIFMM_LOCK_STALE_S 900 /* far longer than the slowest precomputation (p = 16) */
+#define KIFMM_LOCK_EMPTY_S 30  /* a holder writes its line right after creating the file */
+
+enum { LOCK_HELD, LOCK_BUSY, LOCK_UNAVAILABLE };
+
+static int lock_try(const char *lock) {
+  int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0666);
+  if (fd < 0)
+    return errno == EEXIST ? LOCK_BUSY : LOCK_UNAVAILABLE;
+  char host[256] = "", line[320];
+  gethostname(host, sizeof(host) - 1);
+  int len = snprintf(line, sizeof(line), "%s %ld\n", host, (long)getpid());
+  int ok = len > 0 && write(fd, line, (size_t)len) == len;
+  close(fd);
+  if (ok)
+    return LOCK_HELD;
+  unlink(lock);
+  return LOCK_UNAVAILABLE;
+}
+
+/* A lock whose holder is a dead process on this host, or which is very old. */
+static int lock_stale(const char *lock) {
+  struct stat st;
+  if (stat(lock, &st) != 0)
+    return 0; /* gone: not stale, simply free */
+  time_t age = time(NULL) - st.st_mtime;
+  if (age > KIFMM_LOCK_STALE_S)
+    return 1;
+  char host[256] = "", owner[256] = "";
+  long pid = 0;
+  FILE *f = fopen(lock, "r");
+  int n = f ? fscanf(f, "%255s %ld", owner, &pid) : 0;
+  if (f)
+    fclose(f);
+  gethostname(host, sizeof(host) - 1);
+  if (n != 2) /* no line yet: a holder between open and write, or one that died there */
+    return age > KIFMM_LOCK_EMPTY_S;
+  return pid > 0 && strcmp(owner, host) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void pause_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Wait until the file loads or the lock is free; LOAD_OK or the last load's result. */
+static int wait_for_holder(kifmm_operators *ops, const cache_key *k, const char *path,
+                           const char *lock) {
+  long ms = 5;
+  for (;;) {
+    pause_ms(ms);
+    ms = ms < 200 ? 2 * ms : 200;
+    int found = load(ops, k, path);
+    if (found == LOAD_OK)
+      return LOAD_OK;
+    if (access(lock, F_OK) != 0)
+      return found;
+    if (lock_stale(lock)) {
+      unlink(lock); /* a racing waiter may remove a fresh lock: at worst, work twice */
+      return found;
+    }
+  }
+}
+
+static int compute_and_store(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
+                             const cache_key *k, const char *path, int found, int *cache_result) {
+  CHECK(kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads));
+  *cache_result = store(ops, k, path) == KIFMM_SUCCESS
+                      ? (found == LOAD_BAD ? KIFMM_CACHE_REBUILT : KIFMM_CACHE_STORED)
+                      : KIFMM_CACHE_NOT_STORED;
+  return KIFMM_SUCCESS;
+}
+
+static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
+                         const char *path, int *cache_result) {
+  char lock[KIFMM_PATH_MAX + 160];
+  cache_key k = make_key(opts);
+  int found = load(ops, &k, path);
+  if (found == LOAD_OK) {
+    *cache_result = KIFMM_CACHE_HIT;
+    return KIFMM_SUCCESS;
+  }
+  int have = make_parent(path) == KIFMM_SUCCESS &&
+             copy_path(lock, sizeof(lock), path, ".lock") == KIFMM_SUCCESS;
+  for (int state = have ? lock_try(lock) : LOCK_UNAVAILABLE;; state = lock_try(lock)) {
+    if (state == LOCK_UNAVAILABLE)
+      return compute_and_store(ops, opts, nthreads, &k, path, found, cache_result);
+    if (state == LOCK_HELD) {
+      int again = load(ops, &k, path); /* the previous holder may have just stored it */
+      int status = KIFMM_SUCCESS;
+      if (again == LOAD_OK)
+        *cache_result = KIFMM_CACHE_HIT;
+      else
+        status = compute_and_store(ops, opts, nthreads, &k, path, again, cache_result);
+      unlink(lock);
+      return status;
+    }
+    found = wait_for_holder(ops, &k, path, lock);
+    if (found == LOAD_OK) {
+      *cache_result = KIFMM_CACHE_HIT;
+      return KIFMM_SUCCESS;
+    }
+  }
 }
 
 int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
@@ -368,24 +501,12 @@ int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts, int
   if (!opts->use_cache)
     return kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads);
   char path[KIFMM_PATH_MAX + 128];
-  cache_key k = make_key(opts);
-  kifmm__h5_quiet quiet;
-  kifmm__h5_quiet_begin(&quiet);
-  int found = kifmm__opcache_path(opts, path, sizeof(path)) == KIFMM_SUCCESS
-                  ? load(ops, &k, path)
-                  : -1;
-  int status = KIFMM_SUCCESS;
-  if (found == LOAD_OK) {
-    *cache_result = KIFMM_CACHE_HIT;
-  } else {
-    status = kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads);
-    if (status == KIFMM_SUCCESS)
-      *cache_result = found >= 0 && store(ops, &k, path) == KIFMM_SUCCESS
-                          ? (found == LOAD_BAD ? KIFMM_CACHE_REBUILT : KIFMM_CACHE_STORED)
-                          : KIFMM_CACHE_NOT_STORED;
+  if (kifmm__opcache_path(opts, path, sizeof(path)) != KIFMM_SUCCESS) {
+    CHECK(kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads));
+    *cache_result = KIFMM_CACHE_NOT_STORED;
+    return KIFMM_SUCCESS;
   }
-  kifmm__h5_quiet_end(&quiet);
-  return status;
+  return obtain_cached(ops, opts, nthreads, path, cache_result);
 }
 
 /* ---- one rank obtains, the others receive ---- */

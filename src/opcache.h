@@ -5,8 +5,7 @@
 
 #include <mpi.h>
 
-#include "internal.h"
-#include "kifmm_io.h" /* KIFMM_CACHE_* */
+#include "internal.h" /* kifmm.h: KIFMM_CACHE_* */
 
 /* Bump KIFMM_OPCACHE_FORMAT when the file layout changes. The key also holds a digest of
  * the sources that compute the operators (KIFMM_OPERATORS_CODE, from src/CMakeLists.txt), so
@@ -17,8 +16,10 @@
 
 /* Fill *ops for opts->order and opts->compression_tol: load from the cache when a valid
  * file exists, else compute with kifmm__operators_compute() and store it (atomically).
- * Cache problems are never errors: they mean recomputing. *cache_result gets one of the
- * KIFMM_CACHE_* values. Returns a status only for failures of the computation itself. */
+ * When another thread or process is computing the same file (its "<file>.lock" exists),
+ * wait for it and load. Cache problems are never errors: they mean recomputing.
+ * *cache_result gets one of the KIFMM_CACHE_* values. Returns a status only for failures
+ * of the computation itself. Thread-safe. */
 KIFMM_INTERNAL int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts,
                                            int nthreads, int *cache_result);
 

@@ -147,6 +147,7 @@ static int compress_all(kifmm_operators *ops, const double *u, const double *v, 
   int n = ops->n, k = ops->k, status = KIFMM_SUCCESS;
   double *parts[KIFMM_NTV] = {0};
   size_t wlen = (size_t)6 * n + (size_t)n * n + (size_t)n * k + 3 * (size_t)k * k + k;
+  int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
@@ -160,6 +161,7 @@ static int compress_all(kifmm_operators *ops, const double *u, const double *v, 
     if (mine != KIFMM_SUCCESS)
       status = mine;
   }
+  kifmm__blas_threads_pop(blas);
   int64_t len = 0;
   for (int t = 0; t < KIFMM_NTV; t++) {
     ops->ab_off[t] = len;

@@ -37,6 +37,12 @@ static int validate_points(int64_t nsrc, const double *src, int64_t ntrg, const 
   return KIFMM_SUCCESS;
 }
 
+/* num_threads = 0 follows OpenMP's setting at the time of each call (omp_set_num_threads,
+ * OMP_NUM_THREADS), so it is resolved again by every kifmm_evaluate(). */
+static int resolve_threads(const kifmm_options *o) {
+  return o->num_threads > 0 ? o->num_threads : omp_get_max_threads();
+}
+
 static int alloc_work(kifmm_plan *p) {
   int64_t nb = p->tree.nbox, n = p->ops.n;
   ALLOC(p->multipole, nb * n);
@@ -105,10 +111,10 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
   if (!p)
     return KIFMM_ERR_OUT_OF_MEMORY;
   p->opts = o;
-  p->nthreads = o.num_threads > 0 ? o.num_threads : omp_get_max_threads();
-  int blas = kifmm__blas_threads_push();
+  p->nthreads = resolve_threads(&o);
+  /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
+   * use a threaded BLAS; operators.c limits it around its own OpenMP region */
   int status = build_plan(p, nsrc, src, ntrg, trg);
-  kifmm__blas_threads_pop(blas);
   if (status != KIFMM_SUCCESS) {
     kifmm_plan_destroy(&p);
     return status;
@@ -171,6 +177,7 @@ int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double 
   if (!kifmm__all_finite(t->nsrc, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   double t0 = kifmm__wtime();
+  plan->nthreads = resolve_threads(&plan->opts);
   for (int64_t i = 0; i < t->nsrc; i++)
     plan->q[i] = charges[t->src_perm[i]];
   int blas = kifmm__blas_threads_push();
