@@ -56,6 +56,8 @@ module kifmm
     real(c_double) :: t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p !< last evaluation
     real(c_double) :: t_evaluate            !< whole last evaluation
     integer(c_int64_t) :: nevaluations      !< completed evaluations
+    integer(c_int64_t) :: max_leaf_points   !< most sources+targets held by one leaf
+    integer(c_int64_t) :: overfull_leaves   !< leaves above ncrit (exact duplicates at max_level)
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with

@@ -111,6 +111,9 @@ typedef struct kifmm_stats {
   double t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p; /* last evaluation */
   double t_evaluate;                                       /* whole last evaluation */
   int64_t nevaluations;    /* completed kifmm_evaluate() calls */
+  /* since 0.2 */
+  int64_t max_leaf_points; /* most sources+targets held by one leaf */
+  int64_t overfull_leaves; /* leaves above ncrit: only at max_level, i.e. exact duplicates */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 

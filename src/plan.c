@@ -69,6 +69,7 @@ static void fill_stats(kifmm_plan *p) {
   for (int t = 0; t < KIFMM_NTV; t++)
     s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
   s->compression_tol = p->ops.tol;
+  kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
   int64_t work = (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8;
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
              kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;

@@ -137,6 +137,9 @@ static void test_identical_points(void) {
   kifmm_stats st;
   kifmm_plan_stats(plan, &st);
   EXPECT(st.depth == KIFMM_MAX_LEVEL, "refinement stops at max_level, depth %d", st.depth);
+  EXPECT(st.overfull_leaves == 1 && st.max_leaf_points == 2 * N,
+         "stats report the one leaf of duplicates above ncrit (%lld leaves, largest %lld)",
+         (long long)st.overfull_leaves, (long long)st.max_leaf_points);
   kifmm_plan_destroy(&plan);
   free(p);
   free(q);
