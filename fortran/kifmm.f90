@@ -15,6 +15,7 @@
 module kifmm
   use, intrinsic :: iso_c_binding, only: c_char, c_double, c_int, c_int32_t, c_int64_t, &
                                          c_null_char, c_null_ptr, c_ptr, c_size_t, &
+                                         c_funptr, c_null_funptr, &
                                          c_associated, c_f_pointer, c_loc, c_sizeof
   implicit none
   private
@@ -37,6 +38,11 @@ module kifmm
     integer(c_int32_t) :: use_cache    !< 1 = load/store operators in the cache; default 1
     real(c_double) :: compression_tol  !< M2L truncation; 0 = chosen from order; default 0
     character(kind=c_char) :: cache_dir(KIFMM_PATH_MAX) !< "" = from the environment
+    real(c_double) :: tolerance        !< relative error wanted (chooses order, ncrit); 0 = off
+    type(c_funptr) :: progress = c_null_funptr !< c_funloc of a bind(C) subroutine
+                                       !< (phase: c_ptr to a C string, fraction: real(c_double),
+                                       !< value; data: type(c_ptr), value); c_null_funptr = none
+    type(c_ptr) :: progress_data = c_null_ptr !< passed to progress unchanged
   end type kifmm_options
 
   !> Statistics of a plan: the C struct kifmm_stats, field for field (times in seconds).

@@ -77,6 +77,14 @@ typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_s
 /* Options. Obtain defaults with kifmm_default_options() and change what you need; do not
  * build one field by field (a struct_size of 0 is refused).
  * Same fields in the same order as the Fortran type kifmm_options (bind(C)). */
+/* Progress callback: called by the thread that called the library, at the start
+ * (fraction 0) and end (fraction 1) of every phase, and in between with the fraction done
+ * for long phases (operator precomputation). Phases of kifmm_plan_create: "tree", "lists",
+ * "operators"; of kifmm_evaluate: "p2m", "m2m", "downward" (M2L, L2L, P2L level by level),
+ * "l2p", "m2p", "p2p". `phase` is a static string; `data` is options.progress_data. It must
+ * not call back into the library with the same plan. */
+typedef void (*kifmm_progress_fn)(const char *phase, double fraction, void *data);
+
 typedef struct kifmm_options {
   int32_t struct_size;     /* set by kifmm_default_options() to sizeof(kifmm_options); leave it */
   int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
@@ -89,6 +97,12 @@ typedef struct kifmm_options {
   char cache_dir[KIFMM_PATH_MAX]; /* operator cache directory; "" = $KIFMM_CACHE_DIR, else
                                      $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
                                      kifmm_options_set_cache_dir() checks the length */
+  /* since 0.2 */
+  double tolerance;        /* relative error wanted, in [1e-13, 1e-2]: the plan then chooses
+                              order, ncrit and compression_tol (reported in the stats);
+                              0 = use order/ncrit as given; default 0 */
+  kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
+  void *progress_data;     /* handed to progress unchanged; default NULL */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_options;
 

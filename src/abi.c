@@ -16,11 +16,12 @@
 /* Released sized layouts, oldest first. Appending a field to a struct makes the assertion
  * below fail until the new layout's size is appended here; the older entries stay, so
  * binaries built against them keep working (their struct is a prefix of ours). */
-static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir)};
+static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir),
+                                       LAYOUT_SIZE(kifmm_options, progress_data)};
 static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
                                      LAYOUT_SIZE(kifmm_stats, overfull_leaves)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, cache_dir),
+_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, progress_data),
                "kifmm_options grew: append its new size to options_sizes");
 _Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, overfull_leaves),
                "kifmm_stats grew: append its new size to stats_sizes");

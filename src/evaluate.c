@@ -422,16 +422,25 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
     status = (call);                                     \
     plan->stats.field += kifmm__wtime() - t0_;           \
   }
-  RUN(t_p2m, p2m(plan, ctx));
-  RUN(t_m2m, m2m(plan));
+#define PHASE(name, field, call)                         \
+  kifmm__progress(name, 0.0);                            \
+  RUN(field, call);                                      \
+  kifmm__progress(name, 1.0);
+  PHASE("p2m", t_p2m, p2m(plan, ctx));
+  PHASE("m2m", t_m2m, m2m(plan));
+  kifmm__progress("downward", 0.0);
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
     RUN(t_m2l, m2l(plan, l));
     RUN(t_p2l, p2l(plan, ctx, l, want_grad));
+    if (l < t->depth)
+      kifmm__progress("downward", (double)(l - 1) / (t->depth - 1));
   }
-  RUN(t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
-  RUN(t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
-  RUN(t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
+  kifmm__progress("downward", 1.0);
+  PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
+  PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
+  PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
+#undef PHASE
 #undef RUN
   free(ctx);
   return status;

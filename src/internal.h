@@ -173,6 +173,12 @@ KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
 KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
 KIFMM_INTERNAL double kifmm__default_tolerance(int order);
 
+/* ---- Progress reports (progress.c) ----
+ * kifmm__progress_scope(opts) at the start of a public call, (NULL) before it returns; in
+ * between kifmm__progress(phase, fraction) reaches opts->progress from the calling thread. */
+KIFMM_INTERNAL void kifmm__progress_scope(const kifmm_options *opts);
+KIFMM_INTERNAL void kifmm__progress(const char *phase, double fraction);
+
 /* ---- Plan (plan.c) and evaluation (evaluate.c) ---- */
 struct kifmm_plan {
   kifmm_options opts;

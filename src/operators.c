@@ -147,15 +147,22 @@ static int compress_all(kifmm_operators *ops, const double *u, const double *v, 
   int n = ops->n, k = ops->k, status = KIFMM_SUCCESS;
   double *parts[KIFMM_NTV] = {0};
   size_t wlen = (size_t)6 * n + (size_t)n * n + (size_t)n * k + 3 * (size_t)k * k + k;
+  int done = 0;
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
     int mine = kifmm__calloc((void **)&work, wlen, sizeof(double));
 #pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < KIFMM_NTV; t++)
+    for (int t = 0; t < KIFMM_NTV; t++) {
       if (mine == KIFMM_SUCCESS)
         mine = compress_one(ops, u, v, t, work, &parts[t], &ops->r[t]);
+      int finished;
+#pragma omp atomic capture
+      finished = ++done;
+      if (finished % 16 == 0) /* reaches the caller from its own thread only */
+        kifmm__progress("operators", 0.7 + 0.3 * finished / KIFMM_NTV);
+    }
     free(work);
 #pragma omp critical
     if (mine != KIFMM_SUCCESS)
@@ -191,8 +198,10 @@ static int compute_m2l(kifmm_operators *ops, int nthreads) {
     /* left basis: rows of all K_t side by side = columns of K_t^T stacked */
     status = stacked_svd(ops->order, 1, sl, ul);
   }
+  kifmm__progress("operators", 0.4);
   if (status == KIFMM_SUCCESS)
     status = stacked_svd(ops->order, 0, sr, vr);
+  kifmm__progress("operators", 0.7);
   if (status == KIFMM_SUCCESS) {
     int kl = count_above(sl, n, ops->tol), kr = count_above(sr, n, ops->tol);
     int k = ops->k = kl > kr ? kl : kr;
@@ -231,6 +240,7 @@ static int compute(kifmm_operators *ops, int nthreads) {
     status = compute_pinvs(ops, pts, k);
   if (status == KIFMM_SUCCESS)
     compute_m2m_l2l(ops, pts, k);
+  kifmm__progress("operators", 0.1);
   free(pts);
   free(k);
   if (status == KIFMM_SUCCESS)

@@ -78,12 +78,18 @@ static void fill_stats(kifmm_plan *p) {
 static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
                       const double *trg) {
   double t0 = kifmm__wtime();
+  kifmm__progress("tree", 0.0);
   CHECK(kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, p->opts.ncrit, p->opts.max_level,
                           p->nthreads));
+  kifmm__progress("tree", 1.0);
   double t1 = kifmm__wtime();
+  kifmm__progress("lists", 0.0);
   CHECK(kifmm__lists_build(&p->lists, &p->tree, p->nthreads));
+  kifmm__progress("lists", 1.0);
   double t2 = kifmm__wtime();
+  kifmm__progress("operators", 0.0);
   CHECK(kifmm__operators_obtain(&p->ops, &p->opts, p->nthreads, &p->stats.cache_result));
+  kifmm__progress("operators", 1.0);
   double t3 = kifmm__wtime();
   CHECK(alloc_work(p));
   p->stats.t_tree = t1 - t0;
@@ -115,7 +121,9 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
   p->nthreads = resolve_threads(&o);
   /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
    * use a threaded BLAS; operators.c limits it around its own OpenMP region */
+  kifmm__progress_scope(&p->opts);
   int status = build_plan(p, nsrc, src, ntrg, trg);
+  kifmm__progress_scope(NULL);
   if (status != KIFMM_SUCCESS) {
     kifmm_plan_destroy(&p);
     return status;
@@ -182,7 +190,9 @@ int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double 
   for (int64_t i = 0; i < t->nsrc; i++)
     plan->q[i] = charges[t->src_perm[i]];
   int blas = kifmm__blas_threads_push();
+  kifmm__progress_scope(&plan->opts);
   int status = kifmm__evaluate_sorted(plan, grad != NULL);
+  kifmm__progress_scope(NULL);
   kifmm__blas_threads_pop(blas);
   if (status != KIFMM_SUCCESS)
     return status;

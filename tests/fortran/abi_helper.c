@@ -17,7 +17,10 @@ long abi_options_layout(int i) {
       offsetof(kifmm_options, verbose),
       offsetof(kifmm_options, use_cache),
       offsetof(kifmm_options, compression_tol),
-      offsetof(kifmm_options, cache_dir)};
+      offsetof(kifmm_options, cache_dir),
+      offsetof(kifmm_options, tolerance),
+      offsetof(kifmm_options, progress),
+      offsetof(kifmm_options, progress_data)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

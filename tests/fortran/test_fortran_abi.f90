@@ -77,7 +77,10 @@ program test_fortran_abi
   call olayout(7, c_loc(o%use_cache), "use_cache")
   call olayout(8, c_loc(o%compression_tol), "compression_tol")
   call olayout(9, c_loc(o%cache_dir), "cache_dir")
-  call check(abi_options_layout(10_c_int) == -1, "kifmm_options has 9 fields")
+  call olayout(10, c_loc(o%tolerance), "tolerance")
+  call olayout(11, c_loc(o%progress), "progress")
+  call olayout(12, c_loc(o%progress_data), "progress_data")
+  call check(abi_options_layout(13_c_int) == -1, "kifmm_options has 12 fields")
   call check(size(o%cache_dir) == KIFMM_PATH_MAX, "cache_dir holds KIFMM_PATH_MAX chars")
 
   ! kifmm_stats likewise.
