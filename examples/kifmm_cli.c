@@ -32,7 +32,7 @@ static const char *USAGE =
     "      [--tol x] [--no-cache] [--cache-dir DIR] [--quiet]\n"
     "      potentials and gradients at the targets by the FMM; progress on stderr, a summary\n"
     "      on stdout; --check K compares K sampled targets with the direct sum. Defaults:\n"
-    "      order 6, ncrit 150, threads from OMP_NUM_THREADS, no check.\n"
+    "      order 6, ncrit chosen from order and distribution, threads from OMP_NUM_THREADS, no check.\n"
     "  info file.h5\n"
     "      describe a particle or result file.\n"
     "\n"
@@ -243,8 +243,8 @@ static int parse_run(int argc, char **argv, run_args *a) {
   if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
     return failure(EXIT_USAGE, "run: --order must be in [%d, %d]", KIFMM_MIN_ORDER,
                    KIFMM_MAX_ORDER);
-  if (o->ncrit < 1 || o->num_threads < 0)
-    return failure(EXIT_USAGE, "run: --ncrit must be >= 1 and --threads >= 0");
+  if (o->ncrit < 0 || o->num_threads < 0)
+    return failure(EXIT_USAGE, "run: --ncrit must be >= 0 (0 = chosen) and --threads >= 0");
   if (!(o->compression_tol >= 0 && o->compression_tol < 1))
     return failure(EXIT_USAGE, "run: --tol must be 0 (automatic) or in (0, 1)");
   if (!strcmp(a->in, a->out))

@@ -64,6 +64,8 @@ module kifmm
     integer(c_int64_t) :: nevaluations      !< completed evaluations
     integer(c_int64_t) :: max_leaf_points   !< most sources+targets held by one leaf
     integer(c_int64_t) :: overfull_leaves   !< leaves above ncrit (exact duplicates at max_level)
+    integer(c_int32_t) :: ncrit             !< leaf size in force (chosen when options%ncrit = 0)
+    real(c_double) :: tolerance             !< options%tolerance (order chosen from it when > 0)
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with
@@ -160,7 +162,7 @@ module kifmm
 
 contains
 
-  !> Default options: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0,
+  !> Default options: order 6, ncrit 0 (chosen by the plan), max_level 42, num_threads 0, verbose 0,
   !> use_cache 1, compression_tol 0 (automatic), cache_dir "" (from the environment),
   !> struct_size c_sizeof(opts). Should the linked C library be older than this module
   !> (it does not know the size), struct_size is 0 and kifmm_plan_create refuses the options.

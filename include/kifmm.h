@@ -37,10 +37,11 @@ extern "C" {
   X(KIFMM_ERR_NONFINITE_COORDINATE, 3, "a coordinate is NaN or infinite")                      \
   X(KIFMM_ERR_NONFINITE_CHARGE, 4, "a charge is NaN or infinite")                              \
   X(KIFMM_ERR_INVALID_ORDER, 5, "expansion order outside [2, 16]")                             \
-  X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max sources+targets per leaf) must be at least 1")      \
+  X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max sources+targets per leaf) must be 0 (auto) or positive") \
   X(KIFMM_ERR_INVALID_MAX_LEVEL, 7, "max_level outside [1, 42]")                               \
   X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP's, per call) or positive")    \
-  X(KIFMM_ERR_INVALID_TOLERANCE, 9, "compression tolerance must be 0 (automatic) or in (0, 1)") \
+  X(KIFMM_ERR_INVALID_TOLERANCE, 9,                                                            \
+    "compression_tol must be 0 or in (0, 1); tolerance 0 or in [floor, 0.1] (see kifmm.h)")     \
   X(KIFMM_ERR_OUT_OF_MEMORY, 10, "out of memory")                                              \
   X(KIFMM_ERR_LAPACK, 11, "a LAPACK routine failed (info != 0)")                               \
   X(KIFMM_ERR_IO, 12, "file input/output failed")                                              \
@@ -88,7 +89,9 @@ typedef void (*kifmm_progress_fn)(const char *phase, double fraction, void *data
 typedef struct kifmm_options {
   int32_t struct_size;     /* set by kifmm_default_options() to sizeof(kifmm_options); leave it */
   int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
-  int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets; default 150 */
+  int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets;
+                              0 = chosen from the order and the point distribution by a cost
+                              model on a subsample (reported in the stats); default 0 */
   int32_t max_level;       /* deepest level of the octree, in [1, 42]; default 42 */
   int32_t num_threads;     /* OpenMP threads; 0 = omp_get_max_threads() at each call; default 0 */
   int32_t verbose;         /* 1 = print per-phase timings to stderr; default 0 (silent) */
@@ -98,9 +101,9 @@ typedef struct kifmm_options {
                                      $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
                                      kifmm_options_set_cache_dir() checks the length */
   /* since 0.2 */
-  double tolerance;        /* relative error wanted, in [1e-13, 1e-2]: the plan then chooses
-                              order, ncrit and compression_tol (reported in the stats);
-                              0 = use order/ncrit as given; default 0 */
+  double tolerance;        /* relative l2 error of the potential wanted, in [2e-9, 0.1]: the
+                              plan then chooses the order (reported in the stats; the
+                              gradient's error is within 10x); 0 = use order; default 0 */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
   void *progress_data;     /* handed to progress unchanged; default NULL */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
@@ -128,6 +131,8 @@ typedef struct kifmm_stats {
   /* since 0.2 */
   int64_t max_leaf_points; /* most sources+targets held by one leaf */
   int64_t overfull_leaves; /* leaves above ncrit: only at max_level, i.e. exact duplicates */
+  int32_t ncrit;           /* the leaf size in force (chosen when options.ncrit was 0) */
+  double tolerance;        /* options.tolerance; order was chosen from it when > 0 */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 
@@ -157,7 +162,7 @@ typedef struct kifmm_plan kifmm_plan; /* opaque */
  * of a layout this library knows. */
 KIFMM_EXPORT int kifmm_default_options_sized(kifmm_options *opts, size_t struct_size);
 
-/* Defaults: order 6, ncrit 150, max_level 42, num_threads 0, verbose 0, use_cache 1,
+/* Defaults: order 6, ncrit 0 (chosen), max_level 42, num_threads 0, verbose 0, use_cache 1,
  * compression_tol 0 (automatic), cache_dir "" (environment), struct_size = sizeof.
  * Inline so the caller's sizeof is recorded. If the library is older than this header, the
  * result is all zero and kifmm_plan_create() refuses it with KIFMM_ERR_STRUCT_SIZE. */

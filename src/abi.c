@@ -19,11 +19,12 @@
 static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir),
                                        LAYOUT_SIZE(kifmm_options, progress_data)};
 static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
-                                     LAYOUT_SIZE(kifmm_stats, overfull_leaves)};
+                                     LAYOUT_SIZE(kifmm_stats, overfull_leaves),
+                                     LAYOUT_SIZE(kifmm_stats, tolerance)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
 _Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, progress_data),
                "kifmm_options grew: append its new size to options_sizes");
-_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, overfull_leaves),
+_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, tolerance),
                "kifmm_stats grew: append its new size to stats_sizes");
 
 /* The 0.1 layouts, frozen: no struct_size, otherwise the same fields in the same order. */
@@ -61,7 +62,7 @@ static void set_defaults(kifmm_options *o) {
   memset(o, 0, sizeof(*o));
   o->struct_size = (int32_t)sizeof(*o);
   o->order = 6;
-  o->ncrit = 150;
+  o->ncrit = 0;
   o->max_level = KIFMM_MAX_LEVEL;
   o->num_threads = 0;
   o->verbose = 0;

@@ -173,6 +173,32 @@ KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
 KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
 KIFMM_INTERNAL double kifmm__default_tolerance(int order);
 
+/* ---- Cost model (costmodel.c) ---- */
+typedef struct {
+  double p2p_pairs; /* near-field (source, target) pairs */
+  double kernels;   /* point x surface-point kernel evaluations: P2M, L2P, M2P, P2L */
+  double m2l_pairs; /* V-list entries */
+  double m2l_boxes; /* boxes with a V list (compress and expand once each) */
+  double m2m_boxes; /* M2M and L2L applications */
+} kifmm_work;
+
+typedef struct {
+  double t_tree, t_lists, t_p2p, t_kernels, t_m2l, t_m2m, t_evaluate;
+} kifmm_prediction;
+
+KIFMM_INTERNAL void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n,
+                                      kifmm_work *w);
+KIFMM_INTERNAL void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox,
+                                         int order, int nthreads, kifmm_prediction *p);
+/* Smallest order whose measured worst error, with a margin of 2, is within tolerance; -1 when
+ * no order reaches it. kifmm__tolerance_floor() is the smallest tolerance accepted. */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance);
+KIFMM_INTERNAL double kifmm__tolerance_floor(void);
+/* Leaf size with the least predicted time for this distribution and order. */
+KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
+                                       int64_t ntrg, const double *trg, int nthreads,
+                                       int *ncrit);
+
 /* ---- Progress reports (progress.c) ----
  * kifmm__progress_scope(opts) at the start of a public call, (NULL) before it returns; in
  * between kifmm__progress(phase, fraction) reaches opts->progress from the calling thread. */

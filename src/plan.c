@@ -14,7 +14,7 @@
 static int validate_options(const kifmm_options *o) {
   if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
     return KIFMM_ERR_INVALID_ORDER;
-  if (o->ncrit < 1)
+  if (o->ncrit < 0)
     return KIFMM_ERR_INVALID_NCRIT;
   if (o->max_level < 1 || o->max_level > KIFMM_MAX_LEVEL)
     return KIFMM_ERR_INVALID_MAX_LEVEL;
@@ -22,6 +22,21 @@ static int validate_options(const kifmm_options *o) {
     return KIFMM_ERR_INVALID_THREADS;
   if (!(o->compression_tol == 0.0 || (o->compression_tol > 0.0 && o->compression_tol < 1.0)))
     return KIFMM_ERR_INVALID_TOLERANCE;
+  if (!(o->tolerance == 0.0 || (o->tolerance >= kifmm__tolerance_floor() && o->tolerance <= 0.1)))
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  return KIFMM_SUCCESS;
+}
+
+/* The automatic choices: the order from the tolerance, the leaf size from the distribution
+ * (ncrit = 0). Stats report what was chosen. */
+static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
+                              const double *trg, int nthreads) {
+  if (o->tolerance > 0.0)
+    o->order = kifmm__order_for_tolerance(o->tolerance);
+  if (o->order < KIFMM_MIN_ORDER)
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  if (o->ncrit == 0)
+    CHECK(kifmm__choose_ncrit(o, nsrc, src, ntrg, trg, nthreads, &o->ncrit));
   return KIFMM_SUCCESS;
 }
 
@@ -69,6 +84,8 @@ static void fill_stats(kifmm_plan *p) {
   for (int t = 0; t < KIFMM_NTV; t++)
     s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
   s->compression_tol = p->ops.tol;
+  s->ncrit = p->opts.ncrit;
+  s->tolerance = p->opts.tolerance;
   kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
   int64_t work = (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8;
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
@@ -119,6 +136,11 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
     return KIFMM_ERR_OUT_OF_MEMORY;
   p->opts = o;
   p->nthreads = resolve_threads(&o);
+  int chosen = resolve_parameters(&p->opts, nsrc, src, ntrg, trg, p->nthreads);
+  if (chosen != KIFMM_SUCCESS) {
+    kifmm_plan_destroy(&p);
+    return chosen;
+  }
   /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
    * use a threaded BLAS; operators.c limits it around its own OpenMP region */
   kifmm__progress_scope(&p->opts);

@@ -31,7 +31,7 @@ static void test_plan_create(const double *pts, int64_t n) {
     EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_ORDER);
   }
   o = kifmm_default_options();
-  o.ncrit = 0;
+  o.ncrit = -1;
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_NCRIT);
   o = kifmm_default_options();
   o.max_level = KIFMM_MAX_LEVEL + 1;

@@ -86,11 +86,11 @@ static double uniform(unsigned long long *s) {
   return (double)(*s >> 11) * 0x1.0p-53;
 }
 
-/* Defaults as documented in the header the program was compiled against, except max_level:
- * the library's default is its deepest level, 42 since keys grew to 42 bits (0.2). */
+/* Defaults as documented in the header the program was compiled against, except max_level
+ * (the library's deepest level, 42 since 0.2) and ncrit (0 = chosen by the plan since 0.2). */
 static void test_defaults(void) {
   kifmm_options d = kifmm_default_options();
-  EXPECT(d.order == 6 && d.ncrit == 150 && d.max_level == 42, "order %d ncrit %d max_level %d",
+  EXPECT(d.order == 6 && d.ncrit == 0 && d.max_level == 42, "order %d ncrit %d max_level %d",
          d.order, d.ncrit, d.max_level);
   EXPECT(d.num_threads == 0 && d.verbose == 0 && d.use_cache == 1,
          "num_threads %d verbose %d use_cache %d", d.num_threads, d.verbose, d.use_cache);
@@ -191,7 +191,7 @@ static void test_invalid_options(const double *src) {
   struct {
     int field, value, expected;
   } cases[] = {{0, 1, KIFMM_ERR_INVALID_ORDER},     {0, 17, KIFMM_ERR_INVALID_ORDER},
-               {1, 0, KIFMM_ERR_INVALID_NCRIT},     {2, 0, KIFMM_ERR_INVALID_MAX_LEVEL},
+               {1, -1, KIFMM_ERR_INVALID_NCRIT},     {2, 0, KIFMM_ERR_INVALID_MAX_LEVEL},
                {2, 43, KIFMM_ERR_INVALID_MAX_LEVEL}, {3, -1, KIFMM_ERR_INVALID_THREADS}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     kifmm_options *o = options(4, 40, 16, 0);

@@ -41,7 +41,8 @@ long abi_stats_layout(int i) {
       offsetof(kifmm_stats, t_m2p),         offsetof(kifmm_stats, t_l2p),
       offsetof(kifmm_stats, t_p2p),         offsetof(kifmm_stats, t_evaluate),
       offsetof(kifmm_stats, nevaluations),  offsetof(kifmm_stats, max_leaf_points),
-      offsetof(kifmm_stats, overfull_leaves)};
+      offsetof(kifmm_stats, overfull_leaves), offsetof(kifmm_stats, ncrit),
+      offsetof(kifmm_stats, tolerance)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

@@ -113,13 +113,15 @@ program test_fortran_abi
   call slayout(26, c_loc(st%nevaluations), "nevaluations")
   call slayout(27, c_loc(st%max_leaf_points), "max_leaf_points")
   call slayout(28, c_loc(st%overfull_leaves), "overfull_leaves")
-  call check(abi_stats_layout(29_c_int) == -1, "kifmm_stats has 28 fields")
+  call slayout(29, c_loc(st%ncrit), "ncrit")
+  call slayout(30, c_loc(st%tolerance), "tolerance")
+  call check(abi_stats_layout(31_c_int) == -1, "kifmm_stats has 30 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
   call check(o%struct_size == c_sizeof(o), "default struct_size = c_sizeof(kifmm_options)")
   call check(o%order == 6, "default order 6")
-  call check(o%ncrit == 150, "default ncrit 150")
+  call check(o%ncrit == 0, "default ncrit 0 (chosen by the plan)")
   call check(o%max_level == KIFMM_MAX_LEVEL, "default max_level")
   call check(o%num_threads == 0, "default num_threads 0")
   call check(o%verbose == 0, "default verbose 0")

@@ -24,7 +24,7 @@ program test_fortran_bad_input
   ! Each invalid option: its own code, plan not created.
   call bad_option(order=KIFMM_MIN_ORDER - 1, expected=KIFMM_ERR_INVALID_ORDER, what="order too low")
   call bad_option(order=KIFMM_MAX_ORDER + 1, expected=KIFMM_ERR_INVALID_ORDER, what="order too high")
-  call bad_option(ncrit=0, expected=KIFMM_ERR_INVALID_NCRIT, what="ncrit 0")
+  call bad_option(ncrit=-1, expected=KIFMM_ERR_INVALID_NCRIT, what="ncrit -1")
   call bad_option(max_level=0, expected=KIFMM_ERR_INVALID_MAX_LEVEL, what="max_level 0")
   call bad_option(max_level=KIFMM_MAX_LEVEL + 1, expected=KIFMM_ERR_INVALID_MAX_LEVEL, &
                   what="max_level too high")
