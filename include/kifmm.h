@@ -220,6 +220,44 @@ static inline int kifmm_plan_stats(const kifmm_plan *plan, kifmm_stats *stats) {
 }
 #endif
 
+/* What a plan will cost, known before any evaluation (a dry run): kifmm_plan_estimate() builds
+ * the tree and lists and obtains the operators as kifmm_plan_create() would (from the cache,
+ * or computing and storing them, which later plans then reuse), then predicts the memory and
+ * the time of creation and of one evaluation from a per-phase cost model calibrated on the
+ * reference machine kind (2 cores of AMD EPYC Zen4; other CPUs scale roughly with their
+ * speed). Times are wall-clock seconds at the options' thread count. */
+typedef struct kifmm_estimate {
+  int32_t struct_size;     /* set by kifmm_plan_estimate() */
+  int32_t order, ncrit;    /* the parameters the plan would use (chosen when automatic) */
+  int32_t depth;
+  int64_t nboxes, nleaves;
+  int64_t bytes_plan;      /* held by the plan once created (kifmm_stats.bytes) */
+  int64_t bytes_peak;      /* peak the library adds to the process during kifmm_plan_create
+                              and one kifmm_evaluate, including the BLAS/OpenMP runtime */
+  double t_tree, t_lists;  /* predicted plan creation, operators aside */
+  double t_operators;      /* measured: obtaining the operators just now (cache or compute) */
+  double t_p2p, t_m2l, t_kernels, t_m2m; /* predicted evaluation phases: near field, M2L,
+                              point-surface kernels (P2M, L2P, M2P, P2L), M2M + L2L */
+  double t_evaluate;       /* predicted kifmm_evaluate() with gradient */
+  double p2p_pairs, m2l_flops; /* the work behind the two largest phases */
+  /* New fields go here, at the end. */
+} kifmm_estimate;
+
+/* Dry run of kifmm_plan_create() + one kifmm_evaluate(): same arguments and checks as
+ * kifmm_plan_create() (same statuses), nothing kept. struct_size is sizeof(kifmm_estimate) as
+ * the caller compiled it (the inline kifmm_plan_estimate() passes it). [out] est untouched on
+ * failure. */
+KIFMM_EXPORT int kifmm_plan_estimate_sized(int64_t nsrc, const double *src, int64_t ntrg,
+                                           const double *trg, const kifmm_options *opts,
+                                           kifmm_estimate *est, size_t struct_size);
+#ifndef KIFMM_ABI_V0_1_DEFINITIONS
+static inline int kifmm_plan_estimate(int64_t nsrc, const double *src, int64_t ntrg,
+                                      const double *trg, const kifmm_options *opts,
+                                      kifmm_estimate *est) {
+  return kifmm_plan_estimate_sized(nsrc, src, ntrg, trg, opts, est, sizeof *est);
+}
+#endif
+
 /* Static message for a status code; unknown codes give "unknown status code". */
 KIFMM_EXPORT const char *kifmm_error_string(int status);
 

@@ -21,6 +21,7 @@ static const order_costs costs_by_order[] = {
     {14, 2.4e-6, 2.2e-5, 5.0e-5}, {16, 3.0e-6, 3.3e-5, 8.4e-5}};
 
 static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient */
+static const double sec_per_m2l_flop = 3.5e-11;  /* M2L gemms, small and many */
 static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x surface point */
 static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per point */
 static const double sec_per_box_lists = 1.0e-5;  /* U, V, W, X per box */
@@ -76,6 +77,14 @@ void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n, kifmm_w
   }
 }
 
+void kifmm__count_m2l_flops(const kifmm_tree *t, const kifmm_lists *L,
+                            const kifmm_operators *ops, kifmm_work *w) {
+  double f = 0.0;
+  for (int64_t e = 0; e < L->v_ptr[t->nbox]; e++)
+    f += 4.0 * ops->k * ops->r[L->v_tv[e]];
+  w->m2l_flops = f + 4.0 * ops->n * ops->k * w->m2l_boxes;
+}
+
 void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox, int order,
                           int nthreads, kifmm_prediction *p) {
   order_costs c = costs_for(order);
@@ -84,79 +93,145 @@ void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox, in
   p->t_lists = sec_per_box_lists * (double)nbox * per;
   p->t_p2p = sec_per_pair * w->p2p_pairs * per;
   p->t_kernels = sec_per_kernel * w->kernels * per;
-  p->t_m2l = (c.m2l_pair * w->m2l_pairs + c.m2l_box * w->m2l_boxes) * per;
+  p->t_m2l = w->m2l_flops > 0 ? sec_per_m2l_flop * w->m2l_flops * per
+                              : (c.m2l_pair * w->m2l_pairs + c.m2l_box * w->m2l_boxes) * per;
   p->t_m2m = c.m2m_box * w->m2m_boxes * per;
   p->t_evaluate = p->t_p2p + p->t_kernels + p->t_m2l + p->t_m2m;
 }
 
-/* ---- leaf size from a subsample ----
- * A tree over m of the N points with ncrit * m / N has the same boxes, statistically, as the
- * tree over all points with ncrit: counts per box shrink by m / N everywhere. Its work then
- * scales back exactly: near-field pairs by (N / m)^2, kernel evaluations by N / m, box
- * counts not at all. So each candidate costs a tree over m points, not over N. */
-enum { SAMPLE = 32768 };
+/* ---- leaf size from the order and the dimension of the distribution ----
+ * The best leaf size balances the near field (grows with ncrit) against M2L (grows with
+ * the number of boxes, and with the order). Where points fill a volume a leaf's neighbours
+ * hold 26 times its points; on a surface about 8 times, so surfaces want much larger leaves.
+ * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, 2 threads; README "Choosing
+ * ncrit"): volume (cube) and surface (sphere) per order, interpolated in log ncrit between
+ * dimension 2 and 3. */
+typedef struct {
+  int order;
+  double volume, surface;
+} ncrit_row;
 
-static double *take_sample(int64_t n, const double *xyz, int64_t stride, int64_t *m) {
-  *m = n > 0 ? (n - 1) / stride + 1 : 0;
-  double *s = NULL;
-  if (kifmm__calloc((void **)&s, (size_t)(3 * *m + 1), sizeof(double)) != KIFMM_SUCCESS)
-    return NULL;
-  for (int64_t i = 0; i < *m; i++)
-    memcpy(s + 3 * i, xyz + 3 * i * stride, 3 * sizeof(double));
-  return s;
+static const ncrit_row best_ncrit[] = {{2, 48, 256},   {4, 96, 512},    {6, 150, 1000},
+                                       {8, 300, 1000}, {10, 600, 1000}, {12, 800, 1400},
+                                       {14, 1000, 1800}, {16, 1200, 2200}};
+
+enum { DIM_SAMPLE = 65536 };
+
+static int compare_keys(const void *a, const void *b) {
+  kifmm_key x = *(const kifmm_key *)a, y = *(const kifmm_key *)b;
+  return (x > y) - (x < y);
 }
 
-/* Predicted evaluation time of the full problem at leaf size ncrit, from the sample. */
-static int predict_candidate(int64_t ms, const double *s, int64_t mt, const double *tt,
-                             double scale, int ncrit, const kifmm_options *o, int nthreads,
-                             double *seconds) {
-  int scaled = (int)lround(ncrit / scale);
-  kifmm_tree tree;
-  kifmm_lists lists;
-  int status = kifmm__tree_build(&tree, ms, s, mt, tt, scaled < 1 ? 1 : scaled, o->max_level,
-                                 nthreads);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__lists_build(&lists, &tree, nthreads);
-  if (status == KIFMM_SUCCESS) {
-    kifmm_work w;
-    kifmm__count_work(&tree, &lists, kifmm__surface_count(o->order), &w);
-    w.p2p_pairs *= scale * scale;
-    w.kernels *= scale;
-    kifmm_prediction p;
-    kifmm__predict_times(&w, (int64_t)((ms + mt) * scale), tree.nbox, o->order, nthreads, &p);
-    *seconds = p.t_evaluate + p.t_lists;
-    kifmm__lists_free(&lists);
+/* Growth of the number of occupied boxes per level, log2, where boxes still hold many
+ * points of a subsample: 3 for a volume, 2 for a surface, 1 for a curve. */
+static int distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
+                                  const double *trg, double *dim) {
+  int64_t total = nsrc + ntrg, stride = (total + DIM_SAMPLE - 1) / DIM_SAMPLE;
+  int64_t m = (total + stride - 1) / stride;
+  kifmm_key *key;
+  ALLOC(key, m);
+  double center[3], half;
+  kifmm__bounding_box(nsrc, src, ntrg, trg, center, &half);
+  for (int64_t i = 0, j = 0; i < total && j < m; i += stride, j++) {
+    const double *x = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
+    key[j] = kifmm__point_key(x, center, half);
   }
-  kifmm__tree_free(&tree);
-  return status;
+  qsort(key, (size_t)m, sizeof(*key), compare_keys);
+  double prev = 1, growth = 3.0;
+  for (int l = 1; l <= 12; l++) {
+    int shift = 3 * (KIFMM_KEY_BITS - l);
+    double cells = 1;
+    for (int64_t j = 1; j < m; j++)
+      cells += (key[j] >> shift) != (key[j - 1] >> shift);
+    if ((double)m / cells < 32) /* boxes too sparse in the sample to tell */
+      break;
+    if (l >= 2)
+      growth = log2(cells / prev);
+    prev = cells;
+  }
+  free(key);
+  *dim = fmin(fmax(growth, 1.0), 3.0);
+  return KIFMM_SUCCESS;
 }
 
 int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
                         const double *trg, int nthreads, int *ncrit) {
-  int64_t total = nsrc + ntrg;
-  *ncrit = 150;
-  if (total <= 2 * SAMPLE / 8) /* small problems: any sane leaf size is fast */
-    return KIFMM_SUCCESS;
-  int64_t stride = (total + SAMPLE - 1) / SAMPLE, ms, mt;
-  double *s = take_sample(nsrc, src, stride, &ms);
-  double *tt = trg == src ? s : take_sample(ntrg, trg, stride, &mt);
-  if (trg == src)
-    mt = ms;
-  int status = s && tt ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
-  double scale = (double)total / (double)(ms + mt), best = INFINITY;
-  /* candidates a factor sqrt(2) apart: the cost is flat near its minimum */
-  for (double c = 32; c <= 4096 && status == KIFMM_SUCCESS; c *= 1.41421356) {
-    if (c / scale < 2.0) /* fewer than 2 sampled points per leaf: too noisy to judge */
-      continue;
-    double t;
-    status = predict_candidate(ms, s, mt, tt, scale, (int)lround(c), o, nthreads, &t);
-    if (status == KIFMM_SUCCESS && t < best) {
-      best = t;
-      *ncrit = (int)lround(c);
+  (void)nthreads;
+  const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
+  ncrit_row r = best_ncrit[nrow - 1];
+  for (int i = 0; i < nrow; i++)
+    if (best_ncrit[i].order >= o->order) {
+      r = best_ncrit[i];
+      break;
     }
+  double dim = 3.0;
+  if (nsrc + ntrg > 0)
+    CHECK(distribution_dimension(nsrc, src, ntrg, trg, &dim));
+  double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
+  *ncrit = (int)lround(exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  return KIFMM_SUCCESS;
+}
+
+/* ---- dry run ---- */
+/* Memory the BLAS and OpenMP runtimes add to a process on their first use (thread stacks,
+ * OpenBLAS's buffers), measured as the peak RSS growth of a 1000-point plan and evaluation. */
+static const double runtime_bytes = 24e6;
+
+/* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
+ * level, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
+ * with their pair lists) and the gathered U-list sources of the largest near field. */
+static double evaluation_bytes(const kifmm_plan *p) {
+  const kifmm_tree *t = &p->tree;
+  const kifmm_lists *L = &p->lists;
+  double widest = 0, gather = 0;
+  for (int l = 0; l <= t->depth; l++)
+    widest = fmax(widest, (double)(t->level_ptr[l + 1] - t->level_ptr[l]));
+  for (int64_t b = 0; b < t->nbox; b++) {
+    double ns = 0;
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+      ns += (double)nsrc_of(t, L->u_idx[e]);
+    gather = fmax(gather, ns);
   }
-  if (tt != s)
-    free(tt);
-  free(s);
-  return status;
+  double n = p->ops.n, k = p->ops.k;
+  double scratch = fmax(9 * n * 64, 4 * k * 128) * 8 + 2 * 128 * KIFMM_NTV * 4 + 8 * gather * 8;
+  return 8 * k * widest + p->nthreads * scratch;
+}
+
+/* Transient of plan creation: sorting the larger point set (keys, permutation, the prefix
+ * radix sort's buffers: 72 bytes a point) while the other set's keys are held. */
+static double creation_bytes(const kifmm_plan *p) {
+  double big = (double)(p->tree.nsrc > p->tree.ntrg ? p->tree.nsrc : p->tree.ntrg);
+  double small = (double)(p->tree.nsrc + p->tree.ntrg) - big;
+  return 72 * big + 16 * small + kifmm__tree_bytes(&p->tree);
+}
+
+void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
+  kifmm_estimate e;
+  memset(&e, 0, sizeof(e));
+  e.struct_size = (int32_t)sizeof(e);
+  e.order = p->ops.order;
+  e.ncrit = p->opts.ncrit;
+  e.depth = p->tree.depth;
+  e.nboxes = p->tree.nbox;
+  e.nleaves = p->tree.nleaf;
+  e.bytes_plan = p->stats.bytes;
+  double during_eval = (double)p->stats.bytes + evaluation_bytes(p);
+  e.bytes_peak = (int64_t)(fmax(during_eval, creation_bytes(p)) + runtime_bytes);
+  kifmm_work w;
+  kifmm__count_work(&p->tree, &p->lists, p->ops.n, &w);
+  kifmm__count_m2l_flops(&p->tree, &p->lists, &p->ops, &w);
+  kifmm_prediction pr;
+  kifmm__predict_times(&w, p->tree.nsrc + p->tree.ntrg, p->tree.nbox, p->ops.order,
+                       p->nthreads, &pr);
+  e.t_tree = pr.t_tree;
+  e.t_lists = pr.t_lists;
+  e.t_operators = p->stats.t_operators;
+  e.t_p2p = pr.t_p2p;
+  e.t_m2l = pr.t_m2l;
+  e.t_kernels = pr.t_kernels;
+  e.t_m2m = pr.t_m2m;
+  e.t_evaluate = pr.t_evaluate;
+  e.p2p_pairs = w.p2p_pairs;
+  e.m2l_flops = w.m2l_flops;
+  *est = e;
 }

@@ -81,6 +81,11 @@ typedef struct kifmm_tree {
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
+/* Centre and largest half-width of the points' bounding box (the scaling of the tree). */
+KIFMM_INTERNAL void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg,
+                                        const double *trg, double center[3], double *half);
+/* Key of a caller's point under that scaling. */
+KIFMM_INTERNAL kifmm_key kifmm__point_key(const double x[3], const double center[3], double half);
 KIFMM_INTERNAL void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]);
 KIFMM_INTERNAL double kifmm__box_side(const kifmm_tree *t, int level);
 KIFMM_INTERNAL int64_t kifmm__tree_find(const kifmm_tree *t, int level, kifmm_key anchor);
@@ -180,6 +185,8 @@ typedef struct {
   double m2l_pairs; /* V-list entries */
   double m2l_boxes; /* boxes with a V list (compress and expand once each) */
   double m2m_boxes; /* M2M and L2L applications */
+  double m2l_flops; /* with the operators known: sum over V entries of 4 k r_t, plus the
+                       compression and expansion of each box (4 n k) */
 } kifmm_work;
 
 typedef struct {
@@ -188,6 +195,9 @@ typedef struct {
 
 KIFMM_INTERNAL void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n,
                                       kifmm_work *w);
+/* Adds m2l_flops from the actual ranks (after kifmm__count_work). */
+KIFMM_INTERNAL void kifmm__count_m2l_flops(const kifmm_tree *t, const kifmm_lists *L,
+                                           const struct kifmm_operators *ops, kifmm_work *w);
 KIFMM_INTERNAL void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox,
                                          int order, int nthreads, kifmm_prediction *p);
 /* Smallest order whose measured worst error, with a margin of 2, is within tolerance; -1 when
@@ -221,5 +231,7 @@ struct kifmm_plan {
 };
 
 KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);
+/* Fills est from a plan built without work arrays (costmodel.c). */
+KIFMM_INTERNAL void kifmm__estimate(const kifmm_plan *plan, kifmm_estimate *est);
 
 #endif /* KIFMM_INTERNAL_H */

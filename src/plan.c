@@ -92,8 +92,12 @@ static void fill_stats(kifmm_plan *p) {
              kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
 }
 
+static int new_plan(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                    const kifmm_options *opts, kifmm_plan **out);
+
+/* Tree, lists and operators; the work arrays of evaluation too unless this is a dry run. */
 static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
-                      const double *trg) {
+                      const double *trg, int dry_run) {
   double t0 = kifmm__wtime();
   kifmm__progress("tree", 0.0);
   CHECK(kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, p->opts.ncrit, p->opts.max_level,
@@ -108,7 +112,8 @@ static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t nt
   CHECK(kifmm__operators_obtain(&p->ops, &p->opts, p->nthreads, &p->stats.cache_result));
   kifmm__progress("operators", 1.0);
   double t3 = kifmm__wtime();
-  CHECK(alloc_work(p));
+  if (!dry_run)
+    CHECK(alloc_work(p));
   p->stats.t_tree = t1 - t0;
   p->stats.t_lists = t2 - t1;
   p->stats.t_operators = t3 - t2;
@@ -127,6 +132,24 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
                       const double *trg, const kifmm_options *opts) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
+  kifmm_plan *p = NULL;
+  CHECK(new_plan(nsrc, src, ntrg, trg, opts, &p));
+  /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
+   * use a threaded BLAS; operators.c limits it around its own OpenMP region */
+  kifmm__progress_scope(&p->opts);
+  int status = build_plan(p, nsrc, src, ntrg, trg, 0);
+  kifmm__progress_scope(NULL);
+  if (status != KIFMM_SUCCESS) {
+    kifmm_plan_destroy(&p);
+    return status;
+  }
+  *plan = p;
+  return KIFMM_SUCCESS;
+}
+
+/* Checked options and points, and a plan with its parameters resolved (nothing built yet). */
+static int new_plan(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                    const kifmm_options *opts, kifmm_plan **out) {
   kifmm_options o; /* the caller's layout may be older than ours: abi.c reads it */
   CHECK(kifmm__options_import(&o, opts));
   CHECK(validate_options(&o));
@@ -136,22 +159,29 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
     return KIFMM_ERR_OUT_OF_MEMORY;
   p->opts = o;
   p->nthreads = resolve_threads(&o);
-  int chosen = resolve_parameters(&p->opts, nsrc, src, ntrg, trg, p->nthreads);
-  if (chosen != KIFMM_SUCCESS) {
+  int status = resolve_parameters(&p->opts, nsrc, src, ntrg, trg, p->nthreads);
+  if (status != KIFMM_SUCCESS)
     kifmm_plan_destroy(&p);
-    return chosen;
-  }
-  /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
-   * use a threaded BLAS; operators.c limits it around its own OpenMP region */
+  *out = p;
+  return status;
+}
+
+int kifmm_plan_estimate_sized(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                              const kifmm_options *opts, kifmm_estimate *est,
+                              size_t struct_size) {
+  if (!est)
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (struct_size != sizeof(kifmm_estimate))
+    return KIFMM_ERR_STRUCT_SIZE;
+  kifmm_plan *p = NULL;
+  CHECK(new_plan(nsrc, src, ntrg, trg, opts, &p));
   kifmm__progress_scope(&p->opts);
-  int status = build_plan(p, nsrc, src, ntrg, trg);
+  int status = build_plan(p, nsrc, src, ntrg, trg, 1);
   kifmm__progress_scope(NULL);
-  if (status != KIFMM_SUCCESS) {
-    kifmm_plan_destroy(&p);
-    return status;
-  }
-  *plan = p;
-  return KIFMM_SUCCESS;
+  if (status == KIFMM_SUCCESS)
+    kifmm__estimate(p, est);
+  kifmm_plan_destroy(&p);
+  return status;
 }
 
 static void print_timings(const kifmm_stats *s) {

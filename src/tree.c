@@ -172,7 +172,7 @@ static int balance(builder *b, int depth) {
 /* ---- points ---- */
 /* Centre and half-extent of the bounding box, computed in halves so that coordinates near
  * the largest doubles cannot overflow. */
-static void bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
                          double center[3], double *half) {
   double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
   for (int64_t i = 0; i < nsrc + ntrg; i++) {
@@ -204,13 +204,20 @@ static double scaled(double x, double center, double half) {
   return fmin(fmax(u, -1.0), 1.0);
 }
 
-static kifmm_key point_key(const double u[3]) {
+static kifmm_key scaled_key(const double u[3]) {
   const double scale = ldexp(1.0, KIFMM_KEY_BITS - 1); /* root side 2 -> 2^KEY_BITS cells */
   const double top = ldexp(1.0, KIFMM_KEY_BITS) - 1.0;
   uint64_t c[3];
   for (int d = 0; d < 3; d++)
     c[d] = (uint64_t)fmin(floor((u[d] + 1.0) * scale), top);
   return kifmm__morton_encode(c[0], c[1], c[2]);
+}
+
+kifmm_key kifmm__point_key(const double x[3], const double center[3], double half) {
+  double u[3];
+  for (int d = 0; d < 3; d++)
+    u[d] = scaled(x[d], center[d], half);
+  return scaled_key(u);
 }
 
 /* Sorted keys, permutation and SoA coordinates of one point set. */
@@ -228,7 +235,7 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
     double u[3];
     for (int d = 0; d < 3; d++)
       u[d] = scaled(xyz[3 * i + d], center[d], half);
-    key[i] = point_key(u);
+    key[i] = scaled_key(u);
     perm[i] = i;
   }
   CHECK(kifmm__sort_keys(key, perm, n));
@@ -384,7 +391,7 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   memset(t, 0, sizeof(*t));
   t->nsrc = nsrc;
   t->ntrg = ntrg;
-  bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
+  kifmm__bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
   t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
   t->side = 2.0;
   kifmm_key *skey = NULL, *tkey = NULL;
