@@ -173,9 +173,11 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
 }
 
 /* ---- dry run ---- */
-/* Memory the BLAS and OpenMP runtimes add to a process on their first use (thread stacks,
- * OpenBLAS's buffers), measured as the peak RSS growth of a 1000-point plan and evaluation. */
-static const double runtime_bytes = 24e6;
+/* Memory the BLAS, OpenMP and HDF5 runtimes add to a process on their first use (thread
+ * stacks, OpenBLAS's buffers), fitted to the peak RSS growth of 4e5 + 4e5 point runs (cube
+ * and sphere, p6, 2 threads): the estimate is within 15 % from about 1e5 points up; below,
+ * the runtimes' own few tens of MB dominate and are underestimated. */
+static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
  * level, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
@@ -217,6 +219,7 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.bytes_plan = p->stats.bytes;
   double during_eval = (double)p->stats.bytes + evaluation_bytes(p);
   e.bytes_peak = (int64_t)(fmax(during_eval, creation_bytes(p)) + runtime_bytes);
+
   kifmm_work w;
   kifmm__count_work(&p->tree, &p->lists, p->ops.n, &w);
   kifmm__count_m2l_flops(&p->tree, &p->lists, &p->ops, &w);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kifmm.h"
 
@@ -34,6 +35,12 @@ static int tu_failures = 0, tu_checks = 0;
 static inline int tu_finish(const char *name) {
   printf("%s: %d checks, %d failed\n", name, tu_checks, tu_failures);
   return tu_failures ? 1 : 0;
+}
+
+static inline double tu_wtime(void) { /* wall clock, C11 */
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static inline double tu_uniform(uint64_t *s) { /* splitmix64 */
