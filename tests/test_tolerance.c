@@ -1,0 +1,59 @@
+/* Tolerance-driven plans: the measured error of the potential is at or below the tolerance
+ * asked on uniform, sphere and clustered inputs (the gradient's within 10x), the stats say
+ * which order and leaf size were chosen, and tolerances out of range are refused. */
+#include "testutil.h"
+
+static void run_case(tu_dist dist, double tol) {
+  const int64_t ns = 6000, nt = 5000;
+  uint64_t seed = 300 + (uint64_t)dist;
+  double *src = tu_alloc(3 * ns), *trg = tu_alloc(3 * nt), *q = tu_alloc(ns),
+         *pot = tu_alloc(nt), *grad = tu_alloc(3 * nt);
+  tu_points(dist, ns, &seed, src);
+  tu_points(dist, nt, &seed, trg);
+  for (int64_t i = 0; i < ns; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = tol;
+  kifmm_plan *plan = NULL;
+  EXPECT_STATUS(kifmm_plan_create(&plan, ns, src, nt, trg, &o), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate(plan, q, pot, grad), KIFMM_SUCCESS);
+  kifmm_stats st;
+  kifmm_plan_stats(plan, &st);
+  double ep, eg;
+  tu_errors(ns, src, q, nt, trg, pot, grad, 1000, &ep, &eg);
+  printf("  tolerance %.0e %-7s: order %d ncrit %d, pot %.2e grad %.2e\n", tol,
+         tu_dist_name[dist], st.order, st.ncrit, ep, eg);
+  EXPECT(ep <= tol, "%s: potential error %.2e above the tolerance %.0e", tu_dist_name[dist], ep,
+         tol);
+  EXPECT(eg <= 10 * tol, "%s: gradient error %.2e above 10x the tolerance %.0e",
+         tu_dist_name[dist], eg, tol);
+  EXPECT(st.tolerance == tol && st.ncrit > 0, "stats report the tolerance and the leaf size");
+  kifmm_plan_destroy(&plan);
+  free(src);
+  free(trg);
+  free(q);
+  free(pot);
+  free(grad);
+}
+
+static void test_refused(void) {
+  double x[3] = {0, 0, 0};
+  const double bad[] = {-1e-6, 1e-30, 0.5, NAN};
+  for (int i = 0; i < 4; i++) {
+    kifmm_options o = kifmm_default_options();
+    o.tolerance = bad[i];
+    kifmm_plan *plan = NULL;
+    EXPECT_STATUS(kifmm_plan_create(&plan, 1, x, 1, x, &o), KIFMM_ERR_INVALID_TOLERANCE);
+    EXPECT(plan == NULL, "no plan for tolerance %g", bad[i]);
+  }
+}
+
+int main(void) {
+  /* orders 4, 6, 8 and 10 are chosen here, the ones the accuracy tests cache as well */
+  const double tols[] = {1e-3, 1e-5, 2e-7, 2e-8};
+  for (int i = 0; i < 4; i++)
+    for (int d = TU_CUBE; d <= TU_CLUSTER; d++)
+      run_case((tu_dist)d, tols[i]);
+  test_refused();
+  return tu_finish("test_tolerance");
+}
