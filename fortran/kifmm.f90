@@ -72,6 +72,21 @@ module kifmm
   !> kifmm_plan_create(), evaluate any number of times, free it with kifmm_plan_destroy().
   !> The handle is not reference counted: do not destroy a copy of a plan and keep using
   !> the original. There is no finalizer; an undestroyed plan leaks.
+  !> Dry-run estimate: the C struct kifmm_estimate, field for field (see kifmm.h).
+  type, bind(C), public :: kifmm_estimate
+    integer(c_int32_t) :: struct_size        !< c_sizeof, set by kifmm_plan_estimate
+    integer(c_int32_t) :: order, ncrit       !< the parameters the plan would use
+    integer(c_int32_t) :: depth
+    integer(c_int64_t) :: nboxes, nleaves
+    integer(c_int64_t) :: bytes_plan         !< held by the plan once created
+    integer(c_int64_t) :: bytes_peak         !< peak added during creation + one evaluation
+    real(c_double) :: t_tree, t_lists        !< predicted plan creation, operators aside
+    real(c_double) :: t_operators            !< measured: obtaining the operators
+    real(c_double) :: t_p2p, t_m2l, t_kernels, t_m2m !< predicted evaluation phases
+    real(c_double) :: t_evaluate             !< predicted evaluation with gradient
+    real(c_double) :: p2p_pairs, m2l_flops   !< work of the two largest phases
+  end type kifmm_estimate
+
   type, public :: kifmm_plan
     private
     type(c_ptr) :: handle = c_null_ptr
@@ -80,7 +95,7 @@ module kifmm
 
   public :: kifmm_default_options, kifmm_options_set_cache_dir, kifmm_options_get_cache_dir
   public :: kifmm_plan_create, kifmm_evaluate, kifmm_plan_destroy, kifmm_plan_stats
-  public :: kifmm_plan_associated, kifmm_direct
+  public :: kifmm_plan_associated, kifmm_direct, kifmm_plan_estimate
   public :: kifmm_error_string, kifmm_version, kifmm_last_status
 
   !> Status of the most recent wrapper call (see kifmm_last_status()).
@@ -111,6 +126,16 @@ module kifmm
       type(c_ptr), value :: src, trg, opts
       integer(c_int) :: s
     end function c_plan_create
+
+    function c_plan_estimate_sized(nsrc, src, ntrg, trg, opts, est, struct_size) &
+        bind(C, name="kifmm_plan_estimate_sized") result(s)
+      import :: c_int, c_int64_t, c_ptr, c_size_t, kifmm_estimate
+      integer(c_int64_t), value :: nsrc, ntrg
+      type(c_ptr), value :: src, trg, opts
+      type(kifmm_estimate), intent(out) :: est
+      integer(c_size_t), value :: struct_size
+      integer(c_int) :: s
+    end function c_plan_estimate_sized
 
     function c_evaluate(plan, charges, pot, grad) bind(C, name="kifmm_evaluate") result(s)
       import :: c_int, c_ptr
@@ -294,6 +319,35 @@ contains
     integer, intent(out), optional :: status
     call finish(c_plan_stats_sized(plan%handle, stats, c_sizeof(stats)), status)
   end subroutine kifmm_plan_stats
+
+  !> Dry run of kifmm_plan_create + one kifmm_evaluate with the same arguments: predicted
+  !> memory and time, nothing kept (see kifmm_plan_estimate in kifmm.h).
+  subroutine kifmm_plan_estimate(est, src, trg, opts, status)
+    type(kifmm_estimate), intent(out) :: est
+    real(c_double), intent(in), contiguous, target :: src(:, :)
+    real(c_double), intent(in), contiguous, target, optional :: trg(:, :)
+    type(kifmm_options), intent(in), target, optional :: opts
+    integer, intent(out), optional :: status
+    type(c_ptr) :: psrc, ptrg, popts
+    integer(c_int64_t) :: nsrc, ntrg
+
+    nsrc = size(src, 2, kind=c_int64_t)
+    psrc = array2_ptr(src)
+    ntrg = nsrc
+    ptrg = psrc
+    if (present(trg)) then
+      ntrg = size(trg, 2, kind=c_int64_t)
+      ptrg = array2_ptr(trg)
+      if (size(trg, 1) /= 3) ntrg = -1
+    end if
+    if (size(src, 1) /= 3 .or. ntrg < 0) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    popts = c_null_ptr
+    if (present(opts)) popts = c_loc(opts)
+    call finish(c_plan_estimate_sized(nsrc, psrc, ntrg, ptrg, popts, est, c_sizeof(est)), status)
+  end subroutine kifmm_plan_estimate
 
   !> .true. when plan holds a created, not yet destroyed plan.
   logical function kifmm_plan_associated(plan)
