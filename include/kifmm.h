@@ -18,9 +18,9 @@ extern "C" {
 #endif
 
 #define KIFMM_VERSION_MAJOR 0
-#define KIFMM_VERSION_MINOR 1
+#define KIFMM_VERSION_MINOR 2
 #define KIFMM_VERSION_PATCH 0
-#define KIFMM_VERSION_STRING "0.1.0"
+#define KIFMM_VERSION_STRING "0.2.0"
 
 /* Limits of the options. */
 #define KIFMM_MIN_ORDER 2
