@@ -32,8 +32,8 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900
 
 demo: build
-	$(BUILD)/examples/kifmm generate --dist cube --n 1e6 --seed 42 -o $(BUILD)/demo-particles.h5
-	$(BUILD)/examples/kifmm run $(BUILD)/demo-particles.h5 -o $(BUILD)/demo-results.h5 --order 6 --check 1000
+	$(BUILD)/tools/kifmm generate --dist cube --n 1e6 --seed 42 -o $(BUILD)/demo-particles.h5
+	$(BUILD)/tools/kifmm run $(BUILD)/demo-particles.h5 -o $(BUILD)/demo-results.h5 --order 6 --check 1000
 
 bench: build
 	./examples/run_bench.sh $(BUILD)/examples/kifmm-bench

@@ -36,6 +36,13 @@ for row in "N (sources)" "M (targets)" order boxes depth "time M2L" "peak memory
   grep -q "$row" summary.txt || fail "summary lacks $row"
 done
 "$PY" "$CHECK" p.h5 r.h5 6 300 || fail "h5py check (targets)"
+# --dry-run: the estimate, no evaluation, no output file; --eps chooses the order
+"$K" run p.h5 --dry-run --eps 1e-5 >dry.txt 2>dryerr.txt || fail "dry run: $(cat dryerr.txt)"
+grep -q "predicted evaluation" dry.txt && grep -q "peak memory" dry.txt || fail "dry run output: $(cat dry.txt)"
+grep -q "order  *6 (from --eps)" dry.txt || fail "dry run order from --eps: $(cat dry.txt)"
+"$K" run p.h5 -o re.h5 --eps 1e-5 --check 300 >eps.txt 2>/dev/null || fail "run --eps"
+grep -q "order  *6 " eps.txt || fail "--eps 1e-5 did not choose order 6: $(cat eps.txt)"
+expect_fail 1 "tolerance" "$K" run p.h5 -o rx.h5 --eps 1e-30 --quiet
 h5dump -H r.h5 >dump.txt || fail "h5dump"
 grep -q 'DATASET "potential"' dump.txt && grep -q "( 700, 3 )" dump.txt || fail "h5dump header: $(head -30 dump.txt)"
 "$K" info r.h5 | grep -q "targets M = 700" || fail "info results"

@@ -29,10 +29,12 @@ static const char *USAGE =
     "      sphere of radius 0.5 centred in it; --targets M adds M separate targets (default:\n"
     "      targets = sources). N and M accept 1e6 notation.\n"
     "  run particles.h5 -o results.h5 [--order p] [--ncrit c] [--threads t] [--check K]\n"
-    "      [--tol x] [--no-cache] [--cache-dir DIR] [--quiet]\n"
+    "      [--tol x] [--eps e] [--dry-run] [--no-cache] [--cache-dir DIR] [--quiet]\n"
     "      potentials and gradients at the targets by the FMM; progress on stderr, a summary\n"
-    "      on stdout; --check K compares K sampled targets with the direct sum. Defaults:\n"
-    "      order 6, ncrit chosen from order and distribution, threads from OMP_NUM_THREADS, no check.\n"
+    "      on stdout; --check K compares K sampled targets with the direct sum. --eps e asks\n"
+    "      for a relative error instead of an order; --dry-run predicts memory and time and\n"
+    "      evaluates nothing (-o not needed). Defaults: order 6, ncrit chosen from order and\n"
+    "      distribution, threads from OMP_NUM_THREADS, no check.\n"
     "  info file.h5\n"
     "      describe a particle or result file.\n"
     "\n"
@@ -191,12 +193,55 @@ typedef struct run_args {
   const char *in, *out;
   kifmm_options opts;
   int64_t check;
+  int dry_run;
 } run_args;
+
+/* Library phases as they happen (progress callback), under the names of the summary: the
+ * library's p2m+m2m are "upward", its downward sweep (M2L, P2L, L2L) "M2L", l2p "downward",
+ * m2p+p2p "near field". Long phases (operators) also report every tenth done. */
+typedef struct {
+  double started;
+  int tenths;
+} live_state;
+
+static const char *summary_name(const char *phase) {
+  static const char *const map[][2] = {{"m2m", "upward"}, {"downward", "M2L"},
+                                       {"l2p", "downward"}, {"p2p", "near field"}};
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if (!strcmp(phase, map[i][0]))
+      return map[i][1];
+  return !strcmp(phase, "p2m") || !strcmp(phase, "m2p") ? NULL : phase;
+}
+
+static void live_progress(const char *phase, double fraction, void *data) {
+  live_state *s = data;
+  double now = MPI_Wtime() - g_t0;
+  int begins_group = !strcmp(phase, "p2m") || !strcmp(phase, "m2p") ||
+                     (summary_name(phase) && strcmp(phase, "m2m") && strcmp(phase, "p2p"));
+  if (fraction == 0.0) {
+    if (begins_group)
+      s->started = now;
+    s->tenths = 0;
+    return;
+  }
+  if (fraction < 1.0) {
+    int tenths = (int)(fraction * 10);
+    const char *name = summary_name(phase);
+    if (!g_quiet && g_rank == 0 && tenths > s->tenths && name)
+      fprintf(stderr, "[%8.2f s] %-10s %3d %%\n", now, name, 10 * tenths);
+    s->tenths = tenths;
+    return;
+  }
+  const char *name = summary_name(phase);
+  if (name)
+    progress(name, now - s->started, "%s", "");
+}
 
 static int parse_run(int argc, char **argv, run_args *a) {
   a->in = a->out = NULL;
   a->opts = kifmm_default_options();
   a->check = 0;
+  a->dry_run = 0;
   for (int i = 0; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int ok = v != NULL;
@@ -205,6 +250,9 @@ static int parse_run(int argc, char **argv, run_args *a) {
       continue;
     } else if (!strcmp(k, "--no-cache")) {
       a->opts.use_cache = 0;
+      continue;
+    } else if (!strcmp(k, "--dry-run")) {
+      a->dry_run = 1;
       continue;
     } else if (k[0] != '-') {
       if (a->in)
@@ -221,7 +269,11 @@ static int parse_run(int argc, char **argv, run_args *a) {
       ok = parse_int(v, &a->opts.num_threads);
     else if (!strcmp(k, "--check"))
       ok = parse_count(v, &a->check);
-    else if (!strcmp(k, "--tol")) {
+    else if (!strcmp(k, "--eps")) {
+      char *end = NULL;
+      a->opts.tolerance = v ? strtod(v, &end) : 0;
+      ok = v && end != v && !*end;
+    } else if (!strcmp(k, "--tol")) {
       char *end = NULL;
       a->opts.compression_tol = v ? strtod(v, &end) : 0;
       ok = v && end != v && !*end;
@@ -237,7 +289,7 @@ static int parse_run(int argc, char **argv, run_args *a) {
   }
   if (!a->in)
     return failure(EXIT_USAGE, "run: an input particle file is required");
-  if (!a->out)
+  if (!a->out && !a->dry_run)
     return failure(EXIT_USAGE, "run: -o results.h5 is required");
   const kifmm_options *o = &a->opts;
   if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
@@ -247,7 +299,7 @@ static int parse_run(int argc, char **argv, run_args *a) {
     return failure(EXIT_USAGE, "run: --ncrit must be >= 0 (0 = chosen) and --threads >= 0");
   if (!(o->compression_tol >= 0 && o->compression_tol < 1))
     return failure(EXIT_USAGE, "run: --tol must be 0 (automatic) or in (0, 1)");
-  if (!strcmp(a->in, a->out))
+  if (a->out && !strcmp(a->in, a->out))
     return failure(EXIT_USAGE, "run: the output must not overwrite the input");
   return EXIT_OK;
 }
@@ -366,25 +418,23 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
 
 static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm_stats *st) {
   kifmm_plan *plan = NULL;
-  if (!g_quiet)
-    fprintf(stderr, "[%8.2f s] planning: tree, lists, operators (order %d, ncrit %d)...\n",
-            MPI_Wtime() - g_t0, a->opts.order, a->opts.ncrit);
-  double t = MPI_Wtime() - g_t0;
-  int s = kifmm_plan_create(&plan, p->nsrc, p->src, p->ntrg, p->trg, &a->opts);
+  live_state live = {MPI_Wtime() - g_t0, 0};
+  kifmm_options o = a->opts;
+  o.progress = live_progress;
+  o.progress_data = &live;
+  if (!g_quiet && g_rank == 0)
+    fprintf(stderr, "[%8.2f s] planning: tree, lists, operators...\n", MPI_Wtime() - g_t0);
+  int s = kifmm_plan_create(&plan, p->nsrc, p->src, p->ntrg, p->trg, &o);
   if (s != KIFMM_SUCCESS)
     return failure(EXIT_FAILED, "planning failed: %s", kifmm_error_string(s));
   kifmm_plan_stats(plan, st);
-  g_at = (t += st->t_tree);
-  progress("tree", st->t_tree, "%lld boxes, %lld leaves, depth %d", (long long)st->nboxes,
-           (long long)st->nleaves, st->depth);
-  g_at = (t += st->t_lists);
-  progress("lists", st->t_lists, "U, V, W, X interaction lists");
-  g_at = (t += st->t_operators);
-  progress("operators", st->t_operators, "p=%d, n=%d, M2L rank %d, cache: %s", st->order,
-           st->nsurf, st->m2l_rank, cache_name(st->cache_result));
-  if (!g_quiet)
-    fprintf(stderr, "[%8.2f s] evaluating...\n", MPI_Wtime() - g_t0);
-  t = MPI_Wtime() - g_t0;
+  if (!g_quiet && g_rank == 0)
+    fprintf(stderr,
+            "[%8.2f s] plan: order %d, ncrit %d, %lld boxes, %lld leaves, depth %d, "
+            "M2L rank %d, cache: %s\n[%8.2f s] evaluating...\n",
+            MPI_Wtime() - g_t0, st->order, st->ncrit, (long long)st->nboxes,
+            (long long)st->nleaves, st->depth, st->m2l_rank, cache_name(st->cache_result),
+            MPI_Wtime() - g_t0);
   s = kifmm_evaluate(plan, p->q, p->pot, p->grad);
   if (s == KIFMM_SUCCESS) {
     kifmm_plan_stats(plan, st);
@@ -393,14 +443,31 @@ static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm
   kifmm_plan_destroy(&plan);
   if (s != KIFMM_SUCCESS)
     return failure(EXIT_FAILED, "evaluation failed: %s", kifmm_error_string(s));
-  g_at = (t += m->t_upward);
-  progress("upward", m->t_upward, "P2M %.3f s, M2M %.3f s", st->t_p2m, st->t_m2m);
-  g_at = (t += m->t_m2l);
-  progress("M2L", m->t_m2l, "M2L %.3f s, P2L %.3f s", st->t_m2l, st->t_p2l);
-  g_at = (t += m->t_downward);
-  progress("downward", m->t_downward, "L2L %.3f s, L2P %.3f s", st->t_l2l, st->t_l2p);
-  g_at = (t += m->t_near);
-  progress("near field", m->t_near, "P2P %.3f s, M2P %.3f s", st->t_p2p, st->t_m2p);
+  return EXIT_OK;
+}
+
+/* --dry-run: what the run would take, from kifmm_plan_estimate; nothing is evaluated. */
+static int dry_run(const run_args *a, const particles *p) {
+  kifmm_estimate e;
+  int s = kifmm_plan_estimate(p->nsrc, p->src, p->ntrg, p->trg, &a->opts, &e);
+  if (s != KIFMM_SUCCESS)
+    return failure(EXIT_FAILED, "dry run failed: %s", kifmm_error_string(s));
+  if (g_rank != 0)
+    return EXIT_OK;
+  printf("kifmm run --dry-run: %s\n", a->in);
+  printf("  %-22s %lld\n", "N (sources)", (long long)p->nsrc);
+  printf("  %-22s %lld\n", "M (targets)", (long long)p->ntrg);
+  printf("  %-22s %d%s\n", "order", e.order, a->opts.tolerance > 0 ? " (from --eps)" : "");
+  printf("  %-22s %d%s\n", "ncrit", e.ncrit, a->opts.ncrit == 0 ? " (chosen)" : "");
+  printf("  %-22s %lld (%lld leaves), depth %d\n", "boxes", (long long)e.nboxes,
+         (long long)e.nleaves, e.depth);
+  printf("  %-22s %9.1f MB\n", "plan memory", e.bytes_plan / 1048576.0);
+  printf("  %-22s %9.1f MB (creation + one evaluation)\n", "peak memory", e.bytes_peak / 1048576.0);
+  printf("  %-22s %9.3f s (tree %.3f, lists %.3f; operators took %.3f)\n", "predicted plan",
+         e.t_tree + e.t_lists, e.t_tree, e.t_lists, e.t_operators);
+  printf("  %-22s %9.3f s (P2P %.3f, M2L %.3f, kernels %.3f, M2M/L2L %.3f)\n",
+         "predicted evaluation", e.t_evaluate, e.t_p2p, e.t_m2l, e.t_kernels, e.t_m2m);
+  fflush(stdout);
   return EXIT_OK;
 }
 
@@ -416,7 +483,7 @@ static int cmd_run(int argc, char **argv) {
                    g_size);
   /* fail now, not after the computation, when the result cannot be written */
   char dir[4096];
-  snprintf(dir, sizeof(dir), "%s", a.out);
+  snprintf(dir, sizeof(dir), "%s", a.out ? a.out : "./.");
   char *slash = strrchr(dir, '/');
   if (slash)
     slash[slash == dir] = '\0';
@@ -429,6 +496,11 @@ static int cmd_run(int argc, char **argv) {
   kifmm_stats st;
   memset(&m, 0, sizeof(m));
   rc = read_input(&a, &p);
+  if (rc == EXIT_OK && a.dry_run) {
+    rc = dry_run(&a, &p);
+    particles_free(&p);
+    return rc;
+  }
   if (rc == EXIT_OK)
     rc = evaluate(&a, &p, &m, &st);
   if (rc == EXIT_OK && a.check > 0)
