@@ -274,8 +274,8 @@ static int gather_samples(part_state *s, int64_t nglobal, point_rec **all, int *
   int ns = (int)(want < s->n ? want : s->n), status = KIFMM_SUCCESS;
   int *count = NULL, *displ = NULL;
   point_rec *mine = NULL;
-  ALLOC(count, s->size);
-  if (kifmm__calloc((void **)&displ, (size_t)s->size, sizeof(int)) != KIFMM_SUCCESS ||
+  if (kifmm__calloc((void **)&count, (size_t)s->size, sizeof(int)) != KIFMM_SUCCESS ||
+      kifmm__calloc((void **)&displ, (size_t)s->size, sizeof(int)) != KIFMM_SUCCESS ||
       kifmm__calloc((void **)&mine, (size_t)ns, sizeof(*mine)) != KIFMM_SUCCESS)
     status = KIFMM_ERR_OUT_OF_MEMORY;
   for (int j = 0; status == KIFMM_SUCCESS && j < ns; j++)
@@ -426,11 +426,12 @@ static int64_t local_count(const part_state *s, kifmm_key anchor, int level) {
 }
 
 static int global_counts(const part_state *s, const box_id *box, int64_t nbox, int64_t *count) {
-  int64_t *mine;
-  ALLOC(mine, nbox > 0 ? nbox : 1);
-  for (int64_t i = 0; i < nbox; i++)
+  int64_t *mine = NULL;
+  int status = nbox > INT_MAX ? KIFMM_ERR_TOO_MANY_POINTS
+                              : kifmm__calloc((void **)&mine, (size_t)nbox, sizeof(*mine));
+  for (int64_t i = 0; status == KIFMM_SUCCESS && i < nbox; i++)
     mine[i] = local_count(s, box[i].anchor, (int)box[i].level);
-  int status = nbox > INT_MAX ? KIFMM_ERR_TOO_MANY_POINTS : KIFMM_SUCCESS;
+  status = agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Allreduce(mine, count, (int)nbox, MPI_INT64_T, MPI_SUM, s->comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -535,8 +536,8 @@ static int cut_between_leaves(part_state *s) {
   MPI_CALL(MPI_Allreduce(&work, &total, 1, MPI_INT64_T, MPI_SUM, s->comm));
   if (s->rank == 0)
     before = 0; /* MPI_Exscan leaves it undefined there */
-  int64_t *sendcount;
-  ALLOC(sendcount, s->size);
+  int64_t *sendcount = NULL;
+  CHECK(agree(s->comm, kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(*sendcount))));
   /* the shared leaf's counting rank and all ranks between hold no other counted leaf, so
    * everything counted before it is what precedes this rank minus the leaf itself */
   int64_t at = shared ? before - s->leaf.weight[0] : before;
