@@ -39,7 +39,7 @@ typedef struct {
   kifmm_key *anchor;
   int8_t *level;
   int64_t *begin, *end; /* range in the local records */
-  int64_t *weight;      /* global sources + targets */
+  int64_t *weight;      /* estimated work, from the global counts */
 } leaf_list;
 
 /* First and last key of one rank's records (n == 0: none). */
@@ -52,9 +52,11 @@ typedef struct {
   MPI_Comm comm;
   int rank, size;
   int ncrit, max_level;
+  kifmm_partition_work work;
   MPI_Datatype rec_type, box_type;
   point_rec *pt;
   int64_t n;
+  int64_t *src_before; /* n + 1: sources among the first i records */
   leaf_list leaf;
   rank_range *range; /* size */
   kifmm_key *global_first; /* size + 1 */
@@ -420,31 +422,51 @@ static int boundary_boxes(const part_state *s, box_id **out, int64_t *nout) {
   return KIFMM_SUCCESS;
 }
 
-static int64_t local_count(const part_state *s, kifmm_key anchor, int level) {
-  return key_lower_bound(s->pt, 0, s->n, curve_end(anchor, level)) -
-         key_lower_bound(s->pt, 0, s->n, curve_position(anchor, level));
+/* Sources and all points of a box. */
+typedef struct {
+  int64_t src, all;
+} tally;
+
+static tally range_tally(const part_state *s, int64_t b, int64_t e) {
+  return (tally){s->src_before[e] - s->src_before[b], e - b};
 }
 
-static int global_counts(const part_state *s, const box_id *box, int64_t nbox, int64_t *count) {
-  int64_t *mine = NULL;
-  int status = nbox > INT_MAX ? KIFMM_ERR_TOO_MANY_POINTS
-                              : kifmm__calloc((void **)&mine, (size_t)nbox, sizeof(*mine));
-  for (int64_t i = 0; status == KIFMM_SUCCESS && i < nbox; i++)
-    mine[i] = local_count(s, box[i].anchor, (int)box[i].level);
+static int count_sources(part_state *s) {
+  free(s->src_before);
+  ALLOC(s->src_before, s->n + 1);
+  for (int64_t i = 0; i < s->n; i++)
+    s->src_before[i + 1] = s->src_before[i] + (s->pt[i].kind == 0);
+  return KIFMM_SUCCESS;
+}
+
+static int global_counts(const part_state *s, const box_id *box, int64_t nbox, tally *count) {
+  tally *mine = NULL;
+  int status = nbox > INT_MAX / 2 ? KIFMM_ERR_TOO_MANY_POINTS
+                                  : kifmm__calloc((void **)&mine, (size_t)nbox, sizeof(*mine));
+  for (int64_t i = 0; status == KIFMM_SUCCESS && i < nbox; i++) {
+    kifmm_key lo = curve_position(box[i].anchor, (int)box[i].level);
+    kifmm_key hi = curve_end(box[i].anchor, (int)box[i].level);
+    mine[i] = range_tally(s, key_lower_bound(s->pt, 0, s->n, lo),
+                          key_lower_bound(s->pt, 0, s->n, hi));
+  }
   status = agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
-      MPI_Allreduce(mine, count, (int)nbox, MPI_INT64_T, MPI_SUM, s->comm) != MPI_SUCCESS)
+      MPI_Allreduce(mine, count, 2 * (int)nbox, MPI_INT64_T, MPI_SUM, s->comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
   free(mine);
   return status;
 }
 
-/* Count of a box holding local records [b, e): global when it is a boundary box. */
-static int64_t box_count(const box_id *bbox, const int64_t *bcount, int64_t nb, kifmm_key anchor,
-                         int level, int64_t local) {
+/* Counts of a box holding local records [b, e): global when it is a boundary box. */
+static tally box_tally(const part_state *s, const box_id *bbox, const tally *bcount, int64_t nb,
+                       kifmm_key anchor, int level, int64_t b, int64_t e) {
   box_id key = {anchor, level};
   const box_id *hit = bsearch(&key, bbox, (size_t)nb, sizeof(*bbox), box_compare);
-  return hit ? bcount[hit - bbox] : local;
+  return hit ? bcount[hit - bbox] : range_tally(s, b, e);
+}
+
+static int64_t leaf_work(const kifmm_partition_work *w, tally t) {
+  return w->per_source * t.src + w->per_target * (t.all - t.src) + w->per_leaf;
 }
 
 typedef struct {
@@ -455,16 +477,16 @@ typedef struct {
 
 /* Depth-first over the local records, children pushed last octant first, so that leaves come
  * out in curve order; the stack holds at most 8 boxes per level. */
-static int refine_local(part_state *s, const box_id *bbox, const int64_t *bcount, int64_t nb) {
+static int refine_local(part_state *s, const box_id *bbox, const tally *bcount, int64_t nb) {
   box_range stack[8 * (KIFMM_MAX_LEVEL + 1)];
   int top = 0;
   if (s->n > 0)
     stack[top++] = (box_range){0, 0, 0, s->n};
   while (top > 0) {
     box_range b = stack[--top];
-    int64_t count = box_count(bbox, bcount, nb, b.anchor, b.level, b.end - b.begin);
-    if (count <= s->ncrit || b.level >= s->max_level) {
-      CHECK(leaves_push(&s->leaf, b.anchor, b.level, b.begin, b.end, count));
+    tally t = box_tally(s, bbox, bcount, nb, b.anchor, b.level, b.begin, b.end);
+    if (t.all <= s->ncrit || b.level >= s->max_level) {
+      CHECK(leaves_push(&s->leaf, b.anchor, b.level, b.begin, b.end, leaf_work(&s->work, t)));
       continue;
     }
     int64_t cut[9];
@@ -486,8 +508,11 @@ static int find_leaves(part_state *s) {
   leaves_free(&s->leaf);
   CHECK(gather_ranges(s));
   box_id *bbox = NULL;
-  int64_t nb = 0, *bcount = NULL, nglobal = 0;
-  int status = boundary_boxes(s, &bbox, &nb);
+  tally *bcount = NULL;
+  int64_t nb = 0, nglobal = 0;
+  int status = count_sources(s);
+  if (status == KIFMM_SUCCESS)
+    status = boundary_boxes(s, &bbox, &nb);
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&bcount, (size_t)(nb > 0 ? nb : 1), sizeof(*bcount));
   status = agree(s->comm, status);
@@ -498,7 +523,7 @@ static int find_leaves(part_state *s) {
   for (int r = 0; r < s->size; r++)
     nglobal += s->range[r].n;
   if (status == KIFMM_SUCCESS && nglobal == 0 && s->rank == 0)
-    status = leaves_push(&s->leaf, 0, 0, 0, 0, 0); /* no points: the root is the only leaf */
+    status = leaves_push(&s->leaf, 0, 0, 0, 0, s->work.per_leaf); /* no points: the root alone */
   free(bbox);
   free(bcount);
   return agree(s->comm, status);
@@ -517,8 +542,8 @@ static int first_leaf_shared(const part_state *s) {
   return 0;
 }
 
-/* Rank for a leaf whose points occupy [before, before + weight) of the total work: the one
- * whose equal share holds the leaf's midpoint. */
+/* Rank for a leaf whose work spans [before, before + weight) of the total: the one whose
+ * equal share holds the leaf's midpoint. */
 static int leaf_destination(int64_t before, int64_t weight, int64_t total, int size) {
   if (total == 0)
     return 0;
@@ -836,8 +861,12 @@ static int split_points(const part_state *s, kifmm_partition *p) {
 
 /* ---- driver ---- */
 static int check_args(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
-                      int ncrit, int max_level) {
+                      int ncrit, int max_level, const kifmm_partition_work *w) {
   if (nsrc < 0 || ntrg < 0)
+    return KIFMM_ERR_INVALID_COUNT;
+  const int64_t wmax = KIFMM_PARTITION_WORK_MAX;
+  if (w && (w->per_source < 0 || w->per_target < 0 || w->per_leaf < 0 ||
+            w->per_source > wmax || w->per_target > wmax || w->per_leaf > wmax))
     return KIFMM_ERR_INVALID_COUNT;
   if ((nsrc > 0 && !src) || (ntrg > 0 && !trg))
     return KIFMM_ERR_NULL_ARGUMENT;
@@ -877,15 +906,16 @@ static int run_phases(part_state *s, kifmm_partition *p, int64_t nsrc, const dou
 
 int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, const double *src,
                             int64_t ntrg, const double *trg, int ncrit, int max_level,
-                            int balance) {
+                            int balance, const kifmm_partition_work *work) {
   memset(p, 0, sizeof(*p));
   part_state s = {.comm = comm, .ncrit = ncrit, .max_level = max_level,
+                  .work = work ? *work : (kifmm_partition_work){1, 1, 0},
                   .rec_type = MPI_DATATYPE_NULL, .box_type = MPI_DATATYPE_NULL};
   MPI_CALL(MPI_Comm_rank(comm, &s.rank));
   MPI_CALL(MPI_Comm_size(comm, &s.size));
   p->rank = s.rank;
   p->size = s.size;
-  int status = agree(comm, check_args(nsrc, src, ntrg, trg, ncrit, max_level));
+  int status = agree(comm, check_args(nsrc, src, ntrg, trg, ncrit, max_level, work));
   if (status == KIFMM_SUCCESS)
     status = agree(comm, kifmm__calloc((void **)&s.range, (size_t)s.size, sizeof(*s.range)) |
                              kifmm__calloc((void **)&p->global_first, (size_t)s.size + 1,
@@ -900,6 +930,7 @@ int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, con
   if (s.box_type != MPI_DATATYPE_NULL)
     MPI_Type_free(&s.box_type);
   free(s.pt);
+  free(s.src_before);
   free(s.range);
   leaves_free(&s.leaf);
   if (status != KIFMM_SUCCESS) {

@@ -41,6 +41,14 @@ typedef struct kifmm_partition {
   int balanced; /* leaves are 2:1 balanced across the whole tree */
 } kifmm_partition;
 
+/* Work model for cutting the curve: a leaf costs per_source * sources + per_target * targets
+ * + per_leaf (e.g. per_leaf for its expansions). Each field in [0, KIFMM_PARTITION_WORK_MAX],
+ * which keeps the sums far from overflow; NULL means {1, 1, 0}: points per rank. */
+#define KIFMM_PARTITION_WORK_MAX ((int64_t)1 << 20)
+typedef struct kifmm_partition_work {
+  int64_t per_source, per_target, per_leaf;
+} kifmm_partition_work;
+
 /* Global centre and half-width of the union of every rank's sources and targets: the values
  * kifmm__tree_build() computes for that union. Collective over comm. */
 KIFMM_INTERNAL int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const double *src,
@@ -50,12 +58,16 @@ KIFMM_INTERNAL int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const doubl
 /* Sort, refine and partition. Each rank passes its own points (interleaved xyz, borrowed,
  * not retained); src and trg may be the same array. A box is split while it holds more than
  * ncrit sources + targets, down to max_level; balance != 0 adds the 2:1 balance of the serial
- * tree. Leaves are cut so that each rank holds about the same number of points.
- * Collective over comm; on failure every rank returns the same nonzero status and p is
- * left empty (kifmm__partition_free() is still safe). */
+ * tree. Leaves are cut so that each rank gets about the same work (see kifmm_partition_work;
+ * work may be NULL), counted on the leaves before balance.
+ * Collective over comm; on failure every rank returns the same nonzero status (the first
+ * argument checks: KIFMM_ERR_INVALID_COUNT for a negative count or a work field out of range,
+ * KIFMM_ERR_NULL_ARGUMENT, KIFMM_ERR_INVALID_NCRIT, KIFMM_ERR_INVALID_MAX_LEVEL) and p is left
+ * empty (kifmm__partition_free() is still safe). */
 KIFMM_INTERNAL int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc,
                                            const double *src, int64_t ntrg, const double *trg,
-                                           int ncrit, int max_level, int balance);
+                                           int ncrit, int max_level, int balance,
+                                           const kifmm_partition_work *work);
 KIFMM_INTERNAL void kifmm__partition_free(kifmm_partition *p);
 
 /* Rank owning curve position pos according to global_first. */

@@ -298,9 +298,11 @@ static void ref_free(ref_leaves *r) {
   free(r->ntrg);
 }
 
-/* Largest rank share of the points over the mean share. */
-static double imbalance(const kifmm_partition *p) {
+/* Largest rank share of the work over the mean share. */
+static double imbalance(const kifmm_partition *p, const kifmm_partition_work *w) {
   int64_t mine = p->nsrc + p->ntrg, most = 0, total = 0;
+  if (w)
+    mine = w->per_source * p->nsrc + w->per_target * p->ntrg + w->per_leaf * p->nleaf;
   MPI_Allreduce(&mine, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
   MPI_Allreduce(&mine, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
   return total > 0 ? (double)most * size / (double)total : 1.0;
@@ -313,6 +315,7 @@ typedef struct {
   int64_t nsrc, ntrg;
   int ncrit, max_level;
   int even; /* uniform and fine enough that every rank must get its share within 20 % */
+  const kifmm_partition_work *work;
 } case_def;
 
 static void run_case(const case_def *c) {
@@ -333,13 +336,13 @@ static void run_case(const case_def *c) {
   int64_t my_nt = dt.offset[rank + 1] - dt.offset[rank];
   for (int balance = 0; balance <= 1; balance++) {
     char what[160];
-    snprintf(what, sizeof(what), "np%d %s/%s %s ncrit %d max_level %d", size,
+    snprintf(what, sizeof(what), "np%d %s/%s %s ncrit %d max_level %d%s", size,
              dist_name[c->dist], give_name[c->give], balance ? "balanced" : "unbalanced",
-             c->ncrit, c->max_level);
+             c->ncrit, c->max_level, c->work ? " weighted" : "");
     kifmm_partition p;
     double t0 = MPI_Wtime();
     st = kifmm__partition_create(&p, MPI_COMM_WORLD, my_ns, my_src, my_nt, my_trg, c->ncrit,
-                                 c->max_level, balance);
+                                 c->max_level, balance, c->work);
     double dt_s = MPI_Wtime() - t0;
     EXPECT(st == KIFMM_SUCCESS, "%s: %s", what, kifmm_error_string(st));
     if (st != KIFMM_SUCCESS)
@@ -354,7 +357,7 @@ static void run_case(const case_def *c) {
     check_points(p.ntrg, p.trg, p.trg_key, p.trg_rank, p.trg_index, &dt, &tree, tree.trg_perm,
                  tree.tx, tree.ty, tree.tz, what);
     check_leaves(&p, balance ? &balanced : &plain, what);
-    double imb = imbalance(&p);
+    double imb = imbalance(&p, c->work);
     if (c->even)
       EXPECT(imb <= 1.2, "%s: work imbalance %.3f", what, imb);
     if (rank == 0)
@@ -376,13 +379,20 @@ static void run_case(const case_def *c) {
 static void check_bad_input(void) {
   kifmm_partition p;
   double x[3] = {0, 0, 0};
-  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 0, 10, 0),
+  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 0, 10, 0, NULL),
                 KIFMM_ERR_INVALID_NCRIT);
-  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 8, 43, 0),
+  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 8, 43, 0, NULL),
                 KIFMM_ERR_INVALID_MAX_LEVEL);
+  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, NULL, 8, 10, 0, NULL),
+                KIFMM_ERR_NULL_ARGUMENT);
+  const kifmm_partition_work negative = {1, -1, 0}, huge = {1, 1, KIFMM_PARTITION_WORK_MAX + 1};
+  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 8, 10, 0, &negative),
+                KIFMM_ERR_INVALID_COUNT);
+  EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, 1, x, 1, x, 8, 10, 0, &huge),
+                KIFMM_ERR_INVALID_COUNT);
   /* one rank's bad input fails the call on every rank, so none is left in a collective */
   EXPECT_STATUS(kifmm__partition_create(&p, MPI_COMM_WORLD, rank == size - 1 ? -1 : 1, x, 1, x,
-                                        8, 10, 0),
+                                        8, 10, 0, NULL),
                 KIFMM_ERR_INVALID_COUNT);
   EXPECT(p.nleaf == 0 && p.global_first == NULL, "a failed call leaves the partition empty");
   kifmm__partition_free(&p);
@@ -393,18 +403,23 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   check_bad_input();
+  /* targets only (sources free), and a per-leaf cost on top of the points */
+  static const kifmm_partition_work targets_only = {0, 1, 0}, with_leaves = {1, 2, 40};
   const case_def cases[] = {
-      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1},
-      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1},
-      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1},
-      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1},
-      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0},
-      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0},
-      {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0},
-      {DIST_DUPLICATES, GIVE_BLOCK, 3000, 2000, 16, 7, 0},
-      {DIST_CUBE, GIVE_RANDOM, 1, 0, 1, KIFMM_MAX_LEVEL, 0}, /* one point */
-      {DIST_CUBE, GIVE_BLOCK, 300, 200, 1000, KIFMM_MAX_LEVEL, 0}, /* the root is the only leaf */
-      {DIST_EMPTY, GIVE_BLOCK, 0, 0, 8, KIFMM_MAX_LEVEL, 0},
+      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
+      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
+      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
+      {DIST_CUBE, GIVE_RANDOM, 4000, 16000, 32, KIFMM_MAX_LEVEL, 1, &targets_only},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, &with_leaves},
+      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, &with_leaves},
+      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, NULL},
+      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, NULL},
+      {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0, NULL},
+      {DIST_DUPLICATES, GIVE_BLOCK, 3000, 2000, 16, 7, 0, NULL},
+      {DIST_CUBE, GIVE_RANDOM, 1, 0, 1, KIFMM_MAX_LEVEL, 0, NULL}, /* one point */
+      {DIST_CUBE, GIVE_BLOCK, 300, 200, 1000, KIFMM_MAX_LEVEL, 0, NULL}, /* root leaf only */
+      {DIST_EMPTY, GIVE_BLOCK, 0, 0, 8, KIFMM_MAX_LEVEL, 0, NULL},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     run_case(&cases[i]);
