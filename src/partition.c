@@ -222,48 +222,55 @@ static int counts_to_int(const int64_t *c64, int *c, int *displ, int size) {
   return KIFMM_SUCCESS;
 }
 
-/* Send sendcount[r] consecutive local records to rank r; received records are concatenated
- * in sender rank order. */
-static int exchange(part_state *s, const int64_t *sendcount) {
-  int size = s->size, status = KIFMM_SUCCESS;
+/* Collective MPI_Alltoallv of sendcount[r] consecutive elements of `out` (type t, elem bytes)
+ * to each rank r; *in gets what arrives, concatenated in sender rank order. status is this
+ * rank's state so far (nothing is sent unless every rank is fine); all return the worst. */
+static int alltoallv(MPI_Comm comm, int size, int status, const void *out,
+                     const int64_t *sendcount, MPI_Datatype t, size_t elem, void **in,
+                     int64_t *nin) {
   int64_t *recvcount = NULL;
-  int *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
-  point_rec *in = NULL;
-  status = agree(s->comm, kifmm__calloc((void **)&recvcount, (size_t)size, sizeof(*recvcount)));
-  if (status == KIFMM_SUCCESS && MPI_Alltoall(sendcount, 1, MPI_INT64_T, recvcount, 1, MPI_INT64_T, s->comm) !=
-      MPI_SUCCESS)
+  int *c = NULL; /* send counts, send displacements, receive counts, receive displacements */
+  *in = NULL;
+  *nin = 0;
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&recvcount, (size_t)size, sizeof(*recvcount));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&c, 4 * (size_t)size, sizeof(*c));
+  status = agree(comm, status);
+  if (status == KIFMM_SUCCESS &&
+      MPI_Alltoall(sendcount, 1, MPI_INT64_T, recvcount, 1, MPI_INT64_T, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
-  int64_t nin = 0;
   for (int r = 0; status == KIFMM_SUCCESS && r < size; r++)
-    nin += recvcount[r];
-  if (status == KIFMM_SUCCESS &&
-      (kifmm__calloc((void **)&sc, (size_t)size, sizeof(int)) != KIFMM_SUCCESS ||
-       kifmm__calloc((void **)&sd, (size_t)size, sizeof(int)) != KIFMM_SUCCESS ||
-       kifmm__calloc((void **)&rc, (size_t)size, sizeof(int)) != KIFMM_SUCCESS ||
-       kifmm__calloc((void **)&rd, (size_t)size, sizeof(int)) != KIFMM_SUCCESS ||
-       kifmm__calloc((void **)&in, (size_t)nin, sizeof(*in)) != KIFMM_SUCCESS))
-    status = KIFMM_ERR_OUT_OF_MEMORY;
+    *nin += recvcount[r];
   if (status == KIFMM_SUCCESS)
-    status = counts_to_int(sendcount, sc, sd, size);
+    status = counts_to_int(sendcount, c, c + size, size);
   if (status == KIFMM_SUCCESS)
-    status = counts_to_int(recvcount, rc, rd, size);
-  status = agree(s->comm, status);
-  if (status == KIFMM_SUCCESS &&
-      MPI_Alltoallv(s->pt, sc, sd, s->rec_type, in, rc, rd, s->rec_type, s->comm) != MPI_SUCCESS)
+    status = counts_to_int(recvcount, c + 2 * size, c + 3 * size, size);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc(in, (size_t)*nin, elem);
+  status = agree(comm, status);
+  if (status == KIFMM_SUCCESS && MPI_Alltoallv(out, c, c + size, t, *in, c + 2 * size,
+                                               c + 3 * size, t, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
-  if (status == KIFMM_SUCCESS) {
-    free(s->pt);
-    s->pt = in;
-    s->n = nin;
-    in = NULL;
-  }
   free(recvcount);
-  free(sc);
-  free(sd);
-  free(rc);
-  free(rd);
-  free(in);
+  free(c);
   return status;
+}
+
+/* Send sendcount[r] consecutive local records to rank r (see alltoallv). */
+static int exchange(part_state *s, int status, const int64_t *sendcount) {
+  void *in = NULL;
+  int64_t nin = 0;
+  status = alltoallv(s->comm, s->size, status, s->pt, sendcount, s->rec_type, sizeof(point_rec),
+                     &in, &nin);
+  if (status != KIFMM_SUCCESS) {
+    free(in);
+    return status;
+  }
+  free(s->pt);
+  s->pt = in;
+  s->n = nin;
+  return KIFMM_SUCCESS;
 }
 
 /* ---- parallel sort ---- */
@@ -332,9 +339,7 @@ static int parallel_sort(part_state *s) {
     }
   }
   free(sample);
-  status = agree(s->comm, status);
-  if (status == KIFMM_SUCCESS)
-    status = exchange(s, sendcount);
+  status = exchange(s, status, sendcount);
   free(sendcount);
   /* chunks arrive in sender (= origin) rank order, each in (key, kind, index) order */
   if (status == KIFMM_SUCCESS)
@@ -572,7 +577,7 @@ static int cut_between_leaves(part_state *s) {
     at += s->leaf.weight[j];
   }
   /* destinations grow along the curve, so the received chunks are already in order */
-  int status = exchange(s, sendcount);
+  int status = exchange(s, KIFMM_SUCCESS, sendcount);
   free(sendcount);
   return status;
 }
@@ -725,39 +730,22 @@ static int group_requests(const request_list *q, box_id *out, int64_t *count, in
 }
 
 static int exchange_requests(part_state *s, const request_list *q, char *mark) {
-  int size = s->size, status = KIFMM_SUCCESS;
-  box_id *out = NULL, *in = NULL;
-  int64_t *sc64 = NULL, *rc64 = NULL, nout = 0, nin = 0;
-  int *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
-  int ok = kifmm__calloc((void **)&out, (size_t)(q->n > 0 ? q->n : 1), sizeof(*out)) == 0 &&
-           kifmm__calloc((void **)&sc64, (size_t)size, sizeof(*sc64)) == 0 &&
-           kifmm__calloc((void **)&rc64, (size_t)size, sizeof(*rc64)) == 0 &&
-           kifmm__calloc((void **)&sc, (size_t)size, sizeof(int)) == 0 &&
-           kifmm__calloc((void **)&sd, (size_t)size, sizeof(int)) == 0 &&
-           kifmm__calloc((void **)&rc, (size_t)size, sizeof(int)) == 0 &&
-           kifmm__calloc((void **)&rd, (size_t)size, sizeof(int)) == 0;
-  status = ok ? group_requests(q, out, sc64, size, &nout) : KIFMM_ERR_OUT_OF_MEMORY;
-  status = agree(s->comm, status);
-  if (status == KIFMM_SUCCESS &&
-      MPI_Alltoall(sc64, 1, MPI_INT64_T, rc64, 1, MPI_INT64_T, s->comm) != MPI_SUCCESS)
-    status = KIFMM_ERR_MPI;
-  for (int r = 0; status == KIFMM_SUCCESS && r < size; r++)
-    nin += rc64[r];
+  box_id *out = NULL;
+  int64_t *count = NULL, nout = 0, nin = 0;
+  void *in = NULL;
+  int status = kifmm__calloc((void **)&out, (size_t)q->n, sizeof(*out));
   if (status == KIFMM_SUCCESS)
-    status = counts_to_int(sc64, sc, sd, size);
+    status = kifmm__calloc((void **)&count, (size_t)s->size, sizeof(*count));
   if (status == KIFMM_SUCCESS)
-    status = counts_to_int(rc64, rc, rd, size);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&in, (size_t)(nin > 0 ? nin : 1), sizeof(*in));
-  status = agree(s->comm, status);
-  if (status == KIFMM_SUCCESS &&
-      MPI_Alltoallv(out, sc, sd, s->box_type, in, rc, rd, s->box_type, s->comm) != MPI_SUCCESS)
-    status = KIFMM_ERR_MPI;
+    status = group_requests(q, out, count, s->size, &nout);
+  status = alltoallv(s->comm, s->size, status, out, count, s->box_type, sizeof(box_id), &in,
+                     &nin);
+  const box_id *req = in;
   for (int64_t i = 0; status == KIFMM_SUCCESS && i < nin; i++)
-    mark_cover(s, in[i].anchor, (int)in[i].level, mark);
-  void *arrays[] = {out, in, sc64, rc64, sc, sd, rc, rd};
-  for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
-    free(arrays[i]);
+    mark_cover(s, req[i].anchor, (int)req[i].level, mark);
+  free(out);
+  free(count);
+  free(in);
   return status;
 }
 
