@@ -17,7 +17,8 @@
  * (concatenated in rank order): same centre and half-width, same keys, same leaves, and
  * within each rank the same point order as the serial sorted arrays. Rank r owns the leaves
  * whose curve positions lie in [global_first[r], global_first[r + 1]); no leaf is split
- * between ranks. */
+ * between ranks. Points travel between ranks as bytes: all ranks must share one data
+ * representation, as on any one cluster. */
 typedef struct kifmm_partition {
   int rank, size;
   double center[3], half; /* of the union of all ranks' points */
@@ -35,8 +36,9 @@ typedef struct kifmm_partition {
   kifmm_key *leaf_anchor;
   int8_t *leaf_level;
   int64_t *leaf_src_ptr, *leaf_trg_ptr; /* nleaf + 1 */
-  /* size + 1 curve positions, identical on every rank: global_first[0] = 0 and
-   * global_first[size] = KIFMM_CURVE_END; an empty rank has an empty range. */
+  /* size + 1 curve positions, identical on every rank: the position of each rank's first
+   * leaf, except that the ranges cover the whole curve (global_first[0] = 0 and
+   * global_first[size] = KIFMM_CURVE_END) and an empty rank has an empty range. */
   kifmm_key *global_first;
   int balanced; /* leaves are 2:1 balanced across the whole tree */
 } kifmm_partition;
