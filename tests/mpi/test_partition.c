@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 static int rank = 0, size = 1;
+static uint64_t base_seed = 0; /* argv[1]: other point sets and deals, for stress runs */
 
 /* ---- inputs: a global point set (the same on every rank) and who holds which point ---- */
 typedef enum { DIST_CUBE, DIST_CLUSTER, DIST_DUPLICATES, DIST_EMPTY } dist_kind;
@@ -321,9 +322,9 @@ typedef struct {
 static void run_case(const case_def *c) {
   int64_t ns = c->dist == DIST_EMPTY ? 0 : c->nsrc, nt = c->dist == DIST_EMPTY ? 0 : c->ntrg;
   double *src = tu_alloc(3 * ns), *trg = tu_alloc(3 * nt);
-  make_points(c->dist, ns, 11 + (uint64_t)c->dist, src);
-  make_points(c->dist, nt, 23 + (uint64_t)c->dist, trg);
-  dealt ds = deal(src, ns, c->give, 5), dt = deal(trg, nt, c->give, 7);
+  make_points(c->dist, ns, base_seed + 11 + (uint64_t)c->dist, src);
+  make_points(c->dist, nt, base_seed + 23 + (uint64_t)c->dist, trg);
+  dealt ds = deal(src, ns, c->give, base_seed + 5), dt = deal(trg, nt, c->give, base_seed + 7);
   kifmm_tree tree;
   int st = kifmm__tree_build(&tree, ns, ds.cat, nt, dt.cat, c->ncrit, c->max_level, 1);
   EXPECT(st == KIFMM_SUCCESS, "serial tree: %s", kifmm_error_string(st));
@@ -402,6 +403,8 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (argc > 1)
+    base_seed = strtoull(argv[1], NULL, 10) * 1000;
   check_bad_input();
   /* targets only (sources free), and a per-leaf cost on top of the points */
   static const kifmm_partition_work targets_only = {0, 1, 0}, with_leaves = {1, 2, 40};
