@@ -1,6 +1,7 @@
 /* Distributed partition: every rank's points are scaled by the global bounding box, sample
  * sorted along the Z curve, refined into the global octree's leaves and cut between leaves.
  * Its output (local Morton-sorted points plus leaves) is what a distributed plan starts from. */
+#include <assert.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -53,7 +54,7 @@ typedef struct {
   int rank, size;
   int ncrit, max_level;
   kifmm_partition_work work;
-  MPI_Datatype rec_type, box_type;
+  MPI_Datatype rec_type, box_type, leaf_type;
   point_rec *pt;
   int64_t n;
   int64_t *src_before; /* n + 1: sources among the first i records */
@@ -557,8 +558,9 @@ static int leaf_destination(int64_t before, int64_t weight, int64_t total, int s
   return r < size ? (int)r : size - 1;
 }
 
-static int cut_between_leaves(part_state *s) {
-  int shared = first_leaf_shared(s);
+/* Where each local leaf goes, from the work before it on the curve. `shared`: the first local
+ * leaf started on an earlier rank, which counted it. */
+static int leaf_destinations(const part_state *s, int shared, int *dest) {
   int64_t work = 0, before = 0, total = 0;
   for (int64_t j = shared; j < s->leaf.n; j++)
     work += s->leaf.weight[j];
@@ -566,20 +568,89 @@ static int cut_between_leaves(part_state *s) {
   MPI_CALL(MPI_Allreduce(&work, &total, 1, MPI_INT64_T, MPI_SUM, s->comm));
   if (s->rank == 0)
     before = 0; /* MPI_Exscan leaves it undefined there */
-  int64_t *sendcount = NULL;
-  CHECK(agree(s->comm, kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(*sendcount))));
   /* the shared leaf's counting rank and all ranks between hold no other counted leaf, so
    * everything counted before it is what precedes this rank minus the leaf itself */
   int64_t at = shared ? before - s->leaf.weight[0] : before;
   for (int64_t j = 0; j < s->leaf.n; j++) {
-    int dest = leaf_destination(at, s->leaf.weight[j], total, s->size);
-    sendcount[dest] += s->leaf.end[j] - s->leaf.begin[j];
+    dest[j] = leaf_destination(at, s->leaf.weight[j], total, s->size);
     at += s->leaf.weight[j];
   }
+  return KIFMM_SUCCESS;
+}
+
+/* Move the points so that the work is even and no leaf straddles ranks. */
+static int cut_between_leaves(part_state *s) {
+  int64_t *sendcount = NULL;
+  int *dest = NULL;
+  int status = kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(*sendcount));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&dest, (size_t)s->leaf.n, sizeof(*dest));
+  status = agree(s->comm, status);
+  if (status == KIFMM_SUCCESS)
+    status = leaf_destinations(s, first_leaf_shared(s), dest);
+  for (int64_t j = 0; status == KIFMM_SUCCESS && j < s->leaf.n; j++)
+    sendcount[dest[j]] += s->leaf.end[j] - s->leaf.begin[j];
   /* destinations grow along the curve, so the received chunks are already in order */
-  int status = exchange(s, KIFMM_SUCCESS, sendcount);
+  status = exchange(s, status, sendcount);
   free(sendcount);
+  free(dest);
   return status;
+}
+
+/* A leaf travelling with its points. */
+typedef struct {
+  kifmm_key anchor;
+  int64_t level, npoint;
+} leaf_msg;
+
+/* The received leaves, in the order of the received points. */
+static int leaves_from_messages(part_state *s, const leaf_msg *m, int64_t n) {
+  leaves_free(&s->leaf);
+  int64_t at = 0;
+  for (int64_t j = 0; j < n; j++) {
+    CHECK(leaves_push(&s->leaf, m[j].anchor, (int)m[j].level, at, at + m[j].npoint, 0));
+    at += m[j].npoint;
+  }
+  assert(at == s->n); /* leaves and points went to the same ranks in the same order */
+  return KIFMM_SUCCESS;
+}
+
+/* 2:1 balance adds leaves where the tree is already fine, so the work model (per_leaf) sees
+ * more work there: cut again, now that every leaf lies on one rank, sending the leaves along
+ * with their points. */
+static int recut_balanced(part_state *s) {
+  int64_t *sendcount = NULL, *leafcount = NULL, nin = 0;
+  int *dest = NULL;
+  leaf_msg *out = NULL;
+  void *in = NULL;
+  int status = count_sources(s);
+  if (status == KIFMM_SUCCESS &&
+      (kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(int64_t)) != 0 ||
+       kifmm__calloc((void **)&leafcount, (size_t)s->size, sizeof(int64_t)) != 0 ||
+       kifmm__calloc((void **)&dest, (size_t)s->leaf.n, sizeof(int)) != 0 ||
+       kifmm__calloc((void **)&out, (size_t)s->leaf.n, sizeof(*out)) != 0))
+    status = KIFMM_ERR_OUT_OF_MEMORY;
+  status = agree(s->comm, status);
+  for (int64_t j = 0; status == KIFMM_SUCCESS && j < s->leaf.n; j++)
+    s->leaf.weight[j] = leaf_work(&s->work, range_tally(s, s->leaf.begin[j], s->leaf.end[j]));
+  if (status == KIFMM_SUCCESS)
+    status = leaf_destinations(s, 0, dest);
+  for (int64_t j = 0; status == KIFMM_SUCCESS && j < s->leaf.n; j++) {
+    out[j] = (leaf_msg){s->leaf.anchor[j], s->leaf.level[j], s->leaf.end[j] - s->leaf.begin[j]};
+    sendcount[dest[j]] += out[j].npoint;
+    leafcount[dest[j]]++;
+  }
+  status = exchange(s, status, sendcount);
+  status = alltoallv(s->comm, s->size, status, out, leafcount, s->leaf_type, sizeof(leaf_msg),
+                     &in, &nin);
+  if (status == KIFMM_SUCCESS)
+    status = leaves_from_messages(s, in, nin);
+  free(sendcount);
+  free(leafcount);
+  free(dest);
+  free(out);
+  free(in);
+  return agree(s->comm, status);
 }
 
 static int compute_global_first(part_state *s) {
@@ -803,6 +874,7 @@ static int balance_leaves(part_state *s) {
   int changed = 1;
   while (changed)
     CHECK(balance_round(s, &changed));
+  CHECK(recut_balanced(s));
   return compute_global_first(s);
 }
 
@@ -870,6 +942,8 @@ static int make_types(part_state *s) {
   MPI_CALL(MPI_Type_commit(&s->rec_type));
   MPI_CALL(MPI_Type_contiguous((int)sizeof(box_id), MPI_BYTE, &s->box_type));
   MPI_CALL(MPI_Type_commit(&s->box_type));
+  MPI_CALL(MPI_Type_contiguous((int)sizeof(leaf_msg), MPI_BYTE, &s->leaf_type));
+  MPI_CALL(MPI_Type_commit(&s->leaf_type));
   return KIFMM_SUCCESS;
 }
 
@@ -898,7 +972,8 @@ int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, con
   memset(p, 0, sizeof(*p));
   part_state s = {.comm = comm, .ncrit = ncrit, .max_level = max_level,
                   .work = work ? *work : (kifmm_partition_work){1, 1, 0},
-                  .rec_type = MPI_DATATYPE_NULL, .box_type = MPI_DATATYPE_NULL};
+                  .rec_type = MPI_DATATYPE_NULL, .box_type = MPI_DATATYPE_NULL,
+                  .leaf_type = MPI_DATATYPE_NULL};
   MPI_CALL(MPI_Comm_rank(comm, &s.rank));
   MPI_CALL(MPI_Comm_size(comm, &s.size));
   p->rank = s.rank;
@@ -917,6 +992,8 @@ int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, con
     MPI_Type_free(&s.rec_type);
   if (s.box_type != MPI_DATATYPE_NULL)
     MPI_Type_free(&s.box_type);
+  if (s.leaf_type != MPI_DATATYPE_NULL)
+    MPI_Type_free(&s.leaf_type);
   free(s.pt);
   free(s.src_before);
   free(s.range);

@@ -61,7 +61,7 @@ KIFMM_INTERNAL int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const doubl
  * not retained); src and trg may be the same array. A box is split while it holds more than
  * ncrit sources + targets, down to max_level; balance != 0 adds the 2:1 balance of the serial
  * tree. Leaves are cut so that each rank gets about the same work (see kifmm_partition_work;
- * work may be NULL), counted on the leaves before balance.
+ * work may be NULL), counted on the final (balanced, if asked) leaves.
  * Collective over comm; on failure every rank returns the same nonzero status (the first
  * argument checks: KIFMM_ERR_INVALID_COUNT for a negative count or a work field out of range,
  * KIFMM_ERR_NULL_ARGUMENT, KIFMM_ERR_INVALID_NCRIT, KIFMM_ERR_INVALID_MAX_LEVEL) and p is left

@@ -315,7 +315,9 @@ typedef struct {
   give_kind give;
   int64_t nsrc, ntrg;
   int ncrit, max_level;
-  int even; /* uniform and fine enough that every rank must get its share within 20 % */
+  /* largest rank share of the work over the mean that the cut must reach (0: not checked,
+   * the leaves being too coarse); 1.2 is the target on uniform input */
+  double max_imbalance;
   const kifmm_partition_work *work;
 } case_def;
 
@@ -359,8 +361,9 @@ static void run_case(const case_def *c) {
                  tree.tx, tree.ty, tree.tz, what);
     check_leaves(&p, balance ? &balanced : &plain, what);
     double imb = imbalance(&p, c->work);
-    if (c->even)
-      EXPECT(imb <= 1.2, "%s: work imbalance %.3f", what, imb);
+    if (c->max_imbalance > 0)
+      EXPECT(imb <= c->max_imbalance, "%s: work imbalance %.3f (at most %.2f)", what, imb,
+             c->max_imbalance);
     if (rank == 0)
       printf("%-60s leaves %6lld  imbalance %.3f  %.3f s\n", what,
              (long long)(balance ? balanced.n : plain.n), imb, dt_s);
@@ -407,17 +410,19 @@ int main(int argc, char **argv) {
     base_seed = strtoull(argv[1], NULL, 10) * 1000;
   check_bad_input();
   /* targets only (sources free), and a per-leaf cost on top of the points */
-  static const kifmm_partition_work targets_only = {0, 1, 0}, with_leaves = {1, 2, 40};
+  static const kifmm_partition_work targets_only = {0, 1, 0}, with_leaves = {1, 2, 200};
   const case_def cases[] = {
-      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
-      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
-      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
-      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, NULL},
-      {DIST_CUBE, GIVE_RANDOM, 4000, 16000, 32, KIFMM_MAX_LEVEL, 1, &targets_only},
-      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1, &with_leaves},
-      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, &with_leaves},
-      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, NULL},
-      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 0, NULL},
+      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
+      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
+      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
+      {DIST_CUBE, GIVE_RANDOM, 4000, 16000, 32, KIFMM_MAX_LEVEL, 1.2, &targets_only},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, &with_leaves},
+      /* the extra leaves of 2:1 balance carry per_leaf work: only a cut after balance
+       * spreads them (a cut before it leaves 1.2 or worse here) */
+      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.05, &with_leaves},
+      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL},
+      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL},
       {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0, NULL},
       {DIST_DUPLICATES, GIVE_BLOCK, 3000, 2000, 16, 7, 0, NULL},
       {DIST_CUBE, GIVE_RANDOM, 1, 0, 1, KIFMM_MAX_LEVEL, 0, NULL}, /* one point */
