@@ -134,7 +134,10 @@ static int distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
   kifmm__bounding_box(nsrc, src, ntrg, trg, center, &half);
   for (int64_t i = 0, j = 0; i < total && j < m; i += stride, j++) {
     const double *x = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
-    key[j] = kifmm__point_key(x, center, half);
+    double u[3];
+    for (int d = 0; d < 3; d++)
+      u[d] = kifmm__scaled(x[d], center[d], half);
+    key[j] = kifmm__point_key(u);
   }
   qsort(key, (size_t)m, sizeof(*key), compare_keys);
   double prev = 1, growth = 3.0;

@@ -78,14 +78,22 @@ typedef struct kifmm_tree {
   int64_t *src_perm, *trg_perm; /* sorted position -> caller index */
 } kifmm_tree;
 
+/* Bounding box in two steps so that ranks can combine their corners (partition.c):
+ * extend lo/hi (start at +inf/-inf) by n points, then centre and half-width of the root
+ * cube for npoint points in all; the serial tree uses the same two calls. */
+KIFMM_INTERNAL void kifmm__bounds_extend(int64_t n, const double *xyz, double lo[3], double hi[3]);
+KIFMM_INTERNAL void kifmm__bounds_finish(const double lo[3], const double hi[3], int64_t npoint,
+                                         double center[3], double *half);
+/* Scaled coordinate in [-1, 1] and the finest-level key of a scaled point. */
+KIFMM_INTERNAL double kifmm__scaled(double x, double center, double half);
+KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
 /* Centre and largest half-width of the points' bounding box (the scaling of the tree). */
 KIFMM_INTERNAL void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg,
                                         const double *trg, double center[3], double *half);
-/* Key of a caller's point under that scaling. */
-KIFMM_INTERNAL kifmm_key kifmm__point_key(const double x[3], const double center[3], double half);
+
 KIFMM_INTERNAL void kifmm__box_center(const kifmm_tree *t, int64_t box, double c[3]);
 KIFMM_INTERNAL double kifmm__box_side(const kifmm_tree *t, int level);
 KIFMM_INTERNAL int64_t kifmm__tree_find(const kifmm_tree *t, int level, kifmm_key anchor);

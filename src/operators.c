@@ -160,8 +160,8 @@ static int compress_all(kifmm_operators *ops, const double *u, const double *v, 
       int finished;
 #pragma omp atomic capture
       finished = ++done;
-      if (finished % 16 == 0) /* reaches the caller from its own thread only */
-        kifmm__progress("operators", 0.7 + 0.3 * finished / KIFMM_NTV);
+      /* reaches the caller from its own thread only, at most every 2 % */
+      kifmm__progress("operators", 0.7 + 0.3 * finished / KIFMM_NTV);
     }
     free(work);
 #pragma omp critical

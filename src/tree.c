@@ -170,25 +170,26 @@ static int balance(builder *b, int depth) {
 }
 
 /* ---- points ---- */
-/* Centre and half-extent of the bounding box, computed in halves so that coordinates near
- * the largest doubles cannot overflow. */
-void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
-                         double center[3], double *half) {
-  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  for (int64_t i = 0; i < nsrc + ntrg; i++) {
-    const double *p = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
+void kifmm__bounds_extend(int64_t n, const double *xyz, double lo[3], double hi[3]) {
+  for (int64_t i = 0; i < n; i++)
     for (int d = 0; d < 3; d++) {
-      lo[d] = fmin(lo[d], p[d]);
-      hi[d] = fmax(hi[d], p[d]);
+      lo[d] = fmin(lo[d], xyz[3 * i + d]);
+      hi[d] = fmax(hi[d], xyz[3 * i + d]);
     }
-  }
+}
+
+/* Centre and half-extent from the corners, computed in halves so that coordinates near the
+ * largest doubles cannot overflow. */
+void kifmm__bounds_finish(const double lo_in[3], const double hi_in[3], int64_t npoint,
+                          double center[3], double *half) {
+  double lo[3], hi[3];
   /* The rounded centre may sit off the true midpoint by half an ulp of the coordinates,
    * which is a large fraction of the extent when the cloud is far from the origin: measure
    * the half-width from the rounded centre, never assume it. */
   double w = 0.0;
   for (int d = 0; d < 3; d++) {
-    if (nsrc + ntrg == 0)
-      lo[d] = hi[d] = 0.0;
+    lo[d] = npoint == 0 ? 0.0 : lo_in[d];
+    hi[d] = npoint == 0 ? 0.0 : hi_in[d];
     center[d] = 0.5 * lo[d] + 0.5 * hi[d];
     w = fmax(w, fmax(0.5 * hi[d] - 0.5 * center[d], 0.5 * center[d] - 0.5 * lo[d]));
   }
@@ -198,26 +199,27 @@ void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const do
     *half = 1.0;
 }
 
+void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                         double center[3], double *half) {
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  kifmm__bounds_extend(nsrc, src, lo, hi);
+  kifmm__bounds_extend(ntrg, trg, lo, hi);
+  kifmm__bounds_finish(lo, hi, nsrc + ntrg, center, half);
+}
+
 /* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1]. */
-static double scaled(double x, double center, double half) {
+double kifmm__scaled(double x, double center, double half) {
   double u = 2.0 * ((0.5 * x - 0.5 * center) / half);
   return fmin(fmax(u, -1.0), 1.0);
 }
 
-static kifmm_key scaled_key(const double u[3]) {
+kifmm_key kifmm__point_key(const double u[3]) {
   const double scale = ldexp(1.0, KIFMM_KEY_BITS - 1); /* root side 2 -> 2^KEY_BITS cells */
   const double top = ldexp(1.0, KIFMM_KEY_BITS) - 1.0;
   uint64_t c[3];
   for (int d = 0; d < 3; d++)
     c[d] = (uint64_t)fmin(floor((u[d] + 1.0) * scale), top);
   return kifmm__morton_encode(c[0], c[1], c[2]);
-}
-
-kifmm_key kifmm__point_key(const double x[3], const double center[3], double half) {
-  double u[3];
-  for (int d = 0; d < 3; d++)
-    u[d] = scaled(x[d], center[d], half);
-  return scaled_key(u);
 }
 
 /* Sorted keys, permutation and SoA coordinates of one point set. */
@@ -234,8 +236,8 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
   for (int64_t i = 0; i < n; i++) {
     double u[3];
     for (int d = 0; d < 3; d++)
-      u[d] = scaled(xyz[3 * i + d], center[d], half);
-    key[i] = scaled_key(u);
+      u[d] = kifmm__scaled(xyz[3 * i + d], center[d], half);
+    key[i] = kifmm__point_key(u);
     perm[i] = i;
   }
   CHECK(kifmm__sort_keys(key, perm, n));
@@ -246,9 +248,9 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const double *p = xyz + 3 * perm[i];
-    xs[i] = scaled(p[0], center[0], half);
-    ys[i] = scaled(p[1], center[1], half);
-    zs[i] = scaled(p[2], center[2], half);
+    xs[i] = kifmm__scaled(p[0], center[0], half);
+    ys[i] = kifmm__scaled(p[1], center[1], half);
+    zs[i] = kifmm__scaled(p[2], center[2], half);
   }
   return KIFMM_SUCCESS;
 }

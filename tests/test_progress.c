@@ -7,8 +7,8 @@
 #include "testutil.h"
 
 typedef struct {
-  char phase[64][16];
-  double fraction[64];
+  char phase[256][16];
+  double fraction[256];
   int n, other_thread, overflow;
   pthread_t caller;
 } record;
@@ -17,7 +17,7 @@ static void on_progress(const char *phase, double fraction, void *data) {
   record *r = data;
   if (!pthread_equal(pthread_self(), r->caller))
     r->other_thread++;
-  if (r->n == 64) {
+  if (r->n == 256) {
     r->overflow++;
     return;
   }
