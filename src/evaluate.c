@@ -79,7 +79,7 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__gemm('N', 'N', n, m, n, 1.0, plan->ops.uc2e, n, check, n, 0.0, equiv, n);
+      kifmm__mm(n, m, n, 1.0, plan->ops.uc2e, n, check, n, 0.0, equiv, n);
       for (int i = 0; i < m; i++)
         memcpy(plan->multipole + box[i] * n, equiv + (size_t)i * n, (size_t)n * sizeof(double));
     }
@@ -115,7 +115,7 @@ static int m2m(kifmm_plan *plan) {
                    (size_t)n * sizeof(double));
           box[m++] = p;
         }
-        kifmm__gemm('N', 'N', n, m, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
+        kifmm__mm(n, m, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
         for (int i = 0; i < m; i++)
           memcpy(plan->multipole + box[i] * n, out + (size_t)i * n, (size_t)n * sizeof(double));
       }
@@ -148,7 +148,7 @@ static int l2l(kifmm_plan *plan, int l) {
         memcpy(par + (size_t)m * n, plan->local + p * n, (size_t)n * sizeof(double));
         box[m++] = p;
       }
-      kifmm__gemm('N', 'N', 8 * n, m, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
+      kifmm__mm(8 * n, m, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
       for (int i = 0; i < m; i++) {
         int64_t p = box[i];
         for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++) {
@@ -171,9 +171,18 @@ static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double
 #pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 1)
   for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
     int m = (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK);
-    kifmm__gemm('N', 'N', k, m, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n, n, 0.0,
-                mc + c0 * k, k);
+    kifmm__mm(k, m, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n, n, 0.0, mc + c0 * k,
+              k);
   }
+}
+
+/* out (c x r) = in^T for in (r x c), both column-major. M2L applies B_t^T (B_t is k x r);
+ * turning B_t over per bucket (r k moves against 2 r k m flops) lets every product use the
+ * one untransposed kernel shape of kifmm__mm. */
+static void transpose(int r, int c, const double *in, double *out) {
+  for (int i = 0; i < r; i++)
+    for (int j = 0; j < c; j++)
+      out[j + (size_t)i * c] = in[i + (size_t)j * r];
 }
 
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
@@ -200,7 +209,7 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
   double *lc = work, *g = lc + (size_t)k * M2L_BLOCK, *t1 = g + (size_t)k * M2L_BLOCK,
-         *t2 = t1 + (size_t)k * M2L_BLOCK;
+         *t2 = t1 + (size_t)k * M2L_BLOCK, *btt = t2 + (size_t)k * M2L_BLOCK;
   memset(lc, 0, (size_t)k * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
     int m = start[t + 1] - start[t], r = ops->r[t];
@@ -208,9 +217,10 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       continue;
     for (int j = 0; j < m; j++)
       memcpy(g + (size_t)j * k, mc + (size_t)psrc[start[t] + j] * k, (size_t)k * sizeof(double));
-    const double *a = ops->ab + ops->ab_off[t], *bt = a + (size_t)k * r;
-    kifmm__gemm('T', 'N', r, m, k, 1.0, bt, k, g, k, 0.0, t1, r);
-    kifmm__gemm('N', 'N', k, m, r, 1.0, a, k, t1, r, 0.0, t2, k);
+    const double *a = ops->ab + ops->ab_off[t];
+    transpose(k, r, a + (size_t)k * r, btt);
+    kifmm__mm(r, m, k, 1.0, btt, r, g, k, 0.0, t1, r);
+    kifmm__mm(k, m, r, 1.0, a, k, t1, r, 0.0, t2, k);
     for (int j = 0; j < m; j++) {
       double *dst = lc + (size_t)ptrg[start[t] + j] * k;
       const double *src = t2 + (size_t)j * k;
@@ -218,7 +228,7 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
         dst[q] += src[q];
     }
   }
-  kifmm__gemm('N', 'N', n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
+  kifmm__mm(n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
 }
 
 static int m2l(kifmm_plan *plan, int l) {
@@ -233,7 +243,7 @@ static int m2l(kifmm_plan *plan, int l) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)4 * k * M2L_BLOCK, 0);
+    scratch s = scratch_new((size_t)4 * k * M2L_BLOCK + (size_t)k * k, 0);
     int32_t *pairs = NULL;
     int ok = s.ok && kifmm__calloc((void **)&pairs, 2 * M2L_BLOCK * KIFMM_NTV, sizeof(int32_t)) == 0;
 #pragma omp for schedule(dynamic, 1)
@@ -291,8 +301,8 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
                      s.surf.x, s.surf.y, s.surf.z, check, NULL, NULL, NULL);
       }
       if (!direct)
-        kifmm__gemm('N', 'N', n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
-                    plan->local + b * n, n);
+        kifmm__mm(n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
+                  plan->local + b * n, n);
     }
     failed = !s.ok;
     free(s.buf);
