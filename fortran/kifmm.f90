@@ -51,6 +51,9 @@ module kifmm
     real(c_double) :: t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p !< last evaluation
     real(c_double) :: t_evaluate            !< whole last evaluation
     integer(c_int64_t) :: nevaluations      !< completed evaluations
+    character(kind=c_char) :: blas(64)      !< BLAS library in use, NUL-terminated
+    character(kind=c_char) :: blas_core(32) !< kernel set the BLAS chose, NUL-terminated
+    character(kind=c_char) :: simd(16)      !< avx512, avx2 or portable, NUL-terminated
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with

@@ -92,6 +92,9 @@ typedef struct kifmm_stats {
   double t_p2m, t_m2m, t_m2l, t_l2l, t_p2l, t_m2p, t_l2p, t_p2p; /* last evaluation */
   double t_evaluate;                                       /* whole last evaluation */
   int64_t nevaluations;    /* completed kifmm_evaluate() calls */
+  char blas[64];           /* BLAS library in use (openblas_get_config()), "unknown" if not OpenBLAS */
+  char blas_core[32];      /* kernel set the BLAS chose for this CPU, e.g. "SkylakeX"; "" if unknown */
+  char simd[16];           /* instruction set of kifmm's own loops: "avx512", "avx2" or "portable" */
 } kifmm_stats;
 
 typedef struct kifmm_plan kifmm_plan; /* opaque */

@@ -20,7 +20,7 @@ long abi_options_layout(int i) {
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 
-/* i = 0: sizeof(kifmm_stats); i = 1..27: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_stats); i = 1..28: offset of the i-th field in declaration order. */
 long abi_stats_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_stats),
@@ -36,7 +36,8 @@ long abi_stats_layout(int i) {
       offsetof(kifmm_stats, t_l2l),         offsetof(kifmm_stats, t_p2l),
       offsetof(kifmm_stats, t_m2p),         offsetof(kifmm_stats, t_l2p),
       offsetof(kifmm_stats, t_p2p),         offsetof(kifmm_stats, t_evaluate),
-      offsetof(kifmm_stats, nevaluations)};
+      offsetof(kifmm_stats, nevaluations),  offsetof(kifmm_stats, blas),
+      offsetof(kifmm_stats, blas_core),     offsetof(kifmm_stats, simd)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

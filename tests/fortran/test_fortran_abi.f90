@@ -105,7 +105,10 @@ program test_fortran_abi
   call slayout(23, c_loc(st%t_p2p), "t_p2p")
   call slayout(24, c_loc(st%t_evaluate), "t_evaluate")
   call slayout(25, c_loc(st%nevaluations), "nevaluations")
-  call check(abi_stats_layout(26_c_int) == -1, "kifmm_stats has 25 fields")
+  call slayout(26, c_loc(st%blas), "blas")
+  call slayout(27, c_loc(st%blas_core), "blas_core")
+  call slayout(28, c_loc(st%simd), "simd")
+  call check(abi_stats_layout(29_c_int) == -1, "kifmm_stats has 28 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
