@@ -1,5 +1,6 @@
 /* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
  * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics. */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -186,7 +187,8 @@ static void transpose(int r, int c, const double *in, double *out) {
 }
 
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
- * bucket applied as two gemms (B_t^T then A_t) in the compressed space, then expanded. */
+ * bucket applied as two gemms (B_t^T then A_t) in the compressed space, reading the
+ * compressed multipoles and adding to the compressed locals in place, then expanded. */
 static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, const double *mc,
                       double *work, int32_t *pairs) {
   const kifmm_lists *L = &plan->lists;
@@ -208,25 +210,26 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       ptrg[pos] = (int32_t)(b - b0);
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
-  double *lc = work, *g = lc + (size_t)k * M2L_BLOCK, *t1 = g + (size_t)k * M2L_BLOCK,
-         *t2 = t1 + (size_t)k * M2L_BLOCK, *btt = t2 + (size_t)k * M2L_BLOCK;
+  /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
+  double *lc = work, *t1 = lc + (size_t)k * M2L_BLOCK, *btt = t1 + (size_t)k * M2L_BLOCK;
+  const double *src_col[M2L_BLOCK], *t1_in[M2L_BLOCK];
+  double *trg_col[M2L_BLOCK], *t1_out[M2L_BLOCK];
   memset(lc, 0, (size_t)k * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
     int m = start[t + 1] - start[t], r = ops->r[t];
     if (m == 0)
       continue;
-    for (int j = 0; j < m; j++)
-      memcpy(g + (size_t)j * k, mc + (size_t)psrc[start[t] + j] * k, (size_t)k * sizeof(double));
+    assert(m <= M2L_BLOCK);
+    for (int j = 0; j < m; j++) {
+      src_col[j] = mc + (size_t)psrc[start[t] + j] * k;
+      trg_col[j] = lc + (size_t)ptrg[start[t] + j] * k;
+      t1_out[j] = t1 + (size_t)j * r;
+      t1_in[j] = t1_out[j];
+    }
     const double *a = ops->ab + ops->ab_off[t];
     transpose(k, r, a + (size_t)k * r, btt);
-    kifmm__mm(r, m, k, 1.0, btt, r, g, k, 0.0, t1, r);
-    kifmm__mm(k, m, r, 1.0, a, k, t1, r, 0.0, t2, k);
-    for (int j = 0; j < m; j++) {
-      double *dst = lc + (size_t)ptrg[start[t] + j] * k;
-      const double *src = t2 + (size_t)j * k;
-      for (int q = 0; q < k; q++)
-        dst[q] += src[q];
-    }
+    kifmm__mm_cols(r, m, k, 1.0, btt, r, src_col, 0.0, t1_out);
+    kifmm__mm_cols(k, m, r, 1.0, a, k, t1_in, 1.0, trg_col);
   }
   kifmm__mm(n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
 }
@@ -243,7 +246,7 @@ static int m2l(kifmm_plan *plan, int l) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)4 * k * M2L_BLOCK + (size_t)k * k, 0);
+    scratch s = scratch_new((size_t)2 * k * M2L_BLOCK + (size_t)k * k, 0);
     int32_t *pairs = NULL;
     int ok = s.ok && kifmm__calloc((void **)&pairs, 2 * M2L_BLOCK * KIFMM_NTV, sizeof(int32_t)) == 0;
 #pragma omp for schedule(dynamic, 1)

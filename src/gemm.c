@@ -1,6 +1,7 @@
 /* The dense applies of an evaluation (P2M, M2M, L2L, M2L, P2L) on our own register-tiled
  * kernels, so their speed does not depend on whether the BLAS recognises the CPU. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -66,6 +67,45 @@ static inline KIFMM_TARGET_AVX2 __m256i mask_first_avx2(int n) {
 #define NAME(x) x##_avx2
 #include "gemm_tile.h"
 
+/* Without wide FMA no hand kernel beats the BLAS's generic one: copy the columns into dense
+ * blocks for it (and fall back to one product per column if that memory is not there). */
+static void mm_cols_blas(int m, int n, int k, double alpha, const double *a, int lda,
+                         const double *const *bc, double beta, double *const *cc) {
+  double *b = NULL, *c = NULL;
+  if (kifmm__calloc((void **)&b, (size_t)k * n, sizeof(double)) != KIFMM_SUCCESS ||
+      kifmm__calloc((void **)&c, (size_t)m * n, sizeof(double)) != KIFMM_SUCCESS) {
+    free(b);
+    for (int j = 0; j < n; j++)
+      kifmm__gemm('N', 'N', m, 1, k, alpha, a, lda, bc[j], k, beta, cc[j], m);
+    return;
+  }
+  for (int j = 0; j < n; j++)
+    memcpy(b + (size_t)j * k, bc[j], (size_t)k * sizeof(double));
+  kifmm__gemm('N', 'N', m, n, k, alpha, a, lda, b, k, 0.0, c, m);
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < m; i++)
+      cc[j][i] = c[i + (size_t)j * m] + (beta == 0.0 ? 0.0 : beta * cc[j][i]);
+  free(b);
+  free(c);
+}
+
+void kifmm__mm_cols(int m, int n, int k, double alpha, const double *a, int lda,
+                    const double *const *bc, double beta, double *const *cc) {
+  if (m <= 0 || n <= 0)
+    return;
+  switch (kifmm__simd()) {
+  case KIFMM_SIMD_AVX512:
+    mm_cols_avx512(m, n, k, alpha, a, lda, bc, beta, cc);
+    break;
+  case KIFMM_SIMD_AVX2:
+    mm_cols_avx2(m, n, k, alpha, a, lda, bc, beta, cc);
+    break;
+  default:
+    mm_cols_blas(m, n, k, alpha, a, lda, bc, beta, cc);
+    break;
+  }
+}
+
 void kifmm__mm(int m, int n, int k, double alpha, const double *a, int lda, const double *b,
                int ldb, double beta, double *c, int ldc) {
   if (m <= 0 || n <= 0)
@@ -77,7 +117,7 @@ void kifmm__mm(int m, int n, int k, double alpha, const double *a, int lda, cons
   case KIFMM_SIMD_AVX2:
     mm_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     break;
-  default: /* without wide FMA no hand kernel beats the BLAS's generic one */
+  default:
     kifmm__gemm('N', 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     break;
   }

@@ -144,6 +144,9 @@ KIFMM_INTERNAL void kifmm__blas_threads_pop(int saved);
  * own kernels on the fixed FMM shapes, so speed does not depend on the BLAS's CPU table. */
 KIFMM_INTERNAL void kifmm__mm(int m, int n, int k, double alpha, const double *a, int lda,
                               const double *b, int ldb, double beta, double *c, int ldc);
+/* The same with the n columns of B (k long) and of C (m long) given by pointers. */
+KIFMM_INTERNAL void kifmm__mm_cols(int m, int n, int k, double alpha, const double *a, int lda,
+                                   const double *const *bc, double beta, double *const *cc);
 /* The BLAS library ("unknown" when not OpenBLAS) and the kernel set it chose ("" if unknown). */
 KIFMM_INTERNAL void kifmm__blas_describe(char *name, size_t name_len, char *core,
                                          size_t core_len);
