@@ -27,6 +27,8 @@ static void box_surface(const kifmm_tree *t, int64_t b, const double *unit, int 
 typedef struct {
   const kifmm_plan *plan;
   double unit_inner[3 * 1352], unit_outer[3 * 1352]; /* up to order 16 */
+  double *bt;                   /* B_t^T (r_t x k) of every transfer vector, for M2L */
+  int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
 } pass_ctx;
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
@@ -177,20 +179,35 @@ static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double
   }
 }
 
-/* out (c x r) = in^T for in (r x c), both column-major. M2L applies B_t^T (B_t is k x r);
- * turning B_t over per bucket (r k moves against 2 r k m flops) lets every product use the
- * one untransposed kernel shape of kifmm__mm. */
-static void transpose(int r, int c, const double *in, double *out) {
-  for (int i = 0; i < r; i++)
-    for (int j = 0; j < c; j++)
-      out[j + (size_t)i * c] = in[i + (size_t)j * r];
+/* M2L applies B_t^T (B_t is k x r_t). Turning every B_t over once per evaluation, instead
+ * of per bucket, lets each product use the one untransposed kernel shape of kifmm__mm_cols
+ * at the cost of half the M2L operators' memory while the evaluation runs. */
+static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
+  const kifmm_operators *ops = &plan->ops;
+  const int k = ops->k;
+  int64_t len = 0;
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    ctx->bt_off[t] = len;
+    len += (int64_t)k * ops->r[t];
+  }
+  ALLOC(ctx->bt, len);
+#pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 8)
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    const int r = ops->r[t];
+    const double *b = ops->ab + ops->ab_off[t] + (size_t)k * r;
+    double *out = ctx->bt + ctx->bt_off[t];
+    for (int j = 0; j < r; j++)
+      for (int i = 0; i < k; i++)
+        out[j + (size_t)i * r] = b[i + (size_t)j * k];
+  }
+  return KIFMM_SUCCESS;
 }
 
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
  * bucket applied as two gemms (B_t^T then A_t) in the compressed space, reading the
  * compressed multipoles and adding to the compressed locals in place, then expanded. */
-static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, const double *mc,
-                      double *work, int32_t *pairs) {
+static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t b0, int64_t b1,
+                      const double *mc, double *work, int32_t *pairs) {
   const kifmm_lists *L = &plan->lists;
   const kifmm_operators *ops = &plan->ops;
   const int n = ops->n, k = ops->k;
@@ -211,7 +228,7 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
   /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
-  double *lc = work, *t1 = lc + (size_t)k * M2L_BLOCK, *btt = t1 + (size_t)k * M2L_BLOCK;
+  double *lc = work, *t1 = lc + (size_t)k * M2L_BLOCK;
   const double *src_col[M2L_BLOCK], *t1_in[M2L_BLOCK];
   double *trg_col[M2L_BLOCK], *t1_out[M2L_BLOCK];
   memset(lc, 0, (size_t)k * (b1 - b0) * sizeof(double));
@@ -227,14 +244,13 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       t1_in[j] = t1_out[j];
     }
     const double *a = ops->ab + ops->ab_off[t];
-    transpose(k, r, a + (size_t)k * r, btt);
-    kifmm__mm_cols(r, m, k, 1.0, btt, r, src_col, 0.0, t1_out);
+    kifmm__mm_cols(r, m, k, 1.0, ctx->bt + ctx->bt_off[t], r, src_col, 0.0, t1_out);
     kifmm__mm_cols(k, m, r, 1.0, a, k, t1_in, 1.0, trg_col);
   }
   kifmm__mm(n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
 }
 
-static int m2l(kifmm_plan *plan, int l) {
+static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   const kifmm_tree *t = &plan->tree;
   const int k = plan->ops.k;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
@@ -246,13 +262,14 @@ static int m2l(kifmm_plan *plan, int l) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)2 * k * M2L_BLOCK + (size_t)k * k, 0);
+    scratch s = scratch_new((size_t)2 * k * M2L_BLOCK, 0);
     int32_t *pairs = NULL;
     int ok = s.ok && kifmm__calloc((void **)&pairs, 2 * M2L_BLOCK * KIFMM_NTV, sizeof(int32_t)) == 0;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b0 = lo; b0 < hi; b0 += M2L_BLOCK)
       if (ok)
-        m2l_block(plan, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, s.buf, pairs);
+        m2l_block(plan, ctx, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, s.buf,
+                  pairs);
     failed = !ok;
     free(pairs);
     free(s.buf);
@@ -434,17 +451,19 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
     status = (call);                                     \
     plan->stats.field += kifmm__wtime() - t0_;           \
   }
+  RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   RUN(t_p2m, p2m(plan, ctx));
   RUN(t_m2m, m2m(plan));
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
-    RUN(t_m2l, m2l(plan, l));
+    RUN(t_m2l, m2l(plan, ctx, l));
     RUN(t_p2l, p2l(plan, ctx, l, want_grad));
   }
   RUN(t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   RUN(t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
   RUN(t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
 #undef RUN
+  free(ctx->bt);
   free(ctx);
   return status;
 }
