@@ -19,6 +19,7 @@
 #define SET1(x) _mm512_set1_pd(x)
 #define MASK_FIRST(n) ((__mmask8)((1u << (n)) - 1))
 #define MASK_ALL ((__mmask8)0xff)
+#define MV_MAX 3
 #define NR_MAX 8
 #define NR_LIST(X) X(8) X(4) X(2) X(1)
 #define TARGET KIFMM_TARGET_AVX512
@@ -37,12 +38,14 @@
 #undef SET1
 #undef MASK_FIRST
 #undef MASK_ALL
+#undef MV_MAX
 #undef NR_MAX
 #undef NR_LIST
 #undef TARGET
 #undef NAME
 
-/* ---- AVX2 + FMA: 12 x 4 tiles (12 accumulators of 16 ymm) ---- */
+/* ---- AVX2 + FMA: 8 x 6 tiles (12 accumulators of 16 ymm; 12 x 4 runs out of registers
+ * for the A vectors and reloads them) ---- */
 static inline KIFMM_TARGET_AVX2 __m256i mask_first_avx2(int n) {
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane);
@@ -61,8 +64,9 @@ static inline KIFMM_TARGET_AVX2 __m256i mask_first_avx2(int n) {
 #define SET1(x) _mm256_set1_pd(x)
 #define MASK_FIRST(n) mask_first_avx2(n)
 #define MASK_ALL _mm256_set1_epi64x(-1)
-#define NR_MAX 4
-#define NR_LIST(X) X(4) X(2) X(1)
+#define MV_MAX 2
+#define NR_MAX 6
+#define NR_LIST(X) X(6) X(3) X(1)
 #define TARGET KIFMM_TARGET_AVX2
 #define NAME(x) x##_avx2
 #include "gemm_tile.h"

@@ -1,12 +1,12 @@
 /* Register-tile gemm, instantiated once per instruction set by gemm.c: it defines V (vector
  * type), W (lanes), MASK, LOAD, LOADM, STOREM, BCAST, FMADD, MUL, ZERO, SET1, MASK_FIRST(n),
- * MASK_ALL, NR_MAX, NR_LIST(X) (X of each column count, halving from NR_MAX to 1), TARGET
- * and NAME(x). No include guard: included once per instruction set.
+ * MASK_ALL, MV_MAX (row vectors per tile, <= 3), NR_MAX (columns per tile, <= 8), NR_LIST(X)
+ * (X of each column count, halving from NR_MAX to 1), TARGET and NAME(x). No include guard: included once per instruction set.
  * Columns of B and C are reached through pointers, so M2L can read multipoles and add to
  * locals where they lie instead of copying them into dense blocks and back. */
 
-/* One tile: nv vectors of rows (the last one masked to `last` unless the tile is `full`:
- * masked loads cost extra uops on AVX2) by nr columns, the whole k reduction in registers.
+/* One tile: nv vectors of rows (the last one masked to `last` unless the tile is `full`,
+ * MV_MAX whole vectors: masked loads cost extra uops on AVX2) by nr columns, the whole k reduction in registers.
  * A is read in place: on the FMM shapes it stays in L1/L2, so packing would cost more than
  * it saves. The accumulators are named scalars, not an array: gcc keeps an array of vectors
  * on the stack. nv <= 3, nr <= 8 and full are compile-time constants after inlining, so the
@@ -26,9 +26,9 @@
 #define KIFMM_ACC_STORE(j)                                                 \
   if (nr > j) {                                                            \
     double *cj = cc[j] + row;                                              \
-    NAME(store)(nv > 1 ? MASK_ALL : last, alpha, beta, acc0##j, cj);       \
+    NAME(store)(nv > 1 || full ? MASK_ALL : last, alpha, beta, acc0##j, cj); \
     if (nv > 1)                                                            \
-      NAME(store)(nv > 2 ? MASK_ALL : last, alpha, beta, acc1##j, cj + W); \
+      NAME(store)(nv > 2 || full ? MASK_ALL : last, alpha, beta, acc1##j, cj + W); \
     if (nv > 2)                                                            \
       NAME(store)(full ? MASK_ALL : last, alpha, beta, acc2##j, cj + 2 * W); \
   }
@@ -49,9 +49,9 @@ static inline __attribute__((always_inline)) TARGET void NAME(tile)(
   KIFMM_ACC_ROW(4) KIFMM_ACC_ROW(5) KIFMM_ACC_ROW(6) KIFMM_ACC_ROW(7)
   for (int p = 0; p < k; p++) {
     const double *ap = a + (size_t)p * lda;
-    V a0 = nv > 1 ? LOAD(ap) : LOADM(ap, last), a1 = ZERO(), a2 = ZERO();
+    V a0 = nv > 1 || full ? LOAD(ap) : LOADM(ap, last), a1 = ZERO(), a2 = ZERO();
     if (nv > 1)
-      a1 = nv > 2 ? LOAD(ap + W) : LOADM(ap + W, last);
+      a1 = nv > 2 || full ? LOAD(ap + W) : LOADM(ap + W, last);
     if (nv > 2)
       a2 = full ? LOAD(ap + 2 * W) : LOADM(ap + 2 * W, last);
     KIFMM_ACC_STEP(0) KIFMM_ACC_STEP(1) KIFMM_ACC_STEP(2) KIFMM_ACC_STEP(3)
@@ -73,7 +73,7 @@ static TARGET __attribute__((noinline)) void NAME(tile_fixed)(
     NAME(tile)(NV, NR, FULL, k, a, lda, bc, alpha, beta, cc, row, last);     \
     break;
 #define KIFMM_TILE_COLS(NR)                                                  \
-  KIFMM_TILE_CASE(1, 3, NR)                                                  \
+  KIFMM_TILE_CASE(1, MV_MAX, NR)                                             \
   KIFMM_TILE_CASE(0, 3, NR) KIFMM_TILE_CASE(0, 2, NR) KIFMM_TILE_CASE(0, 1, NR)
   switch (full * 64 + nv * 16 + nr) {
     NR_LIST(KIFMM_TILE_COLS)
@@ -88,8 +88,8 @@ static TARGET __attribute__((noinline)) void NAME(tile_fixed)(
 static TARGET void NAME(panel)(int m, int nr, int k, double alpha, const double *a, int lda,
                                const double *const *bc, double beta, double *const *cc) {
   for (int i = 0; i < m;) {
-    int rows = m - i < 3 * W ? m - i : 3 * W, nv = (rows + W - 1) / W;
-    NAME(tile_fixed)(nv, nr, rows == 3 * W, k, a + i, lda, bc, alpha, beta, cc, i,
+    int rows = m - i < MV_MAX * W ? m - i : MV_MAX * W, nv = (rows + W - 1) / W;
+    NAME(tile_fixed)(nv, nr, rows == MV_MAX * W, k, a + i, lda, bc, alpha, beta, cc, i,
                      MASK_FIRST(rows - (nv - 1) * W));
     i += rows;
   }
