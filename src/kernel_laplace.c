@@ -80,7 +80,8 @@ static KIFMM_TARGET_AVX512 void p2p_avx512(int64_t ns, const double *sx, const d
 /* ---- AVX2 + FMA ---- */
 /* 1/sqrt(r2) without a hardware estimate for doubles: halving the exponent by integer
  * arithmetic gives 3.4% (the classic magic constant), and four Newton steps take that to
- * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). Lanes with r2 == 0 give 0. */
+ * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). Lanes with r2 == 0 give 0. The estimate
+ * needs a normal r2: points closer than 1.5e-154 (but not equal) get no accurate value. */
 static inline KIFMM_TARGET_AVX2 __m256d rsqrt_avx2(__m256d r2) {
   const __m256d half = _mm256_set1_pd(0.5), three_halves = _mm256_set1_pd(1.5);
   const __m256i magic = _mm256_set1_epi64x(0x5fe6eb50c7b537a9);
@@ -96,11 +97,11 @@ static inline KIFMM_TARGET_AVX2 void add_masked(double *p, __m256i lanes, __m256
   _mm256_maskstore_pd(p, lanes, _mm256_add_pd(_mm256_maskload_pd(p, lanes), v));
 }
 
-static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const double *sy,
-                                             const double *sz, const double *q, __m256i lanes,
-                                             const double *tx, const double *ty,
-                                             const double *tz, double *pot, double *gx,
-                                             double *gy, double *gz) {
+/* grad is a compile-time constant at both call sites, so each gets its own loop. */
+static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void p2p_block_avx2(
+    int grad, int64_t ns, const double *sx, const double *sy, const double *sz, const double *q,
+    __m256i lanes, const double *tx, const double *ty, const double *tz, double *pot, double *gx,
+    double *gy, double *gz) {
   const __m256d zero = _mm256_setzero_pd();
   __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
           z = _mm256_maskload_pd(tz, lanes);
@@ -113,7 +114,7 @@ static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const
     __m256d rinv = rsqrt_avx2(r2);
     __m256d qr = _mm256_mul_pd(_mm256_broadcast_sd(q + j), rinv);
     p = _mm256_add_pd(p, qr);
-    if (gx) { /* loop-invariant: the compiler unswitches it */
+    if (grad) {
       __m256d qr3 = _mm256_mul_pd(qr, _mm256_mul_pd(rinv, rinv));
       ax = _mm256_fnmadd_pd(qr3, dx, ax);
       ay = _mm256_fnmadd_pd(qr3, dy, ay);
@@ -121,7 +122,7 @@ static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const
     }
   }
   add_masked(pot, lanes, p);
-  if (gx) {
+  if (grad) {
     add_masked(gx, lanes, ax);
     add_masked(gy, lanes, ay);
     add_masked(gz, lanes, az);
@@ -135,8 +136,12 @@ static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const doubl
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   for (int64_t i = 0; i < nt; i += 4) {
     __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nt - i), lane);
-    p2p_block_avx2(ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i,
-                   gx ? gx + i : NULL, gx ? gy + i : NULL, gx ? gz + i : NULL);
+    if (gx)
+      p2p_block_avx2(1, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, gx + i,
+                     gy + i, gz + i);
+    else
+      p2p_block_avx2(0, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, NULL, NULL,
+                     NULL);
   }
 }
 
