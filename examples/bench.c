@@ -90,6 +90,14 @@ static int parse(int argc, char **argv, bench_args *a) {
   return 0;
 }
 
+/* JSON has no NaN: a missing value (no check, or 0/0) is null. */
+static void json_number(double v, char *buf, size_t len) {
+  if (isfinite(v))
+    snprintf(buf, len, "%.3e", v);
+  else
+    snprintf(buf, len, "null");
+}
+
 /* Relative l2 errors of pot and grad on `check` evenly spaced targets. */
 static void sampled_errors(const bench_args *a, const double *src, const double *q,
                            const double *trg, const double *pot, const double *grad,
@@ -148,17 +156,21 @@ int main(int argc, char **argv) {
   double err_pot = NAN, err_grad = NAN;
   if (a.check > 0)
     sampled_errors(&a, src, q, trg, pot, grad, &err_pot, &err_grad);
+  char ep[32], eg[32];
+  json_number(err_pot, ep, sizeof(ep));
+  json_number(err_grad, eg, sizeof(eg));
   printf("{\"n\": %lld, \"dist\": \"%s\", \"order\": %d, \"ncrit\": %d, \"threads\": %d, "
          "\"boxes\": %lld, \"leaves\": %lld, \"depth\": %d, \"m2l_rank\": %d, "
          "\"m2l_max_rank\": %d, \"tree\": %.4f, \"lists\": %.4f, \"operators\": %.4f, "
          "\"p2m\": %.4f, \"m2m\": %.4f, \"m2l\": %.4f, \"l2l\": %.4f, \"l2p\": %.4f, "
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
-         "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %.3e, \"err_grad\": %.3e}\n",
+         "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
+         "\"simd\": \"%s\", \"blas_core\": \"%s\"}\n",
          (long long)n, a.dist, st.order, a.opts.ncrit, a.opts.num_threads, (long long)st.nboxes,
          (long long)st.nleaves, st.depth, st.m2l_rank, st.m2l_max_rank, st.t_tree, st.t_lists,
          st.t_operators, st.t_p2m, st.t_m2m, st.t_m2l, st.t_l2l, st.t_l2p, st.t_p2p, st.t_m2p,
          st.t_p2l, st.t_evaluate, st.t_tree + st.t_lists + st.t_evaluate, st.bytes / 1048576.0,
-         ru.ru_maxrss / 1024.0, err_pot, err_grad);
+         ru.ru_maxrss / 1024.0, ep, eg, st.simd, st.blas_core);
   kifmm_plan_destroy(&plan);
   free(src);
   free(trg);

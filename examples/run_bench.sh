@@ -26,14 +26,19 @@ import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 groups = {}
 for r in rows:
-    groups.setdefault((r["dist"], r["n"], r["order"], r["ncrit"]), []).append(r)
-print("| case | ncrit | time min-max [median] s | eval s | operators s | pot err | grad err | peak RSS MB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for (dist, n, order, ncrit), g in groups.items():
+    key = (r["dist"], r["n"], r["order"], r["ncrit"], r.get("simd", "?"), r.get("blas_core", "?"))
+    groups.setdefault(key, []).append(r)
+def worst(g, k):  # null when no run checked errors
+    v = [r[k] for r in g if r[k] is not None]
+    return "%.1e" % max(v) if v else "-"
+print("| case | ncrit | simd / BLAS kernel | time min-max [median] s | eval s | M2L s | P2P s | operators s | pot err | grad err | peak RSS MB |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for (dist, n, order, ncrit, simd, core), g in groups.items():
     t = sorted(r["total"] for r in g)
-    print("| %s %.3g p%d | %d | %.2f-%.2f [%.2f] | %.2f | %.1f | %.1e | %.1e | %.0f |" % (
-        dist, n, order, ncrit, t[0], t[-1], statistics.median(t),
-        statistics.median(r["evaluate"] for r in g), statistics.median(r["operators"] for r in g),
-        max(r["err_pot"] for r in g), max(r["err_grad"] for r in g), max(r["peak_rss_mb"] for r in g)))
+    med = lambda k: statistics.median(r[k] for r in g)
+    print("| %s %.3g p%d | %d | %s / %s | %.2f-%.2f [%.2f] | %.2f | %.2f | %.2f | %.1f | %s | %s | %.0f |" % (
+        dist, n, order, ncrit, simd, core, t[0], t[-1], statistics.median(t), med("evaluate"),
+        med("m2l"), med("p2p"), med("operators"), worst(g, "err_pot"), worst(g, "err_grad"),
+        max(r["peak_rss_mb"] for r in g)))
 '
 if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -c "$summary" "$out"; fi

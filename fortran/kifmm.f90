@@ -66,6 +66,9 @@ module kifmm
     integer(c_int64_t) :: overfull_leaves   !< leaves above ncrit (exact duplicates at max_level)
     integer(c_int32_t) :: ncrit             !< leaf size in force (chosen when options%ncrit = 0)
     real(c_double) :: tolerance             !< options%tolerance (order chosen from it when > 0)
+    character(kind=c_char) :: blas(64)      !< BLAS library in use, NUL-terminated
+    character(kind=c_char) :: blas_core(32) !< kernel set the BLAS chose, NUL-terminated
+    character(kind=c_char) :: simd(16)      !< avx512, avx2 or portable, NUL-terminated
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with

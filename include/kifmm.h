@@ -133,6 +133,9 @@ typedef struct kifmm_stats {
   int64_t overfull_leaves; /* leaves above ncrit: only at max_level, i.e. exact duplicates */
   int32_t ncrit;           /* the leaf size in force (chosen when options.ncrit was 0) */
   double tolerance;        /* options.tolerance; order was chosen from it when > 0 */
+  char blas[64];           /* BLAS library in use (openblas_get_config()), "unknown" if not OpenBLAS */
+  char blas_core[32];      /* kernel set the BLAS chose for this CPU, e.g. "SkylakeX"; "" if unknown */
+  char simd[16];           /* instruction set of kifmm's own loops: "avx512", "avx2" or "portable" */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 

@@ -20,11 +20,12 @@ static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir),
                                        LAYOUT_SIZE(kifmm_options, progress_data)};
 static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
                                      LAYOUT_SIZE(kifmm_stats, overfull_leaves),
-                                     LAYOUT_SIZE(kifmm_stats, tolerance)};
+                                     LAYOUT_SIZE(kifmm_stats, tolerance),
+                                     LAYOUT_SIZE(kifmm_stats, simd)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
 _Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, progress_data),
                "kifmm_options grew: append its new size to options_sizes");
-_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, tolerance),
+_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, simd),
                "kifmm_stats grew: append its new size to stats_sizes");
 
 /* The 0.1 layouts, frozen: no struct_size, otherwise the same fields in the same order. */

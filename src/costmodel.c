@@ -183,7 +183,7 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
+ * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
  * with their pair lists) and the gathered U-list sources of the largest near field. */
 static double evaluation_bytes(const kifmm_plan *p) {
   const kifmm_tree *t = &p->tree;
@@ -199,7 +199,8 @@ static double evaluation_bytes(const kifmm_plan *p) {
   }
   double n = p->ops.n, k = p->ops.k;
   double scratch = fmax(9 * n * 64, 4 * k * 128) * 8 + 2 * 128 * KIFMM_NTV * 4 + 8 * gather * 8;
-  return 8 * k * widest + p->nthreads * scratch;
+  /* and every B_t transposed once per evaluation: half of the M2L factors */
+  return 8 * k * widest + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;
 }
 
 /* Transient of plan creation: sorting the larger point set (keys, permutation, the prefix

@@ -1,5 +1,6 @@
 /* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
  * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics. */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ static void box_surface(const kifmm_tree *t, int64_t b, const double *unit, int 
 typedef struct {
   const kifmm_plan *plan;
   double unit_inner[3 * 1352], unit_outer[3 * 1352]; /* up to order 16 */
+  double *bt;                   /* B_t^T (r_t x k) of every transfer vector, for M2L */
+  int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
 } pass_ctx;
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
@@ -79,7 +82,7 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__gemm('N', 'N', n, m, n, 1.0, plan->ops.uc2e, n, check, n, 0.0, equiv, n);
+      kifmm__mm(n, m, n, 1.0, plan->ops.uc2e, n, check, n, 0.0, equiv, n);
       for (int i = 0; i < m; i++)
         memcpy(plan->multipole + box[i] * n, equiv + (size_t)i * n, (size_t)n * sizeof(double));
     }
@@ -115,7 +118,7 @@ static int m2m(kifmm_plan *plan) {
                    (size_t)n * sizeof(double));
           box[m++] = p;
         }
-        kifmm__gemm('N', 'N', n, m, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
+        kifmm__mm(n, m, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
         for (int i = 0; i < m; i++)
           memcpy(plan->multipole + box[i] * n, out + (size_t)i * n, (size_t)n * sizeof(double));
       }
@@ -148,7 +151,7 @@ static int l2l(kifmm_plan *plan, int l) {
         memcpy(par + (size_t)m * n, plan->local + p * n, (size_t)n * sizeof(double));
         box[m++] = p;
       }
-      kifmm__gemm('N', 'N', 8 * n, m, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
+      kifmm__mm(8 * n, m, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
       for (int i = 0; i < m; i++) {
         int64_t p = box[i];
         for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++) {
@@ -171,15 +174,40 @@ static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double
 #pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 1)
   for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
     int m = (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK);
-    kifmm__gemm('N', 'N', k, m, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n, n, 0.0,
-                mc + c0 * k, k);
+    kifmm__mm(k, m, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n, n, 0.0, mc + c0 * k,
+              k);
   }
 }
 
+/* M2L applies B_t^T (B_t is k x r_t). Turning every B_t over once per evaluation, instead
+ * of per bucket, lets each product use the one untransposed kernel shape of kifmm__mm_cols
+ * at the cost of half the M2L operators' memory while the evaluation runs. */
+static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
+  const kifmm_operators *ops = &plan->ops;
+  const int k = ops->k;
+  int64_t len = 0;
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    ctx->bt_off[t] = len;
+    len += (int64_t)k * ops->r[t];
+  }
+  ALLOC(ctx->bt, len);
+#pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 8)
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    const int r = ops->r[t];
+    const double *b = ops->ab + ops->ab_off[t] + (size_t)k * r;
+    double *out = ctx->bt + ctx->bt_off[t];
+    for (int j = 0; j < r; j++)
+      for (int i = 0; i < k; i++)
+        out[j + (size_t)i * r] = b[i + (size_t)j * k];
+  }
+  return KIFMM_SUCCESS;
+}
+
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
- * bucket applied as two gemms (B_t^T then A_t) in the compressed space, then expanded. */
-static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, const double *mc,
-                      double *work, int32_t *pairs) {
+ * bucket applied as two gemms (B_t^T then A_t) in the compressed space, reading the
+ * compressed multipoles and adding to the compressed locals in place, then expanded. */
+static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t b0, int64_t b1,
+                      const double *mc, double *work, int32_t *pairs) {
   const kifmm_lists *L = &plan->lists;
   const kifmm_operators *ops = &plan->ops;
   const int n = ops->n, k = ops->k;
@@ -199,29 +227,30 @@ static void m2l_block(kifmm_plan *plan, int64_t lo, int64_t b0, int64_t b1, cons
       ptrg[pos] = (int32_t)(b - b0);
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
-  double *lc = work, *g = lc + (size_t)k * M2L_BLOCK, *t1 = g + (size_t)k * M2L_BLOCK,
-         *t2 = t1 + (size_t)k * M2L_BLOCK;
+  /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
+  double *lc = work, *t1 = lc + (size_t)k * M2L_BLOCK;
+  const double *src_col[M2L_BLOCK], *t1_in[M2L_BLOCK];
+  double *trg_col[M2L_BLOCK], *t1_out[M2L_BLOCK];
   memset(lc, 0, (size_t)k * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
     int m = start[t + 1] - start[t], r = ops->r[t];
     if (m == 0)
       continue;
-    for (int j = 0; j < m; j++)
-      memcpy(g + (size_t)j * k, mc + (size_t)psrc[start[t] + j] * k, (size_t)k * sizeof(double));
-    const double *a = ops->ab + ops->ab_off[t], *bt = a + (size_t)k * r;
-    kifmm__gemm('T', 'N', r, m, k, 1.0, bt, k, g, k, 0.0, t1, r);
-    kifmm__gemm('N', 'N', k, m, r, 1.0, a, k, t1, r, 0.0, t2, k);
+    assert(m <= M2L_BLOCK);
     for (int j = 0; j < m; j++) {
-      double *dst = lc + (size_t)ptrg[start[t] + j] * k;
-      const double *src = t2 + (size_t)j * k;
-      for (int q = 0; q < k; q++)
-        dst[q] += src[q];
+      src_col[j] = mc + (size_t)psrc[start[t] + j] * k;
+      trg_col[j] = lc + (size_t)ptrg[start[t] + j] * k;
+      t1_out[j] = t1 + (size_t)j * r;
+      t1_in[j] = t1_out[j];
     }
+    const double *a = ops->ab + ops->ab_off[t];
+    kifmm__mm_cols(r, m, k, 1.0, ctx->bt + ctx->bt_off[t], r, src_col, 0.0, t1_out);
+    kifmm__mm_cols(k, m, r, 1.0, a, k, t1_in, 1.0, trg_col);
   }
-  kifmm__gemm('N', 'N', n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
+  kifmm__mm(n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
 }
 
-static int m2l(kifmm_plan *plan, int l) {
+static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   const kifmm_tree *t = &plan->tree;
   const int k = plan->ops.k;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
@@ -233,13 +262,14 @@ static int m2l(kifmm_plan *plan, int l) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)4 * k * M2L_BLOCK, 0);
+    scratch s = scratch_new((size_t)2 * k * M2L_BLOCK, 0);
     int32_t *pairs = NULL;
     int ok = s.ok && kifmm__calloc((void **)&pairs, 2 * M2L_BLOCK * KIFMM_NTV, sizeof(int32_t)) == 0;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b0 = lo; b0 < hi; b0 += M2L_BLOCK)
       if (ok)
-        m2l_block(plan, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, s.buf, pairs);
+        m2l_block(plan, ctx, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, s.buf,
+                  pairs);
     failed = !ok;
     free(pairs);
     free(s.buf);
@@ -291,8 +321,8 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
                      s.surf.x, s.surf.y, s.surf.z, check, NULL, NULL, NULL);
       }
       if (!direct)
-        kifmm__gemm('N', 'N', n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
-                    plan->local + b * n, n);
+        kifmm__mm(n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
+                  plan->local + b * n, n);
     }
     failed = !s.ok;
     free(s.buf);
@@ -426,12 +456,13 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   kifmm__progress(name, 0.0);                            \
   RUN(field, call);                                      \
   kifmm__progress(name, 1.0);
+  RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
   kifmm__progress("downward", 0.0);
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
-    RUN(t_m2l, m2l(plan, l));
+    RUN(t_m2l, m2l(plan, ctx, l));
     RUN(t_p2l, p2l(plan, ctx, l, want_grad));
     if (l < t->depth)
       kifmm__progress("downward", (double)(l - 1) / (t->depth - 1));
@@ -442,6 +473,7 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
 #undef PHASE
 #undef RUN
+  free(ctx->bt);
   free(ctx);
   return status;
 }

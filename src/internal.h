@@ -27,6 +27,14 @@ KIFMM_INTERNAL double kifmm__wtime(void);
 /* 1 when none of the n values is NaN or infinite. */
 KIFMM_INTERNAL int kifmm__all_finite(int64_t n, const double *v);
 
+/* ---- Instruction set of the hot loops (simd.c), chosen once per process ---- */
+typedef enum { KIFMM_SIMD_PORTABLE, KIFMM_SIMD_AVX2, KIFMM_SIMD_AVX512 } kifmm_simd;
+/* Best path the CPU supports, lowered by KIFMM_SIMD=avx2|portable; thread-safe. */
+KIFMM_INTERNAL kifmm_simd kifmm__simd(void);
+KIFMM_INTERNAL const char *kifmm__simd_name(kifmm_simd s);
+#define KIFMM_TARGET_AVX512 __attribute__((target("avx512f")))
+#define KIFMM_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
 /* ---- Morton keys (morton.c) ----
  * A box is (level, anchor): anchor = interleaved integer coordinates at that level,
  * x in bit 2, y in bit 1, z in bit 0 of each octal digit. */
@@ -160,6 +168,18 @@ KIFMM_INTERNAL int kifmm__qr_r(int m, int n, double *a, double *r);
 /* Save and force single-threaded BLAS while our own OpenMP regions call it. */
 KIFMM_INTERNAL int kifmm__blas_threads_push(void);
 KIFMM_INTERNAL void kifmm__blas_threads_pop(int saved);
+
+/* ---- Dense applies of the evaluation (gemm.c) ----
+ * C = alpha A B + beta C, column-major, no transposes (C is not read when beta == 0): our
+ * own kernels on the fixed FMM shapes, so speed does not depend on the BLAS's CPU table. */
+KIFMM_INTERNAL void kifmm__mm(int m, int n, int k, double alpha, const double *a, int lda,
+                              const double *b, int ldb, double beta, double *c, int ldc);
+/* The same with the n columns of B (k long) and of C (m long) given by pointers. */
+KIFMM_INTERNAL void kifmm__mm_cols(int m, int n, int k, double alpha, const double *a, int lda,
+                                   const double *const *bc, double beta, double *const *cc);
+/* The BLAS library ("unknown" when not OpenBLAS) and the kernel set it chose ("" if unknown). */
+KIFMM_INTERNAL void kifmm__blas_describe(char *name, size_t name_len, char *core,
+                                         size_t core_len);
 
 /* ---- Operators (operators.c) ---- */
 typedef struct kifmm_operators {

@@ -24,6 +24,8 @@ extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, doubl
 /* OpenBLAS's thread control, when the BLAS in use is OpenBLAS. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
 extern int openblas_get_num_threads(void) __attribute__((weak));
+extern char *openblas_get_config(void) __attribute__((weak));
+extern char *openblas_get_corename(void) __attribute__((weak));
 
 static void gemm_impl(char ta, char tb, int m, int n, int k, double alpha, const double *a,
                       int lda, const double *b, int ldb, double beta, double *c, int ldc) {
@@ -226,4 +228,19 @@ int kifmm__qr_r(int m, int n, double *a, double *r) {
   int entered = serial_begin(), status = qr_r_impl(m, n, a, r);
   serial_end(entered);
   return status;
+}
+
+static void copy_name(char *dst, size_t len, const char *src) {
+  if (len == 0)
+    return;
+  size_t n = src ? strlen(src) : 0;
+  n = n < len - 1 ? n : len - 1;
+  if (n > 0)
+    memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+void kifmm__blas_describe(char *name, size_t name_len, char *core, size_t core_len) {
+  copy_name(name, name_len, openblas_get_config ? openblas_get_config() : "unknown");
+  copy_name(core, core_len, openblas_get_corename ? openblas_get_corename() : "");
 }

@@ -87,6 +87,8 @@ static void fill_stats(kifmm_plan *p) {
   s->ncrit = p->opts.ncrit;
   s->tolerance = p->opts.tolerance;
   kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
+  kifmm__blas_describe(s->blas, sizeof(s->blas), s->blas_core, sizeof(s->blas_core));
+  snprintf(s->simd, sizeof(s->simd), "%s", kifmm__simd_name(kifmm__simd()));
   int64_t work = (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8;
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
              kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
@@ -121,10 +123,11 @@ static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t nt
   if (p->opts.verbose)
     fprintf(stderr,
             "kifmm: plan nsrc=%lld ntrg=%lld boxes=%lld leaves=%lld depth=%d order=%d k=%d "
-            "tree=%.3fs lists=%.3fs operators=%.3fs\n",
+            "tree=%.3fs lists=%.3fs operators=%.3fs\n"
+            "kifmm: simd=%s blas=\"%s\" blas_core=%s\n",
             (long long)nsrc, (long long)ntrg, (long long)p->tree.nbox, (long long)p->tree.nleaf,
             p->tree.depth, p->ops.order, p->ops.k, p->stats.t_tree, p->stats.t_lists,
-            p->stats.t_operators);
+            p->stats.t_operators, p->stats.simd, p->stats.blas, p->stats.blas_core);
   return KIFMM_SUCCESS;
 }
 

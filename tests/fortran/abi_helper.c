@@ -24,7 +24,7 @@ long abi_options_layout(int i) {
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 
-/* i = 0: sizeof(kifmm_stats); i = 1..26: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_stats); i = 1..33: offset of the i-th field in declaration order. */
 long abi_stats_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_stats),                  offsetof(kifmm_stats, struct_size),
@@ -42,7 +42,8 @@ long abi_stats_layout(int i) {
       offsetof(kifmm_stats, t_p2p),         offsetof(kifmm_stats, t_evaluate),
       offsetof(kifmm_stats, nevaluations),  offsetof(kifmm_stats, max_leaf_points),
       offsetof(kifmm_stats, overfull_leaves), offsetof(kifmm_stats, ncrit),
-      offsetof(kifmm_stats, tolerance)};
+      offsetof(kifmm_stats, tolerance),     offsetof(kifmm_stats, blas),
+      offsetof(kifmm_stats, blas_core),     offsetof(kifmm_stats, simd)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

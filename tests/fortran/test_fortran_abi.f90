@@ -115,7 +115,10 @@ program test_fortran_abi
   call slayout(28, c_loc(st%overfull_leaves), "overfull_leaves")
   call slayout(29, c_loc(st%ncrit), "ncrit")
   call slayout(30, c_loc(st%tolerance), "tolerance")
-  call check(abi_stats_layout(31_c_int) == -1, "kifmm_stats has 30 fields")
+  call slayout(31, c_loc(st%blas), "blas")
+  call slayout(32, c_loc(st%blas_core), "blas_core")
+  call slayout(33, c_loc(st%simd), "simd")
+  call check(abi_stats_layout(34_c_int) == -1, "kifmm_stats has 33 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
