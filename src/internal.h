@@ -52,6 +52,11 @@ KIFMM_INTERNAL int kifmm__morton_neighbor(kifmm_key code, int level, int dx, int
 KIFMM_INTERNAL int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb);
 /* Sort 64-bit keys ascending and apply the same permutation to idx (LSD radix sort). */
 KIFMM_INTERNAL int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits);
+/* Orders the runs of equal 48-bit prefixes (after kifmm__radix_sort on them) by full keys. */
+KIFMM_INTERNAL int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
+                                           kifmm_key (*full_key)(int64_t idx, const void *ctx),
+                                           const void *ctx);
+#define KIFMM_PREFIX_BITS 48 /* the top 16 levels of a key */
 /* Sort full keys ascending, stable, and apply the same permutation to idx. */
 KIFMM_INTERNAL int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n);
 

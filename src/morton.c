@@ -34,18 +34,27 @@ static uint64_t interleave(uint64_t ix, uint64_t iy, uint64_t iz) {
   return spread_bits(ix) << 2 | spread_bits(iy) << 1 | spread_bits(iz);
 }
 
+/* Boxes of the first 21 levels (every box of most trees) have an empty high word: those
+ * skip its half of the work, so deep keys cost shallow trees nothing. */
 kifmm_key kifmm__morton_encode(uint64_t ix, uint64_t iy, uint64_t iz) {
-  uint64_t hi = interleave(ix >> HALF_BITS, iy >> HALF_BITS, iz >> HALF_BITS);
   uint64_t lo = interleave(ix, iy, iz);
+  if (((ix | iy | iz) >> HALF_BITS) == 0)
+    return lo;
+  uint64_t hi = interleave(ix >> HALF_BITS, iy >> HALF_BITS, iz >> HALF_BITS);
   return (kifmm_key)hi << (3 * HALF_BITS) | lo;
 }
 
 void kifmm__morton_decode(kifmm_key code, uint64_t *ix, uint64_t *iy, uint64_t *iz) {
   uint64_t lo = (uint64_t)code & ((1ull << 3 * HALF_BITS) - 1);
   uint64_t hi = (uint64_t)(code >> 3 * HALF_BITS);
-  *ix = compact_bits(hi >> 2) << HALF_BITS | compact_bits(lo >> 2);
-  *iy = compact_bits(hi >> 1) << HALF_BITS | compact_bits(lo >> 1);
-  *iz = compact_bits(hi) << HALF_BITS | compact_bits(lo);
+  *ix = compact_bits(lo >> 2);
+  *iy = compact_bits(lo >> 1);
+  *iz = compact_bits(lo);
+  if (hi) {
+    *ix |= compact_bits(hi >> 2) << HALF_BITS;
+    *iy |= compact_bits(hi >> 1) << HALF_BITS;
+    *iz |= compact_bits(hi) << HALF_BITS;
+  }
 }
 
 int kifmm__morton_neighbor(kifmm_key code, int level, int dx, int dy, int dz, kifmm_key *out) {
@@ -144,53 +153,86 @@ static int sort_run(kifmm_key *keys, int64_t *idx, int64_t b, int64_t e, keyed *
   return KIFMM_SUCCESS;
 }
 
-/* Points of real data rarely share the top 16 levels of their key, so a radix sort on those
- * 48 bits does almost all the work and only the rare runs of equal prefixes (tight clusters,
- * duplicates) need the full 126-bit comparison: deep keys cost uniform data nothing. */
-int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
-  enum { PREFIX_BITS = 48 };
-  const int drop = 3 * KIFMM_KEY_BITS - PREFIX_BITS;
-  if (n <= 1)
-    return KIFMM_SUCCESS;
-  uint64_t *prefix;
-  int64_t *order;
-  kifmm_key *ksorted;
-  ALLOC(prefix, n);
-  int status = kifmm__calloc((void **)&order, (size_t)n, sizeof(*order));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&ksorted, (size_t)n, sizeof(*ksorted));
-  if (status != KIFMM_SUCCESS) {
-    free(prefix);
-    free(order);
-    return status;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    prefix[i] = (uint64_t)(keys[i] >> drop);
-    order[i] = i;
-  }
-  status = kifmm__radix_sort(prefix, order, n, PREFIX_BITS);
-  if (status == KIFMM_SUCCESS) {
-    for (int64_t i = 0; i < n; i++)
-      ksorted[i] = keys[order[i]];
-    /* order[] now maps sorted position -> position in keys; compose with idx */
-    for (int64_t i = 0; i < n; i++)
-      order[i] = idx[order[i]];
-    memcpy(keys, ksorted, (size_t)n * sizeof(*keys));
-    memcpy(idx, order, (size_t)n * sizeof(*idx));
-  }
+/* After a sort on the 48-bit prefixes of the keys: orders each run of equal prefixes by the
+ * full keys, which full_key(idx, ctx) gives for the item idx. */
+int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
+                            kifmm_key (*full_key)(int64_t idx, const void *ctx),
+                            const void *ctx) {
   keyed *tmp = NULL;
   int64_t cap = 0;
+  int status = KIFMM_SUCCESS;
   for (int64_t b = 0; status == KIFMM_SUCCESS && b < n;) {
     int64_t e = b + 1;
     while (e < n && prefix[e] == prefix[b])
+      e++;
+    if (e - b > 1 && e - b > cap) {
+      free(tmp);
+      cap = e - b;
+      status = kifmm__calloc((void **)&tmp, (size_t)cap, sizeof(*tmp));
+    }
+    if (e - b > 1 && status == KIFMM_SUCCESS) {
+      for (int64_t i = b; i < e; i++)
+        tmp[i - b] = (keyed){full_key(idx[i], ctx), idx[i]};
+      qsort(tmp, (size_t)(e - b), sizeof(*tmp), compare_keyed);
+      for (int64_t i = b; i < e; i++)
+        idx[i] = tmp[i - b].idx;
+    }
+    b = e;
+  }
+  free(tmp);
+  return status;
+}
+
+/* Points of real data rarely share the top 16 levels of their key, so an LSD radix sort on
+ * those 48 bits, moving the full keys along, does almost all the work, and only the rare runs
+ * of equal prefixes (tight clusters, duplicates) need the full 126-bit comparison: deep keys
+ * cost uniform data nothing. */
+int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
+  enum { PREFIX_BITS = 48, DIGIT = 12, BUCKETS = 1 << DIGIT };
+  const int drop = 3 * KIFMM_KEY_BITS - PREFIX_BITS;
+  if (n <= 1)
+    return KIFMM_SUCCESS;
+  kifmm_key *k2;
+  int64_t *i2;
+  ALLOC(k2, n);
+  if (kifmm__calloc((void **)&i2, (size_t)n, sizeof(*i2)) != KIFMM_SUCCESS) {
+    free(k2);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  kifmm_key *ks = keys, *kd = k2;
+  int64_t *is = idx, *id = i2;
+  for (int shift = drop; shift < drop + PREFIX_BITS; shift += DIGIT) {
+    int64_t count[BUCKETS + 1];
+    memset(count, 0, sizeof(count));
+    for (int64_t i = 0; i < n; i++)
+      count[(uint64_t)(ks[i] >> shift) % BUCKETS + 1]++;
+    for (int b = 0; b < BUCKETS; b++)
+      count[b + 1] += count[b];
+    for (int64_t i = 0; i < n; i++) {
+      int64_t dst = count[(uint64_t)(ks[i] >> shift) % BUCKETS]++;
+      kd[dst] = ks[i];
+      id[dst] = is[i];
+    }
+    kifmm_key *kt = ks; ks = kd; kd = kt;
+    int64_t *it = is; is = id; id = it;
+  }
+  if (ks != keys) {
+    memcpy(keys, ks, (size_t)n * sizeof(*keys));
+    memcpy(idx, is, (size_t)n * sizeof(*idx));
+  }
+  free(k2);
+  free(i2);
+  keyed *tmp = NULL;
+  int64_t cap = 0;
+  int status = KIFMM_SUCCESS;
+  for (int64_t b = 0; status == KIFMM_SUCCESS && b < n;) {
+    int64_t e = b + 1;
+    while (e < n && keys[e] >> drop == keys[b] >> drop)
       e++;
     if (e - b > 1)
       status = sort_run(keys, idx, b, e, &tmp, &cap);
     b = e;
   }
   free(tmp);
-  free(prefix);
-  free(order);
-  free(ksorted);
   return status;
 }
