@@ -7,16 +7,25 @@
 #include "internal.h"
 
 /* Singular values of the check-to-equivalent matrices below this fraction of the largest
- * are dropped: the matrices are exponentially ill-conditioned, and keeping directions down
- * to 1e-15 makes the equivalent densities so large that evaluating them cancels digits
- * (measured, relative potential error: p8 4.8e-6 at 1e-15, 3e-8 at 1e-9; p10 5e-5 at
- * 1e-13, 3e-9 at 1e-9; p4 and p6 do not change). */
-#define KIFMM_PINV_RCOND 1e-9
+ * are dropped. The pseudo-inverse is applied as its two SVD factors (backward stable; see
+ * kifmm__pinv), so at high order the cut-off only removes noise: measured, cube 2e4, p12:
+ * 7.4e-11 at 1e-11, 3.2e-11 at 1e-13, 2.6e-11 at 1e-15 and at 4 eps, 4.0e-11 keeping
+ * all. At low order a cut-off near the truncation error regularizes: test_accuracy p8,
+ * cube 5.4e-8 at 1e-9, 5.9e-8 at 1e-13; p10 5.7e-9 at 1e-9, 3.4e-9 at 1e-11 and 1e-13
+ * (p4, p6 do not change). Hence 1e-9 up to p8, three digits fewer every two orders, and
+ * 1e-15 from p12 on. */
+static double pinv_rcond(int order) {
+  double r = pow(10.0, 3.0 - 1.5 * order);
+  return r > 1e-9 ? 1e-9 : r < 1e-15 ? 1e-15 : r;
+}
 
 double kifmm__default_tolerance(int order) {
   /* below the M2L truncation error of order p (measured: p6 ~1e-6, p10 ~3e-9 overall),
-   * so compression does not show: 3.2e-8 at p6, 3.2e-9 at p10 */
-  return pow(10.0, -0.25 * order - 6.0);
+   * so compression does not show: 3.2e-8 at p6, 3.2e-9 at p10. Above p10 the truncation
+   * falls faster than p/4 digits (p12 2.6e-11, p14 1.3e-12, p16 8.7e-14, cube 2e4), and
+   * the tolerance follows: 1e-12 at p12 (1e-11 gives 2.8e-11), 1e-13 at p14, 1e-14 at
+   * p16 (tighter changes nothing, measured). */
+  return order <= 10 ? pow(10.0, -0.25 * order - 6.0) : pow(10.0, -0.5 * order - 6.0);
 }
 
 static void child_center(int octant, double side, double c[3]) {
@@ -358,7 +367,7 @@ int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nt
   ops->order = order;
   ops->n = kifmm__surface_count(order);
   ops->tol = tol > 0 ? tol : kifmm__default_tolerance(order);
-  ops->rcond = KIFMM_PINV_RCOND;
+  ops->rcond = pinv_rcond(order);
   int status = compute(ops, nthreads);
   if (status != KIFMM_SUCCESS)
     kifmm__operators_free(ops);
