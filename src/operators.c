@@ -131,7 +131,9 @@ int kifmm__tv_symmetry(int order, int t, int *sigma) {
 /* A representative K_t0 ~ (A S) B^T truncated at the compression tolerance: every other
  * K_t of its class is a permutation of it, so 16 SVDs give all 316 low-rank forms. */
 typedef struct {
-  int r;
+  int r;          /* rank at the tolerance relative to its own largest singular value */
+  int rs;         /* rank at the tolerance relative to the largest of all: rows it adds to
+                     the stacks that give the shared bases, truncated at that level too */
   double *as, *b; /* n x r each */
   double *s;      /* r */
 } m2l_rep;
@@ -184,6 +186,16 @@ static int sym_build(const kifmm_operators *ops, int nthreads, m2l_sym *sym) {
       status = mine;
   }
   kifmm__blas_threads_pop(blas);
+  double smax = 0;
+  for (int t = 0; status == KIFMM_SUCCESS && t < KIFMM_NTV; t++)
+    if (sym->t0[t] == t && sym->rep[t].s[0] > smax)
+      smax = sym->rep[t].s[0];
+  for (int t = 0; status == KIFMM_SUCCESS && t < KIFMM_NTV; t++) {
+    m2l_rep *rep = &sym->rep[t];
+    if (sym->t0[t] == t)
+      while (rep->rs < rep->r && rep->s[rep->rs] > 0.1 * ops->tol * smax)
+        rep->rs++;
+  }
   return status;
 }
 
@@ -200,7 +212,7 @@ static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, i
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
   const int *sigma = sym->sigma + (size_t)t * n;
   for (int i = 0; i < n; i++)
-    for (int q = 0; q < rep->r; q++)
+    for (int q = 0; q < rep->rs; q++)
       a[q + i * lda] = left ? rep->as[sigma[i] + (int64_t)q * n]
                             : rep->b[sigma[i] + (int64_t)q * n] * rep->s[q];
 }
@@ -215,7 +227,7 @@ static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *v
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&r, (size_t)n * n, sizeof(double));
   for (int t = 0; status == KIFMM_SUCCESS && t <= KIFMM_NTV; t++) {
-    int rb = t < KIFMM_NTV ? sym->rep[sym->t0[t]].r : 0;
+    int rb = t < KIFMM_NTV ? sym->rep[sym->t0[t]].rs : 0;
     if (rows > 0 && (t == KIFMM_NTV || rows + rb > cap)) {
       status = kifmm__qr_r((int)rows, n, stack, (int)cap, r);
       for (int j = 0; j < n; j++) /* R so far in the first n rows, the rest cleared */
