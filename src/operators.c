@@ -252,7 +252,9 @@ static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const do
   int n = ops->n, k = ops->k;
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
   const int *sigma = sym->sigma + (size_t)t * n;
-  int r = rep->r;
+  /* C_t is k x k: more than k columns would only repeat directions (and the cache's
+   * validation rejects r_t > k) */
+  int r = rep->r < k ? rep->r : k;
   double *ab;
   ALLOC(ab, (size_t)2 * k * r);
   for (int side = 0; side < 2; side++) {
