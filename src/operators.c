@@ -207,7 +207,7 @@ static void sym_free(m2l_sym *sym) {
 }
 
 /* Rows of K_t^T (left = 1) or K_t (left = 0) up to an orthogonal transformation, which
- * leaves the R of a QR alone: S A^T P^T or S B^T P^T, r x n at rows `at` of a (lda). */
+ * leaves the R of a QR alone: S A^T P^T or S B^T P^T, rs x n at the top of a (lda). */
 static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, int64_t lda) {
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
   const int *sigma = sym->sigma + (size_t)t * n;
