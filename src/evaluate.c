@@ -59,8 +59,8 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)2 * n * CHUNK, n);
-    double *check = s.buf, *equiv = check + (size_t)n * CHUNK;
+    scratch s = scratch_new((size_t)3 * n * CHUNK, n);
+    double *check = s.buf, *equiv = check + (size_t)n * CHUNK, *tmp = equiv + (size_t)n * CHUNK;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t j0 = 0; j0 < t->nleaf; j0 += CHUNK) {
@@ -82,7 +82,7 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__mm(n, m, n, 1.0, plan->ops.uc2e, n, check, n, 0.0, equiv, n);
+      kifmm__c2e_apply(n, plan->ops.uc2e, m, 1.0, check, 0.0, equiv, tmp);
       for (int i = 0; i < m; i++)
         memcpy(plan->multipole + box[i] * n, equiv + (size_t)i * n, (size_t)n * sizeof(double));
     }
@@ -300,7 +300,7 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)n, n);
+    scratch s = scratch_new((size_t)2 * n, n);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t b = lo; b < hi; b++) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
@@ -321,8 +321,8 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
                      s.surf.x, s.surf.y, s.surf.z, check, NULL, NULL, NULL);
       }
       if (!direct)
-        kifmm__mm(n, 1, n, kifmm__box_side(t, l), plan->ops.dc2e, n, check, n, 1.0,
-                  plan->local + b * n, n);
+        kifmm__c2e_apply(n, plan->ops.dc2e, 1, kifmm__box_side(t, l), check, 1.0,
+                         plan->local + b * n, check + n);
     }
     failed = !s.ok;
     free(s.buf);

@@ -146,7 +146,14 @@ KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns
                                          double *k, int64_t ldk);
 
 /* ---- Surfaces (surface.c) ---- */
+#define KIFMM_MAX_SURFACE 1352 /* surface points at the highest order, 16 */
 KIFMM_INTERNAL int kifmm__surface_count(int order);
+/* Lattice coordinates (0..order-1 each, interleaved) of the surface points, in their order. */
+KIFMM_INTERNAL void kifmm__surface_lattice(int order, int *ijk);
+/* The symmetry of the cube that takes transfer vector t to one of 16 representatives t0
+ * (offsets 0 <= d0 <= d1 <= d2) also permutes the surface points, so the M2L matrices obey
+ * K_t[i][j] = K_t0[sigma[i]][sigma[j]]. Returns t0 and fills sigma (surface count). */
+KIFMM_INTERNAL int kifmm__tv_symmetry(int order, int t, int *sigma);
 /* n points (interleaved xyz) on the cube of side `ratio * side` centred at c. */
 KIFMM_INTERNAL void kifmm__surface(int order, double ratio, double side, const double c[3],
                                    double *xyz);
@@ -164,12 +171,13 @@ KIFMM_INTERNAL void kifmm__gemm(char ta, char tb, int m, int n, int k, double al
                                 const double *a, int lda, const double *b, int ldb, double beta,
                                 double *c, int ldc);
 /* Pseudo-inverse of the m x m matrix a (column-major) by the SVD, dropping singular values
- * below rcond * s_max. */
-KIFMM_INTERNAL int kifmm__pinv(int m, const double *a, double rcond, double *pinv);
+ * below rcond * s_max, as two factors: pinv = vs ut, vs = V diag(1/s), ut = U^T (m x m each). */
+KIFMM_INTERNAL int kifmm__pinv(int m, const double *a, double rcond, double *vs, double *ut);
 /* Thin SVD of an m x n matrix a (destroyed): s[min], u (m x min) and vt (min x n); u/vt may be NULL. */
 KIFMM_INTERNAL int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt);
-/* R factor (n x n, upper, column-major) of a tall m x n matrix (m >= n), a destroyed. */
-KIFMM_INTERNAL int kifmm__qr_r(int m, int n, double *a, double *r);
+/* R factor (n x n, upper, column-major) of a tall m x n matrix (m >= n, leading dimension
+ * lda), a destroyed. */
+KIFMM_INTERNAL int kifmm__qr_r(int m, int n, double *a, int lda, double *r);
 /* Save and force single-threaded BLAS while our own OpenMP regions call it. */
 KIFMM_INTERNAL int kifmm__blas_threads_push(void);
 KIFMM_INTERNAL void kifmm__blas_threads_pop(int saved);
@@ -191,8 +199,10 @@ typedef struct kifmm_operators {
   int32_t order, n;     /* n = surface points */
   double tol;           /* M2L compression tolerance */
   double rcond;         /* pseudo-inverse cut-off */
-  double *uc2e;         /* n x n: upward check potentials -> upward equivalent (unit box) */
-  double *dc2e;         /* n x n: downward check -> downward equivalent (unit box) */
+  /* check-to-equivalent pseudo-inverses of the unit box as two factors [V S^-1 | U^T], each
+   * n x n, applied one after the other (kifmm__c2e_apply) */
+  double *uc2e;         /* n x 2n: upward check potentials -> upward equivalent */
+  double *dc2e;         /* n x 2n: downward check -> downward equivalent */
   double *m2m;          /* n x 8n: [M2M_0 ... M2M_7], block o for the child in octant o */
   double *l2l;          /* 8n x n: [L2L_0; ...; L2L_7] */
   /* M2L: K_t ~ U C_t V^T with C_t ~ A_t B_t^T; multipole M -> Mc = V^T M (vt: k x n);
@@ -210,6 +220,11 @@ KIFMM_INTERNAL int kifmm__operators_compute(kifmm_operators *ops, int order, dou
 KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
 KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
 KIFMM_INTERNAL double kifmm__default_tolerance(int order);
+/* equiv = alpha c2e check + beta equiv for m columns (leading dimension n) through the two
+ * factors of c2e (ops->uc2e or ops->dc2e); tmp holds n x m. */
+KIFMM_INTERNAL void kifmm__c2e_apply(int n, const double *c2e, int m, double alpha,
+                                     const double *check, double beta, double *equiv,
+                                     double *tmp);
 
 /* ---- Cost model (costmodel.c) ---- */
 typedef struct {

@@ -76,21 +76,23 @@ static int svd_impl(int m, int n, double *a, double *s, double *u, double *vt) {
   return info == 0 ? KIFMM_SUCCESS : KIFMM_ERR_LAPACK;
 }
 
-static int pinv_from_svd(int m, const double *s, const double *u, const double *vt, double rcond,
-                         double *pinv) {
-  /* pinv = V diag(1/s) U^T, keeping singular values above rcond * s_max */
-  double *vs;
-  ALLOC(vs, (size_t)m * m);
-  int kept = 0;
-  for (int i = 0; i < m && s[i] > rcond * s[0]; i++, kept++)
-    for (int j = 0; j < m; j++)
-      vs[j + (int64_t)i * m] = vt[i + (int64_t)j * m] / s[i];
-  gemm_impl('N', 'T', m, m, kept, 1.0, vs, m, u, m, 0.0, pinv, m);
-  free(vs);
-  return KIFMM_SUCCESS;
+/* The two factors of the pseudo-inverse, kept apart: vs = V diag(1/s) (m x m, columns of
+ * dropped singular values zero) and ut = U^T. Applied as vs (ut x) they are backward stable:
+ * the rounding of ut x is only amplified along directions that the matrix itself maps back
+ * to rounding. Their explicit product is not: its own rounding errors, eps / s_min in size,
+ * point in every direction, the large singular directions included. */
+static void pinv_from_svd(int m, const double *s, const double *u, const double *vt,
+                          double rcond, double *vs, double *ut) {
+  for (int i = 0; i < m; i++) {
+    double inv = s[i] > rcond * s[0] ? 1.0 / s[i] : 0.0;
+    for (int j = 0; j < m; j++) {
+      vs[j + (int64_t)i * m] = vt[i + (int64_t)j * m] * inv;
+      ut[i + (int64_t)j * m] = u[j + (int64_t)i * m];
+    }
+  }
 }
 
-static int pinv_impl(int m, const double *a, double rcond, double *pinv) {
+static int pinv_impl(int m, const double *a, double rcond, double *vs, double *ut) {
   double *work, *s, *u, *vt;
   size_t mm = (size_t)m * m;
   ALLOC(work, 3 * mm + m);
@@ -100,29 +102,29 @@ static int pinv_impl(int m, const double *a, double rcond, double *pinv) {
   memcpy(work, a, mm * sizeof(double));
   int status = svd_impl(m, m, work, s, u, vt);
   if (status == KIFMM_SUCCESS)
-    status = pinv_from_svd(m, s, u, vt, rcond, pinv);
+    pinv_from_svd(m, s, u, vt, rcond, vs, ut);
   free(work);
   return status;
 }
 
-static int qr_r_impl(int m, int n, double *a, double *r) {
+static int qr_r_impl(int m, int n, double *a, int lda, double *r) {
   int info = 0, lwork = -1;
   double query;
   double *tau;
   ALLOC(tau, n);
-  dgeqrf_(&m, &n, a, &m, tau, &query, &lwork, &info);
+  dgeqrf_(&m, &n, a, &lda, tau, &query, &lwork, &info);
   lwork = (int)query;
   double *work = NULL;
   int status = info == 0 ? kifmm__calloc((void **)&work, (size_t)lwork, sizeof(double))
                          : KIFMM_ERR_LAPACK;
   if (status == KIFMM_SUCCESS) {
-    dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
+    dgeqrf_(&m, &n, a, &lda, tau, work, &lwork, &info);
     status = info == 0 ? KIFMM_SUCCESS : KIFMM_ERR_LAPACK;
   }
   if (status == KIFMM_SUCCESS)
     for (int j = 0; j < n; j++)
       for (int i = 0; i < n; i++)
-        r[i + (int64_t)j * n] = i <= j ? a[i + (int64_t)j * m] : 0.0;
+        r[i + (int64_t)j * n] = i <= j ? a[i + (int64_t)j * lda] : 0.0;
   free(work);
   free(tau);
   return status;
@@ -218,14 +220,14 @@ int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt) {
   return status;
 }
 
-int kifmm__pinv(int m, const double *a, double rcond, double *pinv) {
-  int entered = serial_begin(), status = pinv_impl(m, a, rcond, pinv);
+int kifmm__pinv(int m, const double *a, double rcond, double *vs, double *ut) {
+  int entered = serial_begin(), status = pinv_impl(m, a, rcond, vs, ut);
   serial_end(entered);
   return status;
 }
 
-int kifmm__qr_r(int m, int n, double *a, double *r) {
-  int entered = serial_begin(), status = qr_r_impl(m, n, a, r);
+int kifmm__qr_r(int m, int n, double *a, int lda, double *r) {
+  int entered = serial_begin(), status = qr_r_impl(m, n, a, lda, r);
   serial_end(entered);
   return status;
 }

@@ -112,7 +112,7 @@ typedef struct matrix_desc {
 
 static int matrices(kifmm_operators *ops, matrix_desc m[6]) {
   int64_t n = ops->n, k = ops->k;
-  matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, n},    {"dc2e", &ops->dc2e, n, n},
+  matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, 2 * n}, {"dc2e", &ops->dc2e, n, 2 * n},
                         {"m2m", &ops->m2m, n, 8 * n},  {"l2l", &ops->l2l, 8 * n, n},
                         {"m2l_vt", &ops->vt, k, n},    {"m2l_d", &ops->d, n, k}};
   memcpy(m, all, sizeof(all));

@@ -7,16 +7,25 @@
 #include "internal.h"
 
 /* Singular values of the check-to-equivalent matrices below this fraction of the largest
- * are dropped: the matrices are exponentially ill-conditioned, and keeping directions down
- * to 1e-15 makes the equivalent densities so large that evaluating them cancels digits
- * (measured, relative potential error: p8 4.8e-6 at 1e-15, 3e-8 at 1e-9; p10 5e-5 at
- * 1e-13, 3e-9 at 1e-9; p4 and p6 do not change). */
-#define KIFMM_PINV_RCOND 1e-9
+ * are dropped. The pseudo-inverse is applied as its two SVD factors (backward stable; see
+ * kifmm__pinv), so at high order the cut-off only removes noise: measured, cube 2e4, p12:
+ * 7.4e-11 at 1e-11, 3.2e-11 at 1e-13, 2.6e-11 at 1e-15 and at 4 eps, 4.0e-11 keeping
+ * all. At low order a cut-off near the truncation error regularizes: test_accuracy p8,
+ * cube 5.4e-8 at 1e-9, 5.9e-8 at 1e-13; p10 5.7e-9 at 1e-9, 3.4e-9 at 1e-11 and 1e-13
+ * (p4, p6 do not change). Hence 1e-9 up to p8, three digits fewer every two orders, and
+ * 1e-15 from p12 on. */
+static double pinv_rcond(int order) {
+  double r = pow(10.0, 3.0 - 1.5 * order);
+  return r > 1e-9 ? 1e-9 : r < 1e-15 ? 1e-15 : r;
+}
 
 double kifmm__default_tolerance(int order) {
   /* below the M2L truncation error of order p (measured: p6 ~1e-6, p10 ~3e-9 overall),
-   * so compression does not show: 3.2e-8 at p6, 3.2e-9 at p10 */
-  return pow(10.0, -0.25 * order - 6.0);
+   * so compression does not show: 3.2e-8 at p6, 3.2e-9 at p10. Above p10 the truncation
+   * falls faster than p/4 digits (p12 2.6e-11, p14 1.3e-12, p16 8.7e-14, cube 2e4), and
+   * the tolerance follows: 1e-12 at p12 (1e-11 gives 2.8e-11), 1e-13 at p14, 1e-14 at
+   * p16 (tighter changes nothing, measured). */
+  return order <= 10 ? pow(10.0, -0.25 * order - 6.0) : pow(10.0, -0.5 * order - 6.0);
 }
 
 static void child_center(int octant, double side, double c[3]) {
@@ -38,15 +47,25 @@ static void surface_matrix(int p, double r_trg, double s_trg, const double c_trg
 static int compute_pinvs(kifmm_operators *ops, double *pts, double *k) {
   const double o[3] = {0, 0, 0};
   int p = ops->order, n = ops->n;
+  size_t nn = (size_t)n * n;
   surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 1, o, pts, k);
-  CHECK(kifmm__pinv(n, k, ops->rcond, ops->uc2e));
+  CHECK(kifmm__pinv(n, k, ops->rcond, ops->uc2e, ops->uc2e + nn));
   surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
-  return kifmm__pinv(n, k, ops->rcond, ops->dc2e);
+  return kifmm__pinv(n, k, ops->rcond, ops->dc2e, ops->dc2e + nn);
+}
+
+void kifmm__c2e_apply(int n, const double *c2e, int m, double alpha, const double *check,
+                      double beta, double *equiv, double *tmp) {
+  /* the evaluation's products: kifmm-c's own tiles, whatever kernel the BLAS picked */
+  kifmm__mm(n, m, n, 1.0, c2e + (size_t)n * n, n, check, n, 0.0, tmp, n);
+  kifmm__mm(n, m, n, alpha, c2e, n, tmp, n, beta, equiv, n);
 }
 
 /* m2m is n x 8n (child blocks side by side), l2l is 8n x n (child blocks stacked), so one
- * product serves all eight children of many boxes. */
-static void compute_m2m_l2l(kifmm_operators *ops, double *pts, double *k) {
+ * product serves all eight children of many boxes. Each block is (V S^-1) (U^T K): the
+ * rows of U^T K decay as fast as S does (the child's field is smoother than the parent's),
+ * so the product has no large entries and forming it explicitly loses nothing. */
+static void compute_m2m_l2l(kifmm_operators *ops, double *pts, double *k, double *tmp) {
   const double o[3] = {0, 0, 0};
   int p = ops->order, n = ops->n;
   size_t nn = (size_t)n * n;
@@ -55,13 +74,22 @@ static void compute_m2m_l2l(kifmm_operators *ops, double *pts, double *k) {
     child_center(c, 1.0, cc);
     /* parent upward check <- child upward equivalent, then the parent's pseudo-inverse */
     surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 0.5, cc, pts, k);
-    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e, n, k, n, 0.0, ops->m2m + c * nn, n);
+    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e + nn, n, k, n, 0.0, tmp, n);
+    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e, n, tmp, n, 0.0, ops->m2m + c * nn, n);
     /* child downward check <- parent downward equivalent; the child's pseudo-inverse is
      * half the unit one (1/r is homogeneous of degree -1) */
     surface_matrix(p, KIFMM_RATIO_INNER(p), 0.5, cc, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
-    kifmm__gemm('N', 'N', n, n, n, 0.5, ops->dc2e, n, k, n, 0.0, ops->l2l + (size_t)c * n,
+    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->dc2e + nn, n, k, n, 0.0, tmp, n);
+    kifmm__gemm('N', 'N', n, n, n, 0.5, ops->dc2e, n, tmp, n, 0.0, ops->l2l + (size_t)c * n,
                 8 * n);
   }
+}
+
+static int count_above(const double *s, int n, double tol) {
+  int k = 0;
+  while (k < n && s[k] > tol * s[0])
+    k++;
+  return k < 1 ? 1 : k;
 }
 
 /* K_t: downward check of the unit box at the origin <- upward equivalent of the unit box
@@ -74,94 +102,202 @@ static void m2l_matrix(int p, int t, double *pts, double *k) {
   surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_INNER(p), 1, c, pts, k);
 }
 
-/* Singular values and right singular vectors (vt, n x n) of all K_t stacked on top of each
- * other (transpose = 0) or side by side (transpose = 1), by a running QR of the stack. */
-static int stacked_svd(int p, int transpose, double *s, double *vt) {
-  enum { GROUP = 16 };
-  int n = kifmm__surface_count(p);
-  int64_t rows = (int64_t)n * (GROUP + 1);
-  double *stack = NULL, *r = NULL, *k = NULL, *pts = NULL;
-  int status = kifmm__calloc((void **)&stack, (size_t)(rows * n), sizeof(double));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&r, (size_t)n * n, sizeof(double));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&k, (size_t)n * n, sizeof(double));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&pts, (size_t)6 * n, sizeof(double));
-  for (int t0 = 0; status == KIFMM_SUCCESS && t0 < KIFMM_NTV; t0 += GROUP) {
-    int g = KIFMM_NTV - t0 < GROUP ? KIFMM_NTV - t0 : GROUP;
-    int64_t m = (int64_t)n * (g + 1);
-    memset(stack, 0, (size_t)(m * n) * sizeof(double));
-    for (int j = 0; j < n; j++) /* R so far in the first n rows */
-      for (int i = 0; i <= j; i++)
-        stack[i + j * m] = r[i + (int64_t)j * n];
-    for (int q = 0; q < g; q++) {
-      m2l_matrix(p, t0 + q, pts, k);
-      int64_t off = (int64_t)n * (q + 1);
-      for (int j = 0; j < n; j++)
-        for (int i = 0; i < n; i++)
-          stack[off + i + j * m] = transpose ? k[j + (int64_t)i * n] : k[i + (int64_t)j * n];
+/* Offset d = g(d0), d0 = sorted |d|: g permutes the axes (d[axis[m]] = +-d0[m]) and flips
+ * the negative ones. sigma[i] is the surface point g^-1(x_i), found on the lattice, where
+ * the surfaces are exactly symmetric. */
+int kifmm__tv_symmetry(int order, int t, int *sigma) {
+  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[16 * 16 * 16];
+  kifmm__tv_offset(t, d);
+  for (int a = 0; a < 3; a++) /* insertion sort of the axes by |d| */
+    for (int b = a; b > 0 && abs(d[axis[b]]) < abs(d[axis[b - 1]]); b--) {
+      int tmp = axis[b];
+      axis[b] = axis[b - 1];
+      axis[b - 1] = tmp;
     }
-    status = kifmm__qr_r((int)m, n, stack, r);
+  const int p = order, n = kifmm__surface_count(order);
+  kifmm__surface_lattice(order, ijk);
+  for (int i = 0; i < n; i++)
+    lut[(ijk[3 * i] * p + ijk[3 * i + 1]) * p + ijk[3 * i + 2]] = i;
+  for (int i = 0; i < n; i++) {
+    int e[3];
+    for (int m = 0; m < 3; m++) {
+      int c = ijk[3 * i + axis[m]];
+      e[m] = d[axis[m]] < 0 ? p - 1 - c : c;
+    }
+    sigma[i] = lut[(e[0] * p + e[1]) * p + e[2]];
   }
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__svd(n, n, r, s, NULL, vt);
-  free(stack);
-  free(r);
-  free(k);
-  free(pts);
-  return status;
+  return kifmm__tv_index(abs(d[axis[0]]), abs(d[axis[1]]), abs(d[axis[2]]));
 }
 
-static int count_above(const double *s, int n, double tol) {
-  int k = 0;
-  while (k < n && s[k] > tol * s[0])
-    k++;
-  return k < 1 ? 1 : k;
-}
+/* A representative K_t0 ~ (A S) B^T truncated at the compression tolerance: every other
+ * K_t of its class is a permutation of it, so 16 SVDs give all 316 low-rank forms. */
+typedef struct {
+  int r;          /* rank at the tolerance relative to its own largest singular value */
+  int rs;         /* rank at the tolerance relative to the largest of all: rows it adds to
+                     the stacks that give the shared bases, truncated at that level too */
+  double *as, *b; /* n x r each */
+  double *s;      /* r */
+} m2l_rep;
 
-/* C_t = U^T K_t V, truncated to A_t B_t^T; A_t holds the singular values. */
-static int compress_one(const kifmm_operators *ops, const double *u, const double *v, int t,
-                        double *work, double **ab_out, int *r_out) {
-  int n = ops->n, k = ops->k;
-  double *pts = work, *kt = pts + 6 * n, *tmp = kt + (size_t)n * n, *c = tmp + (size_t)n * k,
-         *s = c + (size_t)k * k, *pu = s + k, *pvt = pu + (size_t)k * k;
-  m2l_matrix(ops->order, t, pts, kt);
-  kifmm__gemm('N', 'N', n, k, n, 1.0, kt, n, v, n, 0.0, tmp, n);
-  kifmm__gemm('T', 'N', k, k, n, 1.0, u, n, tmp, n, 0.0, c, k);
-  CHECK(kifmm__svd(k, k, c, s, pu, pvt));
-  int r = count_above(s, k, ops->tol);
-  double *ab;
-  ALLOC(ab, (size_t)2 * k * r);
-  for (int j = 0; j < r; j++)
-    for (int i = 0; i < k; i++) {
-      ab[i + (int64_t)j * k] = pu[i + (int64_t)j * k] * s[j];
-      ab[(int64_t)k * r + i + (int64_t)j * k] = pvt[j + (int64_t)i * k];
+typedef struct {
+  m2l_rep rep[KIFMM_NTV]; /* filled at the representatives' indices only */
+  int *t0;                /* representative of each transfer vector */
+  int *sigma;             /* KIFMM_NTV x n surface permutations */
+} m2l_sym;
+
+static int rep_svd(const kifmm_operators *ops, int t, double *work, m2l_rep *rep) {
+  int n = ops->n;
+  size_t nn = (size_t)n * n;
+  double *k = work, *u = k + nn, *vt = u + nn, *s = vt + nn, *pts = s + n;
+  m2l_matrix(ops->order, t, pts, k);
+  CHECK(kifmm__svd(n, n, k, s, u, vt));
+  int r = rep->r = count_above(s, n, ops->tol);
+  ALLOC(rep->as, (size_t)2 * n * r + r);
+  rep->b = rep->as + (size_t)n * r;
+  rep->s = rep->b + (size_t)n * r;
+  for (int j = 0; j < r; j++) {
+    rep->s[j] = s[j];
+    for (int i = 0; i < n; i++) {
+      rep->as[i + (int64_t)j * n] = u[i + (int64_t)j * n] * s[j];
+      rep->b[i + (int64_t)j * n] = vt[j + (int64_t)i * n];
     }
-  *ab_out = ab;
-  *r_out = r;
+  }
   return KIFMM_SUCCESS;
 }
 
-static int compress_all(kifmm_operators *ops, const double *u, const double *v, int nthreads) {
-  int n = ops->n, k = ops->k, status = KIFMM_SUCCESS;
-  double *parts[KIFMM_NTV] = {0};
-  size_t wlen = (size_t)6 * n + (size_t)n * n + (size_t)n * k + 3 * (size_t)k * k + k;
-  int done = 0;
+static int sym_build(const kifmm_operators *ops, int nthreads, m2l_sym *sym) {
+  int n = ops->n, status = KIFMM_SUCCESS;
+  ALLOC(sym->t0, KIFMM_NTV);
+  ALLOC(sym->sigma, (size_t)KIFMM_NTV * n);
+  for (int t = 0; t < KIFMM_NTV; t++)
+    sym->t0[t] = kifmm__tv_symmetry(ops->order, t, sym->sigma + (size_t)t * n);
+  size_t wlen = (size_t)3 * n * n + 7 * (size_t)n;
+  int nrep = 0, done = 0;
+  for (int t = 0; t < KIFMM_NTV; t++)
+    nrep += sym->t0[t] == t;
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
     int mine = kifmm__calloc((void **)&work, wlen, sizeof(double));
 #pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < KIFMM_NTV; t++)
+      if (mine == KIFMM_SUCCESS && sym->t0[t] == t) {
+        mine = rep_svd(ops, t, work, &sym->rep[t]);
+        int finished;
+#pragma omp atomic capture
+        finished = ++done;
+        /* shares of the p16 time: pseudo-inverses and M2M/L2L 15 %, these SVDs 40 %, the
+         * stacked QRs 30 %, the per-vector products 15 %; only the caller's thread reports */
+        kifmm__progress("operators", 0.15 + 0.4 * finished / nrep);
+      }
+    free(work);
+#pragma omp critical
+    if (mine != KIFMM_SUCCESS)
+      status = mine;
+  }
+  kifmm__blas_threads_pop(blas);
+  double smax = 0;
+  for (int t = 0; status == KIFMM_SUCCESS && t < KIFMM_NTV; t++)
+    if (sym->t0[t] == t && sym->rep[t].s[0] > smax)
+      smax = sym->rep[t].s[0];
+  for (int t = 0; status == KIFMM_SUCCESS && t < KIFMM_NTV; t++) {
+    m2l_rep *rep = &sym->rep[t];
+    if (sym->t0[t] == t)
+      while (rep->rs < rep->r && rep->s[rep->rs] > 0.1 * ops->tol * smax)
+        rep->rs++;
+  }
+  return status;
+}
+
+static void sym_free(m2l_sym *sym) {
+  for (int t = 0; t < KIFMM_NTV; t++)
+    free(sym->rep[t].as);
+  free(sym->t0);
+  free(sym->sigma);
+}
+
+/* Rows of K_t^T (left = 1) or K_t (left = 0) up to an orthogonal transformation, which
+ * leaves the R of a QR alone: S A^T P^T or S B^T P^T, rs x n at the top of a (lda). */
+static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, int64_t lda) {
+  const m2l_rep *rep = &sym->rep[sym->t0[t]];
+  const int *sigma = sym->sigma + (size_t)t * n;
+  for (int i = 0; i < n; i++)
+    for (int q = 0; q < rep->rs; q++)
+      a[q + i * lda] = left ? rep->as[sigma[i] + (int64_t)q * n]
+                            : rep->b[sigma[i] + (int64_t)q * n] * rep->s[q];
+}
+
+/* Singular values and right singular vectors (vt, n x n) of all K_t stacked on top of each
+ * other (left = 0) or side by side (left = 1), by a running QR of the stack of their
+ * low-rank factors: a fraction of the rows of the K_t themselves. */
+static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *vt) {
+  int64_t cap = (int64_t)n * 17, rows = 0;
+  double *stack = NULL, *r = NULL;
+  int status = kifmm__calloc((void **)&stack, (size_t)(cap * n), sizeof(double));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&r, (size_t)n * n, sizeof(double));
+  for (int t = 0; status == KIFMM_SUCCESS && t <= KIFMM_NTV; t++) {
+    int rb = t < KIFMM_NTV ? sym->rep[sym->t0[t]].rs : 0;
+    if (rows > 0 && (t == KIFMM_NTV || rows + rb > cap)) {
+      status = kifmm__qr_r((int)rows, n, stack, (int)cap, r);
+      for (int j = 0; j < n; j++) /* R so far in the first n rows, the rest cleared */
+        for (int64_t i = 0; i < cap; i++)
+          stack[i + j * cap] = i <= j ? r[i + (int64_t)j * n] : 0.0;
+      rows = n;
+    }
+    if (t < KIFMM_NTV)
+      stack_block(sym, n, t, left, stack + rows, cap);
+    rows += rb;
+  }
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__svd(n, n, r, s, NULL, vt);
+  free(stack);
+  free(r);
+  return status;
+}
+
+/* C_t = U^T K_t V ~ (U^T P A S)(V^T P B)^T: A_t = U^T P (A S), B_t = V^T P B. */
+static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const double *u,
+                        const double *v, int t, double *work, double **ab_out, int *r_out) {
+  int n = ops->n, k = ops->k;
+  const m2l_rep *rep = &sym->rep[sym->t0[t]];
+  const int *sigma = sym->sigma + (size_t)t * n;
+  /* C_t is k x k: more than k columns would only repeat directions (and the cache's
+   * validation rejects r_t > k) */
+  int r = rep->r < k ? rep->r : k;
+  double *ab;
+  ALLOC(ab, (size_t)2 * k * r);
+  for (int side = 0; side < 2; side++) {
+    const double *f = side ? rep->b : rep->as;
+    for (int q = 0; q < r; q++)
+      for (int i = 0; i < n; i++)
+        work[i + (int64_t)q * n] = f[sigma[i] + (int64_t)q * n];
+    kifmm__gemm('T', 'N', k, r, n, 1.0, side ? v : u, n, work, n, 0.0, ab + (size_t)side * k * r,
+                k);
+  }
+  *ab_out = ab;
+  *r_out = r;
+  return KIFMM_SUCCESS;
+}
+
+static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *u,
+                        const double *v, int nthreads) {
+  int n = ops->n, k = ops->k, status = KIFMM_SUCCESS, done = 0;
+  double *parts[KIFMM_NTV] = {0};
+  int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
+#pragma omp parallel num_threads(nthreads)
+  {
+    double *work = NULL;
+    int mine = kifmm__calloc((void **)&work, (size_t)n * n, sizeof(double));
+#pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < KIFMM_NTV; t++) {
       if (mine == KIFMM_SUCCESS)
-        mine = compress_one(ops, u, v, t, work, &parts[t], &ops->r[t]);
+        mine = compress_one(ops, sym, u, v, t, work, &parts[t], &ops->r[t]);
       int finished;
 #pragma omp atomic capture
       finished = ++done;
-      /* reaches the caller from its own thread only, at most every 2 % */
-      kifmm__progress("operators", 0.7 + 0.3 * finished / KIFMM_NTV);
+      kifmm__progress("operators", 0.85 + 0.15 * finished / KIFMM_NTV);
     }
     free(work);
 #pragma omp critical
@@ -185,23 +321,18 @@ static int compress_all(kifmm_operators *ops, const double *u, const double *v, 
   return status;
 }
 
-static int compute_m2l(kifmm_operators *ops, int nthreads) {
+static int compute_bases(kifmm_operators *ops, const m2l_sym *sym, int nthreads, double *ul,
+                         double *vr, double *u, double *v) {
   int n = ops->n;
-  double *sl = NULL, *sr = NULL, *ul = NULL, *vr = NULL, *u = NULL, *v = NULL;
+  double *sl;
   ALLOC(sl, 2 * n);
-  sr = sl + n;
-  int status = kifmm__calloc((void **)&ul, (size_t)4 * n * n, sizeof(double));
-  if (status == KIFMM_SUCCESS) {
-    vr = ul + (size_t)n * n;
-    u = vr + (size_t)n * n;
-    v = u + (size_t)n * n;
-    /* left basis: rows of all K_t side by side = columns of K_t^T stacked */
-    status = stacked_svd(ops->order, 1, sl, ul);
-  }
-  kifmm__progress("operators", 0.4);
-  if (status == KIFMM_SUCCESS)
-    status = stacked_svd(ops->order, 0, sr, vr);
+  double *sr = sl + n;
+  /* left basis: rows of all K_t side by side = columns of K_t^T stacked */
+  int status = stacked_svd(sym, n, 1, sl, ul);
   kifmm__progress("operators", 0.7);
+  if (status == KIFMM_SUCCESS)
+    status = stacked_svd(sym, n, 0, sr, vr);
+  kifmm__progress("operators", 0.85);
   if (status == KIFMM_SUCCESS) {
     int kl = count_above(sl, n, ops->tol), kr = count_above(sr, n, ops->tol);
     int k = ops->k = kl > kr ? kl : kr;
@@ -217,30 +348,47 @@ static int compute_m2l(kifmm_operators *ops, int nthreads) {
       for (int j = 0; j < n; j++)
         for (int i = 0; i < k; i++)
           ops->vt[i + (int64_t)j * k] = v[j + (int64_t)i * n];
-      kifmm__gemm('N', 'N', n, k, n, 1.0, ops->dc2e, n, u, n, 0.0, ops->d, n);
-      status = compress_all(ops, u, v, nthreads);
+      kifmm__c2e_apply(n, ops->dc2e, k, 1.0, u, 0.0, ops->d, ul);
+      status = compress_all(ops, sym, u, v, nthreads);
     }
   }
   free(sl);
+  return status;
+}
+
+static int compute_m2l(kifmm_operators *ops, int nthreads) {
+  int n = ops->n;
+  m2l_sym sym;
+  memset(&sym, 0, sizeof(sym));
+  double *ul = NULL;
+  int status = sym_build(ops, nthreads, &sym);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&ul, (size_t)4 * n * n, sizeof(double));
+  if (status == KIFMM_SUCCESS) {
+    double *vr = ul + (size_t)n * n, *u = vr + (size_t)n * n, *v = u + (size_t)n * n;
+    status = compute_bases(ops, &sym, nthreads, ul, vr, u, v);
+  }
   free(ul);
+  sym_free(&sym);
   return status;
 }
 
 static int compute(kifmm_operators *ops, int nthreads) {
   int n = ops->n;
   size_t nn = (size_t)n * n;
-  ALLOC(ops->uc2e, nn);
-  ALLOC(ops->dc2e, nn);
+  ALLOC(ops->uc2e, 2 * nn);
+  ALLOC(ops->dc2e, 2 * nn);
   ALLOC(ops->m2m, 8 * nn);
   ALLOC(ops->l2l, 8 * nn);
   double *pts, *k;
   ALLOC(pts, 6 * n);
-  int status = kifmm__calloc((void **)&k, nn, sizeof(double));
+  int status = kifmm__calloc((void **)&k, 2 * nn, sizeof(double));
   if (status == KIFMM_SUCCESS)
     status = compute_pinvs(ops, pts, k);
+  kifmm__progress("operators", 0.05);
   if (status == KIFMM_SUCCESS)
-    compute_m2m_l2l(ops, pts, k);
-  kifmm__progress("operators", 0.1);
+    compute_m2m_l2l(ops, pts, k, k + nn);
+  kifmm__progress("operators", 0.15);
   free(pts);
   free(k);
   if (status == KIFMM_SUCCESS)
@@ -253,7 +401,7 @@ int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nt
   ops->order = order;
   ops->n = kifmm__surface_count(order);
   ops->tol = tol > 0 ? tol : kifmm__default_tolerance(order);
-  ops->rcond = KIFMM_PINV_RCOND;
+  ops->rcond = pinv_rcond(order);
   int status = compute(ops, nthreads);
   if (status != KIFMM_SUCCESS)
     kifmm__operators_free(ops);
@@ -273,5 +421,5 @@ void kifmm__operators_free(kifmm_operators *ops) {
 
 int64_t kifmm__operators_bytes(const kifmm_operators *ops) {
   int64_t n = ops->n;
-  return (int64_t)sizeof(double) * (18 * n * n + 2 * n * ops->k + ops->ab_len);
+  return (int64_t)sizeof(double) * (20 * n * n + 2 * n * ops->k + ops->ab_len);
 }

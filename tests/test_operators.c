@@ -44,10 +44,10 @@ static double rel_err(int n, const double *a, const double *b) {
 /* Multipole (upward equivalent density) of sources in a box of side h at c. */
 static void p2m(const fixture *f, int ns, const double *src, const double *q, const double c[3],
                 double h, double *mult) {
-  double *check = tu_alloc(f->n);
+  double *check = tu_alloc(2 * f->n);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), h, c, (double *)f->surf);
   eval(ns, src, q, f->n, f->surf, check);
-  kifmm__gemm('N', 'N', f->n, 1, f->n, h, f->ops.uc2e, f->n, check, f->n, 0.0, mult, f->n);
+  kifmm__c2e_apply(f->n, f->ops.uc2e, 1, h, check, 0.0, mult, check + f->n);
   free(check);
 }
 
@@ -127,14 +127,14 @@ static double test_m2l(const fixture *f, int dx, int dy, int dz) {
 static double test_p2l_l2l(const fixture *f) {
   int n = f->n;
   const double o[3] = {0, 0, 0}, sc[3] = {-2.5, 1.0, 2.0}, cc[3] = {0.25, -0.25, 0.25};
-  double *src = tu_alloc(3 * NS), *check = tu_alloc(n), *loc = tu_alloc(n), *out = tu_alloc(8 * n),
+  double *src = tu_alloc(3 * NS), *check = tu_alloc(2 * n), *loc = tu_alloc(n), *out = tu_alloc(8 * n),
          trg[3 * NT], direct[NT], approx[NT];
   uint64_t seed = 8;
   box_points(&seed, NS, sc, 2.0, src);
   box_points(&seed, NT, cc, 0.5, trg);
   kifmm__surface(f->ops.order, KIFMM_RATIO_INNER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(NS, src, f->q, n, f->surf, check);
-  kifmm__gemm('N', 'N', n, 1, n, 1.0, f->ops.dc2e, n, check, n, 0.0, loc, n);
+  kifmm__c2e_apply(n, f->ops.dc2e, 1, 1.0, check, 0.0, loc, check + n);
   kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->ops.l2l, 8 * n, loc, n, 0.0, out, 8 * n);
   eval(NS, src, f->q, NT, trg, direct);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 0.5, cc, (double *)f->surf);
@@ -176,7 +176,44 @@ static void run_order(int p, double tol) {
   kifmm__operators_free(&f.ops);
 }
 
+/* M2L compression takes every K_t from one of 16 representatives through a permutation of
+ * the surface points: check K_t[i][j] == K_t0[sigma[i]][sigma[j]] for all 316 vectors. */
+static void test_symmetry(int p) {
+  int n = 6 * (p - 1) * (p - 1) + 2, sigma[KIFMM_MAX_SURFACE], reps = 0;
+  double *pts = tu_alloc(6 * n), *k = tu_alloc((size_t)n * n), *k0 = tu_alloc((size_t)n * n),
+         worst = 0;
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    int t0 = kifmm__tv_symmetry(p, t, sigma), d[3], d0[3];
+    kifmm__tv_offset(t, d);
+    kifmm__tv_offset(t0, d0);
+    reps += t0 == t;
+    EXPECT(t0 >= 0 && 0 <= d0[0] && d0[0] <= d0[1] && d0[1] <= d0[2],
+           "p=%d t=%d: representative %d is not canonical", p, t, t0);
+    const double o[3] = {0, 0, 0}, c[3] = {d[0], d[1], d[2]}, c0[3] = {d0[0], d0[1], d0[2]};
+    double r = KIFMM_RATIO_INNER(p);
+    kifmm__surface(p, r, 1, o, pts);
+    kifmm__surface(p, r, 1, c, pts + 3 * n);
+    kifmm__kernel_matrix(n, pts, n, pts + 3 * n, k, n);
+    kifmm__surface(p, r, 1, c0, pts + 3 * n);
+    kifmm__kernel_matrix(n, pts, n, pts + 3 * n, k0, n);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < n; i++) {
+        double e = fabs(k[i + (size_t)j * n] - k0[sigma[i] + (size_t)sigma[j] * n]);
+        worst = e > worst ? e : worst;
+      }
+  }
+  printf("  p=%2d symmetry: %d representatives, largest |K_t - P K_t0 P^T| %.1e\n", p, reps,
+         worst);
+  EXPECT(reps == 16, "p=%d: %d representatives, expected 16", p, reps);
+  EXPECT(worst < 1e-15, "p=%d: K_t differs from its permuted representative by %.3e", p, worst);
+  free(pts);
+  free(k);
+  free(k0);
+}
+
 int main(void) {
+  test_symmetry(4);
+  test_symmetry(7);
   run_order(4, 2e-3);
   run_order(6, 1e-4);
   run_order(8, 1e-5);
