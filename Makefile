@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # kifmm-c convenience wrapper: installs Debian dependencies when missing, configures,
 # builds and runs. `make demo` and `make test` are the two quick-start commands.
 BUILD     ?= build

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Warning, architecture and sanitizer flags shared by every C target of kifmm-c.
 add_library(kifmm_flags INTERFACE)
 target_compile_options(kifmm_flags INTERFACE

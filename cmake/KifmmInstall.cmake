@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Installation and package export: libraries (shared with SONAME, static), kifmm.h and
 # kifmm_io.h, the Fortran module, kifmmConfig.cmake + kifmmConfigVersion.cmake (targets kifmm::kifmm,
 # kifmm::kifmm_static, kifmm::kifmm_fortran, kifmm::kifmm_fortran_static) and kifmm.pc.

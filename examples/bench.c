@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm-bench: N random sources and N separate random targets, one plan and one (or more)
  * evaluations, errors against a direct sum on K sampled targets; prints one JSON line. */
 #include <math.h>

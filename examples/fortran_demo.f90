@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! A time-stepping loop as a simulation code writes it: the particles keep their positions,
 ! their charges change every step. Build the plan once, evaluate each step, check one step
 ! against the direct sum, destroy. The program owns MPI (use mpi_f08); kifmm does not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # `make bench`: the reference table (1e6 sources + 1e6 separate targets, 2 threads, BLAS
 # single-threaded, 3 runs each) and the linear-scaling series. JSON lines go to
 # bench-results.jsonl; a min/median/max summary is printed at the end.

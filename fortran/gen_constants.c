@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Build-time generator of kifmm_constants.inc, the Fortran constants of module kifmm.
  * Expands the same KIFMM_STATUS_LIST X-macro as the C enum, so the two cannot drift. */
 #include <stdio.h>

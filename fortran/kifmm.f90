@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! kifmm-c Fortran interface: module kifmm, a thin ISO_C_BINDING layer over include/kifmm.h.
 ! Private bind(C) interfaces to the C entry points; public wrappers with optional arguments.
 !

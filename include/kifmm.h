@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm-c: kernel-independent fast multipole method for 3D Laplace problems.
  * Public C API: plan once on a point geometry, evaluate many times with new charges. */
 #ifndef KIFMM_H

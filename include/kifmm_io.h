@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm-c file input/output: particles and results in HDF5, read and written through the
  * MPI-IO driver with each rank owning a contiguous slab, and the operator cache results. */
 #ifndef KIFMM_IO_H

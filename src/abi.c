@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The struct layouts the library accepts from callers: every released size of kifmm_options
  * and kifmm_stats, and the 0.1 layouts (no struct_size) with the 0.1 symbols that use them. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Binary layouts of kifmm_options and kifmm_stats: the plan reads caller options and writes
  * caller statistics only through these, so one file (abi.c) knows every released layout. */
 #ifndef KIFMM_ABI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Work counts of a tree and its lists, the time they predict on this machine kind, the
  * memory a plan and one evaluation take, and the choices made from them: the expansion
  * order for a tolerance and the leaf size (ncrit) for a point distribution. */

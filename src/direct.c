@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Direct O(N M) summation in the caller's order: the reference the tests and the
  * benchmark check the FMM against. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
  * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics. */
 #include <assert.h>

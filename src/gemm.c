@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The dense applies of an evaluation (P2M, M2M, L2L, M2L, P2L) on our own register-tiled
  * kernels, so their speed does not depend on whether the BLAS recognises the CPU. */
 #include <immintrin.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Register-tile gemm, instantiated once per instruction set by gemm.c: it defines V (vector
  * type), W (lanes), MASK, LOAD, LOADM, STOREM, BCAST, FMADD, MUL, ZERO, SET1, MASK_FIRST(n),
  * MASK_ALL, MV_MAX (row vectors per tile, <= 3), NR_MAX (columns per tile, <= 8), NR_LIST(X)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* HDF5 helpers for opcache.c and io.c: quiet error stacks, scalar attributes, temporary
  * files renamed into place so no reader ever sees a half-written file. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Small HDF5 helpers shared by the operator cache and the particle/result I/O: silencing
  * HDF5's error printing, scalar attributes, and temporary files for atomic replacement. */
 #ifndef KIFMM_H5UTIL_H

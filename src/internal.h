@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Internal data structures shared by the modules of kifmm-c: tree, lists, operators, plan.
  * Everything is flat arrays with index bookends; nothing here is part of the public API. */
 #ifndef KIFMM_INTERNAL_H

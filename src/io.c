@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Particles in, results out: HDF5 files read and written through the MPI-IO driver, each
  * rank owning a contiguous slab of rows (collective hyperslabs), replaced atomically. */
 #define _POSIX_C_SOURCE 200809L

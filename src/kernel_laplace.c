@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Laplace kernel 1/|y - x| (the 1/(4 pi) is applied once to the results): dense kernel
  * matrices for operator precomputation and the vectorized direct sum used by P2P/P2M/L2P/M2P. */
 #include <immintrin.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The only file that calls BLAS and LAPACK (Fortran ABI, hidden string lengths passed):
  * matrix products, SVD, pseudo-inverse, QR, and BLAS thread control. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Interaction lists U (P2P), V (M2L), W (M2P) and X (P2L) in CSR form, from the tree.
  * Every (source point, target point) pair is covered exactly once by these four lists. */
 #include <string.h>

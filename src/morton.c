@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Morton keys: interleave integer box coordinates so that sorting keys orders boxes along
  * the Z curve; neighbours, adjacency and the sorts that put points and boxes in that order.
  * A key holds KIFMM_KEY_BITS = 42 bits per coordinate in 126 bits: the high word interleaves

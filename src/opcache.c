@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Operator cache: kifmm__operators_obtain() loads the precomputed operators from one HDF5
  * file per key, or computes them (operators.c) and stores them atomically for next time. */
 #define _POSIX_C_SOURCE 200809L

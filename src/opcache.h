@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Operator cache: precomputed operators are loaded from, or computed and stored in, one
  * HDF5 file per key (kernel, order, surface ratios, tolerance, float type, format). */
 #ifndef KIFMM_OPCACHE_H

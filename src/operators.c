@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Precomputed translation operators for a unit box (scale invariance gives every level):
  * check-to-equivalent pseudo-inverses, M2M/L2L for the 8 children, and M2L for the 316
  * transfer vectors compressed twice: shared bases U, V, then a low-rank A_t B_t^T per vector. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Distributed partition: every rank's points are scaled by the global bounding box, sample
  * sorted along the Z curve, refined into the global octree's leaves and cut between leaves.
  * Its output (local Morton-sorted points plus leaves) is what a distributed plan starts from. */

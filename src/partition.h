@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Distributed Morton partition (internal): the ranks' points sorted along the Z curve across
  * the communicator and cut at leaf boundaries of the global adaptive octree, p4est style. */
 #ifndef KIFMM_PARTITION_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The public plan API: validates input, builds tree, lists and operators once, and runs
  * evaluations that move charges into Morton order and results back to the caller's order. */
 #include <math.h>

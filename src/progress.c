@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Progress reports to the caller's callback. The options in force are kept per thread for
  * the duration of one library call, so that deep code (the operator precomputation) can
  * report without every signature carrying the callback, and so that only the caller's own

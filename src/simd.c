@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Run-time choice of the instruction set for the hot loops (P2P, dense applies): the best
  * this CPU supports, or a lower one forced by KIFMM_SIMD; resolved once per process. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Status codes and their messages, generated from the single KIFMM_STATUS_LIST in kifmm.h.
  * Every public entry point returns one of these codes. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Equivalent and check surfaces: the 6(p-1)^2+2 points of a p x p x p lattice that lie on
  * the faces of a cube concentric with a box. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Adaptive linear octree: points sorted once along the Morton curve, boxes refined while
  * they hold more than ncrit points, 2:1 balanced, then laid out as flat level-sorted arrays. */
 #include <float.h>

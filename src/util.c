@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Small helpers every module uses: checked allocation and the wall clock. */
 #include <math.h>
 #include <omp.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """kifmm-bench prints one JSON object, valid for a strict parser: null where there is no
 value (errors with --check 0), numbers where there is one. Usage: check_bench_json.py BENCH"""
 import json

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Whole-FMM accuracy against a direct sum: relative l2 error of potential and gradient on
  * >= 1000 sampled targets, for uniform, sphere-surface and strongly clustered points, with
  * separate and identical source/target sets. Usage: test_accuracy ORDER. */

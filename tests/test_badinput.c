@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Bad input: each case returns its documented status and leaves the outputs untouched. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Thread safety: several user threads create, evaluate and destroy plans at once, on a cold
  * and then a warm operator cache; results are bitwise those of a serial run, each cache
  * file is computed once, and the caller's process-wide settings (OpenBLAS thread count,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Dry run: kifmm_plan_estimate() reports the plan kifmm_plan_create() builds (same choices,
  * same counts, same bytes held) and a memory peak within 15 % of the one measured in this
  * process; predicted times are printed, not asserted (machines differ). */

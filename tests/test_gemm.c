@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm__mm and kifmm__mm_cols (the evaluation's own gemm tiles) against a plain triple
  * loop, on every edge of the tiling: row counts around the vector and tile widths, column
  * counts around the panel width, k = 0, beta = 0 over NaN, leading dimensions above m. The

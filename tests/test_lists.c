@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Interaction lists: every (source leaf, target leaf) pair is accounted for exactly once by
  * U at the target leaf, V at the target or an ancestor (from the source or an ancestor),
  * W at the target leaf (from the source or an ancestor) or X at the target or an ancestor. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Morton keys: encode/decode round trips, neighbours, adjacency, transfer-vector indices
  * and the radix sort that orders points. */
 #include <math.h>

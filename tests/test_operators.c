@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Each translation operator on its own against direct evaluation, on a hand-built unit
  * geometry: P2M+M2P, P2M+M2M, P2M+M2L+L2P (compressed), P2L+L2L+L2P. */
 #include "internal.h"

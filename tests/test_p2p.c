@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm__p2p on the path KIFMM_SIMD selects against a plain sum: every remainder of the
  * target lanes, coincident points (which contribute nothing), and coordinates scaled to
  * 1e-100 and 1e100 (the AVX2 path builds 1/sqrt from the exponent bits). ctest runs this

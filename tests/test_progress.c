@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Progress callback: every phase of plan creation and evaluation is announced at its start
  * and end, in order, from the calling thread only; long phases report the fraction done. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */

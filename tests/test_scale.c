@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Translation and scale invariance, results that cannot be represented, and trees deeper
  * than 16 levels. The reference for a cloud x = s * (o + w) is the direct sum over the
  * scaled points w, scaled back by 1/s (potential) and 1/s^2 (gradient), so that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reproducibility: 1 and 2 threads agree to 1e-12 relative, repeated evaluations on one
  * plan agree bitwise, and evaluating other charges in between changes nothing. */
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tolerance-driven plans: the measured error of the potential is at or below the tolerance
  * asked on uniform, sphere and clustered inputs (the gradient's within 10x), the stats say
  * which order and leaf size were chosen, and tolerances out of range are refused. */

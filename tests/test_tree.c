@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Octree invariants: every point in exactly one leaf, leaves within ncrit unless at
  * max_level, consistent parent/child links and bookends, and 2:1 balance. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared helpers of the C test suites: assertions that count failures, a seeded RNG,
  * point distributions and relative l2 errors against a direct sum. */
 #ifndef KIFMM_TESTUTIL_H

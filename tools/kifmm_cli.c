@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm: the command-line program. `generate` writes a particle file, `run` evaluates the
  * potentials and gradients of a particle file into a result file, `info` describes a file. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* FROZEN: include/kifmm.h with the first struct_size layouts of kifmm_options/kifmm_stats.
  * Do not edit: tests/abi compiles a program against it to prove that binaries built
  * with this layout keep working when the structs grow. */

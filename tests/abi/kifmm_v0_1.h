@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* FROZEN: include/kifmm.h as released in 0.1.0 (structs without struct_size). Do not edit:
  * tests/abi compiles programs against it to prove that 0.1 binaries still work. */
 /* kifmm-c: kernel-independent fast multipole method for 3D Laplace problems.

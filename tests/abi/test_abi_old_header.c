@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A program written against a released kifmm.h, frozen in this directory, and run against
  * today's shared library: built once per released layout (KIFMM_TEST_HEADER_*). Its options
  * and stats sit at the very end of a page followed by an inaccessible page, so a library

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* struct_size through the current header: the sizes the library must refuse (zero, unknown,
  * larger than its own, as from a header newer than the library) with KIFMM_ERR_STRUCT_SIZE
  * and untouched outputs, the sized entry points' NULL checks, and the cache_dir setter. */

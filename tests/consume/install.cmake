@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # ctest fixture: a fresh install of the build tree into PREFIX.
 # cmake -DBUILD_DIR=... -DPREFIX=... -P install.cmake
 cmake_minimum_required(VERSION 3.20)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Build c/main.c with `pkg-config --cflags --libs kifmm` (shared) and with --static against
 # the install in PREFIX, and run both.
 # cmake -DPREFIX=... -DSOURCE=... -DWORK=... -DCC=... -DPKG_CONFIG=... -P pkgconfig.cmake

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # The shared library exports exactly the public API: every symbol it exports (nm -D) is a
 # kifmm_* function declared KIFMM_EXPORT in an installed header (the *.h files in
 # INCLUDE_DIR, the include directory of a fresh install), every such declaration is

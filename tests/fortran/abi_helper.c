@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* C side of test_fortran_abi: the C compiler's view of the option and statistics structs
  * and of the status list, for comparison with the Fortran module's bind(C) types. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! The Fortran module against the C header, as each compiler sees it: every status constant's
 ! value, the size and field offsets of kifmm_options and kifmm_stats, and the defaults.
 program test_fortran_abi

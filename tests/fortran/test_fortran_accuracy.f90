@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! Fortran twin of the accuracy suite: FMM potentials and gradients through module kifmm
 ! against kifmm_direct(), per order, for targets = sources and for separate targets, and
 ! repeated evaluation of one plan with new charges.

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! Fortran twin of the bad-input suite: each invalid argument gives its exact status, the
 ! outputs and the plan are left untouched, and without a status argument the call returns
 ! (never stops) and kifmm_last_status() tells what happened.

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! The Fortran module inside an MPI program that owns MPI (use mpi_f08), as our users run it
 ! under mpiexec: each rank plans and evaluates its own points and checks them against a
 ! direct sum; the ranks agree on the verdict.

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! Fortran use of the 0.2 options and the dry run: a progress callback set with c_funloc,
 ! a plan driven by tolerance, and kifmm_plan_estimate describing the plan that is built.
 module progress_recorder

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! Shared helpers of the Fortran test suites: assertions that count failures, reproducible
 ! point sets and relative l2 errors against kifmm_direct().
 module kifmm_test_util

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Reads a kifmm particle file and result file with h5py and checks them against a direct
 sum in numpy: shapes, attributes, and the accuracy of the potential and the gradient.
 usage: check_results.py particles.h5 results.h5 order check_count"""

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The kifmm program end to end: generate, run (plain and under mpiexec -n 1), info, results
 # checked by h5py against numpy and by h5dump; failures exit non-zero with one stderr line.
 # usage: test_cli.sh KIFMM MPIEXEC PYTHON CHECK_SCRIPT

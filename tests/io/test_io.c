@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Particle and result files under MPI (run at 1 and 2 ranks): slabs written by one
  * partition and read back by another are bitwise identical; bad files give their own
  * status on every rank; failed writes leave no output and no temporaries behind. */

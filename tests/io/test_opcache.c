@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Operator cache: cold then warm plans give bitwise identical results; truncated, corrupt,
  * wrong-version, wrong-order and garbage files are rebuilt; unwritable directories still
  * give correct results; four processes starting cold compute once and leave one valid file;

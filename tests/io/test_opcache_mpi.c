@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Operator cache under MPI (2 ranks): rank 0 loads or computes, every rank receives
  * operators bitwise identical to a local computation, with the same cache result. */
 #define _XOPEN_SOURCE 700

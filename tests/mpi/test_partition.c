@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Distributed partition against the serial tree: for several point sets and several ways of
  * handing the points to the ranks, the ranks together must hold every point once, in the
  * serial Morton order, cut between exactly the serial tree's leaves (before and after 2:1

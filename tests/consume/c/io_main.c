@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Downstream use of the installed kifmm_io.h: it compiles on its own with MPI's headers, its
  * functions link against the installed library, and KIFMM_CACHE_* come from kifmm.h. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Downstream C program: plan, evaluate and check against the direct sum through the
  * installed kifmm package only (built via find_package(kifmm) and via pkg-config). */
 #include <math.h>

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: BSD-3-Clause
 ! Downstream Fortran program: use kifmm from the installed package, plan, evaluate with
 ! gradients and check against the direct sum.
 program consume_fortran
