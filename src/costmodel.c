@@ -22,10 +22,11 @@ static const order_costs costs_by_order[] = {
     {14, 2.4e-6, 2.2e-5, 5.0e-5}, {16, 3.0e-6, 3.3e-5, 8.4e-5}};
 
 static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient */
-static const double sec_per_m2l_flop = 3.5e-11;  /* M2L gemms, small and many */
+static const double sec_per_m2l_flop = 3.0e-11;  /* M2L tiles (AVX-512), small and many */
+static const double sec_per_m2m_flop = 1.5e-10;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
 static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x surface point */
 static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per point */
-static const double sec_per_box_lists = 1.0e-5;  /* U, V, W, X per box */
+static const double sec_per_box_lists = 2.5e-5;  /* U, V, W, X per box */
 
 /* Worst relative l2 error of the potential measured on cube, sphere and clustered inputs
  * (tests/test_accuracy.c and test_tolerance.c, 6e3-2e4 points, ncrit 48-1000), per even order;
@@ -76,6 +77,10 @@ void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n, kifmm_w
     else
       w->m2m_boxes += 2.0; /* M2M up, L2L down */
   }
+  for (int64_t b = 0; b < t->nbox; b++) {
+    if (t->nchild[b] != 0)
+      w->m2m_flops += 32.0 * n * n; /* n x 8n up and 8n x n down, 2 flops each */
+  }
 }
 
 void kifmm__count_m2l_flops(const kifmm_tree *t, const kifmm_lists *L,
@@ -96,7 +101,7 @@ void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox, in
   p->t_kernels = sec_per_kernel * w->kernels * per;
   p->t_m2l = w->m2l_flops > 0 ? sec_per_m2l_flop * w->m2l_flops * per
                               : (c.m2l_pair * w->m2l_pairs + c.m2l_box * w->m2l_boxes) * per;
-  p->t_m2m = c.m2m_box * w->m2m_boxes * per;
+  p->t_m2m = (w->m2m_flops > 0 ? sec_per_m2m_flop * w->m2m_flops : c.m2m_box * w->m2m_boxes) * per;
   p->t_evaluate = p->t_p2p + p->t_kernels + p->t_m2l + p->t_m2m;
 }
 

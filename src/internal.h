@@ -234,6 +234,7 @@ typedef struct {
   double m2l_pairs; /* V-list entries */
   double m2l_boxes; /* boxes with a V list (compress and expand once each) */
   double m2m_boxes; /* M2M and L2L applications */
+  double m2m_flops; /* their flops */
   double m2l_flops; /* with the operators known: sum over V entries of 4 k r_t, plus the
                        compression and expansion of each box (4 n k) */
 } kifmm_work;
