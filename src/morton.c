@@ -135,25 +135,6 @@ static int compare_keyed(const void *a, const void *b) {
   return (x->idx > y->idx) - (x->idx < y->idx); /* stable: ties keep input order */
 }
 
-/* Sorts one run [b, e) of keys that share their top bits by the full key. */
-static int sort_run(kifmm_key *keys, int64_t *idx, int64_t b, int64_t e, keyed **tmp,
-                    int64_t *cap) {
-  int64_t m = e - b;
-  if (m > *cap) {
-    free(*tmp);
-    *cap = m;
-    CHECK(kifmm__calloc((void **)tmp, (size_t)m, sizeof(**tmp)));
-  }
-  for (int64_t i = 0; i < m; i++)
-    (*tmp)[i] = (keyed){keys[b + i], idx[b + i]};
-  qsort(*tmp, (size_t)m, sizeof(**tmp), compare_keyed);
-  for (int64_t i = 0; i < m; i++) {
-    keys[b + i] = (*tmp)[i].key;
-    idx[b + i] = (*tmp)[i].idx;
-  }
-  return KIFMM_SUCCESS;
-}
-
 /* After a sort on the 48-bit prefixes of the keys: orders each run of equal prefixes by the
  * full keys, which full_key(idx, ctx) gives for the item idx. */
 int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
@@ -184,56 +165,45 @@ int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
   return status;
 }
 
-/* Points of real data rarely share the top 16 levels of their key, so an LSD radix sort on
- * those 48 bits, moving the full keys along, does almost all the work, and only the rare runs
- * of equal prefixes (tight clusters, duplicates) need the full 126-bit comparison: deep keys
- * cost uniform data nothing. */
+static kifmm_key key_at(int64_t i, const void *keys) { return ((const kifmm_key *)keys)[i]; }
+
+/* Radix sort on the 48-bit prefixes, then full comparisons inside the rare runs of equal
+ * prefixes (tight clusters, duplicates): deep keys cost shallow data nothing. */
 int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
-  enum { PREFIX_BITS = 48, DIGIT = 12, BUCKETS = 1 << DIGIT };
-  const int drop = 3 * KIFMM_KEY_BITS - PREFIX_BITS;
+  const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
   if (n <= 1)
     return KIFMM_SUCCESS;
-  kifmm_key *k2;
-  int64_t *i2;
-  ALLOC(k2, n);
-  if (kifmm__calloc((void **)&i2, (size_t)n, sizeof(*i2)) != KIFMM_SUCCESS) {
-    free(k2);
-    return KIFMM_ERR_OUT_OF_MEMORY;
-  }
-  kifmm_key *ks = keys, *kd = k2;
-  int64_t *is = idx, *id = i2;
-  for (int shift = drop; shift < drop + PREFIX_BITS; shift += DIGIT) {
-    int64_t count[BUCKETS + 1];
-    memset(count, 0, sizeof(count));
-    for (int64_t i = 0; i < n; i++)
-      count[(uint64_t)(ks[i] >> shift) % BUCKETS + 1]++;
-    for (int b = 0; b < BUCKETS; b++)
-      count[b + 1] += count[b];
+  uint64_t *prefix = NULL;
+  int64_t *pos = NULL;
+  kifmm_key *ksorted = NULL;
+  int64_t *isorted = NULL;
+  int status = kifmm__calloc((void **)&prefix, (size_t)n, sizeof(*prefix));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&pos, (size_t)n, sizeof(*pos));
+  if (status == KIFMM_SUCCESS) {
     for (int64_t i = 0; i < n; i++) {
-      int64_t dst = count[(uint64_t)(ks[i] >> shift) % BUCKETS]++;
-      kd[dst] = ks[i];
-      id[dst] = is[i];
+      prefix[i] = (uint64_t)(keys[i] >> drop);
+      pos[i] = i;
     }
-    kifmm_key *kt = ks; ks = kd; kd = kt;
-    int64_t *it = is; is = id; id = it;
+    status = kifmm__radix_sort(prefix, pos, n, KIFMM_PREFIX_BITS);
   }
-  if (ks != keys) {
-    memcpy(keys, ks, (size_t)n * sizeof(*keys));
-    memcpy(idx, is, (size_t)n * sizeof(*idx));
+  if (status == KIFMM_SUCCESS) /* positions break ties: stable */
+    status = kifmm__sort_prefix_runs(prefix, pos, n, key_at, keys);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&ksorted, (size_t)n, sizeof(*ksorted));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&isorted, (size_t)n, sizeof(*isorted));
+  if (status == KIFMM_SUCCESS) {
+    for (int64_t i = 0; i < n; i++) {
+      ksorted[i] = keys[pos[i]];
+      isorted[i] = idx[pos[i]];
+    }
+    memcpy(keys, ksorted, (size_t)n * sizeof(*keys));
+    memcpy(idx, isorted, (size_t)n * sizeof(*idx));
   }
-  free(k2);
-  free(i2);
-  keyed *tmp = NULL;
-  int64_t cap = 0;
-  int status = KIFMM_SUCCESS;
-  for (int64_t b = 0; status == KIFMM_SUCCESS && b < n;) {
-    int64_t e = b + 1;
-    while (e < n && keys[e] >> drop == keys[b] >> drop)
-      e++;
-    if (e - b > 1)
-      status = sort_run(keys, idx, b, e, &tmp, &cap);
-    b = e;
-  }
-  free(tmp);
+  free(prefix);
+  free(pos);
+  free(ksorted);
+  free(isorted);
   return status;
 }
