@@ -49,6 +49,10 @@ KIFMM_INTERNAL void kifmm__morton_decode(kifmm_key code, uint64_t *ix, uint64_t 
 /* Neighbour of anchor `code` at `level` shifted by (dx, dy, dz); returns 0 when outside. */
 KIFMM_INTERNAL int kifmm__morton_neighbor(kifmm_key code, int level, int dx, int dy, int dz,
                                           kifmm_key *out);
+/* The level-1 coarser cells [lo, hi] (per coordinate) that touch box (anchor, level): the
+ * cells 2:1 balance checks. */
+KIFMM_INTERNAL void kifmm__coarser_cells_touching(kifmm_key anchor, int level, int64_t lo[3],
+                                                 int64_t hi[3]);
 /* Two boxes (possibly at different levels) touch or overlap. */
 KIFMM_INTERNAL int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb);
 /* Sort 64-bit keys ascending and apply the same permutation to idx (LSD radix sort). */

@@ -69,6 +69,18 @@ int kifmm__morton_neighbor(kifmm_key code, int level, int dx, int dy, int dz, ki
   return 1;
 }
 
+void kifmm__coarser_cells_touching(kifmm_key anchor, int level, int64_t lo[3], int64_t hi[3]) {
+  uint64_t c[3];
+  kifmm__morton_decode(anchor, &c[0], &c[1], &c[2]);
+  int64_t nmax = ((int64_t)1 << (level - 1)) - 1;
+  for (int d = 0; d < 3; d++) {
+    lo[d] = ((int64_t)c[d] - 1) >> 1;
+    hi[d] = ((int64_t)c[d] + 1) >> 1;
+    lo[d] = lo[d] < 0 ? 0 : lo[d];
+    hi[d] = hi[d] > nmax ? nmax : hi[d];
+  }
+}
+
 /* Boxes are compared at the finer level: closed cubes touch when, in every dimension, the
  * integer intervals [lo, hi] overlap or share an end point. */
 int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {

@@ -733,15 +733,8 @@ static void mark_cover(const part_state *s, kifmm_key anchor, int level, char *m
 /* The level l-1 cells touching box (anchor, l): local ones checked now, others queued. */
 static int box_constraints(const part_state *s, kifmm_key anchor, int l, char *mark,
                            request_list *q) {
-  uint64_t c[3];
-  kifmm__morton_decode(anchor, &c[0], &c[1], &c[2]);
-  int64_t lo[3], hi[3], nmax = ((int64_t)1 << (l - 1)) - 1;
-  for (int d = 0; d < 3; d++) {
-    lo[d] = ((int64_t)c[d] - 1) >> 1;
-    hi[d] = ((int64_t)c[d] + 1) >> 1;
-    lo[d] = lo[d] < 0 ? 0 : lo[d];
-    hi[d] = hi[d] > nmax ? nmax : hi[d];
-  }
+  int64_t lo[3], hi[3];
+  kifmm__coarser_cells_touching(anchor, l, lo, hi);
   for (int64_t x = lo[0]; x <= hi[0]; x++)
     for (int64_t y = lo[1]; y <= hi[1]; y++)
       for (int64_t z = lo[2]; z <= hi[2]; z++) {
