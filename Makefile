@@ -45,7 +45,7 @@ install: build
 check-sanitize: deps
 	$(MAKE) BUILD=build-sanitize CMAKE_ARGS="-DKIFMM_SANITIZE=ON -DKIFMM_NATIVE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo" build
 	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit && \
-	  ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "test_accuracy_p[46]|^demo$$"
+	  ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "test_accuracy_p[46]$$|^demo$$|test_tolerance"
 
 # ThreadSanitizer on test_concurrency (plans from several pthreads at once), in its own build
 # dir. libgomp is not built with TSan, so OpenMP barriers are invisible to it and any team of
