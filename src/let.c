@@ -363,11 +363,14 @@ static int gather_leaves(struct kifmm_let *let, build_state *s) {
     disp[r] = (int)(total * (int64_t)sizeof(gleaf));
     total += nleaf[r];
   }
-  s->nleaf = total;
-  ALLOC(s->leaf, total + 1);
-  ALLOC(s->owner, total + 1);
-  ALLOC(s->owner_off, total + 1);
-  ALLOC(s->owner_toff, total + 1);
+  /* no points anywhere: the serial tree is the root alone, a leaf (owner 0 from calloc) */
+  if (total * (int64_t)sizeof(gleaf) > INT_MAX) /* total is the same on every rank */
+    return KIFMM_ERR_TOO_MANY_POINTS;
+  s->nleaf = total > 0 ? total : 1;
+  ALLOC(s->leaf, s->nleaf);
+  ALLOC(s->owner, s->nleaf);
+  ALLOC(s->owner_off, s->nleaf);
+  ALLOC(s->owner_toff, s->nleaf);
   int rc = MPI_Allgatherv(mine, n * (int)sizeof(gleaf), MPI_BYTE, s->leaf, count, disp,
                           MPI_BYTE, let->comm);
   for (int r = 0, g = 0; r < let->size; r++)
@@ -637,7 +640,6 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
     t->half = s.part.half;
     t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
     t->side = 2.0;
-    status = agree(c, s.nleaf > 0 ? KIFMM_SUCCESS : KIFMM_ERR_INVALID_COUNT);
   }
   s.nsurf = kifmm__surface_count(plan->opts.order);
   if (status == KIFMM_SUCCESS)

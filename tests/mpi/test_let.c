@@ -8,14 +8,16 @@
 
 enum { NSRC = 3000, NTRG = 2400, NCRIT = 40 };
 
-typedef enum { BLOCK, RANDOM, ALL_ON_ZERO, ONE_EMPTY, NMODES } assign_mode;
-static const char *const mode_name[] = {"block", "random", "all-on-0", "one-empty"};
+typedef enum { BLOCK, RANDOM, ALL_ON_ZERO, ONE_EMPTY, SPLIT, NMODES } assign_mode;
+static const char *const mode_name[] = {"block", "random", "all-on-0", "one-empty", "split"};
 
 static int rank_, size_;
 
-/* Rank of global point i under a mode; BLOCK walks a shuffled order so that even block
- * shares are spread in space. */
+/* Rank of global point i under a mode; SPLIT puts the sources on rank 0 and the targets on the
+ * last rank (salt odd for targets). */
 static int owner_of(assign_mode mode, int64_t i, int64_t n, uint64_t salt) {
+  if (mode == SPLIT)
+    return salt % 2 ? size_ - 1 : 0;
   uint64_t s = salt * 1000003u + (uint64_t)i;
   int r = (int)(tu_uniform(&s) * size_);
   if (mode == BLOCK)
@@ -123,7 +125,7 @@ static double rel_l2(int64_t m, const int64_t *idx, const double *got, const dou
 }
 
 static void run_case(const problem *P, assign_mode mode, const tolerance *tol) {
-  uint64_t salt = 99 + (uint64_t)mode;
+  uint64_t salt = 100 + 2 * (uint64_t)mode;
   int64_t *si = calloc(NSRC + 1, sizeof(int64_t)), *ti = calloc(NSRC + 1, sizeof(int64_t));
   int64_t ns = share(mode, NSRC, salt, si);
   int64_t nt = ns;
@@ -134,7 +136,7 @@ static void run_case(const problem *P, assign_mode mode, const tolerance *tol) {
   if (P->identical) {
     memcpy(ti, si, (size_t)ns * sizeof(int64_t));
   } else {
-    nt = share(mode, P->ntrg, salt + 5, ti);
+    nt = share(mode, P->ntrg, salt + 1, ti);
     trg = tu_alloc(3 * nt);
     pick(nt, ti, P->trg, 3, trg);
   }
@@ -217,6 +219,42 @@ static void bad_input(void) {
   EXPECT_STATUS(kifmm_plan_destroy(&plan), KIFMM_SUCCESS);
 }
 
+/* No points anywhere, and the automatic leaf size (chosen per rank, largest used). */
+static void corner_cases(void) {
+  kifmm_plan *plan = NULL;
+  EXPECT_STATUS(kifmm_plan_create_mpi(&plan, MPI_COMM_WORLD, 0, NULL, 0, NULL, NULL),
+                KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate(plan, NULL, NULL, NULL), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_plan_destroy(&plan), KIFMM_SUCCESS);
+  enum { N = 1500 };
+  uint64_t seed = 31;
+  double *all = tu_alloc(3 * N), *q = tu_alloc(N), *ref = tu_alloc(N), *pot = tu_alloc(N);
+  tu_points(TU_CLUSTER, N, &seed, all);
+  for (int i = 0; i < N; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  EXPECT_STATUS(kifmm_direct(N, all, q, N, all, ref, NULL, 1), KIFMM_SUCCESS);
+  int64_t lo = (int64_t)N * rank_ / size_, hi = (int64_t)N * (rank_ + 1) / size_;
+  kifmm_options o = kifmm_default_options();
+  o.order = 6;
+  EXPECT_STATUS(kifmm_plan_create_mpi(&plan, MPI_COMM_WORLD, hi - lo, all + 3 * lo, hi - lo,
+                                      all + 3 * lo, &o),
+                KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate(plan, q + lo, pot, NULL), KIFMM_SUCCESS);
+  int64_t *idx = calloc(N, sizeof(int64_t));
+  for (int64_t i = lo; i < hi; i++)
+    idx[i - lo] = i;
+  double e = rel_l2(hi - lo, idx, pot, ref, 1);
+  if (rank_ == 0)
+    printf("  np=%d automatic ncrit: error %.2e\n", size_, e);
+  EXPECT(e <= 3e-6, "automatic ncrit: error %.3e", e);
+  EXPECT_STATUS(kifmm_plan_destroy(&plan), KIFMM_SUCCESS);
+  free(idx);
+  free(all);
+  free(q);
+  free(ref);
+  free(pot);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -227,9 +265,11 @@ int main(int argc, char **argv) {
         problem P;
         problem_init(&P, tolerances[t].order, d == 0 ? TU_CUBE : TU_CLUSTER, identical);
         for (int m = 0; m < NMODES; m++)
-          run_case(&P, (assign_mode)m, &tolerances[t]);
+          if (m != SPLIT || !identical)
+            run_case(&P, (assign_mode)m, &tolerances[t]);
         problem_free(&P);
       }
+  corner_cases();
   bad_input();
   int fail = tu_finish("test_let"), any;
   MPI_Allreduce(&fail, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
