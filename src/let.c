@@ -11,11 +11,10 @@
 #include "opcache.h"
 #include "partition.h"
 
-enum { TAG = 8 };
-
 /* A fixed exchange: item send_idx[e] (width doubles) of the sender's array goes to position
  * recv_idx[e] of the receiver's, rank by rank. Built once per plan, run per evaluation. */
 typedef struct {
+  int tag; /* its own, so that exchanges in flight together never match each other's messages */
   int nsend, nrecv;
   int *send_rank, *recv_rank;
   int64_t *send_ptr, *recv_ptr; /* nsend + 1, nrecv + 1 */
@@ -82,8 +81,9 @@ static int compress_ranks(int size, const int *count, int *nrank, int **rank, in
 
 /* Each rank lists its needs: item need_idx[i] of rank need_rank[i], to land at dst[i]. The
  * senders learn what to send from one all-to-all; the receivers keep their order by rank. */
-static int pattern_build(xpattern *x, MPI_Comm comm, int size, int64_t n, const int *need_rank,
-                         const int64_t *need_idx, const int64_t *dst) {
+static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t n,
+                         const int *need_rank, const int64_t *need_idx, const int64_t *dst) {
+  x->tag = tag;
   int *rcount, *rdisp, *scount, *sdisp;
   int64_t *want;
   ALLOC(rcount, size);
@@ -147,43 +147,67 @@ typedef struct {
   const int64_t *ptr, *idx;
 } xside;
 
-/* Runs the exchange (backwards: receivers send to senders). All send buffers are packed before
- * anything is unpacked, so src and dst may be the same array (partial multipoles sent while
- * others' are added). add != 0 adds into dst, in rank order so repeated runs are bitwise equal. */
-static int pattern_run(const xpattern *x, int backwards, MPI_Comm comm, int width,
-                       const double *src, double *dst, int add) {
-  xside out = {x->nsend, x->send_rank, x->send_ptr, x->send_idx};
-  xside in = {x->nrecv, x->recv_rank, x->recv_ptr, x->recv_idx};
-  if (backwards) {
-    xside t = out;
-    out = in;
-    in = t;
-  }
-  int64_t nout = out.n ? out.ptr[out.n] : 0, nin = in.n ? in.ptr[in.n] : 0;
+/* An exchange in flight: started by xfer_start(), completed by xfer_finish(). */
+typedef struct {
+  xside out, in;
+  int width;
   double *sbuf, *rbuf;
   MPI_Request *req;
-  ALLOC(sbuf, nout * width + 1);
-  ALLOC(rbuf, nin * width + 1);
-  ALLOC(req, out.n + in.n + 1);
-  int ok = 1;
-  for (int j = 0; j < in.n; j++)
-    ok &= MPI_Irecv(rbuf + in.ptr[j] * width, (int)((in.ptr[j + 1] - in.ptr[j]) * width),
-                    MPI_DOUBLE, in.rank[j], TAG, comm, &req[j]) == MPI_SUCCESS;
+  int ok;
+} xfer;
+
+/* Packs and posts the exchange (backwards: receivers send to senders), so that local work can
+ * run before xfer_finish(). The send buffers are packed here, so src may be overwritten (or be
+ * dst) in between. */
+static int xfer_start(xfer *f, const xpattern *x, int backwards, MPI_Comm comm, int width,
+                      const double *src) {
+  xside a = {x->nsend, x->send_rank, x->send_ptr, x->send_idx};
+  xside b = {x->nrecv, x->recv_rank, x->recv_ptr, x->recv_idx};
+  *f = (xfer){backwards ? b : a, backwards ? a : b, width, NULL, NULL, NULL, 1};
+  int64_t nout = f->out.n ? f->out.ptr[f->out.n] : 0, nin = f->in.n ? f->in.ptr[f->in.n] : 0;
+  ALLOC(f->sbuf, nout * width + 1);
+  ALLOC(f->rbuf, nin * width + 1);
+  ALLOC(f->req, f->out.n + f->in.n + 1);
+  for (int j = 0; j < f->in.n; j++)
+    f->ok &= MPI_Irecv(f->rbuf + f->in.ptr[j] * width,
+                       (int)((f->in.ptr[j + 1] - f->in.ptr[j]) * width), MPI_DOUBLE,
+                       f->in.rank[j], x->tag, comm, &f->req[j]) == MPI_SUCCESS;
   for (int64_t e = 0; e < nout; e++)
-    memcpy(sbuf + e * width, src + out.idx[e] * width, (size_t)width * sizeof(double));
-  for (int j = 0; j < out.n; j++)
-    ok &= MPI_Isend(sbuf + out.ptr[j] * width, (int)((out.ptr[j + 1] - out.ptr[j]) * width),
-                    MPI_DOUBLE, out.rank[j], TAG, comm, &req[in.n + j]) == MPI_SUCCESS;
-  ok &= MPI_Waitall(in.n + out.n, req, MPI_STATUSES_IGNORE) == MPI_SUCCESS;
+    memcpy(f->sbuf + e * width, src + f->out.idx[e] * width, (size_t)width * sizeof(double));
+  for (int j = 0; j < f->out.n; j++)
+    f->ok &= MPI_Isend(f->sbuf + f->out.ptr[j] * width,
+                       (int)((f->out.ptr[j + 1] - f->out.ptr[j]) * width), MPI_DOUBLE,
+                       f->out.rank[j], x->tag, comm, &f->req[f->in.n + j]) == MPI_SUCCESS;
+  return KIFMM_SUCCESS;
+}
+
+/* Waits and unpacks; add != 0 adds into dst, in rank order so that repeated runs are bitwise
+ * equal. Safe on an xfer whose start failed (nothing was posted then). */
+static int xfer_finish(xfer *f, double *dst, int add) {
+  int ok = f->ok && f->req;
+  if (ok)
+    ok = MPI_Waitall(f->in.n + f->out.n, f->req, MPI_STATUSES_IGNORE) == MPI_SUCCESS;
+  int64_t nin = ok && f->in.n ? f->in.ptr[f->in.n] : 0;
+  const int w = f->width;
   for (int64_t e = 0; e < nin; e++) {
-    double *d = dst + in.idx[e] * width;
-    for (int c = 0; c < width; c++)
-      d[c] = add ? d[c] + rbuf[e * width + c] : rbuf[e * width + c];
+    double *d = dst + f->in.idx[e] * w;
+    for (int c = 0; c < w; c++)
+      d[c] = add ? d[c] + f->rbuf[e * w + c] : f->rbuf[e * w + c];
   }
-  free(sbuf);
-  free(rbuf);
-  free(req);
+  free(f->sbuf);
+  free(f->rbuf);
+  free(f->req);
+  f->sbuf = f->rbuf = NULL;
+  f->req = NULL;
   return ok ? KIFMM_SUCCESS : KIFMM_ERR_MPI;
+}
+
+static int pattern_run(const xpattern *x, int backwards, MPI_Comm comm, int width,
+                       const double *src, double *dst, int add) {
+  xfer f;
+  int status = xfer_start(&f, x, backwards, comm, width, src);
+  int s = xfer_finish(&f, dst, add);
+  return status ? status : s;
 }
 
 void kifmm__let_free(struct kifmm_let *let) {
@@ -500,7 +524,7 @@ static int place_kind(struct kifmm_let *let, const build_state *s, int targets,
       }
   status = agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
-    status = pattern_build(pat, let->comm, let->size, nghost, rank, idx, dst);
+    status = pattern_build(pat, targets ? 5 : 2, let->comm, let->size, nghost, rank, idx, dst);
   status = agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
     status = pattern_run(pat, 0, let->comm, 3, own_xyz, xyz, 0);
@@ -576,7 +600,7 @@ static int multipole_pattern(const kifmm_plan *plan, struct kifmm_let *let,
     }
     cap = m;
     if (pass == 1) {
-      int status = pattern_build(&let->multipoles, let->comm, let->size, m, rank, idx, idx);
+      int status = pattern_build(&let->multipoles, 3, let->comm, let->size, m, rank, idx, idx);
       free(rank);
       free(idx);
       return status;
@@ -593,11 +617,11 @@ static int origin_patterns(struct kifmm_let *let, const kifmm_partition *p) {
   ALLOC(dst, n + 1);
   for (int64_t i = 0; i < n; i++)
     dst[i] = i;
-  int status = pattern_build(&let->charges, let->comm, let->size, p->nsrc, p->src_rank,
+  int status = pattern_build(&let->charges, 1, let->comm, let->size, p->nsrc, p->src_rank,
                              p->src_index, dst);
   status = agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
-    status = pattern_build(&let->results, let->comm, let->size, p->ntrg, p->trg_rank,
+    status = pattern_build(&let->results, 4, let->comm, let->size, p->ntrg, p->trg_rank,
                            p->trg_index, dst);
   free(dst);
   return status;
@@ -756,13 +780,16 @@ static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *cha
   for (int64_t i = 0; i < let->nsrc_own; i++)
     plan->q[let->own_pos[i]] = let->qown[i];
   int blas = kifmm__blas_threads_push();
-  /* ghost charges stay 0 in the upward pass: each rank's multipoles are partial sums over
-   * the leaves it owns, which the exchange below adds up */
-  int s = kifmm__evaluate_upward(plan);
+  /* ghost charges travel during the upward pass but land after it: each rank's multipoles
+   * are partial sums over the leaves it owns, which the exchange below adds up */
+  xfer ghosts;
+  int s = xfer_start(&ghosts, &let->ghosts, 0, c, 1, let->qown);
+  status = status ? status : s;
+  s = kifmm__evaluate_upward(plan);
   status = status ? status : s;
   s = pattern_run(&let->multipoles, 0, c, plan->ops.n, plan->multipole, plan->multipole, 1);
   status = status ? status : s;
-  s = pattern_run(&let->ghosts, 0, c, 1, let->qown, plan->q, 0);
+  s = xfer_finish(&ghosts, plan->q, 0);
   status = status ? status : s;
   s = kifmm__evaluate_downward(plan, want_grad);
   status = status ? status : s;
