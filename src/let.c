@@ -417,13 +417,65 @@ static void mark_leaves(int8_t *mark, const build_state *s, int64_t box) {
     mark[g] = 1;
 }
 
+/* Points (sources, or targets) of the leaves [lo, hi) from a prefix over the global leaves. */
+static int64_t range_count(const int64_t *prefix, int64_t lo, int64_t hi) {
+  return hi > lo ? prefix[hi] - prefix[lo] : 0;
+}
+
+/* M2P sums a W-list box's sources directly when it holds at most n of them, else uses its
+ * multipole; P2L sums an X-list box's sources directly into the box's targets when it holds
+ * at most n targets, else goes through its check surface. The local count must fall on the
+ * same side of n as the global one for the results to be the serial ones: a box gets all its
+ * points of that kind when it has at most n in all, else enough of other ranks' points to
+ * exceed n (results computed for other ranks' targets are thrown away). Marks only add
+ * points, so a box settled earlier stays settled. */
+static void settle_count(build_state *s, int64_t b, int sources, const int64_t *prefix,
+                         int64_t own_lo, int64_t own_hi) {
+  int8_t *mark = sources ? s->ghost : s->ghost_t;
+  int64_t lb = s->lb[b], le = s->le[b];
+  int all = range_count(prefix, lb, le) <= s->nsurf;
+  int64_t local = range_count(prefix, lb > own_lo ? lb : own_lo, le < own_hi ? le : own_hi);
+  for (int64_t g = lb; g < le && (all || local <= s->nsurf); g++) {
+    if (g >= own_lo && g < own_hi) {
+      g = own_hi - 1;
+      continue;
+    }
+    int64_t n = sources ? s->leaf[g].nsrc : s->leaf[g].ntrg;
+    if (n > 0) {
+      mark[g] = 1;
+      local += n;
+    }
+  }
+}
+
+static int settle_counts(const kifmm_plan *plan, build_state *s) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  int64_t own_lo = s->nleaf, own_hi = 0, *sp, *tp;
+  ALLOC(sp, s->nleaf + 1);
+  ALLOC(tp, s->nleaf + 1);
+  for (int64_t g = 0; g < s->nleaf; g++) {
+    sp[g + 1] = sp[g] + s->leaf[g].nsrc;
+    tp[g + 1] = tp[g] + s->leaf[g].ntrg;
+    if (s->owner[g] == s->part.rank) {
+      own_lo = g < own_lo ? g : own_lo;
+      own_hi = g + 1;
+    }
+  }
+  for (int64_t b = 0; b < t->nbox; b++) {
+    if (L->x_ptr[b + 1] > L->x_ptr[b])
+      settle_count(s, b, 0, tp, own_lo, own_hi);
+    for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++)
+      settle_count(s, L->w_idx[e], 1, sp, own_lo, own_hi);
+  }
+  free(sp);
+  free(tp);
+  return KIFMM_SUCCESS;
+}
+
 /* What the lists of this rank's targets read: sources of U-list leaves and of X-list boxes
- * (P2P, P2L), and all sources of W-list boxes, so that M2P chooses between the direct sum and
- * the multipole on the global count as the serial code does; multipoles of V-list boxes and
- * of W-list boxes with more sources than surface points. And all targets below a box with an
- * X list: P2L chooses between the direct sum and the check surface on the box's target count,
- * which must be the global one for the results to be the serial ones (the targets of other
- * ranks get results that are thrown away). */
+ * (P2P, P2L); multipoles of V-list boxes and of W-list boxes with more sources than surface
+ * points; and the points that settle_counts() adds. */
 static int mark_needs(const kifmm_plan *plan, build_state *s) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
@@ -435,17 +487,14 @@ static int mark_needs(const kifmm_plan *plan, build_state *s) {
       mark_leaves(s->ghost, s, L->u_idx[e]);
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++)
       mark_leaves(s->ghost, s, L->x_idx[e]);
-    if (L->x_ptr[b + 1] > L->x_ptr[b])
-      mark_leaves(s->ghost_t, s, b);
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
       int64_t c = L->w_idx[e];
-      mark_leaves(s->ghost, s, c);
       s->need_m[c] |= t->src_end[c] - t->src_begin[c] > s->nsurf;
     }
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
       s->need_m[L->v_idx[e]] = 1;
   }
-  return KIFMM_SUCCESS;
+  return settle_counts(plan, s);
 }
 
 /* Global box structure, lists from the global source counts and this rank's targets. */
