@@ -90,6 +90,12 @@ KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
+/* Keeps the boxes with keep[b] set and their ancestors (keep is completed in place), renumbers
+ * the lists (whose entries must all be kept) and sets old2new[b] (-1 for a dropped box). Dropped
+ * boxes must hold no points (prune.c). */
+struct kifmm_lists;
+KIFMM_INTERNAL int kifmm__tree_prune(kifmm_tree *t, struct kifmm_lists *L, int8_t *keep,
+                                     int64_t *old2new);
 /* Centre and largest half-width of the points' bounding box (the scaling of the tree). */
 KIFMM_INTERNAL void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg,
                                         const double *trg, double center[3], double *half);

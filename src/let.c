@@ -676,6 +676,42 @@ static int origin_patterns(struct kifmm_let *let, const kifmm_partition *p) {
   return status;
 }
 
+static void mark_list(int8_t *keep, const int64_t *ptr, const int64_t *idx, int64_t nbox) {
+  for (int64_t e = 0; e < ptr[nbox]; e++)
+    keep[idx[e]] = 1;
+}
+
+/* Drops the boxes this rank never touches (no local points, in no list) from the replicated
+ * structure, so that expansions and passes scale with the rank's share; box numbers in the
+ * lists and the multipole exchange follow. */
+static int prune_local(kifmm_plan *plan, struct kifmm_let *let) {
+  kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  int8_t *keep;
+  int64_t *old2new;
+  ALLOC(keep, t->nbox);
+  ALLOC(old2new, t->nbox);
+  for (int64_t b = 0; b < t->nbox; b++)
+    keep[b] = t->src_end[b] > t->src_begin[b] || t->trg_end[b] > t->trg_begin[b];
+  mark_list(keep, L->u_ptr, L->u_idx, t->nbox);
+  mark_list(keep, L->v_ptr, L->v_idx, t->nbox);
+  mark_list(keep, L->w_ptr, L->w_idx, t->nbox);
+  mark_list(keep, L->x_ptr, L->x_idx, t->nbox);
+  xpattern *m = &let->multipoles;
+  for (int64_t e = 0; e < (m->nrecv ? m->recv_ptr[m->nrecv] : 0); e++)
+    keep[m->recv_idx[e]] = 1;
+  for (int64_t e = 0; e < (m->nsend ? m->send_ptr[m->nsend] : 0); e++)
+    keep[m->send_idx[e]] = 1;
+  int status = kifmm__tree_prune(t, &plan->lists, keep, old2new);
+  for (int64_t e = 0; e < (m->nrecv ? m->recv_ptr[m->nrecv] : 0); e++)
+    m->recv_idx[e] = old2new[m->recv_idx[e]];
+  for (int64_t e = 0; e < (m->nsend ? m->send_ptr[m->nsend] : 0); e++)
+    m->send_idx[e] = old2new[m->send_idx[e]];
+  free(keep);
+  free(old2new);
+  return status;
+}
+
 static int alloc_buffers(kifmm_plan *plan, struct kifmm_let *let) {
   let->nsrc_own = let->charges.nrecv ? let->charges.recv_ptr[let->charges.nrecv] : 0;
   ALLOC(let->qown, let->nsrc_own + 1);
@@ -722,6 +758,8 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
     status = agree(c, place_points(plan, let, &s));
   if (status == KIFMM_SUCCESS)
     status = agree(c, multipole_pattern(plan, let, &s));
+  if (status == KIFMM_SUCCESS)
+    status = agree(c, prune_local(plan, let));
   if (status == KIFMM_SUCCESS)
     status = agree(c, origin_patterns(let, &s.part));
   double t2 = kifmm__wtime();
