@@ -37,6 +37,12 @@ KIFMM_EXPORT int kifmm_plan_create_mpi(kifmm_plan **plan, MPI_Comm comm, int64_t
                                        const double *src_local, int64_t ntrg_local,
                                        const double *trg_local, const kifmm_options *opts);
 
+/* kifmm_plan_create_mpi() for language bindings that hold a Fortran communicator handle (the
+ * Fortran modules kifmm and kifmm_mpi call it); converted with MPI_Comm_f2c(). */
+KIFMM_EXPORT int kifmm_plan_create_mpi_f(kifmm_plan **plan, MPI_Fint comm, int64_t nsrc_local,
+                                         const double *src_local, int64_t ntrg_local,
+                                         const double *trg_local, const kifmm_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

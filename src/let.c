@@ -830,6 +830,13 @@ int kifmm_plan_create_mpi(kifmm_plan **plan, MPI_Comm comm, int64_t nsrc_local,
   return KIFMM_SUCCESS;
 }
 
+int kifmm_plan_create_mpi_f(kifmm_plan **plan, MPI_Fint comm, int64_t nsrc_local,
+                            const double *src_local, int64_t ntrg_local,
+                            const double *trg_local, const kifmm_options *opts) {
+  return kifmm_plan_create_mpi(plan, MPI_Comm_f2c(comm), nsrc_local, src_local, ntrg_local,
+                               trg_local, opts);
+}
+
 /* ---- evaluation ---- */
 
 static int check_inputs(const struct kifmm_let *let, const double *charges, const double *pot) {
