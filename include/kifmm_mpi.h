@@ -31,8 +31,12 @@ extern "C" {
  * On such a plan kifmm_evaluate(plan, charges, pot, grad) is collective over comm: each rank
  * passes the nsrc_local charges of its own sources in its input order and receives pot (and
  * grad, where not NULL) for its own targets in its input order; every rank returns the same
- * status, and outputs stay untouched on failure. kifmm_plan_stats() describes the rank's
- * local (locally essential) tree. kifmm_plan_destroy() is collective over comm too. */
+ * status, and outputs stay untouched on failure (a rank calling with plan == NULL cannot know
+ * the communicator: it gets KIFMM_ERR_NULL_ARGUMENT alone and the others wait for it).
+ * Repeated evaluations reuse the partition, the local tree and the communication pattern;
+ * only charges, multipoles and results travel. kifmm_plan_stats() describes the rank's
+ * local (locally essential) tree: its own points plus ghosts, and the boxes it touches.
+ * kifmm_plan_destroy() is collective over comm too (it frees the plan's communicator). */
 KIFMM_EXPORT int kifmm_plan_create_mpi(kifmm_plan **plan, MPI_Comm comm, int64_t nsrc_local,
                                        const double *src_local, int64_t ntrg_local,
                                        const double *trg_local, const kifmm_options *opts);
