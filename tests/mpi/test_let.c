@@ -64,6 +64,7 @@ typedef struct {
   double *src, *trg, *q, *q2;
   double *ser_pot, *ser_grad, *ser_pot2, *dir_pot, *dir_grad;
   kifmm_options o;
+  int64_t ser_nboxes;
 } problem;
 
 static void problem_init(problem *P, int order, tu_dist dist, int identical) {
@@ -97,6 +98,9 @@ static void problem_init(problem *P, int order, tu_dist dist, int identical) {
   EXPECT_STATUS(kifmm_plan_create(&plan, NSRC, P->src, P->ntrg, P->trg, &P->o), KIFMM_SUCCESS);
   EXPECT_STATUS(kifmm_evaluate(plan, P->q, P->ser_pot, P->ser_grad), KIFMM_SUCCESS);
   EXPECT_STATUS(kifmm_evaluate(plan, P->q2, P->ser_pot2, NULL), KIFMM_SUCCESS);
+  kifmm_stats st;
+  EXPECT_STATUS(kifmm_plan_stats(plan, &st), KIFMM_SUCCESS);
+  P->ser_nboxes = st.nboxes;
   kifmm_plan_destroy(&plan);
   EXPECT_STATUS(kifmm_direct(NSRC, P->src, P->q, P->ntrg, P->trg, P->dir_pot, P->dir_grad, 1),
                 KIFMM_SUCCESS);
@@ -152,6 +156,10 @@ static void run_case(const problem *P, assign_mode mode, const tolerance *tol) {
     kifmm_stats st;
     EXPECT_STATUS(kifmm_plan_stats(plan, &st), KIFMM_SUCCESS);
     EXPECT(st.nevaluations == 3, "nevaluations %lld", (long long)st.nevaluations);
+    /* a locally essential tree, not a replicated one: some sources and boxes stay away */
+    EXPECT(size_ == 1 || (st.nsrc < NSRC && st.nboxes < P->ser_nboxes),
+           "%s: local tree of %lld sources, %lld boxes (serial %lld)", mode_name[mode],
+           (long long)st.nsrc, (long long)st.nboxes, (long long)P->ser_nboxes);
   }
   EXPECT_STATUS(kifmm_plan_destroy(&plan), KIFMM_SUCCESS);
   EXPECT(plan == NULL, "plan not reset");
