@@ -20,6 +20,7 @@ install(TARGETS ${KIFMM_INSTALL_TARGETS}
 # kifmm_io.h declares the kifmm_io_* functions the library exports; it includes <mpi.h>, so
 # its users also link MPI (CMake: find_package(MPI) and MPI::MPI_C).
 install(FILES ${PROJECT_SOURCE_DIR}/include/kifmm.h ${PROJECT_SOURCE_DIR}/include/kifmm_io.h
+              ${PROJECT_SOURCE_DIR}/include/kifmm_mpi.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET kifmm_fortran)
   install(DIRECTORY ${KIFMM_FORTRAN_MODULE_DIR}/ DESTINATION ${KIFMM_INSTALL_FORTRAN_MODDIR}

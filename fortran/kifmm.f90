@@ -99,6 +99,13 @@ module kifmm
 
   public :: kifmm_default_options, kifmm_options_set_cache_dir, kifmm_options_get_cache_dir
   public :: kifmm_plan_create, kifmm_evaluate, kifmm_plan_destroy, kifmm_plan_stats
+  public :: kifmm_plan_create_mpi
+
+  !> Distributed plan over an MPI communicator given as an integer handle (mpi, mpif.h);
+  !> module kifmm_mpi adds the form taking type(MPI_Comm) (mpi_f08).
+  interface kifmm_plan_create_mpi
+    module procedure plan_create_mpi_int
+  end interface kifmm_plan_create_mpi
   public :: kifmm_plan_associated, kifmm_direct, kifmm_plan_estimate
   public :: kifmm_error_string, kifmm_version, kifmm_last_status
 
@@ -130,6 +137,16 @@ module kifmm
       type(c_ptr), value :: src, trg, opts
       integer(c_int) :: s
     end function c_plan_create
+
+    function c_plan_create_mpi_f(plan, comm, nsrc, src, ntrg, trg, opts) &
+        bind(C, name="kifmm_plan_create_mpi_f") result(s)
+      import :: c_int, c_int64_t, c_ptr
+      type(c_ptr), intent(out) :: plan
+      integer(c_int), value :: comm
+      integer(c_int64_t), value :: nsrc, ntrg
+      type(c_ptr), value :: src, trg, opts
+      integer(c_int) :: s
+    end function c_plan_create_mpi_f
 
     function c_plan_estimate_sized(nsrc, src, ntrg, trg, opts, est, struct_size) &
         bind(C, name="kifmm_plan_estimate_sized") result(s)
@@ -272,6 +289,45 @@ contains
     end if
     call finish(s, status)
   end subroutine kifmm_plan_create
+
+  !> Collective over comm (an integer MPI handle): each rank passes its own sources src(3, n)
+  !> and targets trg(3, m) (without trg, its sources), in any order, possibly none. The plan's
+  !> kifmm_evaluate is collective too: each rank passes its own charges and receives its own
+  !> targets' results, in its own order. Every rank gets the same status. See kifmm_mpi.h.
+  subroutine plan_create_mpi_int(plan, comm, src, trg, opts, status)
+    type(kifmm_plan), intent(inout) :: plan
+    integer, intent(in) :: comm
+    real(c_double), intent(in), contiguous, target :: src(:, :)
+    real(c_double), intent(in), contiguous, target, optional :: trg(:, :)
+    type(kifmm_options), intent(in), target, optional :: opts
+    integer, intent(out), optional :: status
+    type(c_ptr) :: handle, psrc, ptrg, popts
+    integer(c_int64_t) :: nsrc, ntrg
+    integer :: s, ignored
+
+    nsrc = size(src, 2, kind=c_int64_t)
+    psrc = array2_ptr(src)
+    if (size(src, 1) /= 3) nsrc = -1 ! refused by every rank together in C
+    if (present(trg)) then
+      ntrg = size(trg, 2, kind=c_int64_t)
+      ptrg = array2_ptr(trg)
+      if (size(trg, 1) /= 3) ntrg = -1
+    else
+      ntrg = max(nsrc, 0_c_int64_t)
+      ptrg = psrc
+    end if
+    popts = c_null_ptr
+    if (present(opts)) popts = c_loc(opts)
+    handle = c_null_ptr
+    s = c_plan_create_mpi_f(handle, int(comm, c_int), nsrc, psrc, ntrg, ptrg, popts)
+    if (s == KIFMM_SUCCESS) then
+      if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
+      plan%handle = handle
+      plan%nsrc = nsrc
+      plan%ntrg = ntrg
+    end if
+    call finish(s, status)
+  end subroutine plan_create_mpi_int
 
   !> Potentials pot(ntrg) and, if present, gradients grad(3, ntrg) at the plan's targets
   !> for charges(nsrc) at its sources, all in the caller's order. Pairs at distance 0

@@ -431,9 +431,7 @@ static void reset_timers(kifmm_stats *s) {
   s->t_p2m = s->t_m2m = s->t_m2l = s->t_l2l = s->t_p2l = s->t_m2p = s->t_l2p = s->t_p2p = 0;
 }
 
-int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
-  const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n;
+static int new_ctx(const kifmm_plan *plan, pass_ctx **out) {
   pass_ctx *ctx;
   ALLOC(ctx, 1);
   const double o[3] = {0, 0, 0};
@@ -441,12 +439,10 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   kifmm__surface(p, KIFMM_RATIO_INNER(p), 1.0, o, ctx->unit_inner);
   kifmm__surface(p, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->unit_outer);
   ctx->plan = plan;
-  reset_timers(&plan->stats);
-  memset(plan->multipole, 0, (size_t)t->nbox * n * sizeof(double));
-  memset(plan->local, 0, (size_t)t->nbox * n * sizeof(double));
-  memset(plan->pot, 0, (size_t)t->ntrg * sizeof(double));
-  memset(plan->gx, 0, (size_t)t->ntrg * 3 * sizeof(double));
-  int status = KIFMM_SUCCESS;
+  *out = ctx;
+  return KIFMM_SUCCESS;
+}
+
 #define RUN(field, call)                                 \
   if (status == KIFMM_SUCCESS) {                         \
     double t0_ = kifmm__wtime();                         \
@@ -457,9 +453,31 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   kifmm__progress(name, 0.0);                            \
   RUN(field, call);                                      \
   kifmm__progress(name, 1.0);
-  RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
+
+/* Split from the downward stage so that the distributed plan (let.c) can complete the
+ * multipoles of shared and remote boxes in between. */
+int kifmm__evaluate_upward(kifmm_plan *plan) {
+  const kifmm_tree *t = &plan->tree;
+  pass_ctx *ctx;
+  CHECK(new_ctx(plan, &ctx));
+  reset_timers(&plan->stats);
+  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
+  int status = KIFMM_SUCCESS;
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
+  free(ctx);
+  return status;
+}
+
+int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  pass_ctx *ctx;
+  CHECK(new_ctx(plan, &ctx));
+  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
+  memset(plan->pot, 0, (size_t)t->ntrg * sizeof(double));
+  memset(plan->gx, 0, (size_t)t->ntrg * 3 * sizeof(double));
+  int status = KIFMM_SUCCESS;
+  RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   kifmm__progress("downward", 0.0);
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
@@ -472,9 +490,14 @@ int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
   PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
   PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
-#undef PHASE
-#undef RUN
   free(ctx->bt);
   free(ctx);
   return status;
+}
+#undef PHASE
+#undef RUN
+
+int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
+  CHECK(kifmm__evaluate_upward(plan));
+  return kifmm__evaluate_downward(plan, want_grad);
 }

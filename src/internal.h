@@ -108,6 +108,12 @@ KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
+/* Keeps the boxes with keep[b] set and their ancestors (keep is completed in place), renumbers
+ * the lists (whose entries must all be kept) and sets old2new[b] (-1 for a dropped box). Dropped
+ * boxes must hold no points (prune.c). */
+struct kifmm_lists;
+KIFMM_INTERNAL int kifmm__tree_prune(kifmm_tree *t, struct kifmm_lists *L, int8_t *keep,
+                                     int64_t *old2new);
 /* Centre and largest half-width of the points' bounding box (the scaling of the tree). */
 KIFMM_INTERNAL void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg,
                                         const double *trg, double center[3], double *half);
@@ -282,9 +288,26 @@ struct kifmm_plan {
   double *local;     /* nbox * n */
   double *q;         /* sorted charges */
   double *pot, *gx, *gy, *gz; /* sorted target results */
+  struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
 };
 
+/* Checked options and points, and a plan with its parameters resolved (nothing built). */
+KIFMM_INTERNAL int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg,
+                                   const double *trg, const kifmm_options *opts,
+                                   kifmm_plan **out);
+KIFMM_INTERNAL int kifmm__plan_alloc_work(kifmm_plan *p);
+KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
+/* let.c: kifmm_evaluate() and kifmm_plan_destroy() of a distributed plan (collective). */
+KIFMM_INTERNAL int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot,
+                                       double *grad);
+KIFMM_INTERNAL void kifmm__let_free(struct kifmm_let *let);
+
 KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);
+/* The two stages of kifmm__evaluate_sorted(): P2M and M2M; then L2L, M2L, P2L and the leaf
+ * pass, which read plan->q again, so that charges and multipoles may be completed between
+ * the two (the distributed plan, let.c). */
+KIFMM_INTERNAL int kifmm__evaluate_upward(kifmm_plan *plan);
+KIFMM_INTERNAL int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad);
 /* Fills est from a plan built without work arrays (costmodel.c). */
 KIFMM_INTERNAL void kifmm__estimate(const kifmm_plan *plan, kifmm_estimate *est);
 

@@ -59,7 +59,7 @@ static int resolve_threads(const kifmm_options *o) {
   return o->num_threads > 0 ? o->num_threads : omp_get_max_threads();
 }
 
-static int alloc_work(kifmm_plan *p) {
+int kifmm__plan_alloc_work(kifmm_plan *p) {
   int64_t nb = p->tree.nbox, n = p->ops.n;
   ALLOC(p->multipole, nb * n);
   ALLOC(p->local, nb * n);
@@ -71,7 +71,7 @@ static int alloc_work(kifmm_plan *p) {
   return KIFMM_SUCCESS;
 }
 
-static void fill_stats(kifmm_plan *p) {
+void kifmm__plan_fill_stats(kifmm_plan *p) {
   kifmm_stats *s = &p->stats;
   s->nsrc = p->tree.nsrc;
   s->ntrg = p->tree.ntrg;
@@ -95,8 +95,6 @@ static void fill_stats(kifmm_plan *p) {
              kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
 }
 
-static int new_plan(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
-                    const kifmm_options *opts, kifmm_plan **out);
 
 /* Tree, lists and operators; the work arrays of evaluation too unless this is a dry run. */
 static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
@@ -116,11 +114,11 @@ static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t nt
   kifmm__progress("operators", 1.0);
   double t3 = kifmm__wtime();
   if (!dry_run)
-    CHECK(alloc_work(p));
+    CHECK(kifmm__plan_alloc_work(p));
   p->stats.t_tree = t1 - t0;
   p->stats.t_lists = t2 - t1;
   p->stats.t_operators = t3 - t2;
-  fill_stats(p);
+  kifmm__plan_fill_stats(p);
   if (p->opts.verbose)
     fprintf(stderr,
             "kifmm: plan nsrc=%lld ntrg=%lld boxes=%lld leaves=%lld depth=%d order=%d k=%d "
@@ -137,7 +135,7 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
   kifmm_plan *p = NULL;
-  CHECK(new_plan(nsrc, src, ntrg, trg, opts, &p));
+  CHECK(kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
   /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
    * use a threaded BLAS; operators.c limits it around its own OpenMP region */
   kifmm__progress_scope(&p->opts);
@@ -152,7 +150,7 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
 }
 
 /* Checked options and points, and a plan with its parameters resolved (nothing built yet). */
-static int new_plan(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
                     const kifmm_options *opts, kifmm_plan **out) {
   kifmm_options o; /* the caller's layout may be older than ours: abi.c reads it */
   CHECK(kifmm__options_import(&o, opts));
@@ -178,7 +176,7 @@ int kifmm_plan_estimate_sized(int64_t nsrc, const double *src, int64_t ntrg, con
   if (struct_size != sizeof(kifmm_estimate))
     return KIFMM_ERR_STRUCT_SIZE;
   kifmm_plan *p = NULL;
-  CHECK(new_plan(nsrc, src, ntrg, trg, opts, &p));
+  CHECK(kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
   kifmm__progress_scope(&p->opts);
   int status = build_plan(p, nsrc, src, ntrg, trg, 1);
   kifmm__progress_scope(NULL);
@@ -236,6 +234,8 @@ static void unpermute_results(const kifmm_plan *p, double *pot, double *grad) {
 int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
+  if (plan->let)
+    return kifmm__let_evaluate(plan, charges, pot, grad);
   const kifmm_tree *t = &plan->tree;
   if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
@@ -266,6 +266,7 @@ int kifmm_plan_destroy(kifmm_plan **plan) {
   if (!plan || !*plan)
     return KIFMM_SUCCESS;
   kifmm_plan *p = *plan;
+  kifmm__let_free(p->let);
   kifmm__tree_free(&p->tree);
   kifmm__lists_free(&p->lists);
   kifmm__operators_free(&p->ops);
