@@ -165,10 +165,11 @@ static int balance(builder *b, int depth) {
 
 /* ---- points ---- */
 void kifmm__bounds_extend(int64_t n, const double *xyz, double lo[3], double hi[3]) {
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; i < n; i++) /* finite inputs: plain compares, not libm's fmin */
     for (int d = 0; d < 3; d++) {
-      lo[d] = fmin(lo[d], xyz[3 * i + d]);
-      hi[d] = fmax(hi[d], xyz[3 * i + d]);
+      double v = xyz[3 * i + d];
+      lo[d] = v < lo[d] ? v : lo[d];
+      hi[d] = v > hi[d] ? v : hi[d];
     }
 }
 
@@ -277,19 +278,15 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
   ALLOC(*y, n);
   ALLOC(*z, n);
   double *xs = *x, *ys = *y, *zs = *z;
-  /* gather first, transform after: a loop of bare loads keeps many cache misses in flight,
-   * one that also divides and interleaves waits on each (measured 3x slower) */
+  /* the gather misses the cache at every point: prefetching a few points ahead keeps the
+   * misses in flight while each point is scaled and keyed (one pass instead of two) */
+  enum { AHEAD = 16 };
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
-    const double *p = xyz + 3 * perm[i];
-    xs[i] = p[0];
-    ys[i] = p[1];
-    zs[i] = p[2];
-  }
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    double u[3] = {kifmm__scaled(xs[i], center[0], half), kifmm__scaled(ys[i], center[1], half),
-                   kifmm__scaled(zs[i], center[2], half)};
+    if (i + AHEAD < n)
+      __builtin_prefetch(xyz + 3 * perm[i + AHEAD]);
+    double u[3];
+    scaled_point(&sc, perm[i], u);
     xs[i] = u[0];
     ys[i] = u[1];
     zs[i] = u[2];
