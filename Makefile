@@ -67,9 +67,9 @@ check-valgrind: deps
 	cd build-valgrind && for t in test_morton test_tree test_lists test_operators test_threads test_badinput test_gemm; do \
 	  KIFMM_CACHE_DIR=$$PWD/test-cache valgrind -q --error-exitcode=9 --leak-check=full \
 	    --errors-for-leak-kinds=definite ./tests/$$t || exit 1; done && \
-	  ./examples/kifmm generate --dist cube --n 2000 --seed 1 -o vg-particles.h5 && \
+	  ./tools/kifmm generate --dist cube --n 2000 --seed 1 -o vg-particles.h5 && \
 	  KIFMM_CACHE_DIR=$$PWD/test-cache valgrind -q --error-exitcode=9 \
-	    ./examples/kifmm run vg-particles.h5 -o vg-results.h5 --order 4 --check 100
+	    ./tools/kifmm run vg-particles.h5 -o vg-results.h5 --order 4 --check 100
 
 clean:
 	rm -rf build build-sanitize build-tsan build-valgrind
