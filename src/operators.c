@@ -298,7 +298,8 @@ static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *
       int finished;
 #pragma omp atomic capture
       finished = ++done;
-      kifmm__progress("operators", 0.85 + 0.15 * finished / KIFMM_NTV);
+      if (finished < KIFMM_NTV) /* 1 is the phase's end, reported once by the plan */
+        kifmm__progress("operators", 0.85 + 0.15 * finished / KIFMM_NTV);
     }
     free(work);
 #pragma omp critical

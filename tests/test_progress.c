@@ -34,7 +34,7 @@ static void check_sequence(const record *r, const char *const *phases, int nphas
     ok &= i < r->n && strcmp(r->phase[i], phases[p]) == 0 && r->fraction[i] == 0.0;
     double last = 0.0;
     for (i++; ok && i < r->n && strcmp(r->phase[i], phases[p]) == 0; i++) {
-      ok &= r->fraction[i] >= last && r->fraction[i] <= 1.0;
+      ok &= r->fraction[i] >= last && r->fraction[i] <= 1.0 && last < 1.0; /* one end only */
       last = r->fraction[i];
     }
     ok &= last == 1.0;
