@@ -3,6 +3,7 @@
  * evaluations, errors against a direct sum on K sampled targets; prints one JSON line.
  * Under mpirun -n R each rank generates and evaluates its own block of the same global point
  * set; rank 0 prints the line (times of the slowest rank, memory of the largest). */
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -104,6 +105,8 @@ static int parse(int argc, char **argv, bench_args *a) {
     i++;
   }
   if (strcmp(a->dist, "cube") && strcmp(a->dist, "sphere") && strcmp(a->dist, "tight"))
+    return usage();
+  if (a->check < 0 || a->check > INT_MAX / 7) /* sampled rows travel in one message of 7K doubles */
     return usage();
   return 0;
 }

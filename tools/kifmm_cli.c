@@ -3,6 +3,7 @@
  * potentials and gradients of a particle file into a result file, `info` describes a file. */
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
@@ -303,6 +304,8 @@ static int parse_run(int argc, char **argv, run_args *a) {
     return failure(EXIT_USAGE, "run: --ncrit must be >= 0 (0 = chosen) and --threads >= 0");
   if (!(o->compression_tol >= 0 && o->compression_tol < 1))
     return failure(EXIT_USAGE, "run: --tol must be 0 (automatic) or in (0, 1)");
+  if (a->check > INT_MAX / 7) /* the sampled rows travel in one MPI message of 7K doubles */
+    return failure(EXIT_USAGE, "run: --check K must be at most %d", INT_MAX / 7);
   if (a->out && !strcmp(a->in, a->out))
     return failure(EXIT_USAGE, "run: the output must not overwrite the input");
   return EXIT_OK;
