@@ -46,7 +46,8 @@ static void points(const char *dist, uint64_t seed, uint64_t base, int64_t off, 
     uint64_t c = base + k * (uint64_t)i;
     double *p = xyz + 3 * j;
     if (strcmp(dist, "sphere") == 0) {
-      double z = 2 * uniform(seed, c) - 1, phi = 2 * 3.14159265358979323846 * uniform(seed, c + 1);
+      double z = 2 * uniform(seed, c) - 1;
+      double phi = 2 * 3.14159265358979323846 * uniform(seed, c + 1);
       double r = sqrt(1 - z * z);
       p[0] = 0.5 + 0.5 * r * cos(phi);
       p[1] = 0.5 + 0.5 * r * sin(phi);
@@ -66,8 +67,10 @@ static int usage(void) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0) /* once, not once per rank */
-    fprintf(stderr, "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
-                  "                   [--threads t] [--check K] [--repeat r] [--tol x] [--seed s]\n");
+    fprintf(stderr,
+            "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
+            "                   [--threads t] [--check K] [--repeat r] [--tol x] [--seed s]\n"
+            "       under mpirun -n R each rank takes its block of the same points\n");
   return 2;
 }
 
