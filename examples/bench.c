@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm-bench: N random sources and N separate random targets, one plan and one (or more)
- * evaluations, errors against a direct sum on K sampled targets; prints one JSON line. */
+ * evaluations, errors against a direct sum on K sampled targets; prints one JSON line.
+ * Under mpirun -n R each rank generates and evaluates its own block of the same global point
+ * set; rank 0 prints the line (times of the slowest rank, memory of the largest). */
+#include <limits.h>
 #include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "kifmm.h"
+#include "kifmm_mpi.h"
 
 typedef struct {
   int64_t n;
@@ -18,19 +23,31 @@ typedef struct {
   uint64_t seed;
 } bench_args;
 
-static double uniform(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+/* Value number c of the splitmix64 stream started at seed. Indexed rather than sequential so
+ * that a rank generates its block without the values before it, and the global point set
+ * (identical to the sequential stream's) does not depend on the number of ranks. */
+static double uniform(uint64_t seed, uint64_t c) {
+  uint64_t z = seed + (c + 1) * 0x9e3779b97f4a7c15ull;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   return (double)(z >> 11) * 0x1.0p-53;
 }
 
-static void points(const char *dist, int64_t n, uint64_t *seed, double *xyz) {
-  for (int64_t i = 0; i < n; i++) {
-    double *p = xyz + 3 * i;
+/* Random values each point takes from the stream. */
+static uint64_t per_point(const char *dist) { return strcmp(dist, "sphere") == 0 ? 2 : 3; }
+
+/* Points [off, off + cnt) of a set whose values start at value number base of the stream. */
+static void points(const char *dist, uint64_t seed, uint64_t base, int64_t off, int64_t cnt,
+                   double *xyz) {
+  uint64_t k = per_point(dist);
+  for (int64_t j = 0; j < cnt; j++) {
+    int64_t i = off + j;
+    uint64_t c = base + k * (uint64_t)i;
+    double *p = xyz + 3 * j;
     if (strcmp(dist, "sphere") == 0) {
-      double z = 2 * uniform(seed) - 1, phi = 2 * 3.14159265358979323846 * uniform(seed);
+      double z = 2 * uniform(seed, c) - 1;
+      double phi = 2 * 3.14159265358979323846 * uniform(seed, c + 1);
       double r = sqrt(1 - z * z);
       p[0] = 0.5 + 0.5 * r * cos(phi);
       p[1] = 0.5 + 0.5 * r * sin(phi);
@@ -38,18 +55,22 @@ static void points(const char *dist, int64_t n, uint64_t *seed, double *xyz) {
     } else if (strcmp(dist, "tight") == 0 && i % 20 != 0) {
       /* 95 % of the points in a cube of side 1e-9: trees 30+ levels deep */
       for (int d = 0; d < 3; d++)
-        p[d] = 0.3 + 1e-9 * uniform(seed);
+        p[d] = 0.3 + 1e-9 * uniform(seed, c + (uint64_t)d);
     } else {
-      p[0] = uniform(seed);
-      p[1] = uniform(seed);
-      p[2] = uniform(seed);
+      for (int d = 0; d < 3; d++)
+        p[d] = uniform(seed, c + (uint64_t)d);
     }
   }
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
-                  "                   [--threads t] [--check K] [--repeat r] [--tol x] [--seed s]\n");
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) /* once, not once per rank */
+    fprintf(stderr,
+            "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
+            "                   [--threads t] [--check K] [--repeat r] [--tol x] [--seed s]\n"
+            "       under mpirun -n R each rank takes its block of the same points\n");
   return 2;
 }
 
@@ -88,6 +109,8 @@ static int parse(int argc, char **argv, bench_args *a) {
   }
   if (strcmp(a->dist, "cube") && strcmp(a->dist, "sphere") && strcmp(a->dist, "tight"))
     return usage();
+  if (a->check < 0 || a->check > INT_MAX / 7) /* sampled rows travel in one message of 7K doubles */
+    return usage();
   return 0;
 }
 
@@ -99,84 +122,174 @@ static void json_number(double v, char *buf, size_t len) {
     snprintf(buf, len, "null");
 }
 
-/* Relative l2 errors of pot and grad on `check` evenly spaced targets. */
-static void sampled_errors(const bench_args *a, const double *src, const double *q,
-                           const double *trg, const double *pot, const double *grad,
-                           double *err_pot, double *err_grad) {
+/* This rank's block of n items: the first n % size ranks hold one more. */
+static void block(int64_t n, int size, int rank, int64_t *off, int64_t *cnt) {
+  int64_t base = n / size, extra = n % size;
+  *cnt = base + (rank < extra);
+  *off = rank * base + (rank < extra ? rank : extra);
+}
+
+/* This rank's share of the problem: sources and targets [off, off + cnt) of the global sets. */
+typedef struct {
+  int64_t off, cnt;
+  double *src, *trg, *q, *pot, *grad;
+} share;
+
+static int all_ok(int local_ok) {
+  int ok = 0;
+  MPI_Allreduce(&local_ok, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return ok;
+}
+
+/* Relative l2 errors of pot and grad on `check` evenly spaced targets. No rank holds every
+ * source: the sampled targets and their results are summed into every rank (zeros where it
+ * does not own them), each rank adds its own sources' direct sum, and the sums are added. */
+static int sampled_errors(const bench_args *a, const share *s, double *err_pot,
+                          double *err_grad) {
   int64_t m = a->check < a->n ? a->check : a->n, stride = a->n / (m > 0 ? m : 1);
-  double *t = malloc(sizeof(double) * 3 * m), *p = malloc(sizeof(double) * 4 * m),
-         *g = p + m;
+  double *y = calloc((size_t)(7 * m), sizeof(double)), *t = malloc(sizeof(double) * 3 * m),
+         *d = calloc((size_t)(4 * m), sizeof(double));
+  int status = y && t && d ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
+  if (!all_ok(status == KIFMM_SUCCESS)) {
+    free(y), free(t), free(d);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  for (int64_t i = 0; i < m; i++) { /* row: x y z pot gx gy gz */
+    int64_t j = i * stride - s->off;
+    if (j < 0 || j >= s->cnt)
+      continue;
+    memcpy(y + 7 * i, s->trg + 3 * j, 3 * sizeof(double));
+    y[7 * i + 3] = s->pot[j];
+    memcpy(y + 7 * i + 4, s->grad + 3 * j, 3 * sizeof(double));
+  }
+  MPI_Allreduce(MPI_IN_PLACE, y, (int)(7 * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   for (int64_t i = 0; i < m; i++)
-    memcpy(t + 3 * i, trg + 3 * i * stride, 3 * sizeof(double));
-  kifmm_direct(a->n, src, q, m, t, p, g, a->opts.num_threads);
-  double ep = 0, np = 0, eg = 0, ng = 0;
+    memcpy(t + 3 * i, y + 7 * i, 3 * sizeof(double));
+  if (s->cnt > 0)
+    status = kifmm_direct(s->cnt, s->src, s->q, m, t, d, d + m, a->opts.num_threads);
+  MPI_Allreduce(MPI_IN_PLACE, &status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  double ep = 0, np = 0, eg = 0, ng = 0, *p = d, *g = d + m;
   for (int64_t i = 0; i < m; i++) {
-    int64_t j = i * stride;
-    ep += (pot[j] - p[i]) * (pot[j] - p[i]);
+    const double *r = y + 7 * i;
+    ep += (r[3] - p[i]) * (r[3] - p[i]);
     np += p[i] * p[i];
-    for (int d = 0; d < 3; d++) {
-      eg += (grad[3 * j + d] - g[3 * i + d]) * (grad[3 * j + d] - g[3 * i + d]);
-      ng += g[3 * i + d] * g[3 * i + d];
+    for (int k = 0; k < 3; k++) {
+      eg += (r[4 + k] - g[3 * i + k]) * (r[4 + k] - g[3 * i + k]);
+      ng += g[3 * i + k] * g[3 * i + k];
     }
   }
   *err_pot = sqrt(ep / np);
   *err_grad = sqrt(eg / ng);
-  free(t);
-  free(p);
+  free(y), free(t), free(d);
+  return status;
 }
 
-int main(int argc, char **argv) {
-  bench_args a;
-  if (parse(argc, argv, &a))
-    return 2;
-  int64_t n = a.n;
-  double *src = malloc(sizeof(double) * 3 * n), *trg = malloc(sizeof(double) * 3 * n),
-         *q = malloc(sizeof(double) * n), *pot = malloc(sizeof(double) * n),
-         *grad = malloc(sizeof(double) * 3 * n);
-  if (!src || !trg || !q || !pot || !grad) {
-    fprintf(stderr, "kifmm-bench: out of memory\n");
-    return 1;
-  }
-  uint64_t seed = a.seed;
-  points(a.dist, n, &seed, src);
-  points(a.dist, n, &seed, trg);
-  for (int64_t i = 0; i < n; i++)
-    q[i] = uniform(&seed) - 0.5;
-  kifmm_plan *plan = NULL;
-  int s = kifmm_plan_create(&plan, n, src, n, trg, &a.opts);
-  for (int r = 0; s == KIFMM_SUCCESS && r < a.repeat; r++)
-    s = kifmm_evaluate(plan, q, pot, grad);
-  if (s != KIFMM_SUCCESS) {
-    fprintf(stderr, "kifmm-bench: %s\n", kifmm_error_string(s));
-    return 1;
-  }
-  kifmm_stats st;
-  kifmm_plan_stats(plan, &st);
+static void share_free(share *s) {
+  free(s->src), free(s->trg), free(s->q), free(s->pot), free(s->grad);
+}
+
+/* The global set: sources, then targets, then charges, one after the other in the stream. */
+static int make_share(const bench_args *a, int size, int rank, share *s) {
+  block(a->n, size, rank, &s->off, &s->cnt);
+  size_t c = (size_t)s->cnt + 1; /* never malloc(0): a rank may own nothing */
+  s->src = malloc(sizeof(double) * 3 * c), s->trg = malloc(sizeof(double) * 3 * c);
+  s->q = malloc(sizeof(double) * c), s->pot = malloc(sizeof(double) * c);
+  s->grad = malloc(sizeof(double) * 3 * c);
+  if (!all_ok(s->src && s->trg && s->q && s->pot && s->grad))
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  uint64_t per_set = per_point(a->dist) * (uint64_t)a->n;
+  points(a->dist, a->seed, 0, s->off, s->cnt, s->src);
+  points(a->dist, a->seed, per_set, s->off, s->cnt, s->trg);
+  for (int64_t j = 0; j < s->cnt; j++)
+    s->q[j] = uniform(a->seed, 2 * per_set + (uint64_t)(s->off + j)) - 0.5;
+  return KIFMM_SUCCESS;
+}
+
+/* One rank keeps kifmm_plan_create, so its numbers stay those of the one-process library. */
+static int create_plan(kifmm_plan **plan, const bench_args *a, int size, const share *s) {
+  if (size == 1)
+    return kifmm_plan_create(plan, s->cnt, s->src, s->cnt, s->trg, &a->opts);
+  return kifmm_plan_create_mpi(plan, MPI_COMM_WORLD, s->cnt, s->src, s->cnt, s->trg, &a->opts);
+}
+
+/* What the JSON line reports, the largest over the ranks: the slowest rank's times, the
+ * deepest and largest local tree, the largest plan and peak resident memory. */
+enum { T_TREE, T_LISTS, T_OPS, T_P2M, T_M2M, T_M2L, T_L2L, T_L2P, T_P2P, T_M2P, T_P2L, T_EVAL,
+       T_TOTAL, PLAN_MB, RSS_MB, NMAX };
+
+static void largest_over_ranks(const kifmm_stats *st, double v[NMAX], int64_t tree[3]) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  double err_pot = NAN, err_grad = NAN;
-  if (a.check > 0)
-    sampled_errors(&a, src, q, trg, pot, grad, &err_pot, &err_grad);
-  char ep[32], eg[32];
+  const double mine[NMAX] = {st->t_tree, st->t_lists, st->t_operators, st->t_p2m, st->t_m2m,
+                             st->t_m2l, st->t_l2l, st->t_l2p, st->t_p2p, st->t_m2p, st->t_p2l,
+                             st->t_evaluate, st->t_tree + st->t_lists + st->t_evaluate,
+                             st->bytes / 1048576.0, ru.ru_maxrss / 1024.0};
+  MPI_Reduce(mine, v, NMAX, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  const int64_t t[3] = {st->nboxes, st->nleaves, st->depth};
+  MPI_Reduce(t, tree, 3, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
+}
+
+static void print_json(const bench_args *a, int size, const kifmm_stats *st, const double v[NMAX],
+                       const int64_t tree[3], double err_pot, double err_grad) {
+  char ep[32], eg[32], ranks[32] = "";
   json_number(err_pot, ep, sizeof(ep));
   json_number(err_grad, eg, sizeof(eg));
+  if (size > 1) /* one-rank lines keep exactly their old fields */
+    snprintf(ranks, sizeof(ranks), ", \"ranks\": %d", size);
   printf("{\"n\": %lld, \"dist\": \"%s\", \"order\": %d, \"ncrit\": %d, \"threads\": %d, "
          "\"boxes\": %lld, \"leaves\": %lld, \"depth\": %d, \"m2l_rank\": %d, "
          "\"m2l_max_rank\": %d, \"tree\": %.4f, \"lists\": %.4f, \"operators\": %.4f, "
          "\"p2m\": %.4f, \"m2m\": %.4f, \"m2l\": %.4f, \"l2l\": %.4f, \"l2p\": %.4f, "
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
-         "\"simd\": \"%s\", \"blas_core\": \"%s\"}\n",
-         (long long)n, a.dist, st.order, a.opts.ncrit, a.opts.num_threads, (long long)st.nboxes,
-         (long long)st.nleaves, st.depth, st.m2l_rank, st.m2l_max_rank, st.t_tree, st.t_lists,
-         st.t_operators, st.t_p2m, st.t_m2m, st.t_m2l, st.t_l2l, st.t_l2p, st.t_p2p, st.t_m2p,
-         st.t_p2l, st.t_evaluate, st.t_tree + st.t_lists + st.t_evaluate, st.bytes / 1048576.0,
-         ru.ru_maxrss / 1024.0, ep, eg, st.simd, st.blas_core);
-  kifmm_plan_destroy(&plan);
-  free(src);
-  free(trg);
-  free(q);
-  free(pot);
-  free(grad);
-  return 0;
+         "\"simd\": \"%s\", \"blas_core\": \"%s\"%s}\n",
+         (long long)a->n, a->dist, st->order, a->opts.ncrit, a->opts.num_threads,
+         (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
+         v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
+         v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
+         st->simd, st->blas_core, ranks);
+  fflush(stdout);
+}
+
+static int run(const bench_args *a, int size, int rank) {
+  share s = {0};
+  int status = make_share(a, size, rank, &s);
+  kifmm_plan *plan = NULL;
+  if (status == KIFMM_SUCCESS)
+    status = create_plan(&plan, a, size, &s);
+  for (int r = 0; status == KIFMM_SUCCESS && r < a->repeat; r++)
+    status = kifmm_evaluate(plan, s.q, s.pot, s.grad);
+  double err_pot = NAN, err_grad = NAN;
+  if (status == KIFMM_SUCCESS && a->check > 0)
+    status = sampled_errors(a, &s, &err_pot, &err_grad);
+  if (status == KIFMM_SUCCESS) {
+    kifmm_stats st;
+    kifmm_plan_stats(plan, &st);
+    double v[NMAX];
+    int64_t tree[3];
+    largest_over_ranks(&st, v, tree);
+    if (rank == 0)
+      print_json(a, size, &st, v, tree, err_pot, err_grad);
+  } else if (rank == 0) {
+    fprintf(stderr, "kifmm-bench: %s\n", kifmm_error_string(status));
+  }
+  if (plan)
+    kifmm_plan_destroy(&plan);
+  share_free(&s);
+  return status == KIFMM_SUCCESS ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+    fprintf(stderr, "kifmm-bench: MPI_Init failed\n");
+    return 1;
+  }
+  int size = 1, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  bench_args a;
+  int rc = parse(argc, argv, &a) ? 2 : run(&a, size, rank);
+  MPI_Finalize();
+  return rc;
 }

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """kifmm-bench prints one JSON object, valid for a strict parser: null where there is no
-value (errors with --check 0), numbers where there is one. Usage: check_bench_json.py BENCH"""
+value (errors with --check 0), numbers where there is one. Usage: check_bench_json.py BENCH
+With MPIEXEC NP after BENCH: under mpiexec -n NP, rank 0 alone prints one line, with "ranks",
+the per-rank maxima, and the errors of the one-rank run (the same global point set)."""
 import json
 import subprocess
 import sys
@@ -16,6 +18,29 @@ def run(bench, check):
     return json.loads(out, parse_constant=reject)
 
 
+def run_mpi(mpiexec, np, bench):
+    args = ["--n", "3000", "--threads", "1", "--ncrit", "40", "--check", "50"]
+    out = subprocess.run([mpiexec, "-n", str(np), "--oversubscribe", bench] + args,
+                         check=True, capture_output=True, text=True).stdout
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert len(lines) == 1, "want one line from rank 0 alone: " + out
+    r = json.loads(lines[0], parse_constant=reject)
+    one = json.loads(subprocess.run([bench] + args, check=True, capture_output=True,
+                                    text=True).stdout, parse_constant=reject)
+    assert r["ranks"] == np and "ranks" not in one, (r, one)
+    assert set(r) == set(one) | {"ranks"}, set(r) ^ set(one)
+    for k in ("tree", "lists", "operators", "m2l", "p2p", "evaluate", "total", "plan_mb"):
+        assert isinstance(r[k], (int, float)) and r[k] >= 0, (k, r[k])
+    assert r["peak_rss_mb"] > 0 and r["boxes"] > 0 and r["leaves"] > 0, r
+    for k in ("err_pot", "err_grad"):
+        assert abs(r[k] - one[k]) <= 1e-3 * one[k], (k, r[k], one[k])
+    print(f"kifmm-bench JSON ok at {np} ranks: err_pot {r['err_pot']}, peak {r['peak_rss_mb']} MB")
+
+
+bench = sys.argv[1]
+if len(sys.argv) > 3:
+    run_mpi(sys.argv[2], int(sys.argv[3]), bench)
+    sys.exit(0)
 bench = sys.argv[1]
 r = run(bench, 0)
 assert r["err_pot"] is None and r["err_grad"] is None, r

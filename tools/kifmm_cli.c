@@ -3,6 +3,7 @@
  * potentials and gradients of a particle file into a result file, `info` describes a file. */
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
@@ -15,6 +16,7 @@
 
 #include "kifmm.h"
 #include "kifmm_io.h"
+#include "kifmm_mpi.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -35,7 +37,9 @@ static const char *USAGE =
     "      on stdout; --check K compares K sampled targets with the direct sum. --eps e asks\n"
     "      for a relative error instead of an order; --dry-run predicts memory and time and\n"
     "      evaluates nothing (-o not needed). Defaults: order 6, ncrit chosen from order and\n"
-    "      distribution, threads from OMP_NUM_THREADS, no check.\n"
+    "      distribution, threads from OMP_NUM_THREADS, no check. Under mpirun -n R each rank\n"
+    "      reads, evaluates and writes its own share (give --ncrit to match one rank's\n"
+    "      results); --dry-run needs one rank.\n"
     "  info file.h5\n"
     "      describe a particle or result file.\n"
     "\n"
@@ -300,14 +304,19 @@ static int parse_run(int argc, char **argv, run_args *a) {
     return failure(EXIT_USAGE, "run: --ncrit must be >= 0 (0 = chosen) and --threads >= 0");
   if (!(o->compression_tol >= 0 && o->compression_tol < 1))
     return failure(EXIT_USAGE, "run: --tol must be 0 (automatic) or in (0, 1)");
+  if (a->check > INT_MAX / 7) /* the sampled rows travel in one MPI message of 7K doubles */
+    return failure(EXIT_USAGE, "run: --check K must be at most %d", INT_MAX / 7);
   if (a->out && !strcmp(a->in, a->out))
     return failure(EXIT_USAGE, "run: the output must not overwrite the input");
   return EXIT_OK;
 }
 
+/* This rank's slabs: sources [src_off, src_off + nsrc_loc) and targets [trg_off, trg_off +
+ * ntrg_loc) of the file's global nsrc and ntrg; one rank holds everything. */
 typedef struct particles {
   int64_t nsrc, ntrg;
   int has_targets;
+  int64_t src_off, nsrc_loc, trg_off, ntrg_loc;
   double *src, *q, *trg, *pot, *grad;
 } particles;
 
@@ -315,20 +324,35 @@ static void particles_free(particles *p) {
   free(p->src), free(p->q), free(p->trg), free(p->pot), free(p->grad);
 }
 
+/* Every rank must agree before a collective call follows, or one rank's failure hangs the rest. */
+static int all_ok(int local_ok) {
+  int ok = 0;
+  MPI_Allreduce(&local_ok, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return ok;
+}
+
 static int read_input(const run_args *a, particles *p) {
   double t = MPI_Wtime();
   int s = kifmm_io_particles_info(MPI_COMM_WORLD, a->in, &p->nsrc, &p->ntrg, &p->has_targets);
   if (s != KIFMM_SUCCESS)
     return io_failure(s);
-  p->src = malloc(sizeof(double) * (size_t)(3 * p->nsrc + 1));
-  p->q = malloc(sizeof(double) * (size_t)(p->nsrc + 1));
-  p->trg = malloc(sizeof(double) * (size_t)(3 * p->ntrg + 1));
-  p->pot = malloc(sizeof(double) * (size_t)(p->ntrg + 1));
-  p->grad = malloc(sizeof(double) * (size_t)(3 * p->ntrg + 1));
-  if (!p->src || !p->q || !p->trg || !p->pot || !p->grad)
+  kifmm_io_slab(p->nsrc, g_size, g_rank, &p->src_off, &p->nsrc_loc);
+  /* without /targets the targets are the sources: the same slab, so each rank's targets are
+   * its own sources (kifmm_io_read_particles then reads them from /sources) */
+  if (p->has_targets)
+    kifmm_io_slab(p->ntrg, g_size, g_rank, &p->trg_off, &p->ntrg_loc);
+  else
+    p->trg_off = p->src_off, p->ntrg_loc = p->nsrc_loc;
+  int64_t n = p->nsrc_loc, m = p->ntrg_loc;
+  p->src = malloc(sizeof(double) * (size_t)(3 * n + 1));
+  p->q = malloc(sizeof(double) * (size_t)(n + 1));
+  p->trg = malloc(sizeof(double) * (size_t)(3 * m + 1));
+  p->pot = malloc(sizeof(double) * (size_t)(m + 1));
+  p->grad = malloc(sizeof(double) * (size_t)(3 * m + 1));
+  if (!all_ok(p->src && p->q && p->trg && p->pot && p->grad))
     return failure(EXIT_FAILED, "out of memory for %lld sources and %lld targets",
                    (long long)p->nsrc, (long long)p->ntrg);
-  s = kifmm_io_read_particles(MPI_COMM_WORLD, a->in, 0, p->nsrc, p->src, p->q, 0, p->ntrg,
+  s = kifmm_io_read_particles(MPI_COMM_WORLD, a->in, p->src_off, n, p->src, p->q, p->trg_off, m,
                               p->trg);
   if (s != KIFMM_SUCCESS)
     return io_failure(s);
@@ -337,30 +361,70 @@ static int read_input(const run_args *a, particles *p) {
   return EXIT_OK;
 }
 
-/* Relative l2 errors on K evenly spaced targets against kifmm_direct. */
+/* The K sampled targets (global indices i * (ntrg / K)) with their FMM results, known to
+ * every rank: each rank fills the rows it owns, zeros elsewhere, and a sum completes them.
+ * Row i of y: x, y, z, pot, gx, gy, gz. */
+static void gather_samples(const particles *p, int64_t k, double *y) {
+  int64_t stride = p->ntrg / k;
+  memset(y, 0, sizeof(double) * (size_t)(7 * k));
+  for (int64_t i = 0; i < k; i++) {
+    int64_t j = i * stride - p->trg_off;
+    if (j < 0 || j >= p->ntrg_loc)
+      continue;
+    memcpy(y + 7 * i, p->trg + 3 * j, 3 * sizeof(double));
+    y[7 * i + 3] = p->pot[j];
+    memcpy(y + 7 * i + 4, p->grad + 3 * j, 3 * sizeof(double));
+  }
+  MPI_Allreduce(MPI_IN_PLACE, y, (int)(7 * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+/* Direct sum at the sampled targets over all sources, no rank holding them all: each rank sums
+ * over its own slab and the partial sums are added. [out] d: k potentials, then 3k gradients. */
+static int distributed_direct(const run_args *a, const particles *p, int64_t k, const double *y,
+                              double *d) {
+  double *xyz = malloc(sizeof(double) * (size_t)(3 * k));
+  int s = xyz ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
+  memset(d, 0, sizeof(double) * (size_t)(4 * k));
+  if (xyz) {
+    for (int64_t i = 0; i < k; i++)
+      memcpy(xyz + 3 * i, y + 7 * i, 3 * sizeof(double));
+    if (p->nsrc_loc > 0) /* a rank without sources contributes zeros */
+      s = kifmm_direct(p->nsrc_loc, p->src, p->q, k, xyz, d, d + k, a->opts.num_threads);
+  }
+  free(xyz);
+  int worst = 0;
+  MPI_Allreduce(&s, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (worst != KIFMM_SUCCESS)
+    return worst;
+  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return KIFMM_SUCCESS;
+}
+
+/* Relative l2 errors on K evenly spaced targets against the direct sum. */
 static int sampled_errors(const run_args *a, const particles *p, kifmm_result_meta *m) {
   int64_t k = a->check < p->ntrg ? a->check : p->ntrg;
   if (k <= 0)
     return EXIT_OK;
   double t = MPI_Wtime();
-  double *y = malloc(sizeof(double) * (size_t)(7 * k));
-  if (!y)
+  double *y = malloc(sizeof(double) * (size_t)(11 * k));
+  if (!all_ok(y != NULL)) {
+    free(y);
     return failure(EXIT_FAILED, "out of memory for --check %lld", (long long)k);
-  double *dp = y + 3 * k, *dg = dp + k;
-  for (int64_t i = 0; i < k; i++)
-    memcpy(y + 3 * i, p->trg + 3 * (i * (p->ntrg / k)), 3 * sizeof(double));
-  int s = kifmm_direct(p->nsrc, p->src, p->q, k, y, dp, dg, a->opts.num_threads);
+  }
+  double *dp = y + 7 * k, *dg = dp + k;
+  gather_samples(p, k, y);
+  int s = distributed_direct(a, p, k, y, dp);
   if (s != KIFMM_SUCCESS) {
     free(y);
     return failure(EXIT_FAILED, "direct sum for --check: %s", kifmm_error_string(s));
   }
   double ep = 0, np = 0, eg = 0, ng = 0;
   for (int64_t i = 0; i < k; i++) {
-    int64_t j = i * (p->ntrg / k);
-    ep += (p->pot[j] - dp[i]) * (p->pot[j] - dp[i]);
+    const double *r = y + 7 * i;
+    ep += (r[3] - dp[i]) * (r[3] - dp[i]);
     np += dp[i] * dp[i];
     for (int d = 0; d < 3; d++) {
-      double e = p->grad[3 * j + d] - dg[3 * i + d];
+      double e = r[4 + d] - dg[3 * i + d];
       eg += e * e;
       ng += dg[3 * i + d] * dg[3 * i + d];
     }
@@ -385,9 +449,20 @@ static const char *cache_name(int r) {
   }
 }
 
+/* Peak memory and plan size of the largest rank, in MB; collective. */
+typedef struct {
+  double peak_mb, plan_mb;
+} memory_use;
+
+static memory_use largest_memory(const kifmm_stats *st) {
+  double v[2] = {peak_mb(), st->bytes / 1048576.0};
+  MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return (memory_use){v[0], v[1]};
+}
+
 static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result_meta *m,
-                    double total) {
-  if (g_quiet)
+                    memory_use mem, double total) {
+  if (g_quiet || g_rank != 0)
     return;
   printf("kifmm %s run summary\n", kifmm_version());
   printf("  %-22s %s -> %s\n", "files", a->in, a->out);
@@ -397,6 +472,9 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
          st->m2l_rank);
   printf("  %-22s %d\n", "ncrit", m->ncrit);
   printf("  %-22s %d\n", "threads", m->num_threads);
+  if (m->nranks > 1) /* one-rank summaries keep their old rows */
+    printf("  %-22s %d (boxes: largest local tree, times: slowest rank)\n", "MPI ranks",
+           m->nranks);
   printf("  %-22s %lld (%lld leaves)\n", "boxes", (long long)m->nboxes, (long long)m->nleaves);
   printf("  %-22s %d\n", "depth", m->depth);
   printf("  %-22s %s\n", "operator cache", cache_name(m->cache_result));
@@ -410,7 +488,8 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
   for (size_t i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
     printf("  %-22s %9.3f s\n", ph[i].name, ph[i].t);
   printf("  %-22s %9.3f s\n", "time total (wall)", total);
-  printf("  %-22s %9.1f MB (plan %.1f MB)\n", "peak memory", peak_mb(), st->bytes / 1048576.0);
+  printf("  %-22s %9.1f MB (plan %.1f MB)%s\n", "peak memory", mem.peak_mb, mem.plan_mb,
+         m->nranks > 1 ? " on the largest rank" : "");
   if (m->check_count > 0) {
     printf("  %-22s %.3e (relative l2, %lld targets)\n", "error potential", m->err_potential,
            (long long)m->check_count);
@@ -419,15 +498,39 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
   fflush(stdout);
 }
 
+/* The meta of a distributed plan describes this rank's local tree: make it describe the run,
+ * the same on every rank (global counts, the largest tree, the slowest rank's times). */
+static void globalize_meta(const particles *p, kifmm_result_meta *m) {
+  m->nsrc = p->nsrc;
+  m->ntrg = p->ntrg;
+  m->nranks = g_size;
+  double t[] = {m->t_tree,   m->t_lists, m->t_operators, m->t_upward,
+                m->t_m2l,    m->t_downward, m->t_near,   m->t_evaluate};
+  int64_t b[] = {m->nboxes, m->nleaves, m->depth};
+  MPI_Allreduce(MPI_IN_PLACE, t, 8, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, b, 3, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+  m->t_tree = t[0], m->t_lists = t[1], m->t_operators = t[2], m->t_upward = t[3];
+  m->t_m2l = t[4], m->t_downward = t[5], m->t_near = t[6], m->t_evaluate = t[7];
+  m->nboxes = b[0], m->nleaves = b[1], m->depth = (int32_t)b[2];
+}
+
+/* kifmm_plan_create on one rank keeps single-rank results bitwise what they always were. */
+static int create_plan(kifmm_plan **plan, const particles *p, const kifmm_options *o) {
+  if (g_size == 1)
+    return kifmm_plan_create(plan, p->nsrc, p->src, p->ntrg, p->trg, o);
+  return kifmm_plan_create_mpi(plan, MPI_COMM_WORLD, p->nsrc_loc, p->src, p->ntrg_loc, p->trg, o);
+}
+
 static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm_stats *st) {
   kifmm_plan *plan = NULL;
   live_state live = {MPI_Wtime() - g_t0, 0};
   kifmm_options o = a->opts;
-  o.progress = live_progress;
-  o.progress_data = &live;
+  /* the other ranks would only compute lines nobody prints */
+  o.progress = g_rank == 0 ? live_progress : NULL;
+  o.progress_data = g_rank == 0 ? &live : NULL;
   if (!g_quiet && g_rank == 0)
     fprintf(stderr, "[%8.2f s] planning: tree, lists, operators...\n", MPI_Wtime() - g_t0);
-  int s = kifmm_plan_create(&plan, p->nsrc, p->src, p->ntrg, p->trg, &o);
+  int s = create_plan(&plan, p, &o);
   if (s != KIFMM_SUCCESS)
     return failure(EXIT_FAILED, "planning failed: %s", kifmm_error_string(s));
   kifmm_plan_stats(plan, st);
@@ -442,6 +545,7 @@ static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm
   if (s == KIFMM_SUCCESS) {
     kifmm_plan_stats(plan, st);
     kifmm_io_result_meta(plan, m);
+    globalize_meta(p, m);
   }
   kifmm_plan_destroy(&plan);
   if (s != KIFMM_SUCCESS)
@@ -479,10 +583,10 @@ static int cmd_run(int argc, char **argv) {
   int rc = parse_run(argc, argv, &a);
   if (rc != EXIT_OK)
     return rc;
-  if (g_size > 1) /* before reading or writing anything */
-    return failure(EXIT_FAILED,
-                   "run: %d MPI ranks given, but distributed evaluation is not available yet; "
-                   "use one rank (kifmm run ... or mpirun -n 1 kifmm run ...)",
+  if (g_size > 1 && a.dry_run) /* the estimate needs every point on one rank */
+    return failure(EXIT_USAGE,
+                   "run: --dry-run works on one rank only (%d MPI ranks given); use kifmm run "
+                   "... --dry-run without mpirun",
                    g_size);
   /* fail now, not after the computation, when the result cannot be written */
   char dir[4096];
@@ -490,7 +594,7 @@ static int cmd_run(int argc, char **argv) {
   char *slash = strrchr(dir, '/');
   if (slash)
     slash[slash == dir] = '\0';
-  if (access(slash ? dir : ".", W_OK) != 0)
+  if (!all_ok(access(slash ? dir : ".", W_OK) == 0))
     return failure(EXIT_FAILED, "%s: the output directory does not exist or is not writable",
                    a.out);
   particles p;
@@ -510,15 +614,15 @@ static int cmd_run(int argc, char **argv) {
     rc = sampled_errors(&a, &p, &m);
   if (rc == EXIT_OK) {
     double t = MPI_Wtime();
-    m.nranks = g_size;
-    int s = kifmm_io_write_results(MPI_COMM_WORLD, a.out, p.ntrg, 0, p.ntrg, p.pot, p.grad, &m);
+    int s = kifmm_io_write_results(MPI_COMM_WORLD, a.out, p.ntrg, p.trg_off, p.ntrg_loc, p.pot,
+                                   p.grad, &m);
     if (s != KIFMM_SUCCESS)
       rc = io_failure(s);
     else
       progress("write", MPI_Wtime() - t, "%s", a.out);
   }
   if (rc == EXIT_OK)
-    summary(&a, &st, &m, MPI_Wtime() - g_t0);
+    summary(&a, &st, &m, largest_memory(&st), MPI_Wtime() - g_t0);
   particles_free(&p);
   return rc;
 }

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Reads a kifmm particle file and result file with h5py and checks them against a direct
 sum in numpy: shapes, attributes, and the accuracy of the potential and the gradient.
-usage: check_results.py particles.h5 results.h5 order check_count"""
+usage: check_results.py particles.h5 results.h5 order check_count
+       check_results.py --compare reference.h5 results.h5 nranks
+the second form checks that a run at nranks MPI ranks gave the reference's potential and
+gradient to 1e-12 relative (the largest difference against the largest value)."""
 import sys
 
 import h5py
@@ -43,5 +46,21 @@ def main(particles, results, order, check_count):
     return 0
 
 
+def compare(reference, results, nranks):
+    with h5py.File(reference, "r") as f, h5py.File(results, "r") as g:
+        for name in ("potential", "gradient"):
+            a, b = f[name][...], g[name][...]
+            assert a.shape == b.shape, (name, a.shape, b.shape)
+            rel = np.abs(a - b).max() / np.abs(a).max()
+            print(f"{results} vs {reference}: {name} differs by {rel:.2e} relative")
+            assert rel <= 1e-12, (name, rel)
+        for key in ("nsrc", "ntrg", "order", "ncrit", "check_count"):
+            assert int(f.attrs[key]) == int(g.attrs[key]), (key, f.attrs[key], g.attrs[key])
+        assert int(g.attrs["nranks"]) == nranks, g.attrs["nranks"]
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--compare":
+        sys.exit(compare(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))

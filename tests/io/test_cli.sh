@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# The kifmm program end to end: generate, run (plain and under mpiexec -n 1), info, results
+# The kifmm program end to end: generate, run (plain and under mpiexec -n 1, 2, 3), info, results
 # checked by h5py against numpy and by h5dump; failures exit non-zero with one stderr line.
 # usage: test_cli.sh KIFMM MPIEXEC PYTHON CHECK_SCRIPT
 set -u
@@ -66,10 +66,24 @@ for d in /sources /charges /targets; do
   h5diff p.h5 p2.h5 $d $d >/dev/null || fail "generate -n 2: $d differs"
 done
 
-# two ranks: refused before the output is touched
-"$MPIEXEC" -n 2 --oversubscribe "$K" run p.h5 -o r2.h5 >/dev/null 2>err2.txt && fail "run -n 2 succeeded"
-grep -q "distributed evaluation is not available" err2.txt || fail "run -n 2 message: $(cat err2.txt)"
-[ -e r2.h5 ] && fail "run -n 2 created the output"
+# 2 and 3 ranks: each reads, evaluates and writes its own slab; the files equal the one-rank
+# files (separate targets, checked with the distributed direct sum; targets = sources)
+"$K" run s.h5 -o rs1.h5 --order 4 --ncrit 40 --check 50 --quiet || fail "run sphere ncrit 40"
+for np in 2 3; do
+  "$MPIEXEC" -n $np --oversubscribe "$K" run p.h5 -o rp$np.h5 --order 6 --ncrit 40 --check 300 \
+    >sum$np.txt 2>prog$np.txt || fail "run -n $np: $(cat prog$np.txt)"
+  "$PY" "$CHECK" --compare r.h5 rp$np.h5 $np || fail "run -n $np: results differ from one rank"
+  "$PY" "$CHECK" p.h5 rp$np.h5 6 300 || fail "h5py check (targets, -n $np)"
+  [ "$(grep -c '] write' prog$np.txt)" = 1 ] || fail "run -n $np: progress not from rank 0 alone: $(cat prog$np.txt)"
+  [ "$(grep -c 'run summary' sum$np.txt)" = 1 ] || fail "run -n $np: summary not from rank 0 alone: $(cat sum$np.txt)"
+  grep -q "MPI ranks  *$np" sum$np.txt && grep -q "error potential" sum$np.txt || fail "run -n $np summary: $(cat sum$np.txt)"
+  "$MPIEXEC" -n $np --oversubscribe "$K" run s.h5 -o rs$np.h5 --order 4 --ncrit 40 --check 50 --quiet \
+    || fail "run sphere -n $np"
+  "$PY" "$CHECK" --compare rs1.h5 rs$np.h5 $np || fail "run sphere -n $np: results differ from one rank"
+done
+# --dry-run stays a one-rank estimate: refused at 2 ranks before anything is read
+"$MPIEXEC" -n 2 --oversubscribe "$K" run p.h5 --dry-run >/dev/null 2>errd.txt && fail "dry run -n 2 succeeded"
+grep -q "dry-run works on one rank only" errd.txt || fail "dry run -n 2 message: $(cat errd.txt)"
 
 # failures: exit status and one line
 expect_fail 1 "no such readable file" "$K" run missing.h5 -o x.h5
