@@ -109,17 +109,18 @@ void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox, in
  * The best leaf size balances the near field (grows with ncrit) against M2L (grows with
  * the number of boxes, and with the order). Where points fill a volume a leaf's neighbours
  * hold 26 times its points; on a surface about 8 times, so surfaces want much larger leaves.
- * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, 2 threads; README "Choosing
- * ncrit"): volume (cube) and surface (sphere) per order, interpolated in log ncrit between
- * dimension 2 and 3. */
+ * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, p6 and p10, 2 threads, 0.2):
+ * cube p6 flat over 75-300, p10 best at 600; sphere p6 best at 300-430, p10 at 430-865; the
+ * other orders interpolated. Volume (cube) and surface (sphere) values are interpolated in
+ * log ncrit between dimension 2 and 3. */
 typedef struct {
   int order;
   double volume, surface;
 } ncrit_row;
 
-static const ncrit_row best_ncrit[] = {{2, 48, 256},   {4, 96, 512},    {6, 150, 1000},
-                                       {8, 300, 1000}, {10, 600, 1000}, {12, 800, 1400},
-                                       {14, 1000, 1800}, {16, 1200, 2200}};
+static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
+                                       {8, 300, 550},   {10, 600, 700},   {12, 800, 1000},
+                                       {14, 1000, 1300}, {16, 1200, 1600}};
 
 enum { DIM_SAMPLE = 65536 };
 
