@@ -7,20 +7,9 @@
 
 #include "internal.h"
 
-/* Seconds per unit of work on one core, measured with kifmm-bench on the reference machine
- * kind (2-core AMD EPYC Zen4, Release build, OPENBLAS_NUM_THREADS=1): per-phase times of
- * cube and sphere runs at 1e6 points divided by the counts below (see examples/calibrate.sh).
- * m2l_pair and m2l_box depend on the order through the compressed ranks k and r. */
-typedef struct {
-  int order;
-  double m2l_pair, m2l_box, m2m_box;
-} order_costs;
-
-static const order_costs costs_by_order[] = {
-    {2, 1.0e-7, 1.5e-7, 1.0e-7},  {4, 2.5e-7, 5.0e-7, 4.0e-7},  {6, 5.5e-7, 1.6e-6, 1.6e-6},
-    {8, 9.0e-7, 4.0e-6, 5.0e-6},  {10, 1.3e-6, 8.0e-6, 1.3e-5}, {12, 1.8e-6, 1.4e-5, 2.7e-5},
-    {14, 2.4e-6, 2.2e-5, 5.0e-5}, {16, 3.0e-6, 3.3e-5, 8.4e-5}};
-
+/* Seconds per unit of work on one core, fitted to the per-phase times of cube (p6, p10, p12)
+ * and sphere (p6) runs at 1e6 sources + 1e6 targets on the reference machine kind (2-core AMD
+ * EPYC Zen4, Release build, OPENBLAS_NUM_THREADS=1) divided by the counts below. */
 static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient */
 static const double sec_per_m2l_flop = 3.0e-11;  /* M2L tiles (AVX-512), small and many */
 static const double sec_per_m2m_flop = 1.5e-10;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
@@ -28,23 +17,21 @@ static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x sur
 static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per point */
 static const double sec_per_box_lists = 2.5e-5;  /* U, V, W, X per box */
 
+/* The work of one evaluation with gradient, in the units above. */
+typedef struct {
+  double p2p_pairs; /* near-field (source, target) pairs */
+  double kernels;   /* point x surface-point kernel evaluations: P2M, L2P, M2P, P2L */
+  double m2l_flops; /* sum over V entries of 4 k r_t, plus compressing and expanding each
+                       box with a V list (4 n k) */
+  double m2m_flops; /* M2M and L2L */
+} kifmm_work;
+
 /* Worst relative l2 error of the potential measured on cube, sphere and clustered inputs
  * (tests/test_accuracy.c and test_tolerance.c, 6e3-2e4 points, ncrit 48-1000), per even order;
  * the order for a tolerance is chosen among these measured ones. */
 static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 1e-2,  [4] = 3e-4,  [6] = 3e-6,    [8] = 7e-8,
     [10] = 4e-9, [12] = 3e-11, [14] = 1.5e-12, [16] = 1e-13};
-
-static order_costs costs_for(int order) {
-  const int n = (int)(sizeof(costs_by_order) / sizeof(costs_by_order[0]));
-  order_costs c = costs_by_order[n - 1];
-  for (int i = 0; i < n; i++)
-    if (costs_by_order[i].order >= order) {
-      c = costs_by_order[i];
-      break;
-    }
-  return c;
-}
 
 int kifmm__order_for_tolerance(double tolerance) {
   /* a factor 2 of margin: the table holds measured worst cases, not bounds */
@@ -59,50 +46,27 @@ double kifmm__tolerance_floor(void) { return 2.0 * error_by_order[KIFMM_MAX_ORDE
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 
-void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n, kifmm_work *w) {
+static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
+                       kifmm_work *w) {
+  const double n = ops->n, k = ops->k;
   memset(w, 0, sizeof(*w));
   for (int64_t b = 0; b < t->nbox; b++) {
     double nt = (double)ntrg_of(t, b);
     for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
       w->p2p_pairs += nt * (double)nsrc_of(t, L->u_idx[e]);
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
-      w->kernels += nt * fmin((double)n, (double)nsrc_of(t, L->w_idx[e]));
+      w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
-      w->kernels += fmin((double)n, nt) * (double)nsrc_of(t, L->x_idx[e]);
-    int64_t nv = L->v_ptr[b + 1] - L->v_ptr[b];
-    w->m2l_pairs += (double)nv;
-    w->m2l_boxes += nv > 0;
+      w->kernels += fmin(n, nt) * (double)nsrc_of(t, L->x_idx[e]);
+    for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
+      w->m2l_flops += 4.0 * k * ops->r[L->v_tv[e]];
+    if (L->v_ptr[b + 1] > L->v_ptr[b])
+      w->m2l_flops += 4.0 * n * k;
     if (t->nchild[b] == 0) /* P2M and L2P */
-      w->kernels += (double)n * ((double)nsrc_of(t, b) + nt);
-    else
-      w->m2m_boxes += 2.0; /* M2M up, L2L down */
+      w->kernels += n * ((double)nsrc_of(t, b) + nt);
+    else /* n x 8n up and 8n x n down, 2 flops each */
+      w->m2m_flops += 32.0 * n * n;
   }
-  for (int64_t b = 0; b < t->nbox; b++) {
-    if (t->nchild[b] != 0)
-      w->m2m_flops += 32.0 * n * n; /* n x 8n up and 8n x n down, 2 flops each */
-  }
-}
-
-void kifmm__count_m2l_flops(const kifmm_tree *t, const kifmm_lists *L,
-                            const kifmm_operators *ops, kifmm_work *w) {
-  double f = 0.0;
-  for (int64_t e = 0; e < L->v_ptr[t->nbox]; e++)
-    f += 4.0 * ops->k * ops->r[L->v_tv[e]];
-  w->m2l_flops = f + 4.0 * ops->n * ops->k * w->m2l_boxes;
-}
-
-void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox, int order,
-                          int nthreads, kifmm_prediction *p) {
-  order_costs c = costs_for(order);
-  double per = 1.0 / (nthreads > 0 ? nthreads : 1);
-  p->t_tree = sec_per_point_tree * (double)npoints * per;
-  p->t_lists = sec_per_box_lists * (double)nbox * per;
-  p->t_p2p = sec_per_pair * w->p2p_pairs * per;
-  p->t_kernels = sec_per_kernel * w->kernels * per;
-  p->t_m2l = w->m2l_flops > 0 ? sec_per_m2l_flop * w->m2l_flops * per
-                              : (c.m2l_pair * w->m2l_pairs + c.m2l_box * w->m2l_boxes) * per;
-  p->t_m2m = (w->m2m_flops > 0 ? sec_per_m2m_flop * w->m2m_flops : c.m2m_box * w->m2m_boxes) * per;
-  p->t_evaluate = p->t_p2p + p->t_kernels + p->t_m2l + p->t_m2m;
 }
 
 /* ---- leaf size from the order and the dimension of the distribution ----
@@ -165,8 +129,7 @@ static int distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
 }
 
 int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
-                        const double *trg, int nthreads, int *ncrit) {
-  (void)nthreads;
+                        const double *trg, int *ncrit) {
   const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
   ncrit_row r = best_ncrit[nrow - 1];
   for (int i = 0; i < nrow; i++)
@@ -232,19 +195,16 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.bytes_peak = (int64_t)(fmax(during_eval, creation_bytes(p)) + runtime_bytes);
 
   kifmm_work w;
-  kifmm__count_work(&p->tree, &p->lists, p->ops.n, &w);
-  kifmm__count_m2l_flops(&p->tree, &p->lists, &p->ops, &w);
-  kifmm_prediction pr;
-  kifmm__predict_times(&w, p->tree.nsrc + p->tree.ntrg, p->tree.nbox, p->ops.order,
-                       p->nthreads, &pr);
-  e.t_tree = pr.t_tree;
-  e.t_lists = pr.t_lists;
+  count_work(&p->tree, &p->lists, &p->ops, &w);
+  const double per = 1.0 / p->nthreads; /* cores share every phase evenly */
+  e.t_tree = sec_per_point_tree * (double)(p->tree.nsrc + p->tree.ntrg) * per;
+  e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
   e.t_operators = p->stats.t_operators;
-  e.t_p2p = pr.t_p2p;
-  e.t_m2l = pr.t_m2l;
-  e.t_kernels = pr.t_kernels;
-  e.t_m2m = pr.t_m2m;
-  e.t_evaluate = pr.t_evaluate;
+  e.t_p2p = sec_per_pair * w.p2p_pairs * per;
+  e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per;
+  e.t_kernels = sec_per_kernel * w.kernels * per;
+  e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per;
+  e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
   e.p2p_pairs = w.p2p_pairs;
   e.m2l_flops = w.m2l_flops;
   *est = e;

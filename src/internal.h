@@ -238,36 +238,14 @@ KIFMM_INTERNAL void kifmm__c2e_apply(int n, const double *c2e, int m, double alp
                                      double *tmp);
 
 /* ---- Cost model (costmodel.c) ---- */
-typedef struct {
-  double p2p_pairs; /* near-field (source, target) pairs */
-  double kernels;   /* point x surface-point kernel evaluations: P2M, L2P, M2P, P2L */
-  double m2l_pairs; /* V-list entries */
-  double m2l_boxes; /* boxes with a V list (compress and expand once each) */
-  double m2m_boxes; /* M2M and L2L applications */
-  double m2m_flops; /* their flops */
-  double m2l_flops; /* with the operators known: sum over V entries of 4 k r_t, plus the
-                       compression and expansion of each box (4 n k) */
-} kifmm_work;
-
-typedef struct {
-  double t_tree, t_lists, t_p2p, t_kernels, t_m2l, t_m2m, t_evaluate;
-} kifmm_prediction;
-
-KIFMM_INTERNAL void kifmm__count_work(const kifmm_tree *t, const kifmm_lists *L, int n,
-                                      kifmm_work *w);
-/* Adds m2l_flops from the actual ranks (after kifmm__count_work). */
-KIFMM_INTERNAL void kifmm__count_m2l_flops(const kifmm_tree *t, const kifmm_lists *L,
-                                           const struct kifmm_operators *ops, kifmm_work *w);
-KIFMM_INTERNAL void kifmm__predict_times(const kifmm_work *w, int64_t npoints, int64_t nbox,
-                                         int order, int nthreads, kifmm_prediction *p);
 /* Smallest order whose measured worst error, with a margin of 2, is within tolerance; -1 when
  * no order reaches it. kifmm__tolerance_floor() is the smallest tolerance accepted. */
 KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
-/* Leaf size with the least predicted time for this distribution and order. */
+/* Leaf size for the order and the dimension of the distribution measured on a sample (volume
+ * or surface), from the best sizes of measured sweeps. */
 KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
-                                       int64_t ntrg, const double *trg, int nthreads,
-                                       int *ncrit);
+                                       int64_t ntrg, const double *trg, int *ncrit);
 
 /* ---- Progress reports (progress.c) ----
  * kifmm__progress_scope(opts) at the start of a public call, (NULL) before it returns; in

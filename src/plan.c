@@ -31,13 +31,13 @@ static int validate_options(const kifmm_options *o) {
 /* The automatic choices: the order from the tolerance, the leaf size from the distribution
  * (ncrit = 0). Stats report what was chosen. */
 static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
-                              const double *trg, int nthreads) {
+                              const double *trg) {
   if (o->tolerance > 0.0)
     o->order = kifmm__order_for_tolerance(o->tolerance);
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
-    CHECK(kifmm__choose_ncrit(o, nsrc, src, ntrg, trg, nthreads, &o->ncrit));
+    CHECK(kifmm__choose_ncrit(o, nsrc, src, ntrg, trg, &o->ncrit));
   return KIFMM_SUCCESS;
 }
 
@@ -161,7 +161,7 @@ int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg, const double 
     return KIFMM_ERR_OUT_OF_MEMORY;
   p->opts = o;
   p->nthreads = resolve_threads(&o);
-  int status = resolve_parameters(&p->opts, nsrc, src, ntrg, trg, p->nthreads);
+  int status = resolve_parameters(&p->opts, nsrc, src, ntrg, trg);
   if (status != KIFMM_SUCCESS)
     kifmm_plan_destroy(&p);
   *out = p;
