@@ -44,14 +44,6 @@ typedef struct {
   int64_t level, nsrc, ntrg;
 } gleaf;
 
-/* Every rank gets the largest status found on any rank, so all return the same. */
-static int agree(MPI_Comm comm, int status) {
-  int out = status;
-  if (MPI_Allreduce(&status, &out, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-    return KIFMM_ERR_MPI;
-  return out;
-}
-
 static void pattern_free(xpattern *x) {
   free(x->send_rank);
   free(x->recv_rank);
@@ -110,7 +102,7 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
       x->recv_idx[pos] = dst[i];
     }
   }
-  status = agree(comm, status);
+  status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Alltoall(rcount, 1, MPI_INT, scount, 1, MPI_INT, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -121,10 +113,10 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
   }
   if (nsend > INT_MAX)
     status = KIFMM_ERR_TOO_MANY_POINTS;
-  status = agree(comm, status);
+  status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&x->send_idx, (size_t)nsend + 1, sizeof(int64_t));
-  status = agree(comm, status);
+  status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Alltoallv(want, rcount, rdisp, MPI_INT64_T, x->send_idx, scount, sdisp, MPI_INT64_T,
                     comm) != MPI_SUCCESS)
@@ -572,10 +564,10 @@ static int place_kind(struct kifmm_let *let, const build_state *s, int targets,
         idx[k] = off[g] + j;
         dst[k] = leaf_ptr[g] + j;
       }
-  status = agree(let->comm, status);
+  status = kifmm__mpi_agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
     status = pattern_build(pat, targets ? 5 : 2, let->comm, let->size, nghost, rank, idx, dst);
-  status = agree(let->comm, status);
+  status = kifmm__mpi_agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
     status = pattern_run(pat, 0, let->comm, 3, own_xyz, xyz, 0);
   free(rank);
@@ -609,7 +601,7 @@ static int place_points(kifmm_plan *plan, struct kifmm_let *let, build_state *s)
   xpattern tpat = {0};
   int status = place_kind(let, s, 0, t->leaf_src_ptr, p->src, xyz, let->own_pos, &let->ghosts);
   split_xyz(t->nsrc, xyz, t->sx, t->sy, t->sz, t->src_perm);
-  status = agree(let->comm, status);
+  status = kifmm__mpi_agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
     status = place_kind(let, s, 1, t->leaf_trg_ptr, p->trg, xyz, let->own_tpos, &tpat);
   split_xyz(t->ntrg, xyz, t->tx, t->ty, t->tz, t->trg_perm);
@@ -669,7 +661,7 @@ static int origin_patterns(struct kifmm_let *let, const kifmm_partition *p) {
     dst[i] = i;
   int status = pattern_build(&let->charges, 1, let->comm, let->size, p->nsrc, p->src_rank,
                              p->src_index, dst);
-  status = agree(let->comm, status);
+  status = kifmm__mpi_agree(let->comm, status);
   if (status == KIFMM_SUCCESS)
     status = pattern_build(&let->results, 4, let->comm, let->size, p->ntrg, p->trg_rank,
                            p->trg_index, dst);
@@ -743,7 +735,7 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   int status = kifmm__partition_create(&s.part, c, nsrc, src, ntrg, trg, plan->opts.ncrit,
                                        plan->opts.max_level, 1, NULL);
   if (status == KIFMM_SUCCESS)
-    status = agree(c, gather_leaves(let, &s));
+    status = kifmm__mpi_agree(c, gather_leaves(let, &s));
   if (status == KIFMM_SUCCESS) {
     kifmm_tree *t = &plan->tree;
     memcpy(t->center, s.part.center, sizeof(t->center));
@@ -753,22 +745,22 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   }
   s.nsurf = kifmm__surface_count(plan->opts.order);
   if (status == KIFMM_SUCCESS)
-    status = agree(c, build_lists(plan, let, &s));
+    status = kifmm__mpi_agree(c, build_lists(plan, let, &s));
   double t1 = kifmm__wtime();
   if (status == KIFMM_SUCCESS)
-    status = agree(c, place_points(plan, let, &s));
+    status = kifmm__mpi_agree(c, place_points(plan, let, &s));
   if (status == KIFMM_SUCCESS)
-    status = agree(c, multipole_pattern(plan, let, &s));
+    status = kifmm__mpi_agree(c, multipole_pattern(plan, let, &s));
   if (status == KIFMM_SUCCESS)
-    status = agree(c, prune_local(plan, let));
+    status = kifmm__mpi_agree(c, prune_local(plan, let));
   if (status == KIFMM_SUCCESS)
-    status = agree(c, origin_patterns(let, &s.part));
+    status = kifmm__mpi_agree(c, origin_patterns(let, &s.part));
   double t2 = kifmm__wtime();
   if (status == KIFMM_SUCCESS)
-    status = agree(c, kifmm__operators_obtain_comm(&plan->ops, &plan->opts, plan->nthreads, c,
+    status = kifmm__mpi_agree(c, kifmm__operators_obtain_comm(&plan->ops, &plan->opts, plan->nthreads, c,
                                                    &plan->stats.cache_result));
   if (status == KIFMM_SUCCESS)
-    status = agree(c, alloc_buffers(plan, let));
+    status = kifmm__mpi_agree(c, alloc_buffers(plan, let));
   free_state(&s);
   plan->stats.t_tree = t1 - t0;
   plan->stats.t_lists = t2 - t1;
@@ -782,7 +774,7 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
 static int new_let_plan(MPI_Comm comm, int64_t nsrc, const double *src, int64_t ntrg,
                         const double *trg, const kifmm_options *opts, kifmm_plan **out) {
   kifmm_plan *p = NULL;
-  int status = agree(comm, kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
+  int status = kifmm__mpi_agree(comm, kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
   if (status != KIFMM_SUCCESS) {
     kifmm_plan_destroy(&p);
     return status;
@@ -790,7 +782,7 @@ static int new_let_plan(MPI_Comm comm, int64_t nsrc, const double *src, int64_t 
   int ncrit = p->opts.ncrit;
   if (MPI_Allreduce(&ncrit, &p->opts.ncrit, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
-  status = agree(comm, status == KIFMM_SUCCESS ? kifmm__calloc((void **)&p->let, 1,
+  status = kifmm__mpi_agree(comm, status == KIFMM_SUCCESS ? kifmm__calloc((void **)&p->let, 1,
                                                                sizeof(*p->let))
                                                : status);
   if (status == KIFMM_SUCCESS) {
@@ -810,7 +802,7 @@ int kifmm_plan_create_mpi(kifmm_plan **plan, MPI_Comm comm, int64_t nsrc_local,
   if (MPI_Initialized(&init) != MPI_SUCCESS || !init || MPI_Finalized(&fin) != MPI_SUCCESS ||
       fin || comm == MPI_COMM_NULL)
     return KIFMM_ERR_MPI;
-  int status = agree(comm, plan ? KIFMM_SUCCESS : KIFMM_ERR_NULL_ARGUMENT);
+  int status = kifmm__mpi_agree(comm, plan ? KIFMM_SUCCESS : KIFMM_ERR_NULL_ARGUMENT);
   if (status != KIFMM_SUCCESS)
     return status;
   kifmm_plan *p = NULL;
@@ -904,9 +896,9 @@ int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot, do
     return all[0];
   plan->nthreads = plan->opts.num_threads > 0 ? plan->opts.num_threads : omp_get_max_threads();
   kifmm__progress_scope(&plan->opts);
-  int status = agree(let->comm, run_passes(plan, let, charges, all[1]));
+  int status = kifmm__mpi_agree(let->comm, run_passes(plan, let, charges, all[1]));
   if (status == KIFMM_SUCCESS)
-    status = agree(let->comm, pattern_run(&let->results, 1, let->comm, 4, let->res_own,
+    status = kifmm__mpi_agree(let->comm, pattern_run(&let->results, 1, let->comm, 4, let->res_own,
                                           let->res_in, 0));
   kifmm__progress_scope(NULL);
   if (status != KIFMM_SUCCESS)

@@ -65,8 +65,7 @@ typedef struct {
 } part_state;
 
 /* ---- small helpers ---- */
-/* Every rank learns the worst status, so that all leave a collective phase together. */
-static int agree(MPI_Comm comm, int status) {
+int kifmm__mpi_agree(MPI_Comm comm, int status) {
   int worst = status;
   if (MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
@@ -238,7 +237,7 @@ static int alltoallv(MPI_Comm comm, int size, int status, const void *out,
     status = kifmm__calloc((void **)&recvcount, (size_t)size, sizeof(*recvcount));
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&c, 4 * (size_t)size, sizeof(*c));
-  status = agree(comm, status);
+  status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Alltoall(sendcount, 1, MPI_INT64_T, recvcount, 1, MPI_INT64_T, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -250,7 +249,7 @@ static int alltoallv(MPI_Comm comm, int size, int status, const void *out,
     status = counts_to_int(recvcount, c + 2 * size, c + 3 * size, size);
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc(in, (size_t)*nin, elem);
-  status = agree(comm, status);
+  status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS && MPI_Alltoallv(out, c, c + size, t, *in, c + 2 * size,
                                                c + 3 * size, t, comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -291,7 +290,7 @@ static int gather_samples(part_state *s, int64_t nglobal, point_rec **all, int *
     status = KIFMM_ERR_OUT_OF_MEMORY;
   for (int j = 0; status == KIFMM_SUCCESS && j < ns; j++)
     mine[j] = s->pt[(2 * (int64_t)j + 1) * s->n / (2 * (int64_t)ns)];
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Allgather(&ns, 1, MPI_INT, count, 1, MPI_INT, s->comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -304,7 +303,7 @@ static int gather_samples(part_state *s, int64_t nglobal, point_rec **all, int *
     status = KIFMM_ERR_TOO_MANY_POINTS; /* the same on every rank */
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)all, (size_t)total, sizeof(**all));
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Allgatherv(mine, ns, s->rec_type, *all, count, displ, s->rec_type, s->comm) !=
           MPI_SUCCESS)
@@ -346,7 +345,7 @@ static int parallel_sort(part_state *s) {
   /* chunks arrive in sender (= origin) rank order, each in (key, kind, index) order */
   if (status == KIFMM_SUCCESS)
     status = sort_records(&s->pt, s->n);
-  return agree(s->comm, status);
+  return kifmm__mpi_agree(s->comm, status);
 }
 
 /* ---- leaves ---- */
@@ -456,7 +455,7 @@ static int global_counts(const part_state *s, const box_id *box, int64_t nbox, t
     mine[i] = range_tally(s, key_lower_bound(s->pt, 0, s->n, lo),
                           key_lower_bound(s->pt, 0, s->n, hi));
   }
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Allreduce(mine, count, 2 * (int)nbox, MPI_INT64_T, MPI_SUM, s->comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -522,7 +521,7 @@ static int find_leaves(part_state *s) {
     status = boundary_boxes(s, &bbox, &nb);
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&bcount, (size_t)(nb > 0 ? nb : 1), sizeof(*bcount));
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS)
     status = global_counts(s, bbox, nb, bcount);
   if (status == KIFMM_SUCCESS)
@@ -533,7 +532,7 @@ static int find_leaves(part_state *s) {
     status = leaves_push(&s->leaf, 0, 0, 0, 0, s->work.per_leaf); /* no points: the root alone */
   free(bbox);
   free(bcount);
-  return agree(s->comm, status);
+  return kifmm__mpi_agree(s->comm, status);
 }
 
 /* ---- cutting between leaves ---- */
@@ -586,7 +585,7 @@ static int cut_between_leaves(part_state *s) {
   int status = kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(*sendcount));
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&dest, (size_t)s->leaf.n, sizeof(*dest));
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS)
     status = leaf_destinations(s, first_leaf_shared(s), dest);
   for (int64_t j = 0; status == KIFMM_SUCCESS && j < s->leaf.n; j++)
@@ -631,7 +630,7 @@ static int recut_balanced(part_state *s) {
        kifmm__calloc((void **)&dest, (size_t)s->leaf.n, sizeof(int)) != 0 ||
        kifmm__calloc((void **)&out, (size_t)s->leaf.n, sizeof(*out)) != 0))
     status = KIFMM_ERR_OUT_OF_MEMORY;
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   for (int64_t j = 0; status == KIFMM_SUCCESS && j < s->leaf.n; j++)
     s->leaf.weight[j] = leaf_work(&s->work, range_tally(s, s->leaf.begin[j], s->leaf.end[j]));
   if (status == KIFMM_SUCCESS)
@@ -651,7 +650,7 @@ static int recut_balanced(part_state *s) {
   free(dest);
   free(out);
   free(in);
-  return agree(s->comm, status);
+  return kifmm__mpi_agree(s->comm, status);
 }
 
 static int compute_global_first(part_state *s) {
@@ -662,7 +661,7 @@ static int compute_global_first(part_state *s) {
   if (mine.has)
     mine.pos = curve_position(s->leaf.anchor[0], s->leaf.level[0]);
   int status = kifmm__calloc((void **)&all, (size_t)s->size, sizeof(*all));
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status != KIFMM_SUCCESS)
     return status;
   if (MPI_Allgather(&mine, (int)sizeof(mine), MPI_BYTE, all, (int)sizeof(mine), MPI_BYTE,
@@ -846,7 +845,7 @@ static int balance_round(part_state *s, int *changed) {
   int status = kifmm__calloc((void **)&mark, (size_t)(s->leaf.n > 0 ? s->leaf.n : 1), 1);
   if (status == KIFMM_SUCCESS)
     status = local_constraints(s, mark, &q);
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS)
     status = exchange_requests(s, &q, mark);
   int any = 0;
@@ -857,7 +856,7 @@ static int balance_round(part_state *s, int *changed) {
   free(mark);
   free(q.req);
   free(q.owner);
-  status = agree(s->comm, status);
+  status = kifmm__mpi_agree(s->comm, status);
   if (status == KIFMM_SUCCESS &&
       MPI_Allreduce(&any, changed, 1, MPI_INT, MPI_MAX, s->comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
@@ -948,16 +947,16 @@ static int run_phases(part_state *s, kifmm_partition *p, int64_t nsrc, const dou
   MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, n, 2, MPI_INT64_T, MPI_SUM, s->comm));
   p->nsrc_global = n[0];
   p->ntrg_global = n[1];
-  CHECK(agree(s->comm, make_records(s, nsrc, src, ntrg, trg, p->center, p->half)));
+  CHECK(kifmm__mpi_agree(s->comm, make_records(s, nsrc, src, ntrg, trg, p->center, p->half)));
   CHECK(parallel_sort(s));
   CHECK(find_leaves(s));
-  CHECK(agree(s->comm, cut_between_leaves(s)));
+  CHECK(kifmm__mpi_agree(s->comm, cut_between_leaves(s)));
   CHECK(find_leaves(s)); /* the same leaves, now each on one rank */
-  CHECK(agree(s->comm, compute_global_first(s)));
+  CHECK(kifmm__mpi_agree(s->comm, compute_global_first(s)));
   if (balance)
     CHECK(balance_leaves(s));
   p->balanced = balance != 0;
-  return agree(s->comm, split_points(s, p));
+  return kifmm__mpi_agree(s->comm, split_points(s, p));
 }
 
 int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, const double *src,
@@ -972,14 +971,14 @@ int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, con
   MPI_CALL(MPI_Comm_size(comm, &s.size));
   p->rank = s.rank;
   p->size = s.size;
-  int status = agree(comm, check_args(nsrc, src, ntrg, trg, ncrit, max_level, work));
+  int status = kifmm__mpi_agree(comm, check_args(nsrc, src, ntrg, trg, ncrit, max_level, work));
   if (status == KIFMM_SUCCESS)
-    status = agree(comm, kifmm__calloc((void **)&s.range, (size_t)s.size, sizeof(*s.range)) |
+    status = kifmm__mpi_agree(comm, kifmm__calloc((void **)&s.range, (size_t)s.size, sizeof(*s.range)) |
                              kifmm__calloc((void **)&p->global_first, (size_t)s.size + 1,
                                            sizeof(*p->global_first)));
   s.global_first = p->global_first;
   if (status == KIFMM_SUCCESS)
-    status = agree(comm, make_types(&s));
+    status = kifmm__mpi_agree(comm, make_types(&s));
   if (status == KIFMM_SUCCESS)
     status = run_phases(&s, p, nsrc, src, ntrg, trg, balance);
   if (s.rec_type != MPI_DATATYPE_NULL)

@@ -54,6 +54,9 @@ typedef struct kifmm_partition_work {
 
 /* Global centre and half-width of the union of every rank's sources and targets: the values
  * kifmm__tree_build() computes for that union. Collective over comm. */
+/* Every rank gets the largest status found on any rank, so that all return the same and
+ * leave a collective phase together. */
+KIFMM_INTERNAL int kifmm__mpi_agree(MPI_Comm comm, int status);
 KIFMM_INTERNAL int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const double *src,
                                         int64_t ntrg, const double *trg, double center[3],
                                         double *half);
