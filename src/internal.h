@@ -108,6 +108,12 @@ KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
+/* From boxes sorted by level, then along the curve (nbox, anchor, level set): depth,
+ * level_ptr, parent, first_child and nchild. */
+KIFMM_INTERNAL void kifmm__tree_link_boxes(kifmm_tree *t);
+/* Leaves (boxes without children) along the curve: nleaf, leaf_box, leaf_index and the CSR
+ * bookends from the boxes' point ranges (arrays allocated for every leaf). */
+KIFMM_INTERNAL int kifmm__tree_index_leaves(kifmm_tree *t);
 /* Keeps the boxes with keep[b] set and their ancestors (keep is completed in place), renumbers
  * the lists (whose entries must all be kept) and sets old2new[b] (-1 for a dropped box). Dropped
  * boxes must hold no points (prune.c). */

@@ -282,24 +282,9 @@ static int skeleton(kifmm_tree *t, int64_t nleaf, const gleaf *leaf) {
   t->nbox = n;
   t->nleaf = nleaf;
   CHECK(alloc_boxes(t, n, nleaf));
-  t->depth = t->level[n - 1];
-  memset(t->level_ptr, 0, sizeof(t->level_ptr));
+  kifmm__tree_link_boxes(t);
   for (int64_t i = 0; i < n; i++)
-    t->level_ptr[t->level[i] + 1]++;
-  for (int l = 0; l <= KIFMM_MAX_LEVEL; l++)
-    t->level_ptr[l + 1] += t->level_ptr[l];
-  for (int64_t i = 0; i < n; i++) {
-    t->first_child[i] = -1;
     t->leaf_index[i] = -1;
-  }
-  t->parent[0] = -1;
-  for (int64_t i = 1; i < n; i++) {
-    int64_t p = kifmm__tree_find(t, t->level[i] - 1, t->anchor[i] >> 3);
-    t->parent[i] = p;
-    if (t->first_child[p] < 0)
-      t->first_child[p] = i;
-    t->nchild[p]++;
-  }
   for (int64_t g = 0; g < nleaf; g++) {
     int64_t b = kifmm__tree_find(t, (int)leaf[g].level, leaf[g].anchor);
     t->leaf_box[g] = b;

@@ -25,54 +25,6 @@ static void compact(void *array, size_t elem, const kifmm_tree *t, const int64_t
       memmove(a + (size_t)old2new[b] * elem, a + (size_t)b * elem, elem);
 }
 
-static void relink(kifmm_tree *t) {
-  memset(t->level_ptr, 0, sizeof(t->level_ptr));
-  for (int64_t i = 0; i < t->nbox; i++) {
-    t->level_ptr[t->level[i] + 1]++;
-    t->first_child[i] = -1;
-    t->nchild[i] = 0;
-  }
-  for (int l = 0; l <= KIFMM_MAX_LEVEL; l++)
-    t->level_ptr[l + 1] += t->level_ptr[l];
-  t->depth = t->level[t->nbox - 1];
-  for (int64_t i = 1; i < t->nbox; i++) {
-    int64_t p = t->parent[i];
-    if (t->first_child[p] < 0)
-      t->first_child[p] = i;
-    t->nchild[p]++;
-  }
-}
-
-/* Leaves of the pruned tree (kept boxes without kept children) along the curve; pruned boxes
- * hold no points, so the CSR bookends stay contiguous. */
-static int relayout_leaves(kifmm_tree *t) {
-  int64_t nleaf = 0;
-  for (int64_t i = 0; i < t->nbox; i++)
-    nleaf += t->nchild[i] == 0;
-  kifmm_key *pos;
-  ALLOC(pos, nleaf + 1);
-  for (int64_t i = 0, j = 0; i < t->nbox; i++) {
-    t->leaf_index[i] = -1;
-    if (t->nchild[i] == 0) {
-      pos[j] = t->anchor[i] << 3 * (KIFMM_KEY_BITS - t->level[i]);
-      t->leaf_box[j++] = i;
-    }
-  }
-  int status = kifmm__sort_keys(pos, t->leaf_box, nleaf);
-  free(pos);
-  CHECK(status);
-  t->nleaf = nleaf;
-  for (int64_t j = 0; j < nleaf; j++) {
-    int64_t b = t->leaf_box[j];
-    t->leaf_index[b] = j;
-    t->leaf_src_ptr[j] = t->src_begin[b];
-    t->leaf_trg_ptr[j] = t->trg_begin[b];
-  }
-  t->leaf_src_ptr[nleaf] = t->nsrc;
-  t->leaf_trg_ptr[nleaf] = t->ntrg;
-  return KIFMM_SUCCESS;
-}
-
 /* One CSR list renumbered: box b's entries become new box old2new[b]'s, entries renumbered. */
 static void remap_list(int64_t nbox_old, const int64_t *old2new, int64_t *ptr, int64_t *idx,
                        int16_t *tv) {
@@ -102,14 +54,13 @@ int kifmm__tree_prune(kifmm_tree *t, kifmm_lists *L, int8_t *keep, int64_t *old2
   compact(t->src_end, sizeof(int64_t), t, old2new);
   compact(t->trg_begin, sizeof(int64_t), t, old2new);
   compact(t->trg_end, sizeof(int64_t), t, old2new);
-  for (int64_t b = 0; b < t->nbox; b++) /* parents come first: mapped before being moved */
-    if (old2new[b] >= 0)
-      t->parent[old2new[b]] = b == 0 ? -1 : old2new[t->parent[b]];
   remap_list(t->nbox, old2new, L->u_ptr, L->u_idx, NULL);
   remap_list(t->nbox, old2new, L->v_ptr, L->v_idx, L->v_tv);
   remap_list(t->nbox, old2new, L->w_ptr, L->w_idx, NULL);
   remap_list(t->nbox, old2new, L->x_ptr, L->x_idx, NULL);
   t->nbox = nbox;
-  relink(t);
-  return relayout_leaves(t);
+  /* ancestors are kept, so the linkage and leaves follow from the kept boxes alone; pruned
+   * boxes hold no points, so the leaves' CSR bookends stay contiguous */
+  kifmm__tree_link_boxes(t);
+  return kifmm__tree_index_leaves(t);
 }

@@ -362,10 +362,19 @@ static int layout_boxes(kifmm_tree *t, const builder *b) {
     t->first_child[i] = -1;
   }
   free(order);
+  kifmm__tree_link_boxes(t);
+  return KIFMM_SUCCESS;
+}
+
+void kifmm__tree_link_boxes(kifmm_tree *t) {
+  const int64_t n = t->nbox;
   t->depth = t->level[n - 1];
   memset(t->level_ptr, 0, sizeof(t->level_ptr));
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; i < n; i++) {
     t->level_ptr[t->level[i] + 1]++;
+    t->first_child[i] = -1;
+    t->nchild[i] = 0;
+  }
   for (int l = 0; l <= KIFMM_MAX_LEVEL; l++)
     t->level_ptr[l + 1] += t->level_ptr[l];
   t->parent[0] = -1;
@@ -376,26 +385,34 @@ static int layout_boxes(kifmm_tree *t, const builder *b) {
       t->first_child[p] = i;
     t->nchild[p]++;
   }
-  return KIFMM_SUCCESS;
 }
 
-static int layout_leaves(kifmm_tree *t) {
+static int64_t count_leaves(const kifmm_tree *t) {
   int64_t nleaf = 0;
   for (int64_t i = 0; i < t->nbox; i++)
     nleaf += t->nchild[i] == 0;
-  t->nleaf = nleaf;
-  kifmm_key *pos;
+  return nleaf;
+}
+
+static int layout_leaves(kifmm_tree *t) {
+  int64_t nleaf = count_leaves(t);
   ALLOC(t->leaf_box, nleaf);
   ALLOC(t->leaf_src_ptr, nleaf + 1);
   ALLOC(t->leaf_trg_ptr, nleaf + 1);
-  ALLOC(pos, nleaf);
+  return kifmm__tree_index_leaves(t);
+}
+
+int kifmm__tree_index_leaves(kifmm_tree *t) {
+  int64_t nleaf = count_leaves(t);
+  t->nleaf = nleaf;
+  kifmm_key *pos;
+  ALLOC(pos, nleaf + 1);
   for (int64_t i = 0, j = 0; i < t->nbox; i++) {
-    if (t->nchild[i] != 0) {
-      t->leaf_index[i] = -1;
-      continue;
+    t->leaf_index[i] = -1;
+    if (t->nchild[i] == 0) {
+      pos[j] = curve_position(t->anchor[i], t->level[i]);
+      t->leaf_box[j++] = i;
     }
-    pos[j] = curve_position(t->anchor[i], t->level[i]);
-    t->leaf_box[j++] = i;
   }
   /* leaves are disjoint, so their first finest-level cell orders them along the curve */
   int status = kifmm__sort_keys(pos, t->leaf_box, nleaf);
