@@ -260,19 +260,10 @@ contains
     integer, intent(out), optional :: status
     type(c_ptr) :: handle, psrc, ptrg, popts
     integer(c_int64_t) :: nsrc, ntrg
-    integer :: s, ignored
+    integer :: s
 
-    nsrc = size(src, 2, kind=c_int64_t)
-    psrc = array2_ptr(src)
-    if (present(trg)) then
-      ntrg = size(trg, 2, kind=c_int64_t)
-      ptrg = array2_ptr(trg)
-      if (size(trg, 1) /= 3) ntrg = -1
-    else
-      ntrg = nsrc
-      ptrg = psrc
-    end if
-    if (size(src, 1) /= 3 .or. ntrg < 0) then
+    call point_arrays(src, trg, nsrc, psrc, ntrg, ptrg)
+    if (nsrc < 0 .or. ntrg < 0) then
       call finish(KIFMM_ERR_INVALID_COUNT, status)
       return
     end if
@@ -281,14 +272,41 @@ contains
 
     handle = c_null_ptr
     s = c_plan_create(handle, nsrc, psrc, ntrg, ptrg, popts)
-    if (s == KIFMM_SUCCESS) then
-      if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
-      plan%handle = handle
-      plan%nsrc = nsrc
-      plan%ntrg = ntrg
-    end if
+    if (s == KIFMM_SUCCESS) call adopt(plan, handle, nsrc, ntrg)
     call finish(s, status)
   end subroutine kifmm_plan_create
+
+  !> C pointers and counts of the point arrays src(3, nsrc) and trg(3, ntrg) (the sources
+  !> when trg is absent); a count is -1 when its array's first extent is not 3.
+  subroutine point_arrays(src, trg, nsrc, psrc, ntrg, ptrg)
+    real(c_double), intent(in), contiguous, target :: src(:, :)
+    real(c_double), intent(in), contiguous, target, optional :: trg(:, :)
+    integer(c_int64_t), intent(out) :: nsrc, ntrg
+    type(c_ptr), intent(out) :: psrc, ptrg
+    nsrc = size(src, 2, kind=c_int64_t)
+    if (size(src, 1) /= 3) nsrc = -1
+    psrc = array2_ptr(src)
+    if (present(trg)) then
+      ntrg = size(trg, 2, kind=c_int64_t)
+      if (size(trg, 1) /= 3) ntrg = -1
+      ptrg = array2_ptr(trg)
+    else
+      ntrg = nsrc
+      ptrg = psrc
+    end if
+  end subroutine point_arrays
+
+  !> A newly created plan replaces the one plan held, if any.
+  subroutine adopt(plan, handle, nsrc, ntrg)
+    type(kifmm_plan), intent(inout) :: plan
+    type(c_ptr), intent(in) :: handle
+    integer(c_int64_t), intent(in) :: nsrc, ntrg
+    integer :: ignored
+    if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
+    plan%handle = handle
+    plan%nsrc = nsrc
+    plan%ntrg = ntrg
+  end subroutine adopt
 
   !> Collective over comm (an integer MPI handle): each rank passes its own sources src(3, n)
   !> and targets trg(3, m) (without trg, its sources), in any order, possibly none. The plan's
@@ -303,29 +321,15 @@ contains
     integer, intent(out), optional :: status
     type(c_ptr) :: handle, psrc, ptrg, popts
     integer(c_int64_t) :: nsrc, ntrg
-    integer :: s, ignored
+    integer :: s
 
-    nsrc = size(src, 2, kind=c_int64_t)
-    psrc = array2_ptr(src)
-    if (size(src, 1) /= 3) nsrc = -1 ! refused by every rank together in C
-    if (present(trg)) then
-      ntrg = size(trg, 2, kind=c_int64_t)
-      ptrg = array2_ptr(trg)
-      if (size(trg, 1) /= 3) ntrg = -1
-    else
-      ntrg = max(nsrc, 0_c_int64_t)
-      ptrg = psrc
-    end if
+    ! bad extents go to C as negative counts: every rank refuses them together there
+    call point_arrays(src, trg, nsrc, psrc, ntrg, ptrg)
     popts = c_null_ptr
     if (present(opts)) popts = c_loc(opts)
     handle = c_null_ptr
     s = c_plan_create_mpi_f(handle, int(comm, c_int), nsrc, psrc, ntrg, ptrg, popts)
-    if (s == KIFMM_SUCCESS) then
-      if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
-      plan%handle = handle
-      plan%nsrc = nsrc
-      plan%ntrg = ntrg
-    end if
+    if (s == KIFMM_SUCCESS) call adopt(plan, handle, nsrc, ntrg)
     call finish(s, status)
   end subroutine plan_create_mpi_int
 
@@ -391,16 +395,8 @@ contains
     type(c_ptr) :: psrc, ptrg, popts
     integer(c_int64_t) :: nsrc, ntrg
 
-    nsrc = size(src, 2, kind=c_int64_t)
-    psrc = array2_ptr(src)
-    ntrg = nsrc
-    ptrg = psrc
-    if (present(trg)) then
-      ntrg = size(trg, 2, kind=c_int64_t)
-      ptrg = array2_ptr(trg)
-      if (size(trg, 1) /= 3) ntrg = -1
-    end if
-    if (size(src, 1) /= 3 .or. ntrg < 0) then
+    call point_arrays(src, trg, nsrc, psrc, ntrg, ptrg)
+    if (nsrc < 0 .or. ntrg < 0) then
       call finish(KIFMM_ERR_INVALID_COUNT, status)
       return
     end if
