@@ -96,9 +96,8 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
 }
 
 
-/* Tree, lists and operators; the work arrays of evaluation too unless this is a dry run. */
-static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
-                      const double *trg, int dry_run) {
+static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
+                       const double *trg, int dry_run) {
   double t0 = kifmm__wtime();
   kifmm__progress("tree", 0.0);
   CHECK(kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, p->opts.ncrit, p->opts.max_level,
@@ -130,6 +129,16 @@ static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t nt
   return KIFMM_SUCCESS;
 }
 
+/* Tree, lists and operators; the work arrays of evaluation too unless this is a dry run.
+ * Progress reaches the options' callback meanwhile. */
+static int build_plan(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg, int dry_run) {
+  kifmm__progress_scope(&p->opts);
+  int status = build_steps(p, nsrc, src, ntrg, trg, dry_run);
+  kifmm__progress_scope(NULL);
+  return status;
+}
+
 int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_t ntrg,
                       const double *trg, const kifmm_options *opts) {
   if (!plan)
@@ -138,9 +147,7 @@ int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src, int64_
   CHECK(kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
   /* no BLAS thread limit here: the serial SVDs and QRs of the operator precomputation may
    * use a threaded BLAS; operators.c limits it around its own OpenMP region */
-  kifmm__progress_scope(&p->opts);
   int status = build_plan(p, nsrc, src, ntrg, trg, 0);
-  kifmm__progress_scope(NULL);
   if (status != KIFMM_SUCCESS) {
     kifmm_plan_destroy(&p);
     return status;
@@ -177,9 +184,7 @@ int kifmm_plan_estimate_sized(int64_t nsrc, const double *src, int64_t ntrg, con
     return KIFMM_ERR_STRUCT_SIZE;
   kifmm_plan *p = NULL;
   CHECK(kifmm__plan_new(nsrc, src, ntrg, trg, opts, &p));
-  kifmm__progress_scope(&p->opts);
   int status = build_plan(p, nsrc, src, ntrg, trg, 1);
-  kifmm__progress_scope(NULL);
   if (status == KIFMM_SUCCESS)
     kifmm__estimate(p, est);
   kifmm_plan_destroy(&p);
