@@ -173,25 +173,26 @@ static int sym_build(const kifmm_operators *ops, int nthreads, m2l_sym *sym) {
   for (int t = 0; t < KIFMM_NTV; t++)
     sym->t0[t] = kifmm__tv_symmetry(ops->order, t, sym->sigma + (size_t)t * n);
   size_t wlen = (size_t)3 * n * n + 7 * (size_t)n;
-  int nrep = 0, done = 0;
+  int nrep = 0, reps[KIFMM_NTV];
   for (int t = 0; t < KIFMM_NTV; t++)
-    nrep += sym->t0[t] == t;
+    if (sym->t0[t] == t)
+      reps[nrep++] = t;
+  enum { STEPS = 4 }; /* progress reports, whatever the scheduling */
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
     int mine = kifmm__calloc((void **)&work, wlen, sizeof(double));
+    for (int step = 0; step < STEPS; step++) {
 #pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < KIFMM_NTV; t++)
-      if (mine == KIFMM_SUCCESS && sym->t0[t] == t) {
-        mine = rep_svd(ops, t, work, &sym->rep[t]);
-        int finished;
-#pragma omp atomic capture
-        finished = ++done;
-        /* shares of the p16 time: pseudo-inverses and M2M/L2L 15 %, these SVDs 40 %, the
-         * stacked QRs 30 %, the per-vector products 15 %; only the caller's thread reports */
-        kifmm__progress("operators", 0.15 + 0.4 * finished / nrep);
-      }
+      for (int i = step * nrep / STEPS; i < (step + 1) * nrep / STEPS; i++)
+        if (mine == KIFMM_SUCCESS)
+          mine = rep_svd(ops, reps[i], work, &sym->rep[reps[i]]);
+      /* shares of the p16 time: pseudo-inverses and M2M/L2L 15 %, these SVDs 40 %, the
+       * stacked QRs 30 %, the per-vector products 15 %. Thread 0 is the caller's. */
+#pragma omp master
+      kifmm__progress("operators", 0.15 + 0.4 * (step + 1) / STEPS);
+    }
     free(work);
 #pragma omp critical
     if (mine != KIFMM_SUCCESS)
@@ -284,22 +285,23 @@ static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const do
 
 static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int nthreads) {
-  int n = ops->n, k = ops->k, status = KIFMM_SUCCESS, done = 0;
+  enum { STEPS = 5 }; /* progress reports, whatever the scheduling */
+  int n = ops->n, k = ops->k, status = KIFMM_SUCCESS;
   double *parts[KIFMM_NTV] = {0};
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
     int mine = kifmm__calloc((void **)&work, (size_t)n * n, sizeof(double));
+    for (int step = 0; step < STEPS; step++) {
 #pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < KIFMM_NTV; t++) {
-      if (mine == KIFMM_SUCCESS)
-        mine = compress_one(ops, sym, u, v, t, work, &parts[t], &ops->r[t]);
-      int finished;
-#pragma omp atomic capture
-      finished = ++done;
-      if (finished < KIFMM_NTV) /* 1 is the phase's end, reported once by the plan */
-        kifmm__progress("operators", 0.85 + 0.15 * finished / KIFMM_NTV);
+      for (int t = step * KIFMM_NTV / STEPS; t < (step + 1) * KIFMM_NTV / STEPS; t++)
+        if (mine == KIFMM_SUCCESS)
+          mine = compress_one(ops, sym, u, v, t, work, &parts[t], &ops->r[t]);
+      /* thread 0 is the caller's thread; the last step's end is the phase's, the plan's */
+#pragma omp master
+      if (step + 1 < STEPS)
+        kifmm__progress("operators", 0.85 + 0.15 * (step + 1) / STEPS);
     }
     free(work);
 #pragma omp critical
