@@ -44,6 +44,7 @@ module kifmm
                                        !< (phase: c_ptr to a C string, fraction: real(c_double),
                                        !< value; data: type(c_ptr), value); c_null_funptr = none
     type(c_ptr) :: progress_data = c_null_ptr !< passed to progress unchanged
+    integer(c_int32_t) :: nvec         !< charge vectors per evaluation the plan is tuned for; default 1
   end type kifmm_options
 
   !> Statistics of a plan: the C struct kifmm_stats, field for field (times in seconds).
@@ -70,6 +71,13 @@ module kifmm
     character(kind=c_char) :: blas(64)      !< BLAS library in use, NUL-terminated
     character(kind=c_char) :: blas_core(32) !< kernel set the BLAS chose, NUL-terminated
     character(kind=c_char) :: simd(16)      !< avx512, avx2 or portable, NUL-terminated
+    integer(c_int32_t) :: nvec              !< charge vectors of the last evaluation
+    integer(c_int32_t) :: nranks            !< ranks of a distributed plan; 1 otherwise
+    integer(c_int32_t) :: rank              !< this process's rank in it; 0 otherwise
+    integer(c_int64_t) :: nsrc_global, ntrg_global !< counts over all ranks
+    integer(c_int64_t) :: bytes_sent, bytes_received !< MPI bytes of the last evaluation
+    real(c_double) :: t_partition           !< distributed: parallel sort and ownership (in t_tree)
+    real(c_double) :: t_comm_wait           !< last evaluation: time waiting for messages
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with

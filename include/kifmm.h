@@ -61,7 +61,8 @@ extern "C" {
   X(KIFMM_ERR_STRUCT_SIZE, 25,                                                                 \
     "struct_size of kifmm_options/kifmm_stats is not a layout this library knows")            \
   X(KIFMM_ERR_NOT_REPRESENTABLE, 26,                                                           \
-    "a result overflows double precision (point cloud too small for these charges)")
+    "a result overflows double precision (point cloud too small for these charges)")          \
+  X(KIFMM_ERR_INVALID_NVEC, 27, "the number of charge vectors (nvec) is out of range")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
@@ -109,6 +110,10 @@ typedef struct kifmm_options {
                               wide far from the origin) limit any method: see README */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
   void *progress_data;     /* handed to progress unchanged; default NULL */
+  /* since 0.3 */
+  int32_t nvec;            /* charge vectors per evaluation the plan is tuned for, >= 1: the
+                              automatic leaf size and kifmm_plan_estimate() count them;
+                              kifmm_evaluate_many() accepts any number; default 1 */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_options;
 
@@ -139,6 +144,16 @@ typedef struct kifmm_stats {
   char blas[64];           /* BLAS library in use (openblas_get_config()), "unknown" if not OpenBLAS */
   char blas_core[32];      /* kernel set the BLAS chose for this CPU, e.g. "SkylakeX"; "" if unknown */
   char simd[16];           /* instruction set of kifmm's own loops: "avx512", "avx2" or "portable" */
+  /* since 0.3 */
+  int32_t nvec;            /* charge vectors of the last evaluation */
+  int32_t nranks;          /* ranks of a distributed plan's communicator; 1 otherwise */
+  int32_t rank;            /* this process's rank in it; 0 otherwise */
+  int64_t nsrc_global;     /* sources over all ranks (= nsrc for a one-process plan) */
+  int64_t ntrg_global;     /* targets over all ranks (= ntrg for a one-process plan) */
+  int64_t bytes_sent;      /* MPI message bytes this rank sent in the last evaluation */
+  int64_t bytes_received;  /* MPI message bytes this rank received in the last evaluation */
+  double t_partition;      /* distributed plans: parallel sort and leaf ownership (in t_tree) */
+  double t_comm_wait;      /* last evaluation: time this rank waited for messages */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 

@@ -18,15 +18,17 @@
  * below fail until the new layout's size is appended here; the older entries stay, so
  * binaries built against them keep working (their struct is a prefix of ours). */
 static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir),
-                                       LAYOUT_SIZE(kifmm_options, progress_data)};
+                                       LAYOUT_SIZE(kifmm_options, progress_data),
+                                       LAYOUT_SIZE(kifmm_options, nvec)};
 static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
                                      LAYOUT_SIZE(kifmm_stats, overfull_leaves),
                                      LAYOUT_SIZE(kifmm_stats, tolerance),
-                                     LAYOUT_SIZE(kifmm_stats, simd)};
+                                     LAYOUT_SIZE(kifmm_stats, simd),
+                                     LAYOUT_SIZE(kifmm_stats, t_comm_wait)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, progress_data),
+_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, nvec),
                "kifmm_options grew: append its new size to options_sizes");
-_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, simd),
+_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, t_comm_wait),
                "kifmm_stats grew: append its new size to stats_sizes");
 
 /* The 0.1 layouts, frozen: no struct_size, otherwise the same fields in the same order. */
@@ -70,6 +72,7 @@ static void set_defaults(kifmm_options *o) {
   o->verbose = 0;
   o->use_cache = 1;
   o->compression_tol = 0.0;
+  o->nvec = 1;
 }
 
 static void from_v0_1(kifmm_options *o, const options_v0_1 *v) {

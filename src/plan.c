@@ -25,6 +25,8 @@ static int validate_options(const kifmm_options *o) {
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (!(o->tolerance == 0.0 || (o->tolerance >= kifmm__tolerance_floor() && o->tolerance <= 0.1)))
     return KIFMM_ERR_INVALID_TOLERANCE;
+  if (o->nvec < 1)
+    return KIFMM_ERR_INVALID_NVEC;
   return KIFMM_SUCCESS;
 }
 
@@ -87,6 +89,10 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   s->compression_tol = p->ops.tol;
   s->ncrit = p->opts.ncrit;
   s->tolerance = p->opts.tolerance;
+  s->nranks = 1;
+  s->rank = 0;
+  s->nsrc_global = p->tree.nsrc;
+  s->ntrg_global = p->tree.ntrg;
   kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
   kifmm__blas_describe(s->blas, sizeof(s->blas), s->blas_core, sizeof(s->blas_core));
   snprintf(s->simd, sizeof(s->simd), "%s", kifmm__simd_name(kifmm__simd()));

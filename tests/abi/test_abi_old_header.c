@@ -18,6 +18,9 @@
 #elif defined(KIFMM_TEST_HEADER_sized_v1)
 #include "kifmm_sized_v1.h" /* the first layout with struct_size */
 #define SIZED 1
+#elif defined(KIFMM_TEST_HEADER_v0_2)
+#include "kifmm_v0_2.h" /* the 0.2.0 release: tolerance and progress appended */
+#define SIZED 1
 #else
 #error "define KIFMM_TEST_HEADER_<layout>"
 #endif

@@ -45,7 +45,7 @@ static void test_default_options_sized(void) {
   EXPECT(memcmp(&s, &o, sizeof(s)) == 0, "sized defaults equal the inline ones, byte for byte");
   EXPECT_STATUS(kifmm_default_options_sized(NULL, sizeof(s)), KIFMM_ERR_NULL_ARGUMENT);
 
-  const size_t bad[] = {0, 1, 6, sizeof(kifmm_options) - 8, sizeof(kifmm_options) + 8,
+  const size_t bad[] = {0, 1, 6, sizeof(kifmm_options) - 4, sizeof(kifmm_options) + 8,
                         sizeof(options_next), (size_t)-1};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     options_next n;
@@ -57,7 +57,7 @@ static void test_default_options_sized(void) {
 
 /* plan_create refuses layouts it does not know, and keeps *plan as it was. */
 static void test_create_refuses(const double *x) {
-  const int32_t bad[] = {0, -1, -1064, (int32_t)sizeof(kifmm_options) - 8,
+  const int32_t bad[] = {0, -1, -1064, (int32_t)sizeof(kifmm_options) - 4,
                          (int32_t)sizeof(kifmm_options) + 8, 1 << 30};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     kifmm_options o = kifmm_default_options();

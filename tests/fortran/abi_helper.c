@@ -6,7 +6,7 @@
 
 #include "kifmm.h"
 
-/* i = 0: sizeof(kifmm_options); i = 1..9: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_options); i = 1..13: offset of the i-th field in declaration order. */
 long abi_options_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_options),
@@ -21,11 +21,12 @@ long abi_options_layout(int i) {
       offsetof(kifmm_options, cache_dir),
       offsetof(kifmm_options, tolerance),
       offsetof(kifmm_options, progress),
-      offsetof(kifmm_options, progress_data)};
+      offsetof(kifmm_options, progress_data),
+      offsetof(kifmm_options, nvec)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 
-/* i = 0: sizeof(kifmm_stats); i = 1..33: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_stats); i = 1..42: offset of the i-th field in declaration order. */
 long abi_stats_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_stats),                  offsetof(kifmm_stats, struct_size),
@@ -44,7 +45,12 @@ long abi_stats_layout(int i) {
       offsetof(kifmm_stats, nevaluations),  offsetof(kifmm_stats, max_leaf_points),
       offsetof(kifmm_stats, overfull_leaves), offsetof(kifmm_stats, ncrit),
       offsetof(kifmm_stats, tolerance),     offsetof(kifmm_stats, blas),
-      offsetof(kifmm_stats, blas_core),     offsetof(kifmm_stats, simd)};
+      offsetof(kifmm_stats, blas_core),     offsetof(kifmm_stats, simd),
+      offsetof(kifmm_stats, nvec),          offsetof(kifmm_stats, nranks),
+      offsetof(kifmm_stats, rank),          offsetof(kifmm_stats, nsrc_global),
+      offsetof(kifmm_stats, ntrg_global),   offsetof(kifmm_stats, bytes_sent),
+      offsetof(kifmm_stats, bytes_received), offsetof(kifmm_stats, t_partition),
+      offsetof(kifmm_stats, t_comm_wait)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

@@ -61,6 +61,7 @@ program test_fortran_abi
   call status_code("KIFMM_ERR_MPI_UNSUPPORTED", KIFMM_ERR_MPI_UNSUPPORTED)
   call status_code("KIFMM_ERR_STRUCT_SIZE", KIFMM_ERR_STRUCT_SIZE)
   call status_code("KIFMM_ERR_NOT_REPRESENTABLE", KIFMM_ERR_NOT_REPRESENTABLE)
+  call status_code("KIFMM_ERR_INVALID_NVEC", KIFMM_ERR_INVALID_NVEC)
   ! A code added to the C list must get a line above (the module has it already).
   call check(nchecked == abi_status_count(), "every C status code is checked here")
   call check(KIFMM_NUM_STATUS == abi_status_count(), "KIFMM_NUM_STATUS = size of the C list")
@@ -81,7 +82,8 @@ program test_fortran_abi
   call olayout(10, c_loc(o%tolerance), "tolerance")
   call olayout(11, c_loc(o%progress), "progress")
   call olayout(12, c_loc(o%progress_data), "progress_data")
-  call check(abi_options_layout(13_c_int) == -1, "kifmm_options has 12 fields")
+  call olayout(13, c_loc(o%nvec), "nvec")
+  call check(abi_options_layout(14_c_int) == -1, "kifmm_options has 13 fields")
   call check(size(o%cache_dir) == KIFMM_PATH_MAX, "cache_dir holds KIFMM_PATH_MAX chars")
 
   ! kifmm_stats likewise.
@@ -119,7 +121,16 @@ program test_fortran_abi
   call slayout(31, c_loc(st%blas), "blas")
   call slayout(32, c_loc(st%blas_core), "blas_core")
   call slayout(33, c_loc(st%simd), "simd")
-  call check(abi_stats_layout(34_c_int) == -1, "kifmm_stats has 33 fields")
+  call slayout(34, c_loc(st%nvec), "nvec")
+  call slayout(35, c_loc(st%nranks), "nranks")
+  call slayout(36, c_loc(st%rank), "rank")
+  call slayout(37, c_loc(st%nsrc_global), "nsrc_global")
+  call slayout(38, c_loc(st%ntrg_global), "ntrg_global")
+  call slayout(39, c_loc(st%bytes_sent), "bytes_sent")
+  call slayout(40, c_loc(st%bytes_received), "bytes_received")
+  call slayout(41, c_loc(st%t_partition), "t_partition")
+  call slayout(42, c_loc(st%t_comm_wait), "t_comm_wait")
+  call check(abi_stats_layout(43_c_int) == -1, "kifmm_stats has 42 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
@@ -128,6 +139,7 @@ program test_fortran_abi
   call check(o%ncrit == 0, "default ncrit 0 (chosen by the plan)")
   call check(o%max_level == KIFMM_MAX_LEVEL, "default max_level")
   call check(o%num_threads == 0, "default num_threads 0")
+  call check(o%nvec == 1, "default nvec 1")
   call check(o%verbose == 0, "default verbose 0")
   call check(o%use_cache == 1, "default use_cache 1")
   ! (<= and >= rather than ==: -Wcompare-reals)
