@@ -230,13 +230,28 @@ static void largest_over_ranks(const kifmm_stats *st, double v[NMAX], int64_t tr
   MPI_Reduce(t, tree, 3, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
 }
 
-static void print_json(const bench_args *a, int size, const kifmm_stats *st, const double v[NMAX],
-                       const int64_t tree[3], double err_pot, double err_grad) {
-  char ep[32], eg[32], ranks[32] = "";
+/* Fields of distributed runs (collective; the text on rank 0): the most bytes a rank sent and
+ * received in the last evaluation, the longest wait for messages and partition. One-rank
+ * lines keep exactly their old fields. */
+static void mpi_fields(int size, const kifmm_stats *st, char *out, size_t len) {
+  out[0] = '\0';
+  if (size == 1)
+    return;
+  double mine[4] = {(double)st->bytes_sent, (double)st->bytes_received, st->t_comm_wait,
+                    st->t_partition}, v[4];
+  MPI_Reduce(mine, v, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  snprintf(out, len,
+           ", \"ranks\": %d, \"bytes_sent_max\": %.0f, \"bytes_received_max\": %.0f, "
+           "\"comm_wait\": %.4f, \"partition\": %.4f",
+           size, v[0], v[1], v[2], v[3]);
+}
+
+static void print_json(const bench_args *a, const kifmm_stats *st, const double v[NMAX],
+                       const int64_t tree[3], double err_pot, double err_grad,
+                       const char *ranks) {
+  char ep[32], eg[32];
   json_number(err_pot, ep, sizeof(ep));
   json_number(err_grad, eg, sizeof(eg));
-  if (size > 1) /* one-rank lines keep exactly their old fields */
-    snprintf(ranks, sizeof(ranks), ", \"ranks\": %d", size);
   printf("{\"n\": %lld, \"dist\": \"%s\", \"order\": %d, \"ncrit\": %d, \"threads\": %d, "
          "\"boxes\": %lld, \"leaves\": %lld, \"depth\": %d, \"m2l_rank\": %d, "
          "\"m2l_max_rank\": %d, \"tree\": %.4f, \"lists\": %.4f, \"operators\": %.4f, "
@@ -269,8 +284,10 @@ static int run(const bench_args *a, int size, int rank) {
     double v[NMAX];
     int64_t tree[3];
     largest_over_ranks(&st, v, tree);
+    char ranks[256];
+    mpi_fields(size, &st, ranks, sizeof(ranks));
     if (rank == 0)
-      print_json(a, size, &st, v, tree, err_pot, err_grad);
+      print_json(a, &st, v, tree, err_pot, err_grad, ranks);
   } else if (rank == 0) {
     fprintf(stderr, "kifmm-bench: %s\n", kifmm_error_string(status));
   }

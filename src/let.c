@@ -193,10 +193,13 @@ static void xfer_post(xfer *f, struct kifmm_let *let, int tag) {
     f->ok &= MPI_Isend(f->sbuf + f->out.ptr[j] * w,
                        (int)((f->out.ptr[j + 1] - f->out.ptr[j]) * w), MPI_DOUBLE,
                        f->out.rank[j], tag, let->comm, &f->req[f->in.n + j]) == MPI_SUCCESS;
-  if (f->ok) {
-    let->sent += f->nout * w * (int64_t)sizeof(double);
-    let->received += f->nin * w * (int64_t)sizeof(double);
-  }
+  /* messages to itself (a rank's own charges and results) are not traffic */
+  for (int j = 0; f->ok && j < f->out.n; j++)
+    if (f->out.rank[j] != let->rank)
+      let->sent += (f->out.ptr[j + 1] - f->out.ptr[j]) * w * (int64_t)sizeof(double);
+  for (int j = 0; f->ok && j < f->in.n; j++)
+    if (f->in.rank[j] != let->rank)
+      let->received += (f->in.ptr[j + 1] - f->in.ptr[j]) * w * (int64_t)sizeof(double);
 }
 
 /* Waits for everything posted; the time counts as communication wait. */

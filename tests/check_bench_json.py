@@ -2,7 +2,7 @@
 """kifmm-bench prints one JSON object, valid for a strict parser: null where there is no
 value (errors with --check 0), numbers where there is one. Usage: check_bench_json.py BENCH
 With MPIEXEC NP after BENCH: under mpiexec -n NP, rank 0 alone prints one line, with "ranks",
-the per-rank maxima, and the errors of the one-rank run (the same global point set)."""
+the per-rank maxima (with the MPI traffic, wait and partition time), and the errors of the one-rank run (the same global point set)."""
 import json
 import subprocess
 import sys
@@ -27,8 +27,11 @@ def run_mpi(mpiexec, np, bench):
     r = json.loads(lines[0], parse_constant=reject)
     one = json.loads(subprocess.run([bench] + args, check=True, capture_output=True,
                                     text=True).stdout, parse_constant=reject)
+    mpi_only = {"ranks", "bytes_sent_max", "bytes_received_max", "comm_wait", "partition"}
     assert r["ranks"] == np and "ranks" not in one, (r, one)
-    assert set(r) == set(one) | {"ranks"}, set(r) ^ set(one)
+    assert set(r) == set(one) | mpi_only, set(r) ^ set(one)
+    assert r["bytes_sent_max"] > 0 and r["bytes_received_max"] > 0, r
+    assert r["comm_wait"] >= 0 and 0 < r["partition"] <= r["tree"], r
     for k in ("tree", "lists", "operators", "m2l", "p2p", "evaluate", "total", "plan_mb"):
         assert isinstance(r[k], (int, float)) and r[k] >= 0, (k, r[k])
     assert r["peak_rss_mb"] > 0 and r["boxes"] > 0 and r["leaves"] > 0, r

@@ -449,15 +449,19 @@ static const char *cache_name(int r) {
   }
 }
 
-/* Peak memory and plan size of the largest rank, in MB; collective. */
+/* Peak memory and plan size of the largest rank, in MB, and the most any rank sent and
+ * received (MB) and waited for messages in the last evaluation and took to partition (s);
+ * collective. */
 typedef struct {
   double peak_mb, plan_mb;
+  double sent_mb, received_mb, t_comm_wait, t_partition;
 } memory_use;
 
 static memory_use largest_memory(const kifmm_stats *st) {
-  double v[2] = {peak_mb(), st->bytes / 1048576.0};
-  MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return (memory_use){v[0], v[1]};
+  double v[6] = {peak_mb(), st->bytes / 1048576.0, st->bytes_sent / 1048576.0,
+                 st->bytes_received / 1048576.0, st->t_comm_wait, st->t_partition};
+  MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return (memory_use){v[0], v[1], v[2], v[3], v[4], v[5]};
 }
 
 static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result_meta *m,
@@ -488,6 +492,12 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
   for (size_t i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
     printf("  %-22s %9.3f s\n", ph[i].name, ph[i].t);
   printf("  %-22s %9.3f s\n", "time total (wall)", total);
+  if (m->nranks > 1) {
+    printf("  %-22s %9.3f s (part of time tree)\n", "time partition", mem.t_partition);
+    printf("  %-22s %9.3f s (last evaluation)\n", "time waiting for MPI", mem.t_comm_wait);
+    printf("  %-22s %9.1f MB sent, %.1f MB received (largest rank, last evaluation)\n",
+           "MPI traffic", mem.sent_mb, mem.received_mb);
+  }
   printf("  %-22s %9.1f MB (plan %.1f MB)%s\n", "peak memory", mem.peak_mb, mem.plan_mb,
          m->nranks > 1 ? " on the largest rank" : "");
   if (m->check_count > 0) {

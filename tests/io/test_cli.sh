@@ -77,6 +77,8 @@ for np in 2 3; do
   [ "$(grep -c '] write' prog$np.txt)" = 1 ] || fail "run -n $np: progress not from rank 0 alone: $(cat prog$np.txt)"
   [ "$(grep -c 'run summary' sum$np.txt)" = 1 ] || fail "run -n $np: summary not from rank 0 alone: $(cat sum$np.txt)"
   grep -q "MPI ranks  *$np" sum$np.txt && grep -q "error potential" sum$np.txt || fail "run -n $np summary: $(cat sum$np.txt)"
+  grep -q "MPI traffic  *[0-9.]* MB sent" sum$np.txt && grep -q "time partition" sum$np.txt \
+    && ! grep -q "MPI traffic  *0.0 MB sent" sum$np.txt || fail "run -n $np: no MPI figures: $(cat sum$np.txt)"
   "$MPIEXEC" -n $np --oversubscribe "$K" run s.h5 -o rs$np.h5 --order 4 --ncrit 40 --check 50 --quiet \
     || fail "run sphere -n $np"
   "$PY" "$CHECK" --compare rs1.h5 rs$np.h5 $np || fail "run sphere -n $np: results differ from one rank"

@@ -157,6 +157,20 @@ static void run_case(const problem *P, assign_mode mode, const tolerance *tol) {
     kifmm_stats st;
     EXPECT_STATUS(kifmm_plan_stats(plan, &st), KIFMM_SUCCESS);
     EXPECT(st.nevaluations == 3, "nevaluations %lld", (long long)st.nevaluations);
+    /* the communicator's figures: global counts, and every byte sent is received once */
+    int64_t io[2] = {st.bytes_sent, st.bytes_received}, sum[2] = {0, 0};
+    MPI_Allreduce(io, sum, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    EXPECT(st.nranks == size_ && st.rank == rank_, "nranks %d rank %d", st.nranks, st.rank);
+    EXPECT(st.nsrc_global == NSRC && st.ntrg_global == P->ntrg, "global counts %lld %lld",
+           (long long)st.nsrc_global, (long long)st.ntrg_global);
+    EXPECT(sum[0] == sum[1], "%s: %lld bytes sent, %lld received", mode_name[mode],
+           (long long)sum[0], (long long)sum[1]);
+    EXPECT(size_ == 1 ? sum[0] == 0 : sum[0] > 0, "%s: %lld bytes moved at %d ranks",
+           mode_name[mode], (long long)sum[0], size_);
+    EXPECT(st.t_partition > 0 && st.t_partition <= st.t_tree, "t_partition %g, t_tree %g",
+           st.t_partition, st.t_tree);
+    EXPECT(st.t_comm_wait >= 0 && st.t_comm_wait <= st.t_evaluate, "t_comm_wait %g of %g",
+           st.t_comm_wait, st.t_evaluate);
     /* a locally essential tree, not a replicated one: some sources and boxes stay away */
     EXPECT(size_ == 1 || (st.nsrc < NSRC && st.nboxes < P->ser_nboxes),
            "%s: local tree of %lld sources, %lld boxes (serial %lld)", mode_name[mode],
