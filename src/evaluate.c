@@ -469,13 +469,17 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
   return status;
 }
 
-int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad) {
+/* Zeroed results: the first of the downward parts to run adds into them. */
+static void clear_results(kifmm_plan *plan) {
   const kifmm_tree *t = &plan->tree;
-  pass_ctx *ctx;
-  CHECK(new_ctx(plan, &ctx));
-  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
   memset(plan->pot, 0, (size_t)t->ntrg * sizeof(double));
   memset(plan->gx, 0, (size_t)t->ntrg * 3 * sizeof(double));
+}
+
+/* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. */
+static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
   int status = KIFMM_SUCCESS;
   RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   kifmm__progress("downward", 0.0);
@@ -489,10 +493,44 @@ int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad) {
   kifmm__progress("downward", 1.0);
   PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
-  PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
   free(ctx->bt);
+  ctx->bt = NULL;
+  return status;
+}
+
+/* The near field (P2P): reads only charges and points. */
+static int near_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
+  int status = KIFMM_SUCCESS;
+  PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
+  return status;
+}
+
+/* One part of the downward stage, or both in the one-process order (far, then near). */
+enum { PART_FAR = 1, PART_NEAR = 2 };
+static int downward_parts(kifmm_plan *plan, int want_grad, int parts, int clear) {
+  pass_ctx *ctx;
+  CHECK(new_ctx(plan, &ctx));
+  if (clear)
+    clear_results(plan);
+  int status = KIFMM_SUCCESS;
+  if (parts & PART_FAR)
+    status = far_field(plan, ctx, want_grad);
+  if (status == KIFMM_SUCCESS && (parts & PART_NEAR))
+    status = near_field(plan, ctx, want_grad);
   free(ctx);
   return status;
+}
+
+int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_FAR | PART_NEAR, 1);
+}
+
+int kifmm__evaluate_near(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_NEAR, 1);
+}
+
+int kifmm__evaluate_far(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_FAR, 0);
 }
 #undef PHASE
 #undef RUN

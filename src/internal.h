@@ -292,6 +292,12 @@ KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);
  * the two (the distributed plan, let.c). */
 KIFMM_INTERNAL int kifmm__evaluate_upward(kifmm_plan *plan);
 KIFMM_INTERNAL int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad);
+/* kifmm__evaluate_downward() in two parts, near field first, so that the multipoles may be
+ * completed while the near field runs (let.c): kifmm__evaluate_near() clears the results
+ * and adds P2P, which reads plan->q only; kifmm__evaluate_far() then adds M2L, L2L, P2L, L2P
+ * and M2P. The sums are those of kifmm__evaluate_downward() up to rounding (another order). */
+KIFMM_INTERNAL int kifmm__evaluate_near(kifmm_plan *plan, int want_grad);
+KIFMM_INTERNAL int kifmm__evaluate_far(kifmm_plan *plan, int want_grad);
 /* Fills est from a plan built without work arrays (costmodel.c). */
 KIFMM_INTERNAL void kifmm__estimate(const kifmm_plan *plan, kifmm_estimate *est);
 

@@ -909,24 +909,29 @@ static int check_inputs(const struct kifmm_let *let, const double *charges, cons
 }
 
 /* The passes with the exchanges between them; every rank runs every exchange whatever its
- * local status, so that a failure on one rank cannot leave the others waiting. */
+ * local status, so that a failure on one rank cannot leave the others waiting. Ghost charges
+ * travel during the upward pass, and the partial multipoles (each rank's are sums over the
+ * leaves it owns, which the exchange adds up) during the near field, which needs charges
+ * only; the far field then reads the completed multipoles. */
 static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *charges,
                       int want_grad) {
   memset(plan->q, 0, (size_t)plan->tree.nsrc * sizeof(double));
   int status = pattern_run(&let->charges, 0, let, 1, charges, plan->q, 0);
   int blas = kifmm__blas_threads_push();
-  /* ghost charges travel during the upward pass but land after it: each rank's multipoles
-   * are partial sums over the leaves it owns, which the exchange below adds up */
-  xfer ghosts;
+  xfer ghosts, multipoles;
   int s = xfer_start(&ghosts, &let->ghosts, 0, let, 1, plan->q);
   status = status ? status : s;
   s = kifmm__evaluate_upward(plan);
   status = status ? status : s;
-  s = pattern_run(&let->multipoles, 0, let, plan->ops.n, plan->multipole, plan->multipole, 1);
+  s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.n, plan->multipole);
   status = status ? status : s;
   s = xfer_finish(&ghosts, let, plan->q, 0);
   status = status ? status : s;
-  s = kifmm__evaluate_downward(plan, want_grad);
+  s = kifmm__evaluate_near(plan, want_grad);
+  status = status ? status : s;
+  s = xfer_finish(&multipoles, let, plan->multipole, 1);
+  status = status ? status : s;
+  s = kifmm__evaluate_far(plan, want_grad);
   status = status ? status : s;
   kifmm__blas_threads_pop(blas);
   return status;
