@@ -157,33 +157,38 @@ int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const double *src, int64_t
 }
 
 /* ---- local records ---- */
-/* Stable sort of the records by key alone: callers rely on it to keep the tie order. */
+static kifmm_key record_key(int64_t i, const void *pt) { return ((const point_rec *)pt)[i].key; }
+
+/* Stable sort of the records by key alone: callers rely on it to keep the tie order. As in the
+ * serial tree, the radix sort runs on the keys' 48-bit prefixes and only runs of equal
+ * prefixes compare full keys; the records move once, at the end. */
 static int sort_records(point_rec **pt, int64_t n) {
-  kifmm_key *key = NULL;
+  const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
+  uint64_t *prefix = NULL;
   int64_t *idx = NULL;
   point_rec *out = NULL;
-  int status = kifmm__calloc((void **)&key, (size_t)n, sizeof(*key));
+  int status = kifmm__calloc((void **)&prefix, (size_t)n + 1, sizeof(*prefix));
   if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&idx, (size_t)n, sizeof(*idx));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&out, (size_t)n, sizeof(*out));
+    status = kifmm__calloc((void **)&idx, (size_t)n + 1, sizeof(*idx));
   if (status == KIFMM_SUCCESS) {
     for (int64_t i = 0; i < n; i++) {
-      key[i] = (*pt)[i].key;
+      prefix[i] = (uint64_t)((*pt)[i].key >> drop);
       idx[i] = i;
     }
-    status = kifmm__sort_keys(key, idx, n);
+    status = kifmm__radix_sort(prefix, idx, n, KIFMM_PREFIX_BITS);
   }
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__sort_prefix_runs(prefix, idx, n, record_key, *pt);
+  free(prefix);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&out, (size_t)n + 1, sizeof(*out));
   if (status == KIFMM_SUCCESS) {
     for (int64_t i = 0; i < n; i++)
       out[i] = (*pt)[idx[i]];
     free(*pt);
     *pt = out;
-    out = NULL;
   }
-  free(key);
   free(idx);
-  free(out);
   return status;
 }
 
@@ -315,6 +320,51 @@ static int gather_samples(part_state *s, int64_t nglobal, point_rec **all, int *
   return status;
 }
 
+/* Merges the sorted runs [lo, mid) and [mid, hi) of a into out, stably by key. */
+static void merge_runs(const point_rec *a, int64_t lo, int64_t mid, int64_t hi, point_rec *out) {
+  int64_t i = lo, j = mid, k = lo;
+  while (i < mid && j < hi)
+    out[k++] = a[j].key < a[i].key ? a[j++] : a[i++];
+  while (i < mid)
+    out[k++] = a[i++];
+  while (j < hi)
+    out[k++] = a[j++];
+}
+
+/* The records are sorted runs, one per sender (sorted by key, ties in their order): merged
+ * pairwise, stably, which keeps the record order (an earlier run comes from a lower rank), at
+ * log2(runs) sequential passes instead of a full sort. Runs are found as the stretches
+ * without a descent, so consecutive senders already in order count as one. */
+static int merge_sorted_runs(part_state *s) {
+  int64_t *start = NULL, nrun = 0;
+  point_rec *tmp = NULL;
+  int status = kifmm__calloc((void **)&start, (size_t)s->n + 2, sizeof(*start));
+  for (int64_t i = 0; status == KIFMM_SUCCESS && i < s->n; i++)
+    if (i == 0 || s->pt[i].key < s->pt[i - 1].key)
+      start[nrun++] = i;
+  if (status == KIFMM_SUCCESS) {
+    start[nrun] = s->n;
+    if (nrun > 1)
+      status = kifmm__calloc((void **)&tmp, (size_t)s->n, sizeof(*tmp));
+  }
+  while (status == KIFMM_SUCCESS && nrun > 1) {
+    int64_t m = 0;
+    for (int64_t r = 0; r < nrun; r += 2, m++) {
+      int64_t hi = r + 2 <= nrun ? start[r + 2] : start[r + 1];
+      merge_runs(s->pt, start[r], start[r + 1], hi, tmp);
+      start[m] = start[r];
+    }
+    start[m] = s->n;
+    nrun = m;
+    point_rec *t = s->pt;
+    s->pt = tmp;
+    tmp = t;
+  }
+  free(start);
+  free(tmp);
+  return status;
+}
+
 /* Sample sort: afterwards the local records are sorted and every record on rank r precedes
  * every record on rank r + 1 in the record order. */
 static int parallel_sort(part_state *s) {
@@ -344,7 +394,7 @@ static int parallel_sort(part_state *s) {
   free(sendcount);
   /* chunks arrive in sender (= origin) rank order, each in (key, kind, index) order */
   if (status == KIFMM_SUCCESS)
-    status = sort_records(&s->pt, s->n);
+    status = merge_sorted_runs(s);
   return kifmm__mpi_agree(s->comm, status);
 }
 
