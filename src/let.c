@@ -706,6 +706,38 @@ static int origin_patterns(struct kifmm_let *let, const kifmm_partition *p) {
   return status;
 }
 
+/* Shrinks an array to n elements of elem bytes; one that cannot be shrunk stays as it is. */
+static void shrink(void *array_ptr, int64_t n, size_t elem) {
+  void **a = array_ptr;
+  void *p = realloc(*a, (size_t)(n > 0 ? n : 1) * elem);
+  if (p)
+    *a = p;
+}
+
+/* After pruning, the box, leaf and list bookend arrays keep the global skeleton's sizes: cut
+ * them to the local tree (the lists' entries were all kept), so that free_state() can hand
+ * the tails back. */
+static void shrink_to_local(kifmm_tree *t, kifmm_lists *L) {
+  const int64_t n = t->nbox, m = t->nleaf + 1;
+  shrink(&t->anchor, n, sizeof(*t->anchor));
+  shrink(&t->level, n, sizeof(*t->level));
+  shrink(&t->parent, n, sizeof(*t->parent));
+  shrink(&t->first_child, n, sizeof(*t->first_child));
+  shrink(&t->nchild, n, sizeof(*t->nchild));
+  shrink(&t->leaf_index, n, sizeof(*t->leaf_index));
+  shrink(&t->src_begin, n, sizeof(*t->src_begin));
+  shrink(&t->src_end, n, sizeof(*t->src_end));
+  shrink(&t->trg_begin, n, sizeof(*t->trg_begin));
+  shrink(&t->trg_end, n, sizeof(*t->trg_end));
+  shrink(&t->leaf_box, m, sizeof(*t->leaf_box));
+  shrink(&t->leaf_src_ptr, m, sizeof(*t->leaf_src_ptr));
+  shrink(&t->leaf_trg_ptr, m, sizeof(*t->leaf_trg_ptr));
+  shrink(&L->u_ptr, n + 1, sizeof(*L->u_ptr));
+  shrink(&L->v_ptr, n + 1, sizeof(*L->v_ptr));
+  shrink(&L->w_ptr, n + 1, sizeof(*L->w_ptr));
+  shrink(&L->x_ptr, n + 1, sizeof(*L->x_ptr));
+}
+
 static void mark_list(int8_t *keep, const int64_t *ptr, const int64_t *idx, int64_t nbox) {
   for (int64_t e = 0; e < ptr[nbox]; e++)
     keep[idx[e]] = 1;
@@ -737,6 +769,8 @@ static int prune_local(kifmm_plan *plan, struct kifmm_let *let) {
     m->recv_idx[e] = old2new[m->recv_idx[e]];
   for (int64_t e = 0; e < (m->nsend ? m->send_ptr[m->nsend] : 0); e++)
     m->send_idx[e] = old2new[m->send_idx[e]];
+  if (status == KIFMM_SUCCESS)
+    shrink_to_local(t, &plan->lists);
   free(keep);
   free(old2new);
   return status;
