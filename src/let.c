@@ -16,13 +16,15 @@
 #include "partition.h"
 
 /* A fixed exchange: item send_idx[e] (width doubles) of the sender's array goes to position
- * recv_idx[e] of the receiver's, rank by rank. Built once per plan, run per evaluation. */
+ * recv_idx[e] of the receiver's, rank by rank. Built once per plan, run per evaluation.
+ * Positions are 32-bit, like MPI's counts: the charge and result exchanges hold one per
+ * point, and a rank holding 2^31 points or boxes is refused (KIFMM_ERR_TOO_MANY_POINTS). */
 typedef struct {
   int tag; /* its own, so that exchanges in flight together never match each other's messages */
   int nsend, nrecv;
   int *send_rank, *recv_rank;
   int64_t *send_ptr, *recv_ptr; /* nsend + 1, nrecv + 1 */
-  int64_t *send_idx, *recv_idx;
+  int32_t *send_idx, *recv_idx;
 } xpattern;
 
 struct kifmm_let {
@@ -82,7 +84,7 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
                          const int *need_rank, const int64_t *need_idx, const int64_t *dst) {
   x->tag = tag;
   int *rcount, *rdisp, *scount, *sdisp;
-  int64_t *want;
+  int32_t *want;
   ALLOC(rcount, size);
   ALLOC(rdisp, size + 1);
   ALLOC(scount, size);
@@ -102,8 +104,10 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
     memcpy(fill, rdisp, (size_t)size * sizeof(int));
     for (int64_t i = 0; i < n; i++) {
       int pos = fill[need_rank[i]]++;
-      want[pos] = need_idx[i];
-      x->recv_idx[pos] = dst[i];
+      if (need_idx[i] > INT32_MAX || dst[i] > INT32_MAX)
+        status = KIFMM_ERR_TOO_MANY_POINTS;
+      want[pos] = (int32_t)need_idx[i];
+      x->recv_idx[pos] = (int32_t)dst[i];
     }
   }
   status = kifmm__mpi_agree(comm, status);
@@ -119,10 +123,10 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
     status = KIFMM_ERR_TOO_MANY_POINTS;
   status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&x->send_idx, (size_t)nsend + 1, sizeof(int64_t));
+    status = kifmm__calloc((void **)&x->send_idx, (size_t)nsend + 1, sizeof(int32_t));
   status = kifmm__mpi_agree(comm, status);
   if (status == KIFMM_SUCCESS &&
-      MPI_Alltoallv(want, rcount, rdisp, MPI_INT64_T, x->send_idx, scount, sdisp, MPI_INT64_T,
+      MPI_Alltoallv(want, rcount, rdisp, MPI_INT32_T, x->send_idx, scount, sdisp, MPI_INT32_T,
                     comm) != MPI_SUCCESS)
     status = KIFMM_ERR_MPI;
   if (status == KIFMM_SUCCESS)
@@ -141,7 +145,8 @@ static int pattern_build(xpattern *x, int tag, MPI_Comm comm, int size, int64_t 
 typedef struct {
   int n;
   const int *rank;
-  const int64_t *ptr, *idx;
+  const int64_t *ptr;
+  const int32_t *idx;
 } xside;
 
 /* An exchange in flight: opened (buffers), packed, posted, then waited for and closed. */
@@ -234,7 +239,8 @@ static int xfer_start(xfer *f, const xpattern *x, int backwards, struct kifmm_le
     return status;
   }
   for (int64_t e = 0; e < f->nout; e++)
-    memcpy(f->sbuf + e * width, src + f->out.idx[e] * width, (size_t)width * sizeof(double));
+    memcpy(f->sbuf + e * width, src + (int64_t)f->out.idx[e] * width,
+           (size_t)width * sizeof(double));
   xfer_post(f, let, x->tag);
   return KIFMM_SUCCESS;
 }
@@ -245,7 +251,7 @@ static int xfer_finish(xfer *f, struct kifmm_let *let, double *dst, int add) {
   int status = xfer_wait(f, let);
   const int w = f->width;
   for (int64_t e = 0; status == KIFMM_SUCCESS && e < f->nin; e++) {
-    double *d = dst + f->in.idx[e] * w;
+    double *d = dst + (int64_t)f->in.idx[e] * w;
     for (int c = 0; c < w; c++)
       d[c] = add ? d[c] + f->rbuf[e * w + c] : f->rbuf[e * w + c];
   }
@@ -766,9 +772,9 @@ static int prune_local(kifmm_plan *plan, struct kifmm_let *let) {
     keep[m->send_idx[e]] = 1;
   int status = kifmm__tree_prune(t, &plan->lists, keep, old2new);
   for (int64_t e = 0; e < (m->nrecv ? m->recv_ptr[m->nrecv] : 0); e++)
-    m->recv_idx[e] = old2new[m->recv_idx[e]];
+    m->recv_idx[e] = (int32_t)old2new[m->recv_idx[e]]; /* smaller than before */
   for (int64_t e = 0; e < (m->nsend ? m->send_ptr[m->nsend] : 0); e++)
-    m->send_idx[e] = old2new[m->send_idx[e]];
+    m->send_idx[e] = (int32_t)old2new[m->send_idx[e]];
   if (status == KIFMM_SUCCESS)
     shrink_to_local(t, &plan->lists);
   free(keep);
@@ -785,19 +791,25 @@ static void fill_stats(kifmm_plan *plan, const struct kifmm_let *let) {
   plan->stats.ntrg_global = let->ntrg_global;
 }
 
-static void renumber(int64_t n, int64_t *idx, const int64_t *pos) {
-  for (int64_t e = 0; e < n; e++)
-    idx[e] = pos[idx[e]];
+static int renumber(int64_t n, int32_t *idx, const int64_t *pos) {
+  int status = KIFMM_SUCCESS;
+  for (int64_t e = 0; e < n; e++) {
+    if (pos[idx[e]] > INT32_MAX)
+      status = KIFMM_ERR_TOO_MANY_POINTS;
+    idx[e] = (int32_t)pos[idx[e]];
+  }
+  return status;
 }
 
 /* The tree side of the charge, ghost and result exchanges from partition order to tree
  * positions, so that evaluations unpack charges into plan->q, send ghosts from it and send
  * results from the sorted results without copies in partition order. */
-static void to_tree_positions(struct kifmm_let *let, const build_state *s) {
+static int to_tree_positions(struct kifmm_let *let, const build_state *s) {
   const xpattern *c = &let->charges, *g = &let->ghosts, *r = &let->results;
-  renumber(c->nrecv ? c->recv_ptr[c->nrecv] : 0, let->charges.recv_idx, s->own_pos);
-  renumber(g->nsend ? g->send_ptr[g->nsend] : 0, let->ghosts.send_idx, s->own_pos);
-  renumber(r->nrecv ? r->recv_ptr[r->nrecv] : 0, let->results.recv_idx, s->own_tpos);
+  int s1 = renumber(c->nrecv ? c->recv_ptr[c->nrecv] : 0, let->charges.recv_idx, s->own_pos);
+  int s2 = renumber(g->nsend ? g->send_ptr[g->nsend] : 0, let->ghosts.send_idx, s->own_pos);
+  int s3 = renumber(r->nrecv ? r->recv_ptr[r->nrecv] : 0, let->results.recv_idx, s->own_tpos);
+  return s1 ? s1 : s2 ? s2 : s3;
 }
 
 /* Frees everything construction-only and hands the pages back: the passes' arrays, allocated
@@ -855,7 +867,7 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   if (status == KIFMM_SUCCESS)
     status = kifmm__mpi_agree(c, origin_patterns(let, &s.part));
   if (status == KIFMM_SUCCESS)
-    to_tree_positions(let, &s);
+    status = kifmm__mpi_agree(c, to_tree_positions(let, &s));
   free_state(&s);
   double t2 = kifmm__wtime();
   if (status == KIFMM_SUCCESS)
