@@ -26,22 +26,47 @@ typedef struct {
   double m2m_flops; /* M2M and L2L */
 } kifmm_work;
 
-/* Worst relative l2 error of the potential measured on cube, sphere and clustered inputs
- * (tests/test_accuracy.c and test_tolerance.c, 6e3-2e4 points, ncrit 48-1000), per even order;
- * the order for a tolerance is chosen among these measured ones. */
+/* Worst relative l2 error of the potential at the default compression tolerance of each order
+ * (operators.c), automatic leaf size, measured on cube, sphere and clustered inputs of 6e3 and
+ * 1e5 sources + as many targets (kifmm-bench --check 1000). */
 static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
-    [2] = 1e-2,  [4] = 3e-4,  [6] = 3e-6,    [8] = 7e-8,
-    [10] = 4e-9, [12] = 3e-11, [14] = 1.5e-12, [16] = 1e-13};
+    [2] = 1.2e-1, [3] = 2.2e-3, [4] = 3.8e-4,  [5] = 2.6e-5,   [6] = 3.2e-6,
+    [7] = 3e-7,   [8] = 5e-8,   [9] = 7e-9,    [10] = 1e-9,    [11] = 1.8e-10,
+    [12] = 3e-11, [13] = 8e-12, [14] = 1.5e-12, [15] = 4e-13, [16] = 1e-13};
 
-int kifmm__order_for_tolerance(double tolerance) {
-  /* a factor 2 of margin: the table holds measured worst cases, not bounds */
-  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p += 2)
-    if (2.0 * error_by_order[p] <= tolerance)
+/* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
+ * with the truncation (operators.c); 1.5 bounds it. */
+static const double compression_error_per_tol = 1.5;
+
+/* The margin between a measured worst error and the tolerance it is chosen for. */
+static const double error_margin = 2.0;
+
+/* Loosest compression tolerance of order p whose predicted error stays within the error
+ * budget, never tighter than the default; rounded down to 1, 2 or 5 times a power of ten so
+ * that nearby tolerances share one cached operator set. */
+static double compression_for(int p, double budget) {
+  double e = error_by_order[p], c = kifmm__default_tolerance(p);
+  if (budget <= e)
+    return c;
+  double loose = sqrt(budget * budget - e * e) / compression_error_per_tol;
+  double decade = pow(10.0, floor(log10(loose))), mant = loose / decade;
+  loose = decade * (mant >= 5 ? 5 : mant >= 2 ? 2 : 1);
+  return loose > c ? loose : c;
+}
+
+/* Every cost of an evaluation grows with the order, so the fastest choice that meets the
+ * tolerance is the smallest order that does, at the loosest compression its error allows. */
+int kifmm__order_for_tolerance(double tolerance, double *compression_tol) {
+  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++)
+    if (error_margin * error_by_order[p] <= tolerance) {
+      if (*compression_tol == 0.0)
+        *compression_tol = compression_for(p, tolerance / error_margin);
       return p;
+    }
   return -1;
 }
 
-double kifmm__tolerance_floor(void) { return 2.0 * error_by_order[KIFMM_MAX_ORDER]; }
+double kifmm__tolerance_floor(void) { return error_margin * error_by_order[KIFMM_MAX_ORDER]; }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
