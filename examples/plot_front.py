@@ -64,8 +64,8 @@ def plot(points, png, n):
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ae, at = zip(*ANCHOR)
-    ax.step(ae, at, where="post", color="gray", marker="s", label="best anchor (issue 11)")
-    ax.step(ae, [t / 2 for t in at], where="post", color="gray", ls="--", marker="s", mfc="none",
+    ax.step(ae, at, where="pre", color="gray", marker="s", label="best anchor (issue 11)")
+    ax.step(ae, [t / 2 for t in at], where="pre", color="gray", ls="--", marker="s", mfc="none",
             label="goal: half the anchor")
     if points:
         e, med, lo, hi, orders = zip(*sorted(points))

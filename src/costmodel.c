@@ -31,8 +31,8 @@ typedef struct {
  * 1e5 sources + as many targets (kifmm-bench --check 1000). */
 static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 1.2e-1, [3] = 2.2e-3, [4] = 3.8e-4,  [5] = 2.6e-5,   [6] = 3.2e-6,
-    [7] = 3e-7,   [8] = 5e-8,   [9] = 7e-9,    [10] = 1e-9,    [11] = 1.8e-10,
-    [12] = 3e-11, [13] = 8e-12, [14] = 1.5e-12, [15] = 4e-13, [16] = 1e-13};
+    [7] = 3e-7,   [8] = 5e-8,   [9] = 7e-9,    [10] = 1.1e-9,  [11] = 1.8e-10,
+    [12] = 3e-11, [13] = 6e-12, [14] = 1.5e-12, [15] = 3e-13, [16] = 1e-13};
 
 /* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
  * with the truncation (operators.c); 1.5 bounds it. */

@@ -37,7 +37,7 @@ static double pinv_rcond(int order) {
 static const double compression_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 3e-3,   [3] = 5e-4,   [4] = 6e-5,   [5] = 6e-6,   [6] = 7e-7,
     [7] = 1e-7,   [8] = 1.5e-8, [9] = 3e-9,   [10] = 3e-10, [11] = 5e-11,
-    [12] = 1e-12, [13] = 3e-13, [14] = 1e-13, [15] = 3e-14, [16] = 1e-14};
+    [12] = 5e-12, [13] = 2e-12, [14] = 3e-13, [15] = 1e-13, [16] = 2e-14};
 
 double kifmm__default_tolerance(int order) {
   if (order < KIFMM_MIN_ORDER)
