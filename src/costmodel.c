@@ -101,7 +101,12 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
  * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, p6 and p10, 2 threads, 0.2):
  * cube p6 flat over 75-300, p10 best at 600; sphere p6 best at 300-430, p10 at 430-865; the
  * other orders interpolated. Volume (cube) and surface (sphere) values are interpolated in
- * log ncrit between dimension 2 and 3. */
+ * log ncrit between dimension 2 and 3. Checked again with the cheaper M2L of the 0.3
+ * compression defaults (same sizes, 2 runs each, a loaded machine): the automatic size was
+ * the fastest or built the same tree as the fastest in all four cases (cube p6 150 = any of
+ * 75-487 at 2e6 points, 5.97 s against 6.02-6.77 for the others; cube p10 600 = 600-1200,
+ * against 2-3x slower at 300-450; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
+ * 5.79 s against 6.58-8.31). */
 typedef struct {
   int order;
   double volume, surface;
