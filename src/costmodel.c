@@ -103,9 +103,9 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
  * other orders interpolated. Volume (cube) and surface (sphere) values are interpolated in
  * log ncrit between dimension 2 and 3. Checked again with the cheaper M2L of the 0.3
  * compression defaults (same sizes, 2 runs each, a loaded machine): the automatic size was
- * the fastest or built the same tree as the fastest in all four cases (cube p6 150 = any of
- * 75-487 at 2e6 points, 5.97 s against 6.02-6.77 for the others; cube p10 600 = 600-1200,
- * against 2-3x slower at 300-450; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
+ * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
+ * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
+ * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
  * 5.79 s against 6.58-8.31). */
 typedef struct {
   int order;
