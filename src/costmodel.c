@@ -106,14 +106,16 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
  * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
  * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
  * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
- * 5.79 s against 6.58-8.31). */
+ * 5.79 s against 6.58-8.31). Cube p8 (and p7, which takes this row) at 1e6: 488 points a
+ * leaf beat 61 (M2L 0.7 s, P2P 4.1 s, total 5.8 s against M2L 5.4-5.8 s, total 8.0-8.4 s;
+ * p7 5.3-5.5 s against 5.7-5.9 s, loaded machine, interleaved), hence 600 for p8, not 300. */
 typedef struct {
   int order;
   double volume, surface;
 } ncrit_row;
 
 static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
-                                       {8, 300, 550},   {10, 600, 700},   {12, 800, 1000},
+                                       {8, 600, 550},   {10, 600, 700},   {12, 800, 1000},
                                        {14, 1000, 1300}, {16, 1200, 1600}};
 
 enum { DIM_SAMPLE = 65536 };
