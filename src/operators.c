@@ -31,9 +31,19 @@ static double pinv_rcond(int order) {
  *   p8  e 2.88e-8 / 1.5e-8: 7e-9 k238 r79 0 %, 2.1e-8 k211 r69 +13 % / +10 %
  *   p9  e 3.66e-9 / 2.4e-9: 1e-9 k304 r96 +1 %, 3e-9 k272 r87 +7 %, 1e-8 +80 %
  *   p10 e 5.04e-10 / 3.5e-10: 1.2e-10 k383 r120 +2 %, 4e-10 k339 r106 +12 % / +6 %
+ *   p11 e 8.85e-11 / 5.7e-11: 3e-11 k442 r134 +1 %, 9e-11 k401 r123 +14 %
+ *   p12 e 1.59e-11 / 1.04e-11: 3e-12 k546 r163 0 %, 9e-12 k495 r147 +5 %
+ *   p13 e 2.83e-12 / 1.59e-12: 3e-13 k656 r193, 5e-12 k536 r156 +18 % / +8 %
+ *   p14 e 8.12e-13 / 5.47e-13: 1e-13 k721 r210, 2e-12 k582 r169 +23 % / +10 %
+ *   p15 e 1.79e-13 / 1.36e-13: 3e-14 k792 r228, 5e-13 k658 r188 +28 % / +15 %
+ *   p16 e 5.70e-14 / 9.43e-14: 1e-14 k874 r244, 2e-13 k706 r201 +30 % / +3 %
+ *   p2 (8 points) and p3: 3e-3 and 5e-4 change the error by < 5 % (p2 0 %, p3 +4 %).
  * (the former 10^(-p/4-6) gave p6 k146 r59, p10 k450 r156: twice the M2L work for < 1 %).
- * From p11 on the tolerance stays about 1 % of the error: the truncation falls faster there
- * and the accuracy of the high orders is what they are for. */
+ * From p13 on the steps measured are coarse, so the tolerance sits well inside them: the
+ * accuracy of the high orders is what they are for. Surface ratios and the pseudo-inverse
+ * cut-off were checked at p12 and p14 too (cube, sphere 2e4, compression 1e-14): outer 2.98
+ * or 2.99 instead of 2.95 gains 4-8 % at p12 but loses 4-20 % at p14; inner 1.0-1.25 and
+ * rcond 1e-13 only lose. */
 static const double compression_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 3e-3,   [3] = 5e-4,   [4] = 6e-5,   [5] = 6e-6,   [6] = 7e-7,
     [7] = 1e-7,   [8] = 1.5e-8, [9] = 3e-9,   [10] = 3e-10, [11] = 5e-11,
