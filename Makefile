@@ -5,7 +5,8 @@ BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEBS = cmake make gcc gfortran pkg-config libopenblas-dev liblapack-dev liblapacke-dev \
-       libhdf5-openmpi-dev hdf5-tools libopenmpi-dev openmpi-bin python3-h5py python3-numpy
+       libhdf5-openmpi-dev hdf5-tools libopenmpi-dev openmpi-bin python3-h5py python3-numpy \
+       python3-matplotlib
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENBLAS_NUM_THREADS ?= 1
 

@@ -69,7 +69,9 @@ static int usage(void) {
   if (rank == 0) /* once, not once per rank */
     fprintf(stderr,
             "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
-            "                   [--threads t] [--check K] [--repeat r] [--tol x] [--seed s]\n"
+            "                   [--threads t] [--check K] [--repeat r] [--tol x] [--eps e]\n"
+            "                   [--seed s]\n"
+            "  --tol: options.compression_tol; --eps: options.tolerance (the plan picks the order)\n"
             "       under mpirun -n R each rank takes its block of the same points\n");
   return 2;
 }
@@ -101,6 +103,8 @@ static int parse(int argc, char **argv, bench_args *a) {
       a->repeat = atoi(v);
     else if (!strcmp(k, "--tol"))
       a->opts.compression_tol = atof(v);
+    else if (!strcmp(k, "--eps"))
+      a->opts.tolerance = atof(v);
     else if (!strcmp(k, "--seed"))
       a->seed = (uint64_t)atoll(v);
     else
@@ -258,12 +262,13 @@ static void print_json(const bench_args *a, const kifmm_stats *st, const double 
          "\"p2m\": %.4f, \"m2m\": %.4f, \"m2l\": %.4f, \"l2l\": %.4f, \"l2p\": %.4f, "
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
-         "\"simd\": \"%s\", \"blas_core\": \"%s\"%s}\n",
+         "\"simd\": \"%s\", \"blas_core\": \"%s\", \"tolerance\": %.3e, "
+         "\"compression_tol\": %.3e%s}\n",
          (long long)a->n, a->dist, st->order, st->ncrit, a->opts.num_threads,
          (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
          v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
          v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
-         st->simd, st->blas_core, ranks);
+         st->simd, st->blas_core, st->tolerance, st->compression_tol, ranks);
   fflush(stdout);
 }
 

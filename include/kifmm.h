@@ -98,7 +98,8 @@ typedef struct kifmm_options {
   int32_t num_threads;     /* OpenMP threads; 0 = omp_get_max_threads() at each call; default 0 */
   int32_t verbose;         /* 1 = print per-phase timings to stderr; default 0 (silent) */
   int32_t use_cache;       /* 1 = load/store precomputed operators in the cache directory; default 1 */
-  double compression_tol;  /* relative SVD truncation of M2L; 0 = chosen from order; default 0 */
+  double compression_tol;  /* relative SVD truncation of M2L; 0 = chosen from order (and from
+                              tolerance when that is set); default 0 */
   char cache_dir[KIFMM_PATH_MAX]; /* operator cache directory; "" = $KIFMM_CACHE_DIR, else
                                      $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
                                      kifmm_options_set_cache_dir() checks the length */

@@ -26,22 +26,50 @@ typedef struct {
   double m2m_flops; /* M2M and L2L */
 } kifmm_work;
 
-/* Worst relative l2 error of the potential measured on cube, sphere and clustered inputs
- * (tests/test_accuracy.c and test_tolerance.c, 6e3-2e4 points, ncrit 48-1000), per even order;
- * the order for a tolerance is chosen among these measured ones. */
+/* Worst relative l2 error of the potential at the default compression tolerance of each order
+ * (operators.c), automatic leaf size: p2-p11 on cube and sphere inputs of 6e3 and 1e5 sources
+ * + as many targets (kifmm-bench --check 1000) and the clustered ones of test_tolerance and
+ * test_accuracy; p12-p16 on cube and sphere 2e4 and 1e5, and test_accuracy's 6e3 (p12 cube
+ * 2.6e-11, p13 cube 6e3 5.7e-12, p16 cube 1.2e-13). The smallest inputs are the worst, about
+ * 2x the 1e5 figures. (kifmm-bench's "tight" input sits on its rounding floor, ~1e-6.) */
 static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
-    [2] = 1e-2,  [4] = 3e-4,  [6] = 3e-6,    [8] = 7e-8,
-    [10] = 4e-9, [12] = 3e-11, [14] = 1.5e-12, [16] = 1e-13};
+    [2] = 1.2e-1, [3] = 2.2e-3, [4] = 3.8e-4,  [5] = 2.6e-5,   [6] = 3.2e-6,
+    [7] = 3e-7,   [8] = 5e-8,   [9] = 7e-9,    [10] = 1.1e-9,  [11] = 1.8e-10,
+    [12] = 3e-11, [13] = 6e-12, [14] = 1.5e-12, [15] = 3e-13, [16] = 1e-13};
 
-int kifmm__order_for_tolerance(double tolerance) {
-  /* a factor 2 of margin: the table holds measured worst cases, not bounds */
-  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p += 2)
-    if (2.0 * error_by_order[p] <= tolerance)
+/* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
+ * with the truncation (operators.c); 1.5 bounds it. */
+static const double compression_error_per_tol = 1.5;
+
+/* The margin between a measured worst error and the tolerance it is chosen for. */
+static const double error_margin = 2.0;
+
+/* Loosest compression tolerance of order p whose predicted error stays within the error
+ * budget, never tighter than the default; rounded down to 1, 2 or 5 times a power of ten so
+ * that nearby tolerances share one cached operator set. */
+static double compression_for(int p, double budget) {
+  double e = error_by_order[p], c = kifmm__default_tolerance(p);
+  if (budget <= e)
+    return c;
+  double loose = sqrt(budget * budget - e * e) / compression_error_per_tol;
+  double decade = pow(10.0, floor(log10(loose))), mant = loose / decade;
+  loose = decade * (mant >= 5 ? 5 : mant >= 2 ? 2 : 1);
+  return loose > c ? loose : c;
+}
+
+/* Every cost of an evaluation grows with the order, so the fastest choice that meets the
+ * tolerance is the smallest order that does, at the loosest compression its error allows. */
+int kifmm__order_for_tolerance(double tolerance, double *compression_tol) {
+  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++)
+    if (error_margin * error_by_order[p] <= tolerance) {
+      if (*compression_tol == 0.0)
+        *compression_tol = compression_for(p, tolerance / error_margin);
       return p;
+    }
   return -1;
 }
 
-double kifmm__tolerance_floor(void) { return 2.0 * error_by_order[KIFMM_MAX_ORDER]; }
+double kifmm__tolerance_floor(void) { return error_margin * error_by_order[KIFMM_MAX_ORDER]; }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
@@ -76,14 +104,21 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
  * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, p6 and p10, 2 threads, 0.2):
  * cube p6 flat over 75-300, p10 best at 600; sphere p6 best at 300-430, p10 at 430-865; the
  * other orders interpolated. Volume (cube) and surface (sphere) values are interpolated in
- * log ncrit between dimension 2 and 3. */
+ * log ncrit between dimension 2 and 3. Checked again with the cheaper M2L of the 0.3
+ * compression defaults (same sizes, 2 runs each, a loaded machine): the automatic size was
+ * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
+ * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
+ * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
+ * 5.79 s against 6.58-8.31). Cube p8 (and p7, which takes this row) at 1e6: 488 points a
+ * leaf beat 61 (M2L 0.7 s, P2P 4.1 s, total 5.8 s against M2L 5.4-5.8 s, total 8.0-8.4 s;
+ * p7 5.3-5.5 s against 5.7-5.9 s, loaded machine, interleaved), hence 600 for p8, not 300. */
 typedef struct {
   int order;
   double volume, surface;
 } ncrit_row;
 
 static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
-                                       {8, 300, 550},   {10, 600, 700},   {12, 800, 1000},
+                                       {8, 600, 550},   {10, 600, 700},   {12, 800, 1000},
                                        {14, 1000, 1300}, {16, 1200, 1600}};
 
 enum { DIM_SAMPLE = 65536 };

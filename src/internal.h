@@ -245,8 +245,10 @@ KIFMM_INTERNAL void kifmm__c2e_apply(int n, const double *c2e, int m, double alp
 
 /* ---- Cost model (costmodel.c) ---- */
 /* Smallest order whose measured worst error, with a margin of 2, is within tolerance; -1 when
- * no order reaches it. kifmm__tolerance_floor() is the smallest tolerance accepted. */
-KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance);
+ * no order reaches it. When *compression_tol is 0 it is set to the loosest M2L compression
+ * that keeps the predicted error within the tolerance (at least the order's default).
+ * kifmm__tolerance_floor() is the smallest tolerance accepted. */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double *compression_tol);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
 /* Leaf size for the order and the dimension of the distribution measured on a sample (volume
  * or surface), from the best sizes of measured sweeps. */

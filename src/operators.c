@@ -20,13 +20,41 @@ static double pinv_rcond(int order) {
   return r > 1e-9 ? 1e-9 : r < 1e-15 ? 1e-15 : r;
 }
 
+/* The largest compression tolerance that costs at most about 10-15 % over the error of the
+ * uncompressed operators: compression adds about 0.7-1.2 x its tolerance to the potential's
+ * relative l2 error (in quadrature), and M2L time goes with k r_t. Measured, cube and sphere
+ * 1e5 + 1e5 points, auto ncrit, errors on 1000 targets (k, max r_t; pot error cube / sphere):
+ *   p4  e 1.42e-4 / 7.9e-5: 3e-5 k50 r23 +1 %, 9e-5 k44 r19 +13 % / +9 %, 3e-4 +115 %
+ *   p5  e 1.14e-5 / 6.1e-6: 4e-6 k82 r33 +3 %, 1.2e-5 k68 r27 +48 %
+ *   p6  e 1.45e-6 / 8.0e-7: 3e-7 k127 r47 +1 %, 9e-7 k112 r41 +16 %, 3e-6 k88 r33 +160 %
+ *   p7  e 1.78e-7 / 1.2e-7: 5e-8 k180 r62 +2 %, 1.5e-7 k158 r56 +15 % / +10 %
+ *   p8  e 2.88e-8 / 1.5e-8: 7e-9 k238 r79 0 %, 2.1e-8 k211 r69 +13 % / +10 %
+ *   p9  e 3.66e-9 / 2.4e-9: 1e-9 k304 r96 +1 %, 3e-9 k272 r87 +7 %, 1e-8 +80 %
+ *   p10 e 5.04e-10 / 3.5e-10: 1.2e-10 k383 r120 +2 %, 4e-10 k339 r106 +12 % / +6 %
+ *   p11 e 8.85e-11 / 5.7e-11: 3e-11 k442 r134 +1 %, 9e-11 k401 r123 +14 %
+ *   p12 e 1.59e-11 / 1.04e-11: 3e-12 k546 r163 0 %, 9e-12 k495 r147 +5 %
+ *   p13 e 2.83e-12 / 1.59e-12: 3e-13 k656 r193, 5e-12 k536 r156 +18 % / +8 %
+ *   p14 e 8.12e-13 / 5.47e-13: 1e-13 k721 r210, 2e-12 k582 r169 +23 % / +10 %
+ *   p15 e 1.79e-13 / 1.36e-13: 3e-14 k792 r228, 5e-13 k658 r188 +28 % / +15 %
+ *   p16 e 5.70e-14 / 9.43e-14: 1e-14 k874 r244, 2e-13 k706 r201 +30 % / +3 %
+ *   p2 (8 points) and p3: 3e-3 and 5e-4 change the error by < 5 % (p2 0 %, p3 +4 %).
+ * (the former 10^(-p/4-6) gave p6 k146 r59, p10 k450 r156: twice the M2L work for < 1 %).
+ * From p13 on the steps measured are coarse, so the tolerance sits well inside them: the
+ * accuracy of the high orders is what they are for. Surface ratios and the pseudo-inverse
+ * cut-off were checked at p12 and p14 too (cube, sphere 2e4, compression 1e-14): outer 2.98
+ * or 2.99 instead of 2.95 gains 4-8 % at p12 but loses 4-20 % at p14; inner 1.0-1.25 and
+ * rcond 1e-13 only lose. */
+static const double compression_by_order[KIFMM_MAX_ORDER + 1] = {
+    [2] = 3e-3,   [3] = 5e-4,   [4] = 6e-5,   [5] = 6e-6,   [6] = 7e-7,
+    [7] = 1e-7,   [8] = 1.5e-8, [9] = 3e-9,   [10] = 3e-10, [11] = 5e-11,
+    [12] = 5e-12, [13] = 2e-12, [14] = 3e-13, [15] = 1e-13, [16] = 2e-14};
+
 double kifmm__default_tolerance(int order) {
-  /* below the M2L truncation error of order p (measured: p6 ~1e-6, p10 ~3e-9 overall),
-   * so compression does not show: 3.2e-8 at p6, 3.2e-9 at p10. Above p10 the truncation
-   * falls faster than p/4 digits (p12 2.6e-11, p14 1.3e-12, p16 8.7e-14, cube 2e4), and
-   * the tolerance follows: 1e-12 at p12 (1e-11 gives 2.8e-11), 1e-13 at p14, 1e-14 at
-   * p16 (tighter changes nothing, measured). */
-  return order <= 10 ? pow(10.0, -0.25 * order - 6.0) : pow(10.0, -0.5 * order - 6.0);
+  if (order < KIFMM_MIN_ORDER)
+    order = KIFMM_MIN_ORDER;
+  if (order > KIFMM_MAX_ORDER)
+    order = KIFMM_MAX_ORDER;
+  return compression_by_order[order];
 }
 
 static void child_center(int octant, double side, double c[3]) {

@@ -35,7 +35,7 @@ static int validate_options(const kifmm_options *o) {
 static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
                               const double *trg) {
   if (o->tolerance > 0.0)
-    o->order = kifmm__order_for_tolerance(o->tolerance);
+    o->order = kifmm__order_for_tolerance(o->tolerance, &o->compression_tol);
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)

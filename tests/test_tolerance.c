@@ -37,6 +37,33 @@ static void run_case(tu_dist dist, double tol) {
   free(grad);
 }
 
+/* The tolerance sets the compression only where the caller left it at 0: a given one is kept,
+ * a chosen one lies in (0, tolerance). */
+static void test_compression_choice(void) {
+  const int64_t n = 2000;
+  uint64_t seed = 7;
+  double *x = tu_alloc(3 * n);
+  tu_points(TU_CUBE, n, &seed, x);
+  const double given[] = {0.0, 1e-9};
+  for (int i = 0; i < 2; i++) {
+    kifmm_options o = kifmm_default_options();
+    o.tolerance = 1e-5;
+    o.compression_tol = given[i];
+    kifmm_plan *plan = NULL;
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, x, &o), KIFMM_SUCCESS);
+    kifmm_stats st;
+    kifmm_plan_stats(plan, &st);
+    if (given[i] > 0)
+      EXPECT(st.compression_tol == given[i], "given compression %.1e kept, not %.1e", given[i],
+             st.compression_tol);
+    else
+      EXPECT(st.compression_tol > 0 && st.compression_tol < o.tolerance,
+             "chosen compression %.1e within (0, tolerance)", st.compression_tol);
+    kifmm_plan_destroy(&plan);
+  }
+  free(x);
+}
+
 static void test_refused(void) {
   double x[3] = {0, 0, 0};
   const double bad[] = {-1e-6, 1e-30, 0.5, NAN};
@@ -55,6 +82,7 @@ int main(void) {
   for (int i = 0; i < 5; i++)
     for (int d = TU_CUBE; d <= TU_CLUSTER; d++)
       run_case((tu_dist)d, tols[i]);
+  test_compression_choice();
   test_refused();
   return tu_finish("test_tolerance");
 }
