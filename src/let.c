@@ -815,31 +815,81 @@ int kifmm_plan_create_mpi_f(kifmm_plan **plan, MPI_Fint comm, int64_t nsrc_local
                                trg_local, opts);
 }
 
-/* ---- evaluation ---- */
+/* ---- evaluation ----
+ * nvec vectors travel together: charges as nvec values a source ([source][vector]), partial
+ * multipoles as the box's nvec expansions, results as nvec groups of pot (and gradient) a
+ * target. The buffers of the let (alloc_buffers: one vector) grow with the plan's work arrays,
+ * so they always hold plan->nvec_cap vectors. */
 
-static int check_inputs(const struct kifmm_let *let, const double *charges, const double *pot) {
+static int check_inputs(const struct kifmm_let *let, int nvec, const double *charges,
+                        const double *pot) {
+  if (nvec < 0)
+    return KIFMM_ERR_INVALID_NVEC;
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
   if ((let->nsrc_in > 0 && !charges) || (let->ntrg_in > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (!kifmm__all_finite(let->nsrc_in, charges))
+  if (!kifmm__all_finite(let->nsrc_in * nvec, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   return KIFMM_SUCCESS;
 }
 
-/* Results of the rank's own targets (partition order) in the caller's units, 4 per target;
- * 0 when one is not finite. */
-static int scale_results(const kifmm_plan *plan, const struct kifmm_let *let, double *res) {
-  const double h = plan->tree.half;
-  int ok = 1;
-  for (int64_t i = 0; i < let->ntrg_own; i++) {
-    int64_t m = let->own_tpos[i];
-    res[4 * i] = KIFMM_INV_4PI * plan->pot[m] / h;
-    res[4 * i + 1] = KIFMM_INV_4PI * plan->gx[m] / h / h;
-    res[4 * i + 2] = KIFMM_INV_4PI * plan->gy[m] / h / h;
-    res[4 * i + 3] = KIFMM_INV_4PI * plan->gz[m] / h / h;
-    for (int c = 0; c < 4; c++)
-      ok &= isfinite(res[4 * i + c]) != 0;
+static int grow(double **buf, int64_t n) {
+  double *b;
+  ALLOC(b, n);
+  free(*buf);
+  *buf = b;
+  return KIFMM_SUCCESS;
+}
+
+/* Buffers of the let and the plan's work arrays for nvec vectors. */
+static int reserve(kifmm_plan *plan, struct kifmm_let *let, int nvec) {
+  if (nvec > plan->nvec_cap) {
+    CHECK(grow(&let->qown, let->nsrc_own * nvec + 1));
+    CHECK(grow(&let->res_own, 4 * let->ntrg_own * nvec + 1));
+    CHECK(grow(&let->res_in, 4 * let->ntrg_in * nvec + 1));
   }
+  return kifmm__plan_reserve(plan, nvec);
+}
+
+/* Results of the rank's own targets (partition order) in the caller's units, w = nvec or
+ * 4 nvec (with gradient) per target; 0 when one is not finite. */
+static int scale_results(const kifmm_plan *plan, const struct kifmm_let *let, int want_grad,
+                         double *res) {
+  const double h = plan->tree.half;
+  const int nv = plan->nvec, per = want_grad ? 4 : 1;
+  const int64_t nt = plan->tree.ntrg;
+  int ok = 1;
+  for (int64_t i = 0; i < let->ntrg_own; i++)
+    for (int v = 0; v < nv; v++) {
+      int64_t m = let->own_tpos[i] + v * nt;
+      double *r = res + (i * nv + v) * per;
+      r[0] = KIFMM_INV_4PI * plan->pot[m] / h;
+      if (want_grad) {
+        r[1] = KIFMM_INV_4PI * plan->gx[m] / h / h;
+        r[2] = KIFMM_INV_4PI * plan->gy[m] / h / h;
+        r[3] = KIFMM_INV_4PI * plan->gz[m] / h / h;
+      }
+      for (int c = 0; c < per; c++)
+        ok &= isfinite(r[c]) != 0;
+    }
   return ok;
+}
+
+/* The caller's vectors (vector v at charges + v * n) as [source][vector]; the caller's own
+ * array when there is one vector. */
+static int interleave_charges(int64_t n, int nv, const double *charges, double **out,
+                              double **owned) {
+  *owned = NULL;
+  *out = (double *)charges;
+  if (nv == 1)
+    return KIFMM_SUCCESS;
+  ALLOC(*owned, n * nv + 1);
+  for (int64_t i = 0; i < n; i++)
+    for (int v = 0; v < nv; v++)
+      (*owned)[i * nv + v] = charges[v * n + i];
+  *out = *owned;
+  return KIFMM_SUCCESS;
 }
 
 /* The passes with the exchanges between them; every rank runs every exchange whatever its
@@ -847,53 +897,78 @@ static int scale_results(const kifmm_plan *plan, const struct kifmm_let *let, do
 static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *charges,
                       int want_grad) {
   MPI_Comm c = let->comm;
-  int status = pattern_run(&let->charges, 0, c, 1, charges, let->qown, 0);
-  memset(plan->q, 0, (size_t)plan->tree.nsrc * sizeof(double));
+  const int nv = plan->nvec;
+  int status = pattern_run(&let->charges, 0, c, nv, charges, let->qown, 0);
+  memset(plan->q, 0, (size_t)plan->tree.nsrc * nv * sizeof(double));
   for (int64_t i = 0; i < let->nsrc_own; i++)
-    plan->q[let->own_pos[i]] = let->qown[i];
+    memcpy(plan->q + let->own_pos[i] * nv, let->qown + i * nv, (size_t)nv * sizeof(double));
   int blas = kifmm__blas_threads_push();
   /* ghost charges travel during the upward pass but land after it: each rank's multipoles
    * are partial sums over the leaves it owns, which the exchange below adds up */
   xfer ghosts;
-  int s = xfer_start(&ghosts, &let->ghosts, 0, c, 1, let->qown);
+  int s = xfer_start(&ghosts, &let->ghosts, 0, c, nv, let->qown);
   status = status ? status : s;
   s = kifmm__evaluate_upward(plan);
   status = status ? status : s;
-  s = pattern_run(&let->multipoles, 0, c, plan->ops.n, plan->multipole, plan->multipole, 1);
+  s = pattern_run(&let->multipoles, 0, c, plan->ops.n * nv, plan->multipole, plan->multipole, 1);
   status = status ? status : s;
   s = xfer_finish(&ghosts, plan->q, 0);
   status = status ? status : s;
   s = kifmm__evaluate_downward(plan, want_grad);
   status = status ? status : s;
   kifmm__blas_threads_pop(blas);
-  if (status == KIFMM_SUCCESS && !scale_results(plan, let, let->res_own))
+  if (status == KIFMM_SUCCESS && !scale_results(plan, let, want_grad, let->res_own))
     status = KIFMM_ERR_NOT_REPRESENTABLE;
   return status;
 }
 
-int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
+static void copy_results(const struct kifmm_let *let, int nv, int want_grad, double *pot,
+                         double *grad) {
+  const int per = want_grad ? 4 : 1;
+  const int64_t nt = let->ntrg_in;
+  for (int64_t j = 0; j < nt; j++)
+    for (int v = 0; v < nv; v++) {
+      const double *r = let->res_in + (j * nv + v) * per;
+      pot[v * nt + j] = r[0];
+      if (grad)
+        memcpy(grad + 3 * (v * nt + j), r + 1, 3 * sizeof(double));
+    }
+}
+
+/* Every rank passes the same nvec; the checks are agreed first so that all take one path. */
+int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, double *pot,
+                        double *grad) {
   struct kifmm_let *let = plan->let;
   double t0 = kifmm__wtime();
-  int local[2] = {check_inputs(let, charges, pot), grad != NULL}, all[2];
-  if (MPI_Allreduce(local, all, 2, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
+  int local[4] = {check_inputs(let, nvec, charges, pot), grad != NULL, nvec, -nvec}, all[4];
+  if (MPI_Allreduce(local, all, 4, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
+  if (all[0] == KIFMM_SUCCESS && all[2] != -all[3])
+    all[0] = KIFMM_ERR_INVALID_NVEC; /* the ranks disagree on nvec */
   if (all[0] != KIFMM_SUCCESS)
     return all[0];
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
   plan->nthreads = plan->opts.num_threads > 0 ? plan->opts.num_threads : omp_get_max_threads();
-  kifmm__progress_scope(&plan->opts);
-  int status = kifmm__mpi_agree(let->comm, run_passes(plan, let, charges, all[1]));
+  double *q = NULL, *owned = NULL;
+  int status = kifmm__mpi_agree(let->comm, reserve(plan, let, nvec));
   if (status == KIFMM_SUCCESS)
-    status = kifmm__mpi_agree(let->comm, pattern_run(&let->results, 1, let->comm, 4, let->res_own,
-                                          let->res_in, 0));
+    status = kifmm__mpi_agree(let->comm, interleave_charges(let->nsrc_in, nvec, charges, &q,
+                                                            &owned));
+  const int per = all[1] ? 4 : 1;
+  kifmm__progress_scope(&plan->opts);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__mpi_agree(let->comm, run_passes(plan, let, q, all[1]));
+  free(owned);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__mpi_agree(let->comm, pattern_run(&let->results, 1, let->comm, per * nvec,
+                                                     let->res_own, let->res_in, 0));
   kifmm__progress_scope(NULL);
   if (status != KIFMM_SUCCESS)
     return status;
-  for (int64_t j = 0; j < let->ntrg_in; j++) {
-    pot[j] = let->res_in[4 * j];
-    if (grad)
-      memcpy(grad + 3 * j, let->res_in + 4 * j + 1, 3 * sizeof(double));
-  }
+  copy_results(let, nvec, all[1], pot, grad);
   plan->stats.t_evaluate = kifmm__wtime() - t0;
   plan->stats.nevaluations++;
+  plan->stats.nvec = nvec;
   return KIFMM_SUCCESS;
 }
