@@ -295,10 +295,10 @@ int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, doubl
                         double *grad) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
+  if (plan->let) /* collective: every rank learns of any rank's bad nvec there */
+    return kifmm__let_evaluate(plan, nvec, charges, pot, grad);
   if (nvec < 0)
     return KIFMM_ERR_INVALID_NVEC;
-  if (plan->let)
-    return kifmm__let_evaluate(plan, nvec, charges, pot, grad);
   if (nvec == 0)
     return KIFMM_SUCCESS;
   const kifmm_tree *t = &plan->tree;
