@@ -270,14 +270,16 @@ typedef struct kifmm_estimate {
   int32_t order, ncrit;    /* the parameters the plan would use (chosen when automatic) */
   int32_t depth;
   int64_t nboxes, nleaves;
-  int64_t bytes_plan;      /* held by the plan once created (kifmm_stats.bytes) */
+  int64_t bytes_plan;      /* held by the plan once created (kifmm_stats.bytes), its work
+                              arrays grown for options.nvec vectors */
   int64_t bytes_peak;      /* peak the library adds to the process during kifmm_plan_create
                               and one kifmm_evaluate, including the BLAS/OpenMP runtime */
   double t_tree, t_lists;  /* predicted plan creation, operators aside */
   double t_operators;      /* measured: obtaining the operators just now (cache or compute) */
   double t_p2p, t_m2l, t_kernels, t_m2m; /* predicted evaluation phases: near field, M2L,
                               point-surface kernels (P2M, L2P, M2P, P2L), M2M + L2L */
-  double t_evaluate;       /* predicted kifmm_evaluate() with gradient */
+  double t_evaluate;       /* predicted kifmm_evaluate() with gradient (of options.nvec
+                              vectors in one kifmm_evaluate_many() when above 1) */
   double p2p_pairs, m2l_flops; /* the work behind the two largest phases */
   /* New fields go here, at the end. */
 } kifmm_estimate;

@@ -197,6 +197,26 @@ static void check_direct(void) {
   free(grad);
 }
 
+/* options.nvec tunes the plan: a larger automatic leaf, and the estimate counts the vectors. */
+static void check_tuning(void) {
+  uint64_t seed = 11;
+  const int64_t n = 20000;
+  double *x = tu_alloc(3 * n);
+  tu_points(TU_CUBE, n, &seed, x);
+  kifmm_options o = kifmm_default_options();
+  kifmm_estimate one, eight;
+  EXPECT_STATUS(kifmm_plan_estimate(n, x, n, x, &o, &one), KIFMM_SUCCESS);
+  o.nvec = 8;
+  EXPECT_STATUS(kifmm_plan_estimate(n, x, n, x, &o, &eight), KIFMM_SUCCESS);
+  EXPECT(eight.ncrit > one.ncrit, "ncrit %d for 8 vectors, %d for 1", eight.ncrit, one.ncrit);
+  EXPECT(eight.bytes_plan > one.bytes_plan && eight.bytes_peak > one.bytes_peak,
+         "memory estimate does not grow with nvec");
+  EXPECT(eight.t_evaluate > one.t_evaluate && eight.t_evaluate < 8 * one.t_evaluate,
+         "time estimate %.3g for 8 vectors, %.3g for 1", eight.t_evaluate, one.t_evaluate);
+  printf("ncrit %d (1 vector) %d (8 vectors)\n", one.ncrit, eight.ncrit);
+  free(x);
+}
+
 /* With a path named, whether the library runs it (it falls back when the CPU lacks it). */
 static int simd_path_available(const char *want) {
   const double xyz[3] = {0.5, 0.5, 0.5};
@@ -225,5 +245,6 @@ int main(int argc, char **argv) {
   run_case(8, TU_CUBE, 0);
   run_case(8, TU_CLUSTER, 1);
   check_direct();
+  check_tuning();
   return tu_finish("test_many");
 }
