@@ -169,7 +169,7 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
+ * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 nvec M2L blocks
  * with their pair lists) and the gathered U-list sources of the largest near field. */
 static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   const kifmm_tree *t = &p->tree;
@@ -184,7 +184,7 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
     gather = fmax(gather, ns);
   }
   double n = p->ops.n, k = p->ops.k, nv = nvec;
-  double scratch = fmax(9 * n * 64, 4 * k * 128) * 8 * nv + 2 * 128 * KIFMM_NTV * 4 +
+  double scratch = fmax(9 * n * 64, 4 * k * 128 * nv) * 8 + 2 * 128 * KIFMM_NTV * 4 +
                    (3 + nv) * gather * 8;
   /* and every B_t transposed once per evaluation: half of the M2L factors */
   return 8 * k * widest * nv + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;

@@ -14,6 +14,10 @@
 
 enum { CHUNK = 64, M2L_BLOCK = 128 };
 
+/* Boxes a P2M, M2M or L2L gemm takes: CHUNK columns whatever nvec, so that the scratch does
+ * not grow with it (the gemm shape stays that of one vector's CHUNK boxes). */
+static int box_chunk(int nv) { return CHUNK / nv > 0 ? CHUNK / nv : 1; }
+
 /* A box's surface in SoA: center + side * unit surface. */
 typedef struct {
   double *x, *y, *z;
@@ -62,7 +66,8 @@ static scratch scratch_new(size_t ndouble, int n) {
 static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
   const kifmm_tree *t = &plan->tree;
   const int n = plan->ops.n, nv = plan->nvec;
-  const size_t blk = (size_t)n * nv * CHUNK;
+  const int chunk = box_chunk(nv);
+  const size_t blk = (size_t)n * nv * chunk;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
@@ -70,11 +75,11 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
     double *check = s.buf, *equiv = check + blk, *tmp = equiv + blk;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t j0 = 0; j0 < t->nleaf; j0 += CHUNK) {
+    for (int64_t j0 = 0; j0 < t->nleaf; j0 += chunk) {
       if (!s.ok)
         continue;
       int m = 0;
-      for (int64_t j = j0; j < j0 + CHUNK && j < t->nleaf; j++) {
+      for (int64_t j = j0; j < j0 + chunk && j < t->nleaf; j++) {
         int64_t b = t->leaf_box[j];
         if (nsrc_of(t, b) == 0)
           continue;
@@ -108,15 +113,16 @@ static int m2m(kifmm_plan *plan) {
     int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
     {
-      scratch s = scratch_new((size_t)9 * n * nv * CHUNK, 0);
-      double *stack = s.buf, *out = stack + (size_t)8 * n * nv * CHUNK;
+      const int chunk = box_chunk(nv);
+      scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+      double *stack = s.buf, *out = stack + (size_t)8 * n * nv * chunk;
       int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t p0 = lo; p0 < hi; p0 += CHUNK) {
+      for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
         if (!s.ok)
           continue;
         int m = 0;
-        for (int64_t p = p0; p < p0 + CHUNK && p < hi; p++) {
+        for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
           if (t->nchild[p] == 0 || nsrc_of(t, p) == 0)
             continue;
           double *col = stack + (size_t)m * 8 * n * nv;
@@ -147,15 +153,16 @@ static int l2l(kifmm_plan *plan, int l) {
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)9 * n * nv * CHUNK, 0);
-    double *par = s.buf, *out = par + (size_t)n * nv * CHUNK;
+    const int chunk = box_chunk(nv);
+    scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+    double *par = s.buf, *out = par + (size_t)n * nv * chunk;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t p0 = lo; p0 < hi; p0 += CHUNK) {
+    for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
       if (!s.ok)
         continue;
       int m = 0;
-      for (int64_t p = p0; p < p0 + CHUNK && p < hi; p++) {
+      for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
         if (t->nchild[p] == 0 || ntrg_of(t, p) == 0)
           continue;
         memcpy(par + (size_t)m * n * nv, plan->local + p * n * nv,
