@@ -289,7 +289,11 @@ static int time_vectors(kifmm_plan *plan, int many, int nv, int64_t cnt, const d
 }
 
 /* t_many, t_singles and their ratio (with gradient, and without with --pot-only 1), and the
- * plan's bytes before the first many-vector call, as JSON fields. */
+ * plan's bytes before the first many-vector call, as JSON fields. The modes alternate for
+ * NVEC_ROUNDS rounds and each keeps its fastest, so that a load change on a shared machine
+ * does not fall on one mode only. */
+enum { NVEC_ROUNDS = 2 };
+
 static int compare_nvec(const bench_args *a, kifmm_plan *plan, const share *s, char *json,
                         size_t len) {
   const int nv = a->nvec;
@@ -305,8 +309,13 @@ static int compare_nvec(const bench_args *a, kifmm_plan *plan, const share *s, c
   for (int64_t i = 0; status == KIFMM_SUCCESS && i < nv * cnt; i++) /* vector 0: s->q */
     q[i] = i < cnt ? s->q[i] : uniform(a->seed + (uint64_t)(i / cnt), (uint64_t)(i % cnt)) - 0.5;
   double t[4][3] = {{0}};
-  for (int k = 0; k < (a->pot_only ? 4 : 2) && status == KIFMM_SUCCESS; k++)
-    status = time_vectors(plan, k % 2 == 0, nv, cnt, q, pot, k < 2 ? grad : NULL, t[k]);
+  for (int r = 0; r < NVEC_ROUNDS; r++)
+    for (int k = 0; k < (a->pot_only ? 4 : 2) && status == KIFMM_SUCCESS; k++) {
+      double tk[3];
+      status = time_vectors(plan, k % 2 == 0, nv, cnt, q, pot, k < 2 ? grad : NULL, tk);
+      if (r == 0 || tk[0] < t[k][0])
+        memcpy(t[k], tk, sizeof(tk));
+    }
   kifmm_plan_stats(plan, &st);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
