@@ -284,6 +284,46 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void many_group
   }
 }
 
+/* All nv <= group vectors at once with the geometry in registers: no buffer round trip, which
+ * is what a few vectors gain most from. */
+static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void few512(
+    const int G, const int grad, int64_t ns, const double *sx, const double *sy,
+    const double *sz, __m512d x, __m512d y, __m512d z, __mmask8 lanes, const many_io *io,
+    int64_t off) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d p[MANY_GROUP_MAX], ax[MANY_GROUP_MAX], ay[MANY_GROUP_MAX], az[MANY_GROUP_MAX];
+  for (int g = 0; g < G; g++)
+    p[g] = ax[g] = ay[g] = az[g] = zero;
+  for (int64_t j = 0; j < ns; j++) {
+    __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
+    __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+    __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+    __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+    __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
+    __m512d r3 = _mm512_mul_pd(rinv, _mm512_mul_pd(rinv, rinv));
+    __m512d rx = _mm512_mul_pd(dx, r3), ry = _mm512_mul_pd(dy, r3), rz = _mm512_mul_pd(dz, r3);
+    const double *qj = io->q + j * io->qs;
+    for (int g = 0; g < G; g++) {
+      __m512d c = _mm512_set1_pd(qj[g * io->qv]);
+      p[g] = _mm512_fmadd_pd(c, rinv, p[g]);
+      if (grad) {
+        ax[g] = _mm512_fnmadd_pd(c, rx, ax[g]);
+        ay[g] = _mm512_fnmadd_pd(c, ry, ay[g]);
+        az[g] = _mm512_fnmadd_pd(c, rz, az[g]);
+      }
+    }
+  }
+  for (int g = 0; g < G; g++) {
+    int64_t o = off + g * io->ldo;
+    add512(io->pot + o, lanes, p[g]);
+    if (grad) {
+      add512(io->gx + o, lanes, ax[g]);
+      add512(io->gy + o, lanes, ay[g]);
+      add512(io->gz + o, lanes, az[g]);
+    }
+  }
+}
+
 static KIFMM_TARGET_AVX512 void many_avx512(int64_t ns, const double *sx, const double *sy,
                                             const double *sz, int64_t nt, const double *tx,
                                             const double *ty, const double *tz,
@@ -295,6 +335,13 @@ static KIFMM_TARGET_AVX512 void many_avx512(int64_t ns, const double *sx, const 
     __mmask8 lanes = (__mmask8)((1u << w) - 1);
     __m512d x = _mm512_maskz_loadu_pd(lanes, tx + i), y = _mm512_maskz_loadu_pd(lanes, ty + i),
             z = _mm512_maskz_loadu_pd(lanes, tz + i);
+    if (io->nv <= gmax) { /* one group: the geometry never leaves the registers */
+      if (grad)
+        MANY_DISPATCH(io->nv, 1, few512, ns, sx, sy, sz, x, y, z, lanes, io, i);
+      else
+        MANY_DISPATCH(io->nv, 0, few512, ns, sx, sy, sz, x, y, z, lanes, io, i);
+      continue;
+    }
     for (int64_t j0 = 0; j0 < ns; j0 += MANY_CHUNK) {
       int64_t m = ns - j0 < MANY_CHUNK ? ns - j0 : MANY_CHUNK;
       many_geometry512(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
