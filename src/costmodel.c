@@ -18,12 +18,12 @@ static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per po
 static const double sec_per_box_lists = 2.5e-5;  /* U, V, W, X per box */
 
 /* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
- * relative to a one-vector evaluation is shared + (1 - shared) / nvec. The direct sums share
- * each pair's geometry (kernel microbenchmark, AVX-512, with gradient, 4000 x 160 points: per
- * vector 0.64 of one vector at 4, 0.50 at 8, 0.40 at 16; inside the FMM at 1e5 points, p6,
- * 8 vectors: 0.33); the dense applies only the reading of their operators (M2L, 1e5 points,
- * p6, 8 vectors: 0.79 a vector). */
-static const double shared_direct = 0.3, shared_dense = 0.76;
+ * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
+ * one call against 8 calls (cube 1e6 p6, 2 threads, gradient, ncrit 150 and 500). The direct
+ * sums share each pair's geometry and the gathering of the near field: P2P 0.17-0.44 a
+ * vector (kernel alone, 4000 x 160 points: 0.5); the dense applies gain from wider gemms,
+ * more where M2L buckets are small: M2L 0.41 (ncrit 500) to 0.89 (ncrit 150) a vector. */
+static const double shared_direct = 0.05, shared_dense = 0.54;
 
 static double per_vector(double shared, int nvec) {
   return nvec > 1 ? shared + (1.0 - shared) / nvec : 1.0;
@@ -155,7 +155,7 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
   /* Near field ~ ncrit and far field ~ 1/ncrit balance at ncrit ~ sqrt(far cost / near
    * cost): with several vectors a pair's cost a vector falls faster than M2L's, so leaves
-   * grow (1.16 at 2 vectors, 1.43 at 8, 1.59 at most). */
+   * grow (1.21 at 2 vectors, 1.88 at 8, 3.3 at most). */
   double nvec_factor = sqrt(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec));
   *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
