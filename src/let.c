@@ -827,6 +827,8 @@ static int check_inputs(const struct kifmm_let *let, int nvec, const double *cha
     return KIFMM_ERR_INVALID_NVEC;
   if (nvec == 0)
     return KIFMM_SUCCESS;
+  if (nvec > INT64_MAX / (8 * (let->nsrc_in + 4 * let->ntrg_in + 1))) /* nvec times a count */
+    return KIFMM_ERR_OUT_OF_MEMORY;
   if ((let->nsrc_in > 0 && !charges) || (let->ntrg_in > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
   if (!kifmm__all_finite(let->nsrc_in * nvec, charges))

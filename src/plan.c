@@ -71,6 +71,9 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
     p->nvec = nvec;
     return KIFMM_SUCCESS;
   }
+  /* every size below is a count times nvec: refuse what would overflow, never allocatable */
+  if (nvec > INT64_MAX / (kifmm__plan_work_bytes(p, 1) + 8))
+    return KIFMM_ERR_OUT_OF_MEMORY;
   int64_t nb = p->tree.nbox, n = p->ops.n, nt = p->tree.ntrg;
   double *mult = NULL, *loc = NULL, *q = NULL, *pot = NULL, *g = NULL;
   int ok = kifmm__calloc((void **)&mult, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
@@ -304,6 +307,8 @@ int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, doubl
   const kifmm_tree *t = &plan->tree;
   if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
+  if (nvec > INT64_MAX / (kifmm__plan_work_bytes(plan, 1) + 8)) /* sizes nvec times a count */
+    return KIFMM_ERR_OUT_OF_MEMORY;
   if (!kifmm__all_finite(t->nsrc * nvec, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   double t0 = kifmm__wtime();
