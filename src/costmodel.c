@@ -153,10 +153,14 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
   if (nsrc + ntrg > 0)
     CHECK(distribution_dimension(nsrc, src, ntrg, trg, &dim));
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
-  /* Near field ~ ncrit and far field ~ 1/ncrit balance at ncrit ~ sqrt(far cost / near
-   * cost): with several vectors a pair's cost a vector falls faster than M2L's, so leaves
-   * grow (1.21 at 2 vectors, 1.88 at 8, 3.3 at most). */
-  double nvec_factor = sqrt(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec));
+  /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
+   * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
+   * but a uniform tree's levels are discrete (1e6 cube: 61 or 488 points a leaf) and M2L
+   * falls by far more than the box count when a level goes: 8 vectors in one call took 32 s
+   * at ncrit 150 and 282, 7.9 s at 500 and 7.2 s at 1000. The ratio itself, capped at 6
+   * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
+  double nvec_factor =
+      fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
   *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
 }
