@@ -21,6 +21,8 @@ typedef struct {
   int64_t check;
   int repeat;
   uint64_t seed;
+  int nvec;     /* --nvec V: also time kifmm_evaluate_many(V) against V kifmm_evaluate calls */
+  int pot_only; /* --pot-only 1: the same comparison without gradient as well */
 } bench_args;
 
 /* Value number c of the splitmix64 stream started at seed. Indexed rather than sequential so
@@ -70,7 +72,7 @@ static int usage(void) {
     fprintf(stderr,
             "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
             "                   [--threads t] [--check K] [--repeat r] [--tol x] [--eps e]\n"
-            "                   [--seed s]\n"
+            "                   [--seed s] [--nvec V [--pot-only 1] [--plan-nvec P]]\n"
             "  --tol: options.compression_tol; --eps: options.tolerance (the plan picks the order)\n"
             "       under mpirun -n R each rank takes its block of the same points\n");
   return 2;
@@ -83,6 +85,8 @@ static int parse(int argc, char **argv, bench_args *a) {
   a->check = 1000;
   a->repeat = 1;
   a->seed = 42;
+  a->nvec = 0;
+  a->pot_only = 0;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v)
@@ -107,6 +111,12 @@ static int parse(int argc, char **argv, bench_args *a) {
       a->opts.tolerance = atof(v);
     else if (!strcmp(k, "--seed"))
       a->seed = (uint64_t)atoll(v);
+    else if (!strcmp(k, "--nvec"))
+      a->nvec = atoi(v);
+    else if (!strcmp(k, "--pot-only"))
+      a->pot_only = atoi(v);
+    else if (!strcmp(k, "--plan-nvec")) /* options.nvec: the plan's tuning hint */
+      a->opts.nvec = atoi(v);
     else
       return usage();
     i++;
@@ -252,7 +262,7 @@ static void mpi_fields(int size, const kifmm_stats *st, char *out, size_t len) {
 
 static void print_json(const bench_args *a, const kifmm_stats *st, const double v[NMAX],
                        const int64_t tree[3], double err_pot, double err_grad,
-                       const char *ranks) {
+                       const char *ranks, const char *nvec_json) {
   char ep[32], eg[32];
   json_number(err_pot, ep, sizeof(ep));
   json_number(err_grad, eg, sizeof(eg));
@@ -263,13 +273,85 @@ static void print_json(const bench_args *a, const kifmm_stats *st, const double 
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
          "\"simd\": \"%s\", \"blas_core\": \"%s\", \"tolerance\": %.3e, "
-         "\"compression_tol\": %.3e%s}\n",
+         "\"compression_tol\": %.3e%s%s}\n",
          (long long)a->n, a->dist, st->order, st->ncrit, a->opts.num_threads,
          (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
          v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
          v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
-         st->simd, st->blas_core, st->tolerance, st->compression_tol, ranks);
+         st->simd, st->blas_core, st->tolerance, st->compression_tol, ranks, nvec_json);
   fflush(stdout);
+}
+
+/* ---- --nvec: several charge vectors in one call against one call each ---- */
+
+/* Seconds of the slowest rank for one kifmm_evaluate_many(nv) (many = 1) or nv single calls
+ * on the plan; vector v's charges at q + v * cnt. */
+static int time_vectors(kifmm_plan *plan, int many, int nv, int64_t cnt, const double *q,
+                        double *pot, double *grad, double seconds[3]) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  double t0 = MPI_Wtime(), mine[3] = {0, 0, 0}; /* whole, M2L, P2P */
+  int status = KIFMM_SUCCESS;
+  kifmm_stats st;
+  for (int v = 0; v < (many ? 1 : nv) && status == KIFMM_SUCCESS; v++) {
+    if (many)
+      status = kifmm_evaluate_many(plan, nv, q, pot, grad);
+    else
+      status = kifmm_evaluate(plan, q + v * cnt, pot + v * cnt, grad ? grad + 3 * v * cnt : NULL);
+    kifmm_plan_stats(plan, &st);
+    mine[1] += st.t_m2l;
+    mine[2] += st.t_p2p;
+  }
+  mine[0] = MPI_Wtime() - t0;
+  MPI_Allreduce(mine, seconds, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return status;
+}
+
+/* t_many, t_singles and their ratio (with gradient, and without with --pot-only 1), and the
+ * plan's bytes before the first many-vector call, as JSON fields. The modes alternate for
+ * NVEC_ROUNDS rounds and each keeps its fastest, so that a load change on a shared machine
+ * does not fall on one mode only. */
+enum { NVEC_ROUNDS = 2 };
+
+static int compare_nvec(const bench_args *a, kifmm_plan *plan, const share *s, char *json,
+                        size_t len) {
+  const int nv = a->nvec;
+  const int64_t cnt = s->cnt;
+  kifmm_stats st;
+  kifmm_plan_stats(plan, &st);
+  double mb_before = st.bytes / 1048576.0, mb_max = 0;
+  MPI_Allreduce(&mb_before, &mb_max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  double *q = malloc(sizeof(double) * (size_t)(nv * cnt + 1));
+  double *pot = malloc(sizeof(double) * (size_t)(nv * cnt + 1));
+  double *grad = malloc(sizeof(double) * (size_t)(3 * nv * cnt + 1));
+  int status = all_ok(q && pot && grad) ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
+  for (int64_t i = 0; status == KIFMM_SUCCESS && i < nv * cnt; i++) /* vector 0: s->q */
+    q[i] = i < cnt ? s->q[i] : uniform(a->seed + (uint64_t)(i / cnt), (uint64_t)(i % cnt)) - 0.5;
+  double t[4][3] = {{0}};
+  for (int r = 0; r < NVEC_ROUNDS; r++)
+    for (int k = 0; k < (a->pot_only ? 4 : 2) && status == KIFMM_SUCCESS; k++) {
+      double tk[3];
+      status = time_vectors(plan, k % 2 == 0, nv, cnt, q, pot, k < 2 ? grad : NULL, tk);
+      if (r == 0 || tk[0] < t[k][0])
+        memcpy(t[k], tk, sizeof(tk));
+    }
+  kifmm_plan_stats(plan, &st);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double mb_after[2] = {st.bytes / 1048576.0, ru.ru_maxrss / 1024.0};
+  MPI_Allreduce(MPI_IN_PLACE, mb_after, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  char pot_fields[160] = "";
+  if (a->pot_only)
+    snprintf(pot_fields, sizeof(pot_fields),
+             ", \"t_many_pot\": %.4f, \"t_singles_pot\": %.4f, \"ratio_pot\": %.3f", t[2][0],
+             t[3][0], t[2][0] / t[3][0]);
+  snprintf(json, len,
+           ", \"nvec\": %d, \"plan_nvec\": %d, \"t_many\": %.4f, \"t_singles\": %.4f, "
+           "\"ratio\": %.3f, \"m2l_many\": %.4f, \"m2l_singles\": %.4f, \"p2p_many\": %.4f, "
+           "\"p2p_singles\": %.4f%s, \"plan_mb_nvec1\": %.1f, \"plan_mb_many\": %.1f, \"peak_rss_mb_many\": %.1f",
+           nv, a->opts.nvec, t[0][0], t[1][0], t[0][0] / t[1][0], t[0][1], t[1][1], t[0][2],
+           t[1][2], pot_fields, mb_max, mb_after[0], mb_after[1]);
+  free(q), free(pot), free(grad);
+  return status;
 }
 
 static int run(const bench_args *a, int size, int rank) {
@@ -284,15 +366,18 @@ static int run(const bench_args *a, int size, int rank) {
   if (status == KIFMM_SUCCESS && a->check > 0)
     status = sampled_errors(a, &s, &err_pot, &err_grad);
   if (status == KIFMM_SUCCESS) {
-    kifmm_stats st;
+    kifmm_stats st; /* of the evaluations above, before any --nvec comparison */
     kifmm_plan_stats(plan, &st);
     double v[NMAX];
     int64_t tree[3];
     largest_over_ranks(&st, v, tree);
     char ranks[256];
     mpi_fields(size, &st, ranks, sizeof(ranks));
-    if (rank == 0)
-      print_json(a, &st, v, tree, err_pot, err_grad, ranks);
+    char nvec_json[768] = "";
+    if (a->nvec > 0)
+      status = compare_nvec(a, plan, &s, nvec_json, sizeof(nvec_json));
+    if (rank == 0 && status == KIFMM_SUCCESS)
+      print_json(a, &st, v, tree, err_pot, err_grad, ranks, nvec_json);
   } else if (rank == 0) {
     fprintf(stderr, "kifmm-bench: %s\n", kifmm_error_string(status));
   }

@@ -114,6 +114,11 @@ module kifmm
   interface kifmm_plan_create_mpi
     module procedure plan_create_mpi_int
   end interface kifmm_plan_create_mpi
+
+  !> One charge vector, charges(nsrc), or several at once, charges(nsrc, nvec) (kifmm_evaluate_many).
+  interface kifmm_evaluate
+    module procedure evaluate_one, evaluate_many
+  end interface kifmm_evaluate
   public :: kifmm_plan_associated, kifmm_direct, kifmm_plan_estimate
   public :: kifmm_error_string, kifmm_version, kifmm_last_status
 
@@ -171,6 +176,14 @@ module kifmm
       type(c_ptr), value :: plan, charges, pot, grad
       integer(c_int) :: s
     end function c_evaluate
+
+    function c_evaluate_many(plan, nvec, charges, pot, grad) &
+        bind(C, name="kifmm_evaluate_many") result(s)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: plan, charges, pot, grad
+      integer(c_int), value :: nvec
+      integer(c_int) :: s
+    end function c_evaluate_many
 
     function c_plan_destroy(plan) bind(C, name="kifmm_plan_destroy") result(s)
       import :: c_int, c_ptr
@@ -345,7 +358,7 @@ contains
   !> for charges(nsrc) at its sources, all in the caller's order. Pairs at distance 0
   !> contribute nothing. Outputs are untouched unless status is KIFMM_SUCCESS. An
   !> uncreated or destroyed plan gives KIFMM_ERR_NULL_ARGUMENT.
-  subroutine kifmm_evaluate(plan, charges, pot, grad, status)
+  subroutine evaluate_one(plan, charges, pot, grad, status)
     type(kifmm_plan), intent(in) :: plan
     real(c_double), intent(in), contiguous, target :: charges(:)
     real(c_double), intent(inout), contiguous, target :: pot(:)
@@ -371,7 +384,45 @@ contains
       return
     end if
     call finish(c_evaluate(plan%handle, array1_ptr(charges), array1_ptr(pot), pgrad), status)
-  end subroutine kifmm_evaluate
+  end subroutine evaluate_one
+
+  !> nvec = size(charges, 2) charge vectors through one evaluation: charges(nsrc, nvec),
+  !> pot(ntrg, nvec) and, if present, grad(3, ntrg, nvec); column j of each is vector j, with
+  !> the results kifmm_evaluate would give for charges(:, j). nvec = 0 does nothing and
+  !> succeeds. Extents that disagree with the plan or with each other give
+  !> KIFMM_ERR_INVALID_COUNT; outputs are untouched unless status is KIFMM_SUCCESS.
+  subroutine evaluate_many(plan, charges, pot, grad, status)
+    type(kifmm_plan), intent(in) :: plan
+    real(c_double), intent(in), contiguous, target :: charges(:, :)
+    real(c_double), intent(inout), contiguous, target :: pot(:, :)
+    real(c_double), intent(inout), contiguous, target, optional :: grad(:, :, :)
+    integer, intent(out), optional :: status
+    type(c_ptr) :: pgrad
+    integer(c_int64_t) :: nvec
+
+    if (.not. c_associated(plan%handle)) then
+      call finish(KIFMM_ERR_NULL_ARGUMENT, status)
+      return
+    end if
+    nvec = size(charges, 2, kind=c_int64_t)
+    pgrad = c_null_ptr
+    if (present(grad)) then
+      if (size(grad, 1) /= 3 .or. size(grad, 2, kind=c_int64_t) /= plan%ntrg .or. &
+          size(grad, 3, kind=c_int64_t) /= nvec) then
+        call finish(KIFMM_ERR_INVALID_COUNT, status)
+        return
+      end if
+      if (size(grad) > 0) pgrad = c_loc(grad)
+    end if
+    if (size(charges, 1, kind=c_int64_t) /= plan%nsrc .or. &
+        size(pot, 1, kind=c_int64_t) /= plan%ntrg .or. size(pot, 2, kind=c_int64_t) /= nvec &
+        .or. nvec > huge(0_c_int)) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    call finish(c_evaluate_many(plan%handle, int(nvec, c_int), array2_ptr(charges), &
+                                array2_ptr(pot), pgrad), status)
+  end subroutine evaluate_many
 
   !> Free the plan's memory; afterwards kifmm_plan_associated(plan) is .false.
   !> Destroying an uncreated or already destroyed plan does nothing.

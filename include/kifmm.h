@@ -222,6 +222,24 @@ KIFMM_EXPORT int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double
 KIFMM_EXPORT int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot,
                                 double *grad);
 
+/* kifmm_evaluate() for nvec charge vectors at once, all through the same passes: each pair's
+ * geometry is computed once for all vectors and every dense apply has nvec times the columns,
+ * so one call is cheaper than nvec calls. Vector j's results equal those of kifmm_evaluate()
+ * on its charges to rounding.
+ * [in]  nvec    number of vectors; 0 returns KIFMM_SUCCESS and touches nothing, below 0 gives
+ *               KIFMM_ERR_INVALID_NVEC. Any nvec works whatever options.nvec (a tuning hint);
+ *               the plan's work arrays grow to the largest nvec evaluated and stay that size.
+ * [in]  charges nsrc x nvec: vector j at charges + j*nsrc (Fortran charges(nsrc, nvec)).
+ * [out] pot     ntrg x nvec: vector j at pot + j*ntrg.
+ * [out] grad    3*ntrg x nvec: vector j at grad + 3*j*ntrg, interleaved per target like
+ *               kifmm_evaluate(); or NULL for potential only.
+ * Outputs are untouched when a status other than KIFMM_SUCCESS is returned (a non-finite
+ * charge in any vector gives KIFMM_ERR_NONFINITE_CHARGE). On a plan from
+ * kifmm_plan_create_mpi() it is collective: every rank passes the same nvec and its own
+ * nsrc_local x nvec charges. stats.nvec reports the nvec of the last evaluation. */
+KIFMM_EXPORT int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges,
+                                     double *pot, double *grad);
+
 /* [in,out] plan: frees *plan and sets it to NULL. plan == NULL or *plan == NULL is fine. */
 KIFMM_EXPORT int kifmm_plan_destroy(kifmm_plan **plan);
 
@@ -253,14 +271,16 @@ typedef struct kifmm_estimate {
   int32_t order, ncrit;    /* the parameters the plan would use (chosen when automatic) */
   int32_t depth;
   int64_t nboxes, nleaves;
-  int64_t bytes_plan;      /* held by the plan once created (kifmm_stats.bytes) */
+  int64_t bytes_plan;      /* held by the plan once created (kifmm_stats.bytes), its work
+                              arrays grown for options.nvec vectors */
   int64_t bytes_peak;      /* peak the library adds to the process during kifmm_plan_create
                               and one kifmm_evaluate, including the BLAS/OpenMP runtime */
   double t_tree, t_lists;  /* predicted plan creation, operators aside */
   double t_operators;      /* measured: obtaining the operators just now (cache or compute) */
   double t_p2p, t_m2l, t_kernels, t_m2m; /* predicted evaluation phases: near field, M2L,
                               point-surface kernels (P2M, L2P, M2P, P2L), M2M + L2L */
-  double t_evaluate;       /* predicted kifmm_evaluate() with gradient */
+  double t_evaluate;       /* predicted kifmm_evaluate() with gradient (of options.nvec
+                              vectors in one kifmm_evaluate_many() when above 1) */
   double p2p_pairs, m2l_flops; /* the work behind the two largest phases */
   /* New fields go here, at the end. */
 } kifmm_estimate;

@@ -17,6 +17,18 @@ static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x sur
 static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per point */
 static const double sec_per_box_lists = 2.5e-5;  /* U, V, W, X per box */
 
+/* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
+ * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
+ * one call against 8 calls (cube 1e6 p6, 2 threads, gradient, ncrit 150 and 500). The direct
+ * sums share each pair's geometry and the gathering of the near field: P2P 0.17-0.44 a
+ * vector (kernel alone, 4000 x 160 points: 0.5); the dense applies gain from wider gemms,
+ * more where M2L buckets are small: M2L 0.41 (ncrit 500) to 0.89 (ncrit 150) a vector. */
+static const double shared_direct = 0.05, shared_dense = 0.54;
+
+static double per_vector(double shared, int nvec) {
+  return nvec > 1 ? shared + (1.0 - shared) / nvec : 1.0;
+}
+
 /* The work of one evaluation with gradient, in the units above. */
 typedef struct {
   double p2p_pairs; /* near-field (source, target) pairs */
@@ -176,7 +188,15 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
   if (nsrc + ntrg > 0)
     CHECK(distribution_dimension(nsrc, src, ntrg, trg, &dim));
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
-  *ncrit = (int)lround(exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
+   * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
+   * but a uniform tree's levels are discrete (1e6 cube: 61 or 488 points a leaf) and M2L
+   * falls by far more than the box count when a level goes: 8 vectors in one call took 32 s
+   * at ncrit 150 and 282, 7.9 s at 500 and 7.2 s at 1000. The ratio itself, capped at 6
+   * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
+  double nvec_factor =
+      fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
+  *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
 }
 
@@ -188,9 +208,9 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 M2L blocks
+ * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 nvec M2L blocks
  * with their pair lists) and the gathered U-list sources of the largest near field. */
-static double evaluation_bytes(const kifmm_plan *p) {
+static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   const kifmm_tree *t = &p->tree;
   const kifmm_lists *L = &p->lists;
   double widest = 0, gather = 0;
@@ -202,10 +222,11 @@ static double evaluation_bytes(const kifmm_plan *p) {
       ns += (double)nsrc_of(t, L->u_idx[e]);
     gather = fmax(gather, ns);
   }
-  double n = p->ops.n, k = p->ops.k;
-  double scratch = fmax(9 * n * 64, 4 * k * 128) * 8 + 2 * 128 * KIFMM_NTV * 4 + 8 * gather * 8;
+  double n = p->ops.n, k = p->ops.k, nv = nvec;
+  double scratch = fmax(9 * n * 64, 4 * k * 128 * nv) * 8 + 2 * 128 * KIFMM_NTV * 4 +
+                   (3 + nv) * gather * 8;
   /* and every B_t transposed once per evaluation: half of the M2L factors */
-  return 8 * k * widest + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;
+  return 8 * k * widest * nv + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;
 }
 
 /* Transient of plan creation: sorting the larger point set (keys, permutation, the prefix
@@ -225,8 +246,10 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.depth = p->tree.depth;
   e.nboxes = p->tree.nbox;
   e.nleaves = p->tree.nleaf;
-  e.bytes_plan = p->stats.bytes;
-  double during_eval = (double)p->stats.bytes + evaluation_bytes(p);
+  /* the plan's work arrays grow to options.nvec vectors at the first such evaluation */
+  const int nv = p->opts.nvec;
+  e.bytes_plan = p->stats.bytes + kifmm__plan_work_bytes(p, nv) - kifmm__plan_work_bytes(p, 1);
+  double during_eval = (double)e.bytes_plan + evaluation_bytes(p, nv);
   e.bytes_peak = (int64_t)(fmax(during_eval, creation_bytes(p)) + runtime_bytes);
 
   kifmm_work w;
@@ -235,10 +258,11 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.t_tree = sec_per_point_tree * (double)(p->tree.nsrc + p->tree.ntrg) * per;
   e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
   e.t_operators = p->stats.t_operators;
-  e.t_p2p = sec_per_pair * w.p2p_pairs * per;
-  e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per;
-  e.t_kernels = sec_per_kernel * w.kernels * per;
-  e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per;
+  const double direct = nv * per_vector(shared_direct, nv), dense = nv * per_vector(shared_dense, nv);
+  e.t_p2p = sec_per_pair * w.p2p_pairs * per * direct;
+  e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per * dense;
+  e.t_kernels = sec_per_kernel * w.kernels * per * direct;
+  e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per * dense;
   e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
   e.p2p_pairs = w.p2p_pairs;
   e.m2l_flops = w.m2l_flops;

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
- * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics. */
+ * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics.
+ * All plan->nvec charge vectors go through every pass together: expansions are laid out
+ * [box][vector][n], so a box's nvec expansions are nvec adjacent columns and every dense
+ * apply has nvec times the columns of one vector; the sums over points compute each pair's
+ * geometry once for all vectors (kifmm__p2p_many). Charges are [source][vector], results
+ * [vector][target]. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -8,6 +13,10 @@
 #include "internal.h"
 
 enum { CHUNK = 64, M2L_BLOCK = 128 };
+
+/* Boxes a P2M, M2M or L2L gemm takes: CHUNK columns whatever nvec, so that the scratch does
+ * not grow with it (the gemm shape stays that of one vector's CHUNK boxes). */
+static int box_chunk(int nv) { return CHUNK / nv > 0 ? CHUNK / nv : 1; }
 
 /* A box's surface in SoA: center + side * unit surface. */
 typedef struct {
@@ -56,36 +65,39 @@ static scratch scratch_new(size_t ndouble, int n) {
 /* ---- upward pass ---- */
 static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n;
+  const int n = plan->ops.n, nv = plan->nvec;
+  const int chunk = box_chunk(nv);
+  const size_t blk = (size_t)n * nv * chunk;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)3 * n * CHUNK, n);
-    double *check = s.buf, *equiv = check + (size_t)n * CHUNK, *tmp = equiv + (size_t)n * CHUNK;
+    scratch s = scratch_new(3 * blk, n);
+    double *check = s.buf, *equiv = check + blk, *tmp = equiv + blk;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t j0 = 0; j0 < t->nleaf; j0 += CHUNK) {
+    for (int64_t j0 = 0; j0 < t->nleaf; j0 += chunk) {
       if (!s.ok)
         continue;
       int m = 0;
-      for (int64_t j = j0; j < j0 + CHUNK && j < t->nleaf; j++) {
+      for (int64_t j = j0; j < j0 + chunk && j < t->nleaf; j++) {
         int64_t b = t->leaf_box[j];
         if (nsrc_of(t, b) == 0)
           continue;
-        double *chk = check + (size_t)m * n;
-        memset(chk, 0, (size_t)n * sizeof(double));
+        double *chk = check + (size_t)m * n * nv;
+        memset(chk, 0, (size_t)n * nv * sizeof(double));
         box_surface(t, b, ctx->unit_outer, n, s.surf);
         int64_t sb = t->src_begin[b];
-        kifmm__p2p(nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, n, s.surf.x,
-                   s.surf.y, s.surf.z, chk, NULL, NULL, NULL);
+        kifmm__p2p_many(nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb * nv,
+                        nv, 1, n, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL, NULL, n);
         double h = kifmm__box_side(t, t->level[b]); /* pseudo-inverse at side h = h * unit */
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n * nv; i++)
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__c2e_apply(n, plan->ops.uc2e, m, 1.0, check, 0.0, equiv, tmp);
+      kifmm__c2e_apply(n, plan->ops.uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
       for (int i = 0; i < m; i++)
-        memcpy(plan->multipole + box[i] * n, equiv + (size_t)i * n, (size_t)n * sizeof(double));
+        memcpy(plan->multipole + box[i] * n * nv, equiv + (size_t)i * n * nv,
+               (size_t)n * nv * sizeof(double));
     }
     failed = !s.ok;
     free(s.buf);
@@ -95,33 +107,36 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
 
 static int m2m(kifmm_plan *plan) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n;
+  const int n = plan->ops.n, nv = plan->nvec;
   int failed = 0;
   for (int l = t->depth; l >= 1; l--) {
     int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
     {
-      scratch s = scratch_new((size_t)9 * n * CHUNK, 0);
-      double *stack = s.buf, *out = stack + (size_t)8 * n * CHUNK;
+      const int chunk = box_chunk(nv);
+      scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+      double *stack = s.buf, *out = stack + (size_t)8 * n * nv * chunk;
       int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t p0 = lo; p0 < hi; p0 += CHUNK) {
+      for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
         if (!s.ok)
           continue;
         int m = 0;
-        for (int64_t p = p0; p < p0 + CHUNK && p < hi; p++) {
+        for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
           if (t->nchild[p] == 0 || nsrc_of(t, p) == 0)
             continue;
-          double *col = stack + (size_t)m * 8 * n;
-          memset(col, 0, (size_t)8 * n * sizeof(double));
+          double *col = stack + (size_t)m * 8 * n * nv;
+          memset(col, 0, (size_t)8 * n * nv * sizeof(double));
           for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
-            memcpy(col + (int)(t->anchor[c] & 7) * n, plan->multipole + c * n,
-                   (size_t)n * sizeof(double));
+            for (int v = 0; v < nv; v++)
+              memcpy(col + (size_t)v * 8 * n + (int)(t->anchor[c] & 7) * n,
+                     plan->multipole + (c * nv + v) * n, (size_t)n * sizeof(double));
           box[m++] = p;
         }
-        kifmm__mm(n, m, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
+        kifmm__mm(n, m * nv, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
         for (int i = 0; i < m; i++)
-          memcpy(plan->multipole + box[i] * n, out + (size_t)i * n, (size_t)n * sizeof(double));
+          memcpy(plan->multipole + box[i] * n * nv, out + (size_t)i * n * nv,
+                 (size_t)n * nv * sizeof(double));
       }
       failed |= !s.ok;
       free(s.buf);
@@ -133,34 +148,37 @@ static int m2m(kifmm_plan *plan) {
 /* ---- downward pass ---- */
 static int l2l(kifmm_plan *plan, int l) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n;
+  const int n = plan->ops.n, nv = plan->nvec;
   int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)9 * n * CHUNK, 0);
-    double *par = s.buf, *out = par + (size_t)n * CHUNK;
+    const int chunk = box_chunk(nv);
+    scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+    double *par = s.buf, *out = par + (size_t)n * nv * chunk;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t p0 = lo; p0 < hi; p0 += CHUNK) {
+    for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
       if (!s.ok)
         continue;
       int m = 0;
-      for (int64_t p = p0; p < p0 + CHUNK && p < hi; p++) {
+      for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
         if (t->nchild[p] == 0 || ntrg_of(t, p) == 0)
           continue;
-        memcpy(par + (size_t)m * n, plan->local + p * n, (size_t)n * sizeof(double));
+        memcpy(par + (size_t)m * n * nv, plan->local + p * n * nv,
+               (size_t)n * nv * sizeof(double));
         box[m++] = p;
       }
-      kifmm__mm(8 * n, m, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
+      kifmm__mm(8 * n, m * nv, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
       for (int i = 0; i < m; i++) {
         int64_t p = box[i];
-        for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++) {
-          const double *src = out + (size_t)i * 8 * n + (int)(t->anchor[c] & 7) * n;
-          double *dst = plan->local + c * n;
-          for (int q = 0; q < n; q++)
-            dst[q] += src[q];
-        }
+        for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
+          for (int v = 0; v < nv; v++) {
+            const double *src = out + ((size_t)i * nv + v) * 8 * n + (int)(t->anchor[c] & 7) * n;
+            double *dst = plan->local + (c * nv + v) * n;
+            for (int q = 0; q < n; q++)
+              dst[q] += src[q];
+          }
       }
     }
     failed |= !s.ok;
@@ -171,12 +189,12 @@ static int l2l(kifmm_plan *plan, int l) {
 
 /* Compressed multipoles of one level: Mc = V^T M. */
 static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double *mc) {
-  const int n = plan->ops.n, k = plan->ops.k;
+  const int n = plan->ops.n, k = plan->ops.k, nv = plan->nvec;
 #pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 1)
   for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
     int m = (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK);
-    kifmm__mm(k, m, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n, n, 0.0, mc + c0 * k,
-              k);
+    kifmm__mm(k, m * nv, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n * nv, n, 0.0,
+              mc + c0 * k * nv, k);
   }
 }
 
@@ -204,14 +222,41 @@ static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
   return KIFMM_SUCCESS;
 }
 
+/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (k and r_t by
+ * M2L_BLOCK * nvec columns), the pair lists, and column pointers (one per pair and vector). */
+typedef struct {
+  double *lc, *t1;
+  int32_t *pairs;
+  const double **src_col, **t1_in;
+  double **trg_col, **t1_out;
+  void *mem;
+} m2l_work;
+
+static int m2l_work_new(int k, int nv, m2l_work *w) {
+  const size_t cols = (size_t)M2L_BLOCK * nv;
+  const size_t bytes = 2 * k * cols * sizeof(double) + 2 * M2L_BLOCK * KIFMM_NTV * sizeof(int32_t) +
+                       4 * cols * sizeof(double *);
+  memset(w, 0, sizeof(*w));
+  CHECK(kifmm__calloc(&w->mem, bytes, 1));
+  w->lc = w->mem;
+  w->t1 = w->lc + k * cols;
+  w->src_col = (const double **)(w->t1 + k * cols);
+  w->t1_in = w->src_col + cols;
+  w->trg_col = (double **)(w->t1_in + cols);
+  w->t1_out = w->trg_col + cols;
+  w->pairs = (int32_t *)(w->t1_out + cols);
+  return KIFMM_SUCCESS;
+}
+
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
  * bucket applied as two gemms (B_t^T then A_t) in the compressed space, reading the
- * compressed multipoles and adding to the compressed locals in place, then expanded. */
+ * compressed multipoles and adding to the compressed locals in place, then expanded. A pair
+ * is nvec column pairs. */
 static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t b0, int64_t b1,
-                      const double *mc, double *work, int32_t *pairs) {
+                      const double *mc, m2l_work *w) {
   const kifmm_lists *L = &plan->lists;
   const kifmm_operators *ops = &plan->ops;
-  const int n = ops->n, k = ops->k;
+  const int n = ops->n, k = ops->k, nv = plan->nvec;
   int32_t start[KIFMM_NTV + 1] = {0}, fill[KIFMM_NTV];
   for (int64_t e = L->v_ptr[b0]; e < L->v_ptr[b1]; e++)
     start[L->v_tv[e] + 1]++;
@@ -221,7 +266,7 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
     start[t + 1] += start[t];
     fill[t] = start[t];
   }
-  int32_t *ptrg = pairs, *psrc = pairs + M2L_BLOCK * KIFMM_NTV;
+  int32_t *ptrg = w->pairs, *psrc = w->pairs + M2L_BLOCK * KIFMM_NTV;
   for (int64_t b = b0; b < b1; b++)
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++) {
       int32_t pos = fill[L->v_tv[e]]++;
@@ -229,26 +274,26 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
   /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
-  double *lc = work, *t1 = lc + (size_t)k * M2L_BLOCK;
-  const double *src_col[M2L_BLOCK], *t1_in[M2L_BLOCK];
-  double *trg_col[M2L_BLOCK], *t1_out[M2L_BLOCK];
-  memset(lc, 0, (size_t)k * (b1 - b0) * sizeof(double));
+  double *lc = w->lc, *t1 = w->t1;
+  memset(lc, 0, (size_t)k * nv * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
     int m = start[t + 1] - start[t], r = ops->r[t];
     if (m == 0)
       continue;
     assert(m <= M2L_BLOCK);
-    for (int j = 0; j < m; j++) {
-      src_col[j] = mc + (size_t)psrc[start[t] + j] * k;
-      trg_col[j] = lc + (size_t)ptrg[start[t] + j] * k;
-      t1_out[j] = t1 + (size_t)j * r;
-      t1_in[j] = t1_out[j];
-    }
+    for (int j = 0; j < m; j++)
+      for (int v = 0; v < nv; v++) {
+        int c = j * nv + v;
+        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * k;
+        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * k;
+        w->t1_out[c] = t1 + (size_t)c * r;
+        w->t1_in[c] = w->t1_out[c];
+      }
     const double *a = ops->ab + ops->ab_off[t];
-    kifmm__mm_cols(r, m, k, 1.0, ctx->bt + ctx->bt_off[t], r, src_col, 0.0, t1_out);
-    kifmm__mm_cols(k, m, r, 1.0, a, k, t1_in, 1.0, trg_col);
+    kifmm__mm_cols(r, m * nv, k, 1.0, ctx->bt + ctx->bt_off[t], r, w->src_col, 0.0, w->t1_out);
+    kifmm__mm_cols(k, m * nv, r, 1.0, a, k, w->t1_in, 1.0, w->trg_col);
   }
-  kifmm__mm(n, (int)(b1 - b0), k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n, n);
+  kifmm__mm(n, (int)(b1 - b0) * nv, k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n * nv, n);
 }
 
 static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
@@ -258,27 +303,25 @@ static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   if (plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
     return KIFMM_SUCCESS;
   double *mc;
-  ALLOC(mc, (size_t)k * nl);
+  ALLOC(mc, (size_t)k * nl * plan->nvec);
   compress_multipoles(plan, lo, nl, mc);
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)2 * k * M2L_BLOCK, 0);
-    int32_t *pairs = NULL;
-    int ok = s.ok && kifmm__calloc((void **)&pairs, 2 * M2L_BLOCK * KIFMM_NTV, sizeof(int32_t)) == 0;
+    m2l_work w;
+    int ok = m2l_work_new(k, plan->nvec, &w) == KIFMM_SUCCESS;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b0 = lo; b0 < hi; b0 += M2L_BLOCK)
       if (ok)
-        m2l_block(plan, ctx, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, s.buf,
-                  pairs);
+        m2l_block(plan, ctx, lo, b0, b0 + M2L_BLOCK < hi ? b0 + M2L_BLOCK : hi, mc, &w);
     failed = !ok;
-    free(pairs);
-    free(s.buf);
+    free(w.mem);
   }
   free(mc);
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
+/* Results of vector 0 for the targets of box b; vector v is ldo = ntrg further on. */
 static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **pot,
                              double **g) {
   int64_t tb = plan->tree.trg_begin[b];
@@ -288,42 +331,64 @@ static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double 
   g[2] = want_grad ? plan->gz + tb : NULL;
 }
 
+/* All vectors' sums from the sources of box a (charges plan->q) to the targets of box b. */
+static void p2p_boxes(kifmm_plan *plan, int64_t a, int64_t b, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const int nv = plan->nvec;
+  int64_t sb = t->src_begin[a], tb = t->trg_begin[b];
+  double *pot, *g[3];
+  leaf_target_ptrs(plan, b, want_grad, &pot, g);
+  kifmm__p2p_many(nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb * nv, nv, 1,
+                  ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2],
+                  t->ntrg);
+}
+
+/* All vectors' sums from n surface points with expansions exp ([vector][n]) to box b. */
+static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp, int64_t b,
+                           int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const int n = plan->ops.n;
+  int64_t tb = t->trg_begin[b];
+  double *pot, *g[3];
+  leaf_target_ptrs(plan, b, want_grad, &pot, g);
+  kifmm__p2p_many(plan->nvec, n, surf->x, surf->y, surf->z, exp, 1, n, ntrg_of(t, b), t->tx + tb,
+                  t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2], t->ntrg);
+}
+
 /* X-list sources reach a box either through its downward check surface (P2L) or, when
  * the box's subtree holds fewer targets than surface points, directly (exact and cheaper).
  * Boxes of one level own disjoint target ranges, so the direct sums need no locks. */
 static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
-  const int n = plan->ops.n;
+  const int n = plan->ops.n, nv = plan->nvec;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1];
   if (L->x_ptr[hi] == L->x_ptr[lo])
     return KIFMM_SUCCESS;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)2 * n, n);
+    scratch s = scratch_new((size_t)2 * n * nv, n);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t b = lo; b < hi; b++) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
         continue;
-      double *check = s.buf, *pot, *g[3];
+      double *check = s.buf;
       int direct = ntrg_of(t, b) <= n;
-      int64_t tb = t->trg_begin[b];
-      leaf_target_ptrs(plan, b, want_grad, &pot, g);
-      memset(check, 0, (size_t)n * sizeof(double));
+      memset(check, 0, (size_t)n * nv * sizeof(double));
       box_surface(t, b, ctx->unit_inner, n, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
         int64_t a = L->x_idx[e], sb = t->src_begin[a];
         if (direct)
-          kifmm__p2p(nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb,
-                     ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+          p2p_boxes(plan, a, b, want_grad);
         else
-          kifmm__p2p(nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, n,
-                     s.surf.x, s.surf.y, s.surf.z, check, NULL, NULL, NULL);
+          kifmm__p2p_many(nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
+                          plan->q + sb * nv, nv, 1, n, s.surf.x, s.surf.y, s.surf.z, check, NULL,
+                          NULL, NULL, n);
       }
       if (!direct)
-        kifmm__c2e_apply(n, plan->ops.dc2e, 1, kifmm__box_side(t, l), check, 1.0,
-                         plan->local + b * n, check + n);
+        kifmm__c2e_apply(n, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
+                         plan->local + b * n * nv, check + (size_t)n * nv);
     }
     failed = !s.ok;
     free(s.buf);
@@ -336,13 +401,9 @@ typedef enum { LEAF_L2P, LEAF_M2P, LEAF_P2P } leaf_op;
 
 static void l2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
                      scratch *s) {
-  const kifmm_tree *t = &plan->tree;
-  double *pot, *g[3];
-  leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  int64_t tb = t->trg_begin[b];
-  box_surface(t, b, ctx->unit_outer, plan->ops.n, s->surf);
-  kifmm__p2p(plan->ops.n, s->surf.x, s->surf.y, s->surf.z, plan->local + b * plan->ops.n,
-             ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+  const int n = plan->ops.n;
+  box_surface(&plan->tree, b, ctx->unit_outer, n, s->surf);
+  surface_to_box(plan, &s->surf, plan->local + b * n * plan->nvec, b, want_grad);
 }
 
 /* W-list boxes with fewer sources than surface points are summed directly: exact, and
@@ -352,19 +413,14 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
   const int n = plan->ops.n;
-  double *pot, *g[3];
-  leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  int64_t tb = t->trg_begin[b];
   for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
-    int64_t c = L->w_idx[e], sb = t->src_begin[c];
+    int64_t c = L->w_idx[e];
     if (nsrc_of(t, c) <= n) {
-      kifmm__p2p(nsrc_of(t, c), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb, ntrg_of(t, b),
-                 t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+      p2p_boxes(plan, c, b, want_grad);
       continue;
     }
     box_surface(t, c, ctx->unit_inner, n, s->surf);
-    kifmm__p2p(n, s->surf.x, s->surf.y, s->surf.z, plan->multipole + c * n, ntrg_of(t, b),
-               t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2]);
+    surface_to_box(plan, &s->surf, plan->multipole + c * n * plan->nvec, b, want_grad);
   }
 }
 
@@ -373,13 +429,14 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
                     int64_t *cap) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
+  const int nv = plan->nvec;
   int64_t ns = 0;
   for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
     ns += nsrc_of(t, L->u_idx[e]);
   if (ns > *cap) {
     free(*gather);
     *cap = 2 * ns;
-    CHECK(kifmm__calloc((void **)gather, (size_t)(4 * *cap), sizeof(double)));
+    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + nv) * *cap), sizeof(double)));
   }
   double *x = *gather, *y = x + *cap, *z = y + *cap, *q = z + *cap;
   int64_t m = 0;
@@ -388,14 +445,14 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
     memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
     memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
     memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
-    memcpy(q + m, plan->q + sb, (size_t)na * sizeof(double));
+    memcpy(q + m * nv, plan->q + sb * nv, (size_t)(na * nv) * sizeof(double));
     m += na;
   }
   double *pot, *g[3];
   leaf_target_ptrs(plan, b, want_grad, &pot, g);
   int64_t tb = t->trg_begin[b];
-  kifmm__p2p(m, x, y, z, q, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1],
-             g[2]);
+  kifmm__p2p_many(nv, m, x, y, z, q, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb,
+                  pot, g[0], g[1], g[2], t->ntrg);
   return KIFMM_SUCCESS;
 }
 
@@ -461,7 +518,7 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
   pass_ctx *ctx;
   CHECK(new_ctx(plan, &ctx));
   reset_timers(&plan->stats);
-  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
+  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
   int status = KIFMM_SUCCESS;
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
@@ -470,16 +527,21 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
 }
 
 /* Zeroed results: the first of the downward parts to run adds into them. */
-static void clear_results(kifmm_plan *plan) {
+static void clear_results(kifmm_plan *plan, int want_grad) {
   const kifmm_tree *t = &plan->tree;
-  memset(plan->pot, 0, (size_t)t->ntrg * sizeof(double));
-  memset(plan->gx, 0, (size_t)t->ntrg * 3 * sizeof(double));
+  const size_t nv = (size_t)plan->nvec;
+  memset(plan->pot, 0, (size_t)t->ntrg * nv * sizeof(double));
+  if (want_grad) { /* potential only leaves the gradient arrays alone */
+    memset(plan->gx, 0, (size_t)t->ntrg * nv * sizeof(double));
+    memset(plan->gy, 0, (size_t)t->ntrg * nv * sizeof(double));
+    memset(plan->gz, 0, (size_t)t->ntrg * nv * sizeof(double));
+  }
 }
 
 /* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. */
 static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   const kifmm_tree *t = &plan->tree;
-  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * sizeof(double));
+  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
   int status = KIFMM_SUCCESS;
   RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   kifmm__progress("downward", 0.0);
@@ -511,7 +573,7 @@ static int downward_parts(kifmm_plan *plan, int want_grad, int parts, int clear)
   pass_ctx *ctx;
   CHECK(new_ctx(plan, &ctx));
   if (clear)
-    clear_results(plan);
+    clear_results(plan, want_grad);
   int status = KIFMM_SUCCESS;
   if (parts & PART_FAR)
     status = far_field(plan, ctx, want_grad);

@@ -158,6 +158,15 @@ KIFMM_INTERNAL void kifmm__tv_offset(int index, int d[3]);
 KIFMM_INTERNAL void kifmm__p2p(int64_t ns, const double *sx, const double *sy, const double *sz,
                                const double *q, int64_t nt, const double *tx, const double *ty,
                                const double *tz, double *pot, double *gx, double *gy, double *gz);
+/* The same for nv charge vectors at once, the geometry of each pair computed once for all:
+ * charge of vector v at source j is q[j*qs + v*qv]; results of vector v at target i go to
+ * pot[i + v*ldo] (gx, gy, gz likewise, all NULL for potential only). nv == 1 with qs == 1 is
+ * kifmm__p2p itself. */
+KIFMM_INTERNAL void kifmm__p2p_many(int nv, int64_t ns, const double *sx, const double *sy,
+                                    const double *sz, const double *q, int64_t qs, int64_t qv,
+                                    int64_t nt, const double *tx, const double *ty,
+                                    const double *tz, double *pot, double *gx, double *gy,
+                                    double *gz, int64_t ldo);
 /* Kernel matrix K[i + j*ldk] = 1/|y_i - x_j| for points in interleaved xyz (column-major). */
 KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double *x,
                                          double *k, int64_t ldk);
@@ -269,11 +278,13 @@ struct kifmm_plan {
   kifmm_lists lists;
   kifmm_operators ops;
   kifmm_stats stats;
-  /* work arrays reused by every evaluation */
-  double *multipole; /* nbox * n */
-  double *local;     /* nbox * n */
-  double *q;         /* sorted charges */
-  double *pot, *gx, *gy, *gz; /* sorted target results */
+  /* work arrays reused by every evaluation, sized for nvec_cap charge vectors (grown by
+   * kifmm__plan_reserve, never shrunk) and laid out for the nvec of the running evaluation */
+  int nvec, nvec_cap;
+  double *multipole; /* nbox * nvec * n: [box][vector][n] */
+  double *local;     /* nbox * nvec * n */
+  double *q;         /* sorted charges, [source][vector] */
+  double *pot, *gx, *gy, *gz; /* sorted target results, each [vector][target] */
   struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
 };
 
@@ -282,10 +293,15 @@ KIFMM_INTERNAL int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg
                                    const double *trg, const kifmm_options *opts,
                                    kifmm_plan **out);
 KIFMM_INTERNAL int kifmm__plan_alloc_work(kifmm_plan *p);
+/* Work arrays for at least nvec vectors (kept when large enough; unchanged on failure), and
+ * sets p->nvec. */
+KIFMM_INTERNAL int kifmm__plan_reserve(kifmm_plan *p, int nvec);
+/* Bytes of the work arrays for nvec vectors. */
+KIFMM_INTERNAL int64_t kifmm__plan_work_bytes(const kifmm_plan *p, int nvec);
 KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
 /* let.c: kifmm_evaluate() and kifmm_plan_destroy() of a distributed plan (collective). */
-KIFMM_INTERNAL int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot,
-                                       double *grad);
+KIFMM_INTERNAL int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges,
+                                       double *pot, double *grad);
 KIFMM_INTERNAL void kifmm__let_free(struct kifmm_let *let);
 
 KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);

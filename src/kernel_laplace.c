@@ -190,3 +190,312 @@ void kifmm__p2p(int64_t ns, const double *sx, const double *sy, const double *sz
     break;
   }
 }
+
+/* ---- Several charge vectors: the geometry of a pair once for all of them ----
+ * Targets go in blocks of one register width; sources in chunks of MANY_CHUNK whose 1/r (and
+ * dx/r^3, dy/r^3, dz/r^3 with gradient) are kept in a small buffer that stays in L1, then each
+ * group of vectors sums over the chunk with its accumulators in registers. A group holds as
+ * many vectors as leave registers for the buffer's operands: with gradient 4 accumulators a
+ * vector, so 4 vectors on AVX-512 (32 registers) and 3 on AVX2 (16); without, 8. */
+enum { MANY_CHUNK = 64, MANY_GROUP_MAX = 8 };
+
+static int many_group(int grad, kifmm_simd s) {
+  if (!grad)
+    return 8;
+  return s == KIFMM_SIMD_AVX512 ? 4 : 3;
+}
+
+/* Expands fn for a group size known at compile time (1..8), so its accumulator arrays are
+ * registers; grad is passed through as a constant too. */
+#define MANY_DISPATCH(g, grad, fn, ...)            \
+  do {                                             \
+    switch (g) {                                   \
+    case 1: fn(1, grad, __VA_ARGS__); break;       \
+    case 2: fn(2, grad, __VA_ARGS__); break;       \
+    case 3: fn(3, grad, __VA_ARGS__); break;       \
+    case 4: fn(4, grad, __VA_ARGS__); break;       \
+    case 5: fn(5, grad, __VA_ARGS__); break;       \
+    case 6: fn(6, grad, __VA_ARGS__); break;       \
+    case 7: fn(7, grad, __VA_ARGS__); break;       \
+    default: fn(8, grad, __VA_ARGS__); break;      \
+    }                                              \
+  } while (0)
+
+/* Where a kernel call of several vectors reads and writes. */
+typedef struct {
+  int nv;
+  const double *q;
+  int64_t qs, qv; /* charge of vector v, source j: q[j * qs + v * qv] */
+  double *pot, *gx, *gy, *gz;
+  int64_t ldo; /* result of vector v, target i: pot[i + v * ldo] */
+} many_io;
+
+static KIFMM_TARGET_AVX512 void many_geometry512(int grad, int64_t m, const double *sx,
+                                                 const double *sy, const double *sz, __m512d x,
+                                                 __m512d y, __m512d z, double *geo) {
+  const __m512d zero = _mm512_setzero_pd();
+  for (int64_t j = 0; j < m; j++) {
+    __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
+    __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+    __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+    __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+    __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
+    _mm512_store_pd(geo + 8 * j, rinv);
+    if (grad) {
+      __m512d r3 = _mm512_mul_pd(rinv, _mm512_mul_pd(rinv, rinv));
+      _mm512_store_pd(geo + 8 * (MANY_CHUNK + j), _mm512_mul_pd(dx, r3));
+      _mm512_store_pd(geo + 8 * (2 * MANY_CHUNK + j), _mm512_mul_pd(dy, r3));
+      _mm512_store_pd(geo + 8 * (3 * MANY_CHUNK + j), _mm512_mul_pd(dz, r3));
+    }
+  }
+}
+
+static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d v) {
+  _mm512_mask_storeu_pd(p, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, p), v));
+}
+
+/* G vectors from v0 over one chunk of m sources (q already offset to the chunk). */
+static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void many_group512(
+    const int G, const int grad, int64_t m, const double *geo, const double *q, int64_t qs,
+    int64_t qv, __mmask8 lanes, const many_io *io, int64_t off) {
+  __m512d p[MANY_GROUP_MAX], ax[MANY_GROUP_MAX], ay[MANY_GROUP_MAX], az[MANY_GROUP_MAX];
+  for (int g = 0; g < G; g++)
+    p[g] = ax[g] = ay[g] = az[g] = _mm512_setzero_pd();
+  for (int64_t j = 0; j < m; j++) {
+    __m512d r = _mm512_load_pd(geo + 8 * j);
+    for (int g = 0; g < G; g++) {
+      __m512d c = _mm512_set1_pd(q[j * qs + g * qv]);
+      p[g] = _mm512_fmadd_pd(c, r, p[g]);
+      if (grad) {
+        ax[g] = _mm512_fnmadd_pd(c, _mm512_load_pd(geo + 8 * (MANY_CHUNK + j)), ax[g]);
+        ay[g] = _mm512_fnmadd_pd(c, _mm512_load_pd(geo + 8 * (2 * MANY_CHUNK + j)), ay[g]);
+        az[g] = _mm512_fnmadd_pd(c, _mm512_load_pd(geo + 8 * (3 * MANY_CHUNK + j)), az[g]);
+      }
+    }
+  }
+  for (int g = 0; g < G; g++) {
+    int64_t o = off + g * io->ldo;
+    add512(io->pot + o, lanes, p[g]);
+    if (grad) {
+      add512(io->gx + o, lanes, ax[g]);
+      add512(io->gy + o, lanes, ay[g]);
+      add512(io->gz + o, lanes, az[g]);
+    }
+  }
+}
+
+/* All nv <= group vectors at once with the geometry in registers: no buffer round trip, which
+ * is what a few vectors gain most from. */
+static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void few512(
+    const int G, const int grad, int64_t ns, const double *sx, const double *sy,
+    const double *sz, __m512d x, __m512d y, __m512d z, __mmask8 lanes, const many_io *io,
+    int64_t off) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d p[MANY_GROUP_MAX], ax[MANY_GROUP_MAX], ay[MANY_GROUP_MAX], az[MANY_GROUP_MAX];
+  for (int g = 0; g < G; g++)
+    p[g] = ax[g] = ay[g] = az[g] = zero;
+  for (int64_t j = 0; j < ns; j++) {
+    __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
+    __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+    __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+    __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+    __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
+    __m512d r3 = _mm512_mul_pd(rinv, _mm512_mul_pd(rinv, rinv));
+    __m512d rx = _mm512_mul_pd(dx, r3), ry = _mm512_mul_pd(dy, r3), rz = _mm512_mul_pd(dz, r3);
+    const double *qj = io->q + j * io->qs;
+    for (int g = 0; g < G; g++) {
+      __m512d c = _mm512_set1_pd(qj[g * io->qv]);
+      p[g] = _mm512_fmadd_pd(c, rinv, p[g]);
+      if (grad) {
+        ax[g] = _mm512_fnmadd_pd(c, rx, ax[g]);
+        ay[g] = _mm512_fnmadd_pd(c, ry, ay[g]);
+        az[g] = _mm512_fnmadd_pd(c, rz, az[g]);
+      }
+    }
+  }
+  for (int g = 0; g < G; g++) {
+    int64_t o = off + g * io->ldo;
+    add512(io->pot + o, lanes, p[g]);
+    if (grad) {
+      add512(io->gx + o, lanes, ax[g]);
+      add512(io->gy + o, lanes, ay[g]);
+      add512(io->gz + o, lanes, az[g]);
+    }
+  }
+}
+
+static KIFMM_TARGET_AVX512 void many_avx512(int64_t ns, const double *sx, const double *sy,
+                                            const double *sz, int64_t nt, const double *tx,
+                                            const double *ty, const double *tz,
+                                            const many_io *io) {
+  const int grad = io->gx != NULL, gmax = many_group(grad, KIFMM_SIMD_AVX512);
+  double geo[4 * MANY_CHUNK * 8] __attribute__((aligned(64)));
+  for (int64_t i = 0; i < nt; i += 8) {
+    int64_t w = nt - i < 8 ? nt - i : 8;
+    __mmask8 lanes = (__mmask8)((1u << w) - 1);
+    __m512d x = _mm512_maskz_loadu_pd(lanes, tx + i), y = _mm512_maskz_loadu_pd(lanes, ty + i),
+            z = _mm512_maskz_loadu_pd(lanes, tz + i);
+    if (io->nv <= gmax) { /* one group: the geometry never leaves the registers */
+      if (grad)
+        MANY_DISPATCH(io->nv, 1, few512, ns, sx, sy, sz, x, y, z, lanes, io, i);
+      else
+        MANY_DISPATCH(io->nv, 0, few512, ns, sx, sy, sz, x, y, z, lanes, io, i);
+      continue;
+    }
+    for (int64_t j0 = 0; j0 < ns; j0 += MANY_CHUNK) {
+      int64_t m = ns - j0 < MANY_CHUNK ? ns - j0 : MANY_CHUNK;
+      many_geometry512(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
+      for (int v0 = 0; v0 < io->nv; v0 += gmax) {
+        int g = io->nv - v0 < gmax ? io->nv - v0 : gmax;
+        const double *q = io->q + j0 * io->qs + v0 * io->qv;
+        int64_t off = i + v0 * io->ldo;
+        if (grad)
+          MANY_DISPATCH(g, 1, many_group512, m, geo, q, io->qs, io->qv, lanes, io, off);
+        else
+          MANY_DISPATCH(g, 0, many_group512, m, geo, q, io->qs, io->qv, lanes, io, off);
+      }
+    }
+  }
+}
+
+static KIFMM_TARGET_AVX2 void many_geometry256(int grad, int64_t m, const double *sx,
+                                               const double *sy, const double *sz, __m256d x,
+                                               __m256d y, __m256d z, double *geo) {
+  for (int64_t j = 0; j < m; j++) {
+    __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
+    __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
+    __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
+    __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
+    __m256d rinv = rsqrt_avx2(r2);
+    _mm256_store_pd(geo + 4 * j, rinv);
+    if (grad) {
+      __m256d r3 = _mm256_mul_pd(rinv, _mm256_mul_pd(rinv, rinv));
+      _mm256_store_pd(geo + 4 * (MANY_CHUNK + j), _mm256_mul_pd(dx, r3));
+      _mm256_store_pd(geo + 4 * (2 * MANY_CHUNK + j), _mm256_mul_pd(dy, r3));
+      _mm256_store_pd(geo + 4 * (3 * MANY_CHUNK + j), _mm256_mul_pd(dz, r3));
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void many_group256(
+    const int G, const int grad, int64_t m, const double *geo, const double *q, int64_t qs,
+    int64_t qv, __m256i lanes, const many_io *io, int64_t off) {
+  __m256d p[MANY_GROUP_MAX], ax[MANY_GROUP_MAX], ay[MANY_GROUP_MAX], az[MANY_GROUP_MAX];
+  for (int g = 0; g < G; g++)
+    p[g] = ax[g] = ay[g] = az[g] = _mm256_setzero_pd();
+  for (int64_t j = 0; j < m; j++) {
+    __m256d r = _mm256_load_pd(geo + 4 * j);
+    for (int g = 0; g < G; g++) {
+      __m256d c = _mm256_broadcast_sd(q + j * qs + g * qv);
+      p[g] = _mm256_fmadd_pd(c, r, p[g]);
+      if (grad) {
+        ax[g] = _mm256_fnmadd_pd(c, _mm256_load_pd(geo + 4 * (MANY_CHUNK + j)), ax[g]);
+        ay[g] = _mm256_fnmadd_pd(c, _mm256_load_pd(geo + 4 * (2 * MANY_CHUNK + j)), ay[g]);
+        az[g] = _mm256_fnmadd_pd(c, _mm256_load_pd(geo + 4 * (3 * MANY_CHUNK + j)), az[g]);
+      }
+    }
+  }
+  for (int g = 0; g < G; g++) {
+    int64_t o = off + g * io->ldo;
+    add_masked(io->pot + o, lanes, p[g]);
+    if (grad) {
+      add_masked(io->gx + o, lanes, ax[g]);
+      add_masked(io->gy + o, lanes, ay[g]);
+      add_masked(io->gz + o, lanes, az[g]);
+    }
+  }
+}
+
+static KIFMM_TARGET_AVX2 void many_avx2(int64_t ns, const double *sx, const double *sy,
+                                        const double *sz, int64_t nt, const double *tx,
+                                        const double *ty, const double *tz, const many_io *io) {
+  const int grad = io->gx != NULL, gmax = many_group(grad, KIFMM_SIMD_AVX2);
+  const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
+  double geo[4 * MANY_CHUNK * 4] __attribute__((aligned(32)));
+  for (int64_t i = 0; i < nt; i += 4) {
+    __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nt - i), lane);
+    __m256d x = _mm256_maskload_pd(tx + i, lanes), y = _mm256_maskload_pd(ty + i, lanes),
+            z = _mm256_maskload_pd(tz + i, lanes);
+    for (int64_t j0 = 0; j0 < ns; j0 += MANY_CHUNK) {
+      int64_t m = ns - j0 < MANY_CHUNK ? ns - j0 : MANY_CHUNK;
+      many_geometry256(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
+      for (int v0 = 0; v0 < io->nv; v0 += gmax) {
+        int g = io->nv - v0 < gmax ? io->nv - v0 : gmax;
+        const double *q = io->q + j0 * io->qs + v0 * io->qv;
+        int64_t off = i + v0 * io->ldo;
+        if (grad)
+          MANY_DISPATCH(g, 1, many_group256, m, geo, q, io->qs, io->qv, lanes, io, off);
+        else
+          MANY_DISPATCH(g, 0, many_group256, m, geo, q, io->qs, io->qv, lanes, io, off);
+      }
+    }
+  }
+}
+
+/* One target at a time: the chunk's geometry, then each vector's sums over it, both loops
+ * vectorized by the compiler over the sources. */
+static void many_portable(int64_t ns, const double *sx, const double *sy, const double *sz,
+                          int64_t nt, const double *tx, const double *ty, const double *tz,
+                          const many_io *io) {
+  const int grad = io->gx != NULL;
+  double r[MANY_CHUNK], rx[MANY_CHUNK], ry[MANY_CHUNK], rz[MANY_CHUNK];
+  for (int64_t i = 0; i < nt; i++) {
+    const double x = tx[i], y = ty[i], z = tz[i];
+    for (int64_t j0 = 0; j0 < ns; j0 += MANY_CHUNK) {
+      int64_t m = ns - j0 < MANY_CHUNK ? ns - j0 : MANY_CHUNK;
+#pragma omp simd
+      for (int64_t j = 0; j < m; j++) {
+        double dx = x - sx[j0 + j], dy = y - sy[j0 + j], dz = z - sz[j0 + j];
+        double r2 = dx * dx + dy * dy + dz * dz;
+        double rinv = r2 > 0 ? 1.0 / sqrt(r2) : 0.0, r3 = rinv * rinv * rinv;
+        r[j] = rinv;
+        rx[j] = dx * r3;
+        ry[j] = dy * r3;
+        rz[j] = dz * r3;
+      }
+      for (int v = 0; v < io->nv; v++) {
+        const double *q = io->q + j0 * io->qs + v * io->qv;
+        const int64_t qs = io->qs;
+        double p = 0, ax = 0, ay = 0, az = 0;
+#pragma omp simd reduction(+ : p, ax, ay, az)
+        for (int64_t j = 0; j < m; j++) {
+          p += q[j * qs] * r[j];
+          ax -= q[j * qs] * rx[j];
+          ay -= q[j * qs] * ry[j];
+          az -= q[j * qs] * rz[j];
+        }
+        int64_t o = i + v * io->ldo;
+        io->pot[o] += p;
+        if (grad) {
+          io->gx[o] += ax;
+          io->gy[o] += ay;
+          io->gz[o] += az;
+        }
+      }
+    }
+  }
+}
+
+void kifmm__p2p_many(int nv, int64_t ns, const double *sx, const double *sy, const double *sz,
+                     const double *q, int64_t qs, int64_t qv, int64_t nt, const double *tx,
+                     const double *ty, const double *tz, double *pot, double *gx, double *gy,
+                     double *gz, int64_t ldo) {
+  if (nv <= 0 || ns <= 0 || nt <= 0)
+    return;
+  if (nv == 1 && qs == 1) { /* the single-vector kernel, as fast as before */
+    kifmm__p2p(ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
+    return;
+  }
+  const many_io io = {nv, q, qs, qv, pot, gx, gy, gz, ldo};
+  switch (kifmm__simd()) {
+  case KIFMM_SIMD_AVX512:
+    many_avx512(ns, sx, sy, sz, nt, tx, ty, tz, &io);
+    break;
+  case KIFMM_SIMD_AVX2:
+    many_avx2(ns, sx, sy, sz, nt, tx, ty, tz, &io);
+    break;
+  default:
+    many_portable(ns, sx, sy, sz, nt, tx, ty, tz, &io);
+    break;
+  }
+}

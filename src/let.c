@@ -944,13 +944,39 @@ int kifmm_plan_create_mpi_f(kifmm_plan **plan, MPI_Fint comm, int64_t nsrc_local
                                trg_local, opts);
 }
 
-/* ---- evaluation ---- */
+/* ---- evaluation ----
+ * nvec vectors travel together: charges as nvec values a source ([source][vector], the
+ * layout of plan->q), partial multipoles as the box's nvec expansions ([box][vector][n]),
+ * results as nvec groups of potential (and gradient) a target. */
 
-static int check_inputs(const struct kifmm_let *let, const double *charges, const double *pot) {
+static int check_inputs(const struct kifmm_let *let, int nvec, const double *charges,
+                        const double *pot) {
+  if (nvec < 0)
+    return KIFMM_ERR_INVALID_NVEC;
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
+  if (nvec > INT64_MAX / (8 * (let->nsrc_in + 4 * let->ntrg_in + 1))) /* nvec times a count */
+    return KIFMM_ERR_OUT_OF_MEMORY;
   if ((let->nsrc_in > 0 && !charges) || (let->ntrg_in > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (!kifmm__all_finite(let->nsrc_in, charges))
+  if (!kifmm__all_finite(let->nsrc_in * nvec, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
+  return KIFMM_SUCCESS;
+}
+
+/* The caller's vectors (vector v at charges + v * n) as [source][vector]; the caller's own
+ * array when there is one vector. */
+static int interleave_charges(int64_t n, int nv, const double *charges, double **out,
+                              double **owned) {
+  *owned = NULL;
+  *out = (double *)charges;
+  if (nv == 1)
+    return KIFMM_SUCCESS;
+  ALLOC(*owned, n * nv + 1);
+  for (int64_t i = 0; i < n; i++)
+    for (int v = 0; v < nv; v++)
+      (*owned)[i * nv + v] = charges[v * n + i];
+  *out = *owned;
   return KIFMM_SUCCESS;
 }
 
@@ -961,15 +987,16 @@ static int check_inputs(const struct kifmm_let *let, const double *charges, cons
  * only; the far field then reads the completed multipoles. */
 static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *charges,
                       int want_grad) {
-  memset(plan->q, 0, (size_t)plan->tree.nsrc * sizeof(double));
-  int status = pattern_run(&let->charges, 0, let, 1, charges, plan->q, 0);
+  const int nv = plan->nvec;
+  memset(plan->q, 0, (size_t)plan->tree.nsrc * nv * sizeof(double));
+  int status = pattern_run(&let->charges, 0, let, nv, charges, plan->q, 0);
   int blas = kifmm__blas_threads_push();
   xfer ghosts, multipoles;
-  int s = xfer_start(&ghosts, &let->ghosts, 0, let, 1, plan->q);
+  int s = xfer_start(&ghosts, &let->ghosts, 0, let, nv, plan->q);
   status = status ? status : s;
   s = kifmm__evaluate_upward(plan);
   status = status ? status : s;
-  s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.n, plan->multipole);
+  s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.n * nv, plan->multipole);
   status = status ? status : s;
   s = xfer_finish(&ghosts, let, plan->q, 0);
   status = status ? status : s;
@@ -984,20 +1011,26 @@ static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *cha
 }
 
 /* Packs the results of the rank's targets that go back to callers, in the callers' units
- * (potential and gradient, 4 per target); 0 when one is not finite. */
-static int pack_results(const kifmm_plan *plan, xfer *f) {
+ * (per = 4: potential and gradient, 1: potential, for each of the nvec vectors); 0 when one
+ * is not finite. */
+static int pack_results(const kifmm_plan *plan, xfer *f, int per) {
   const double h = plan->tree.half;
+  const int nv = plan->nvec;
+  const int64_t nt = plan->tree.ntrg;
   int ok = 1;
-  for (int64_t e = 0; e < f->nout; e++) {
-    int64_t m = f->out.idx[e];
-    double *r = f->sbuf + 4 * e;
-    r[0] = KIFMM_INV_4PI * plan->pot[m] / h;
-    r[1] = KIFMM_INV_4PI * plan->gx[m] / h / h;
-    r[2] = KIFMM_INV_4PI * plan->gy[m] / h / h;
-    r[3] = KIFMM_INV_4PI * plan->gz[m] / h / h;
-    for (int c = 0; c < 4; c++)
-      ok &= isfinite(r[c]) != 0;
-  }
+  for (int64_t e = 0; e < f->nout; e++)
+    for (int v = 0; v < nv; v++) {
+      int64_t m = f->out.idx[e] + v * nt;
+      double *r = f->sbuf + (e * nv + v) * per;
+      r[0] = KIFMM_INV_4PI * plan->pot[m] / h;
+      if (per == 4) {
+        r[1] = KIFMM_INV_4PI * plan->gx[m] / h / h;
+        r[2] = KIFMM_INV_4PI * plan->gy[m] / h / h;
+        r[3] = KIFMM_INV_4PI * plan->gz[m] / h / h;
+      }
+      for (int c = 0; c < per; c++)
+        ok &= isfinite(r[c]) != 0;
+    }
   return ok;
 }
 
@@ -1012,45 +1045,62 @@ static int agree_timed(struct kifmm_let *let, int status) {
 
 /* Results from the leaves' owners straight into the caller's arrays, once every rank knows
  * that all are representable (the caller's arrays are untouched otherwise). */
-static int return_results(kifmm_plan *plan, struct kifmm_let *let, double *pot, double *grad) {
+static int return_results(kifmm_plan *plan, struct kifmm_let *let, int want_grad, double *pot,
+                          double *grad) {
   /* the expansions are free until the next evaluation: the buffers' pages, touched here,
    * would otherwise add to the rank's peak */
-  const int64_t cap = plan->tree.nbox * plan->ops.n;
+  const int nv = plan->nvec, per = want_grad ? 4 : 1;
+  const int64_t cap = plan->tree.nbox * plan->ops.n * nv, nt = let->ntrg_in;
   xfer f;
-  int status = xfer_open(&f, &let->results, 1, 4,
+  int status = xfer_open(&f, &let->results, 1, per * nv,
                          (xspace){plan->multipole, plan->local, cap, cap});
-  if (status == KIFMM_SUCCESS && !pack_results(plan, &f))
+  if (status == KIFMM_SUCCESS && !pack_results(plan, &f, per))
     status = KIFMM_ERR_NOT_REPRESENTABLE;
   status = agree_timed(let, status);
   if (status == KIFMM_SUCCESS) {
     xfer_post(&f, let, let->results.tag);
     status = xfer_wait(&f, let);
   }
-  for (int64_t e = 0; status == KIFMM_SUCCESS && e < f.nin; e++) {
-    int64_t j = f.in.idx[e];
-    pot[j] = f.rbuf[4 * e];
-    if (grad)
-      memcpy(grad + 3 * j, f.rbuf + 4 * e + 1, 3 * sizeof(double));
-  }
+  for (int64_t e = 0; status == KIFMM_SUCCESS && e < f.nin; e++)
+    for (int v = 0; v < nv; v++) {
+      int64_t j = f.in.idx[e];
+      const double *r = f.rbuf + (e * nv + v) * per;
+      pot[v * nt + j] = r[0];
+      if (grad)
+        memcpy(grad + 3 * (v * nt + j), r + 1, 3 * sizeof(double));
+    }
   xfer_close(&f);
   return agree_timed(let, status);
 }
 
-int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
+/* Every rank passes the same nvec; the checks are agreed first so that all take one path. */
+int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, double *pot,
+                        double *grad) {
   struct kifmm_let *let = plan->let;
   double t0 = kifmm__wtime();
   let->sent = let->received = 0;
   let->t_wait = 0;
-  int local[2] = {check_inputs(let, charges, pot), grad != NULL}, all[2];
-  if (MPI_Allreduce(local, all, 2, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
+  int local[4] = {check_inputs(let, nvec, charges, pot), grad != NULL, nvec, -nvec}, all[4];
+  if (MPI_Allreduce(local, all, 4, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
+  if (all[0] == KIFMM_SUCCESS && all[2] != -all[3])
+    all[0] = KIFMM_ERR_INVALID_NVEC; /* the ranks disagree on nvec */
   if (all[0] != KIFMM_SUCCESS)
     return all[0];
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
   plan->nthreads = plan->opts.num_threads > 0 ? plan->opts.num_threads : omp_get_max_threads();
-  kifmm__progress_scope(&plan->opts);
-  int status = agree_timed(let, run_passes(plan, let, charges, all[1]));
+  double *q = NULL, *owned = NULL;
+  int status = kifmm__mpi_agree(let->comm, kifmm__plan_reserve(plan, nvec));
   if (status == KIFMM_SUCCESS)
-    status = return_results(plan, let, pot, grad);
+    status = kifmm__mpi_agree(let->comm, interleave_charges(let->nsrc_in, nvec, charges, &q,
+                                                            &owned));
+  kifmm__progress_scope(&plan->opts);
+  if (status == KIFMM_SUCCESS)
+    status = agree_timed(let, run_passes(plan, let, q, all[1]));
+  free(owned);
+  if (status == KIFMM_SUCCESS)
+    status = return_results(plan, let, all[1], pot, grad);
   kifmm__progress_scope(NULL);
   plan->stats.bytes_sent = let->sent;
   plan->stats.bytes_received = let->received;
@@ -1059,5 +1109,6 @@ int kifmm__let_evaluate(kifmm_plan *plan, const double *charges, double *pot, do
     return status;
   plan->stats.t_evaluate = kifmm__wtime() - t0;
   plan->stats.nevaluations++;
+  plan->stats.nvec = nvec;
   return KIFMM_SUCCESS;
 }

@@ -61,17 +61,53 @@ static int resolve_threads(const kifmm_options *o) {
   return o->num_threads > 0 ? o->num_threads : omp_get_max_threads();
 }
 
-int kifmm__plan_alloc_work(kifmm_plan *p) {
-  int64_t nb = p->tree.nbox, n = p->ops.n;
-  ALLOC(p->multipole, nb * n);
-  ALLOC(p->local, nb * n);
-  ALLOC(p->q, p->tree.nsrc);
-  ALLOC(p->pot, p->tree.ntrg);
-  ALLOC(p->gx, 3 * p->tree.ntrg);
-  p->gy = p->gx + p->tree.ntrg;
-  p->gz = p->gy + p->tree.ntrg;
+int64_t kifmm__plan_work_bytes(const kifmm_plan *p, int nvec) {
+  return (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8 * (int64_t)nvec;
+}
+
+/* All new arrays first, so that a failure leaves the plan as it was. */
+int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
+  if (nvec <= p->nvec_cap) {
+    p->nvec = nvec;
+    return KIFMM_SUCCESS;
+  }
+  /* every size below is a count times nvec: refuse what would overflow, never allocatable */
+  if (nvec > INT64_MAX / (kifmm__plan_work_bytes(p, 1) + 8))
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  int64_t nb = p->tree.nbox, n = p->ops.n, nt = p->tree.ntrg;
+  double *mult = NULL, *loc = NULL, *q = NULL, *pot = NULL, *g = NULL;
+  int ok = kifmm__calloc((void **)&mult, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&loc, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&q, (size_t)(p->tree.nsrc * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&pot, (size_t)(nt * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&g, (size_t)(3 * nt * nvec), sizeof(double)) == 0;
+  if (!ok) {
+    free(mult);
+    free(loc);
+    free(q);
+    free(pot);
+    free(g);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  p->stats.bytes += kifmm__plan_work_bytes(p, nvec) - kifmm__plan_work_bytes(p, p->nvec_cap);
+  free(p->multipole);
+  free(p->local);
+  free(p->q);
+  free(p->pot);
+  free(p->gx);
+  p->multipole = mult;
+  p->local = loc;
+  p->q = q;
+  p->pot = pot;
+  p->gx = g;
+  p->gy = g + nt * nvec;
+  p->gz = p->gy + nt * nvec;
+  p->nvec = p->nvec_cap = nvec;
   return KIFMM_SUCCESS;
 }
+
+/* One vector's arrays at plan creation; evaluations of more vectors grow them. */
+int kifmm__plan_alloc_work(kifmm_plan *p) { return kifmm__plan_reserve(p, 1); }
 
 void kifmm__plan_fill_stats(kifmm_plan *p) {
   kifmm_stats *s = &p->stats;
@@ -96,7 +132,7 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
   kifmm__blas_describe(s->blas, sizeof(s->blas), s->blas_core, sizeof(s->blas_core));
   snprintf(s->simd, sizeof(s->simd), "%s", kifmm__simd_name(kifmm__simd()));
-  int64_t work = (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8;
+  int64_t work = kifmm__plan_work_bytes(p, p->nvec_cap > 1 ? p->nvec_cap : 1);
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
              kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
 }
@@ -216,9 +252,10 @@ static double to_gradient(double v, double h) { return KIFMM_INV_4PI * v / h / h
 static int results_representable(const kifmm_plan *p, int want_grad) {
   const kifmm_tree *t = &p->tree;
   const double h = t->half;
+  const int64_t m = t->ntrg * p->nvec; /* [vector][target] in all four arrays */
   int64_t bad = 0;
 #pragma omp parallel for num_threads(p->nthreads) schedule(static) reduction(+ : bad)
-  for (int64_t i = 0; i < t->ntrg; i++) {
+  for (int64_t i = 0; i < m; i++) {
     bad += !isfinite(to_potential(p->pot[i], h));
     if (want_grad)
       bad += !isfinite(to_gradient(p->gx[i], h)) + !isfinite(to_gradient(p->gy[i], h)) +
@@ -230,32 +267,54 @@ static int results_representable(const kifmm_plan *p, int want_grad) {
 static void unpermute_results(const kifmm_plan *p, double *pot, double *grad) {
   const kifmm_tree *t = &p->tree;
   const double h = t->half;
+  const int64_t nt = t->ntrg;
+  for (int v = 0; v < p->nvec; v++) {
+    double *pv = pot + v * nt, *gv = grad ? grad + 3 * v * nt : NULL;
+    const int64_t o = v * nt;
 #pragma omp parallel for num_threads(p->nthreads) schedule(static)
-  for (int64_t i = 0; i < t->ntrg; i++) {
-    int64_t j = t->trg_perm[i];
-    pot[j] = to_potential(p->pot[i], h);
-    if (grad) {
-      grad[3 * j] = to_gradient(p->gx[i], h);
-      grad[3 * j + 1] = to_gradient(p->gy[i], h);
-      grad[3 * j + 2] = to_gradient(p->gz[i], h);
+    for (int64_t i = 0; i < nt; i++) {
+      int64_t j = t->trg_perm[i];
+      pv[j] = to_potential(p->pot[o + i], h);
+      if (gv) {
+        gv[3 * j] = to_gradient(p->gx[o + i], h);
+        gv[3 * j + 1] = to_gradient(p->gy[o + i], h);
+        gv[3 * j + 2] = to_gradient(p->gz[o + i], h);
+      }
     }
   }
 }
 
-int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
+/* Caller's charge vectors (vector v at charges + v * nsrc) to Morton order, [source][vector]. */
+static void permute_charges(kifmm_plan *p, const double *charges) {
+  const kifmm_tree *t = &p->tree;
+  const int nv = p->nvec;
+#pragma omp parallel for num_threads(p->nthreads) schedule(static)
+  for (int64_t i = 0; i < t->nsrc; i++)
+    for (int v = 0; v < nv; v++)
+      p->q[i * nv + v] = charges[v * t->nsrc + t->src_perm[i]];
+}
+
+int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, double *pot,
+                        double *grad) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (plan->let)
-    return kifmm__let_evaluate(plan, charges, pot, grad);
+  if (plan->let) /* collective: every rank learns of any rank's bad nvec there */
+    return kifmm__let_evaluate(plan, nvec, charges, pot, grad);
+  if (nvec < 0)
+    return KIFMM_ERR_INVALID_NVEC;
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
   const kifmm_tree *t = &plan->tree;
   if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
     return KIFMM_ERR_NULL_ARGUMENT;
-  if (!kifmm__all_finite(t->nsrc, charges))
+  if (nvec > INT64_MAX / (kifmm__plan_work_bytes(plan, 1) + 8)) /* sizes nvec times a count */
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  if (!kifmm__all_finite(t->nsrc * nvec, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
   double t0 = kifmm__wtime();
   plan->nthreads = resolve_threads(&plan->opts);
-  for (int64_t i = 0; i < t->nsrc; i++)
-    plan->q[i] = charges[t->src_perm[i]];
+  CHECK(kifmm__plan_reserve(plan, nvec));
+  permute_charges(plan, charges);
   int blas = kifmm__blas_threads_push();
   kifmm__progress_scope(&plan->opts);
   int status = kifmm__evaluate_sorted(plan, grad != NULL);
@@ -268,9 +327,14 @@ int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double 
   unpermute_results(plan, pot, grad);
   plan->stats.t_evaluate = kifmm__wtime() - t0;
   plan->stats.nevaluations++;
+  plan->stats.nvec = nvec;
   if (plan->opts.verbose)
     print_timings(&plan->stats);
   return KIFMM_SUCCESS;
+}
+
+int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot, double *grad) {
+  return kifmm_evaluate_many(plan, 1, charges, pot, grad);
 }
 
 int kifmm_plan_destroy(kifmm_plan **plan) {

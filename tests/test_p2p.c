@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm__p2p on the path KIFMM_SIMD selects against a plain sum: every remainder of the
  * target lanes, coincident points (which contribute nothing), and coordinates scaled to
- * 1e-100 and 1e100 (the AVX2 path builds 1/sqrt from the exponent bits). ctest runs this
- * once per path. */
+ * 1e-100 and 1e100 (the AVX2 path builds 1/sqrt from the exponent bits). kifmm__p2p_many
+ * against kifmm__p2p per vector: vector counts around the group sizes, source counts around
+ * the chunk, both charge layouts, strided results that accumulate, and potential only
+ * leaving the gradients alone. ctest runs this once per path. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -86,6 +88,66 @@ static void check(int64_t ns, int64_t nt, double scale, uint64_t *seed) {
   free(rg);
 }
 
+static double max_rel(int64_t n, const double *a, const double *b) {
+  double d = 0, m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    d = fmax(d, fabs(a[i] - b[i]));
+    m = fmax(m, fabs(b[i]));
+  }
+  return m > 0 ? d / m : d;
+}
+
+/* nv vectors, charges [source][vector] (interleaved) or [vector][source]; results of vector v
+ * at v * ldo (ldo > nt), starting from 1 so that accumulation is checked too. */
+static void check_many(int nv, int64_t ns, int64_t nt, int interleaved, int grad,
+                       uint64_t *seed) {
+  const int64_t ldo = nt + 3;
+  double *sx = tu_alloc(3 * ns + 1), *sy = sx + ns, *sz = sy + ns, *t = tu_alloc(3 * nt);
+  double *q = tu_alloc(nv * ns + 1), *qv = tu_alloc(ns + 1);
+  double *out = tu_alloc(4 * nv * ldo), *ref = tu_alloc(4 * nt);
+  for (int64_t j = 0; j < 3 * ns; j++)
+    sx[j] = tu_uniform(seed);
+  for (int64_t i = 0; i < 3 * nt; i++)
+    t[i] = tu_uniform(seed);
+  for (int64_t i = 0; i < nt && i < ns; i += 4) /* coincident pairs */
+    t[i] = sx[i], t[nt + i] = sy[i], t[2 * nt + i] = sz[i];
+  for (int64_t i = 0; i < nv * ns; i++)
+    q[i] = tu_uniform(seed) - 0.5;
+  for (int64_t i = 0; i < 4 * nv * ldo; i++)
+    out[i] = 1.0;
+  int64_t qs = interleaved ? nv : 1, qstep = interleaved ? 1 : ns;
+  double *g = out + nv * ldo;
+  kifmm__p2p_many(nv, ns, sx, sy, sz, q, qs, qstep, nt, t, t + nt, t + 2 * nt, out,
+                  grad ? g : NULL, grad ? g + nv * ldo : NULL, grad ? g + 2 * nv * ldo : NULL,
+                  ldo);
+  for (int v = 0; v < nv; v++) {
+    for (int64_t j = 0; j < ns; j++)
+      qv[j] = q[j * qs + v * qstep];
+    for (int64_t i = 0; i < 4 * nt; i++)
+      ref[i] = 1.0;
+    kifmm__p2p(ns, sx, sy, sz, qv, nt, t, t + nt, t + 2 * nt, ref, ref + nt, ref + 2 * nt,
+               ref + 3 * nt);
+    double e = max_rel(nt, out + v * ldo, ref);
+    for (int c = 0; grad && c < 3; c++)
+      e = fmax(e, max_rel(nt, g + c * nv * ldo + v * ldo, ref + (c + 1) * nt));
+    EXPECT(e <= 1e-13, "many nv=%d ns=%lld nt=%lld interleaved %d grad %d vector %d: %.2e", nv,
+           (long long)ns, (long long)nt, interleaved, grad, v, e);
+  }
+  int untouched = 1;
+  for (int64_t i = 0; !grad && i < 3 * nv * ldo; i++)
+    untouched &= g[i] == 1.0;
+  for (int v = 0; v < nv; v++) /* the gaps between strided results */
+    for (int64_t i = nt; i < ldo; i++)
+      untouched &= out[v * ldo + i] == 1.0;
+  EXPECT(untouched, "many nv=%d grad %d wrote outside its results", nv, grad);
+  free(sx);
+  free(t);
+  free(q);
+  free(qv);
+  free(out);
+  free(ref);
+}
+
 int main(int argc, char **argv) {
   const char *path = kifmm__simd_name(kifmm__simd());
   printf("test_p2p: %s path\n", path);
@@ -98,5 +160,12 @@ int main(int argc, char **argv) {
     for (int64_t nt = 1; nt <= 17; nt++)
       for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
         check(ns[a], nt, scales[c], &seed);
+  const int nvs[] = {1, 2, 3, 4, 5, 8, 9};
+  const int64_t nsm[] = {1, 63, 64, 65, 150}, ntm[] = {1, 3, 8, 13};
+  for (size_t a = 0; a < sizeof(nvs) / sizeof(nvs[0]); a++)
+    for (size_t b = 0; b < sizeof(nsm) / sizeof(nsm[0]); b++)
+      for (size_t c = 0; c < sizeof(ntm) / sizeof(ntm[0]); c++)
+        for (int layout = 0; layout < 4; layout++)
+          check_many(nvs[a], nsm[b], ntm[c], layout & 1, layout >> 1, &seed);
   return tu_finish("test_p2p");
 }
