@@ -519,7 +519,7 @@ contains
     msg = c_string(c_error_string(int(status, c_int)))
   end function kifmm_error_string
 
-  !> Version of the linked library, e.g. "0.2.0".
+  !> Version of the linked library, e.g. "0.3.0".
   function kifmm_version() result(version)
     character(len=:), allocatable :: version
     version = c_string(c_version())

@@ -19,9 +19,9 @@ extern "C" {
 #endif
 
 #define KIFMM_VERSION_MAJOR 0
-#define KIFMM_VERSION_MINOR 2
+#define KIFMM_VERSION_MINOR 3
 #define KIFMM_VERSION_PATCH 0
-#define KIFMM_VERSION_STRING "0.2.0"
+#define KIFMM_VERSION_STRING "0.3.0"
 
 /* Limits of the options. */
 #define KIFMM_MIN_ORDER 2
