@@ -298,6 +298,13 @@ KIFMM_INTERNAL int kifmm__plan_alloc_work(kifmm_plan *p);
 KIFMM_INTERNAL int kifmm__plan_reserve(kifmm_plan *p, int nvec);
 /* Bytes of the work arrays for nvec vectors. */
 KIFMM_INTERNAL int64_t kifmm__plan_work_bytes(const kifmm_plan *p, int nvec);
+/* The argument checks of an evaluation on this process's arrays, one-process and distributed
+ * alike: nvec (< 0 refused, 0 accepted here and left to the caller), pointers, sizes that nvec
+ * multiplies (per_vector: the most bytes any count takes a vector; refused when nvec times it
+ * overflows) and finite charges in every vector. */
+KIFMM_INTERNAL int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg,
+                                          int64_t per_vector, const double *charges,
+                                          const double *pot);
 KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
 /* let.c: kifmm_evaluate() and kifmm_plan_destroy() of a distributed plan (collective). */
 KIFMM_INTERNAL int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges,

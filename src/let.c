@@ -949,21 +949,6 @@ int kifmm_plan_create_mpi_f(kifmm_plan **plan, MPI_Fint comm, int64_t nsrc_local
  * layout of plan->q), partial multipoles as the box's nvec expansions ([box][vector][n]),
  * results as nvec groups of potential (and gradient) a target. */
 
-static int check_inputs(const struct kifmm_let *let, int nvec, const double *charges,
-                        const double *pot) {
-  if (nvec < 0)
-    return KIFMM_ERR_INVALID_NVEC;
-  if (nvec == 0)
-    return KIFMM_SUCCESS;
-  if (nvec > INT64_MAX / (8 * (let->nsrc_in + 4 * let->ntrg_in + 1))) /* nvec times a count */
-    return KIFMM_ERR_OUT_OF_MEMORY;
-  if ((let->nsrc_in > 0 && !charges) || (let->ntrg_in > 0 && !pot))
-    return KIFMM_ERR_NULL_ARGUMENT;
-  if (!kifmm__all_finite(let->nsrc_in * nvec, charges))
-    return KIFMM_ERR_NONFINITE_CHARGE;
-  return KIFMM_SUCCESS;
-}
-
 /* The caller's vectors (vector v at charges + v * n) as [source][vector]; the caller's own
  * array when there is one vector. */
 static int interleave_charges(int64_t n, int nv, const double *charges, double **out,
@@ -1080,7 +1065,9 @@ int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, doubl
   double t0 = kifmm__wtime();
   let->sent = let->received = 0;
   let->t_wait = 0;
-  int local[4] = {check_inputs(let, nvec, charges, pot), grad != NULL, nvec, -nvec}, all[4];
+  int checked = kifmm__check_evaluation(nvec, let->nsrc_in, let->ntrg_in,
+                                        8 * (let->nsrc_in + 4 * let->ntrg_in + 1), charges, pot);
+  int local[4] = {checked, grad != NULL, nvec, -nvec}, all[4];
   if (MPI_Allreduce(local, all, 4, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
   if (all[0] == KIFMM_SUCCESS && all[2] != -all[3])

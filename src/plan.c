@@ -294,23 +294,31 @@ static void permute_charges(kifmm_plan *p, const double *charges) {
       p->q[i * nv + v] = charges[v * t->nsrc + t->src_perm[i]];
 }
 
+int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg, int64_t per_vector,
+                            const double *charges, const double *pot) {
+  if (nvec < 0)
+    return KIFMM_ERR_INVALID_NVEC;
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
+  if ((nsrc > 0 && !charges) || (ntrg > 0 && !pot))
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (nvec > INT64_MAX / per_vector)
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  if (!kifmm__all_finite(nsrc * nvec, charges))
+    return KIFMM_ERR_NONFINITE_CHARGE;
+  return KIFMM_SUCCESS;
+}
+
 int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, double *pot,
                         double *grad) {
   if (!plan)
     return KIFMM_ERR_NULL_ARGUMENT;
   if (plan->let) /* collective: every rank learns of any rank's bad nvec there */
     return kifmm__let_evaluate(plan, nvec, charges, pot, grad);
-  if (nvec < 0)
-    return KIFMM_ERR_INVALID_NVEC;
+  CHECK(kifmm__check_evaluation(nvec, plan->tree.nsrc, plan->tree.ntrg,
+                                 kifmm__plan_work_bytes(plan, 1) + 8, charges, pot));
   if (nvec == 0)
     return KIFMM_SUCCESS;
-  const kifmm_tree *t = &plan->tree;
-  if ((t->nsrc > 0 && !charges) || (t->ntrg > 0 && !pot))
-    return KIFMM_ERR_NULL_ARGUMENT;
-  if (nvec > INT64_MAX / (kifmm__plan_work_bytes(plan, 1) + 8)) /* sizes nvec times a count */
-    return KIFMM_ERR_OUT_OF_MEMORY;
-  if (!kifmm__all_finite(t->nsrc * nvec, charges))
-    return KIFMM_ERR_NONFINITE_CHARGE;
   double t0 = kifmm__wtime();
   plan->nthreads = resolve_threads(&plan->opts);
   CHECK(kifmm__plan_reserve(plan, nvec));
