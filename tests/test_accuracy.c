@@ -67,28 +67,6 @@ static void run_case(int order, tu_dist dist, int identical, const tolerance *to
   free(grad);
 }
 
-/* With KIFMM_SIMD set, whether the library runs that path (it falls back when the CPU
- * lacks it, and then this run would only repeat another). */
-static int simd_path_available(void) {
-  const char *want = getenv("KIFMM_SIMD");
-  if (!want)
-    return 1;
-  const double xyz[3] = {0.5, 0.5, 0.5};
-  kifmm_options o = kifmm_default_options();
-  o.use_cache = 0;
-  o.order = 2;
-  kifmm_plan *plan = NULL;
-  kifmm_stats st;
-  memset(&st, 0, sizeof(st));
-  int ok = kifmm_plan_create(&plan, 1, xyz, 1, xyz, &o) == KIFMM_SUCCESS &&
-           kifmm_plan_stats(plan, &st) == KIFMM_SUCCESS;
-  kifmm_plan_destroy(&plan);
-  if (!ok) /* let the accuracy cases report the failure */
-    return 1;
-  printf("KIFMM_SIMD=%s: running %s\n", want, st.simd);
-  return strcmp(want, st.simd) == 0;
-}
-
 int main(int argc, char **argv) {
   int order = argc > 1 ? atoi(argv[1]) : 6;
   const tolerance *tol = NULL;
@@ -99,7 +77,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "no tolerance for order %d\n", order);
     return 2;
   }
-  if (!simd_path_available())
+  if (!tu_simd_path_available(getenv("KIFMM_SIMD")))
     return 77; /* ctest's SKIP_RETURN_CODE */
   for (int d = TU_CUBE; d <= TU_CLUSTER; d++)
     for (int identical = 0; identical <= 1; identical++)

@@ -217,26 +217,8 @@ static void check_tuning(void) {
   free(x);
 }
 
-/* With a path named, whether the library runs it (it falls back when the CPU lacks it). */
-static int simd_path_available(const char *want) {
-  const double xyz[3] = {0.5, 0.5, 0.5};
-  kifmm_options o = kifmm_default_options();
-  o.use_cache = 0;
-  o.order = 2;
-  kifmm_plan *plan = NULL;
-  kifmm_stats st;
-  memset(&st, 0, sizeof(st));
-  int ok = kifmm_plan_create(&plan, 1, xyz, 1, xyz, &o) == KIFMM_SUCCESS &&
-           kifmm_plan_stats(plan, &st) == KIFMM_SUCCESS;
-  kifmm_plan_destroy(&plan);
-  if (!ok)
-    return 1;
-  printf("path %s: running %s\n", want, st.simd);
-  return strcmp(want, st.simd) == 0;
-}
-
 int main(int argc, char **argv) {
-  if (argc > 1 && !simd_path_available(argv[1]))
+  if (argc > 1 && !tu_simd_path_available(argv[1]))
     return 77; /* ctest's SKIP_RETURN_CODE */
   check_errors();
   for (int d = TU_CUBE; d <= TU_CLUSTER; d += TU_CLUSTER - TU_CUBE)

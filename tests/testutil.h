@@ -38,6 +38,29 @@ static inline int tu_finish(const char *name) {
   return tu_failures ? 1 : 0;
 }
 
+/* Whether the library runs the SIMD path named by want (KIFMM_SIMD, set by the test's
+ * environment): it falls back when the CPU lacks it, and a suite for that path then skips.
+ * NULL: no path asked, always true; a failing plan also gives true, so that the suite's own
+ * cases report the failure. */
+static inline int tu_simd_path_available(const char *want) {
+  if (!want)
+    return 1;
+  const double xyz[3] = {0.5, 0.5, 0.5};
+  kifmm_options o = kifmm_default_options();
+  o.use_cache = 0;
+  o.order = 2;
+  kifmm_plan *plan = NULL;
+  kifmm_stats st;
+  memset(&st, 0, sizeof(st));
+  int ok = kifmm_plan_create(&plan, 1, xyz, 1, xyz, &o) == KIFMM_SUCCESS &&
+           kifmm_plan_stats(plan, &st) == KIFMM_SUCCESS;
+  kifmm_plan_destroy(&plan);
+  if (!ok)
+    return 1;
+  printf("KIFMM_SIMD=%s: running %s\n", want, st.simd);
+  return strcmp(want, st.simd) == 0;
+}
+
 static inline double tu_wtime(void) { /* wall clock, C11 */
   struct timespec ts;
   timespec_get(&ts, TIME_UTC);
