@@ -6,6 +6,24 @@
 
 #include "internal.h"
 
+/* Cache blocks of the large products (gemm_tile.h): KC x MC of A is 240 KB, in every L2
+ * we run on; NCOL columns share each block. Only an A larger than a core's share of L3 is
+ * blocked: below that the unblocked panels measured faster (the block copies and the extra
+ * passes over C cost more than re-reading A from L3). */
+enum { KIFMM_GEMM_KC = 256, KIFMM_GEMM_MC = 120, KIFMM_GEMM_NCOL = 256 };
+
+static int gemm_blocks(int m, int n, int k) {
+  return n > 8 && (size_t)m * k * sizeof(double) > (size_t)8 << 20;
+}
+
+static double *gemm_pack_new(void) {
+  double *pack = NULL;
+  return kifmm__calloc((void **)&pack, (size_t)KIFMM_GEMM_KC * KIFMM_GEMM_MC, sizeof(double)) ==
+                 KIFMM_SUCCESS
+             ? pack
+             : NULL;
+}
+
 /* ---- AVX-512: 24 x 8 tiles (24 accumulators of 32 zmm) ---- */
 #define V __m512d
 #define W 8

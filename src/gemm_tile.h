@@ -96,8 +96,10 @@ static TARGET void NAME(panel)(int m, int nr, int k, double alpha, const double 
   }
 }
 
-static TARGET void NAME(mm_cols)(int m, int n, int k, double alpha, const double *a, int lda,
-                                 const double *const *bc, double beta, double *const *cc) {
+/* Columns [j, j + n) of C over rows [0, m) and the k range of the given pointers: panels of
+ * up to NR_MAX columns, the widest first. */
+static TARGET void NAME(panels)(int m, int n, int k, double alpha, const double *a, int lda,
+                                const double *const *bc, double beta, double *const *cc) {
   for (int j = 0; j < n;) {
     int nr = NR_MAX;
     while (nr > n - j)
@@ -107,19 +109,56 @@ static TARGET void NAME(mm_cols)(int m, int n, int k, double alpha, const double
   }
 }
 
+/* Large A (the M2M and L2L operators from order ~10) does not stay in cache while every
+ * panel streams all of it: cut it into KIFMM_GEMM_MC x KIFMM_GEMM_KC blocks (240 KB, in L2),
+ * each copied into `pack` so that its columns are adjacent (read in place, a tall A puts
+ * every k step on another page), and run all the columns past each block. A is then read
+ * from memory once per call instead of once per panel. The k blocks after the first add to
+ * C (beta 1), which leaves alpha and beta as asked. */
+static TARGET void NAME(blocked)(int m, int n, int k, double alpha, const double *a, int lda,
+                                 const double *const *bc, double beta, double *const *cc,
+                                 double *pack) {
+  const double *bk[KIFMM_GEMM_NCOL];
+  double *ck[KIFMM_GEMM_NCOL];
+  for (int j0 = 0; j0 < n; j0 += KIFMM_GEMM_NCOL) {
+    int nc = n - j0 < KIFMM_GEMM_NCOL ? n - j0 : KIFMM_GEMM_NCOL;
+    for (int k0 = 0; k0 < k; k0 += KIFMM_GEMM_KC) {
+      int kc = k - k0 < KIFMM_GEMM_KC ? k - k0 : KIFMM_GEMM_KC;
+      for (int j = 0; j < nc; j++)
+        bk[j] = bc[j0 + j] + k0;
+      for (int i0 = 0; i0 < m; i0 += KIFMM_GEMM_MC) {
+        int mc = m - i0 < KIFMM_GEMM_MC ? m - i0 : KIFMM_GEMM_MC;
+        for (int p = 0; p < kc; p++)
+          memcpy(pack + (size_t)p * mc, a + i0 + (size_t)(k0 + p) * lda,
+                 (size_t)mc * sizeof(double));
+        for (int j = 0; j < nc; j++)
+          ck[j] = cc[j0 + j] + i0;
+        NAME(panels)(mc, nc, kc, alpha, pack, mc, bk, k0 == 0 ? beta : 1.0, ck);
+      }
+    }
+  }
+}
+
+static TARGET void NAME(mm_cols)(int m, int n, int k, double alpha, const double *a, int lda,
+                                 const double *const *bc, double beta, double *const *cc) {
+  double *pack = k > 0 && gemm_blocks(m, n, k) ? gemm_pack_new() : NULL;
+  if (pack)
+    NAME(blocked)(m, n, k, alpha, a, lda, bc, beta, cc, pack);
+  else /* also when the block buffer cannot be had: slower, same result */
+    NAME(panels)(m, n, k, alpha, a, lda, bc, beta, cc);
+  free(pack);
+}
+
 static TARGET void NAME(mm)(int m, int n, int k, double alpha, const double *a, int lda,
                             const double *b, int ldb, double beta, double *c, int ldc) {
-  for (int j = 0; j < n;) {
-    int nr = NR_MAX;
-    while (nr > n - j)
-      nr /= 2;
-    const double *bc[NR_MAX];
-    double *cc[NR_MAX];
-    for (int q = 0; q < nr; q++) {
-      bc[q] = b + (size_t)(j + q) * ldb;
-      cc[q] = c + (size_t)(j + q) * ldc;
+  const double *bc[KIFMM_GEMM_NCOL];
+  double *cc[KIFMM_GEMM_NCOL];
+  for (int j0 = 0; j0 < n; j0 += KIFMM_GEMM_NCOL) {
+    int nc = n - j0 < KIFMM_GEMM_NCOL ? n - j0 : KIFMM_GEMM_NCOL;
+    for (int q = 0; q < nc; q++) {
+      bc[q] = b + (size_t)(j0 + q) * ldb;
+      cc[q] = c + (size_t)(j0 + q) * ldc;
     }
-    NAME(panel)(m, nr, k, alpha, a, lda, bc, beta, cc);
-    j += nr;
+    NAME(mm_cols)(m, nc, k, alpha, a, lda, bc, beta, cc);
   }
 }

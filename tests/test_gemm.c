@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm__mm and kifmm__mm_cols (the evaluation's own gemm tiles) against a plain triple
  * loop, on every edge of the tiling: row counts around the vector and tile widths, column
- * counts around the panel width, k = 0, beta = 0 over NaN, leading dimensions above m. The
+ * counts around the panel width, k = 0, beta = 0 over NaN, leading dimensions above m, and
+ * shapes that take the cache-blocked path across its block edges. The
  * path is the one KIFMM_SIMD selects; ctest runs this once per path. */
 #include "internal.h"
 #include "testutil.h"
@@ -89,5 +90,13 @@ int main(int argc, char **argv) {
         check_shape(ms[i], ns[j], ks[l], -0.75, 1.0, &seed);
         check_shape(ms[i], ns[j], ks[l], 2.0, 0.5, &seed);
       }
+  /* shapes large enough for the cache-blocked path: k and m across block edges, more
+   * columns than one column group */
+  const int big[][3] = {{130, 9, 530}, {300, 17, 300}, {1, 33, 600}, {250, 40, 257},
+                        {121, 260, 513}, {24, 12, 1100}};
+  for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+    check_shape(big[i][0], big[i][1], big[i][2], 1.0, 0.0, &seed);
+    check_shape(big[i][0], big[i][1], big[i][2], -0.75, 1.0, &seed);
+  }
   return tu_finish("test_gemm");
 }
