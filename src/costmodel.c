@@ -223,7 +223,8 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
     gather = fmax(gather, ns);
   }
   double n = p->ops.n, k = p->ops.k, nv = nvec;
-  double scratch = fmax(9 * n * 64, 4 * k * 128 * nv) * 8 + 2 * 128 * KIFMM_NTV * 4 +
+  const double blk = KIFMM_M2L_BLOCK_MAX;
+  double scratch = fmax(9 * n * 64, (2 * k + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
                    (3 + nv) * gather * 8;
   /* and every B_t transposed once per evaluation: half of the M2L factors */
   return 8 * k * widest * nv + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;

@@ -145,6 +145,8 @@ typedef struct kifmm_lists {
 } kifmm_lists;
 
 #define KIFMM_NTV 316
+/* Target boxes one M2L block takes at most (evaluate.c); the memory estimate counts it. */
+#define KIFMM_M2L_BLOCK_MAX 512
 KIFMM_INTERNAL int kifmm__lists_build(kifmm_lists *l, const kifmm_tree *t, int nthreads);
 KIFMM_INTERNAL void kifmm__lists_free(kifmm_lists *l);
 KIFMM_INTERNAL int64_t kifmm__lists_bytes(const kifmm_lists *l, const kifmm_tree *t);
