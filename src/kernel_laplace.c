@@ -153,24 +153,60 @@ static inline KIFMM_TARGET_AVX2 void add_masked(double *p, __m256i lanes, __m256
   _mm256_maskstore_pd(p, lanes, _mm256_add_pd(_mm256_maskload_pd(p, lanes), v));
 }
 
-/* grad is a compile-time constant at both call sites, so each gets its own loop. */
-static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void p2p_block_avx2(
-    int grad, int64_t ns, const double *sx, const double *sy, const double *sz, const double *q,
-    __m256i lanes, const double *tx, const double *ty, const double *tz, double *pot, double *gx,
-    double *gy, double *gz) {
-  const __m256d zero = _mm256_setzero_pd();
-  __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
-          z = _mm256_maskload_pd(tz, lanes);
-  __m256d p = zero, ax = zero, ay = zero, az = zero;
+/* 1/r for 4 targets and a chunk of sources into rr, the first of two passes as on AVX-512:
+ * here the chain of four Newton steps made the one-pass loop wait on latency. */
+static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, const double *sy,
+                                               const double *sz, __m256d x, __m256d y,
+                                               __m256d z, double *rr) {
+  for (int64_t j = 0; j < m; j++) {
+    __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
+    __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
+    __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
+    __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
+    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(r2));
+  }
+}
+
+/* The potential alone in one pass: a second pass would be bound by the latency of the sum. */
+static KIFMM_TARGET_AVX2 __m256d pot_block_avx2(int64_t ns, const double *sx, const double *sy,
+                                                const double *sz, const double *q, __m256d x,
+                                                __m256d y, __m256d z) {
+  __m256d p = _mm256_setzero_pd();
   for (int64_t j = 0; j < ns; j++) {
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
     __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
     __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
-    __m256d rinv = rsqrt_avx2(r2);
-    __m256d qr = _mm256_mul_pd(_mm256_broadcast_sd(q + j), rinv);
-    p = _mm256_add_pd(p, qr);
-    if (grad) {
+    p = _mm256_add_pd(p, _mm256_mul_pd(_mm256_broadcast_sd(q + j), rsqrt_avx2(r2)));
+  }
+  return p;
+}
+
+/* With gradient, two passes per chunk of sources (10% faster on Zen 4). */
+static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const double *sy,
+                                             const double *sz, const double *q, __m256i lanes,
+                                             const double *tx, const double *ty,
+                                             const double *tz, double *pot, double *gx,
+                                             double *gy, double *gz) {
+  __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
+          z = _mm256_maskload_pd(tz, lanes);
+  if (!gx) {
+    add_masked(pot, lanes, pot_block_avx2(ns, sx, sy, sz, q, x, y, z));
+    return;
+  }
+  const __m256d zero = _mm256_setzero_pd();
+  double rr[4 * P2P_CHUNK] __attribute__((aligned(32)));
+  __m256d p = zero, ax = zero, ay = zero, az = zero;
+  for (int64_t j0 = 0; j0 < ns; j0 += P2P_CHUNK) {
+    const int64_t m = ns - j0 < P2P_CHUNK ? ns - j0 : P2P_CHUNK;
+    chunk_rsqrt_avx2(m, sx + j0, sy + j0, sz + j0, x, y, z, rr);
+    for (int64_t j = 0; j < m; j++) {
+      __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j0 + j));
+      __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j0 + j));
+      __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j0 + j));
+      __m256d rinv = _mm256_load_pd(rr + 4 * j);
+      __m256d qr = _mm256_mul_pd(_mm256_broadcast_sd(q + j0 + j), rinv);
+      p = _mm256_add_pd(p, qr);
       __m256d qr3 = _mm256_mul_pd(qr, _mm256_mul_pd(rinv, rinv));
       ax = _mm256_fnmadd_pd(qr3, dx, ax);
       ay = _mm256_fnmadd_pd(qr3, dy, ay);
@@ -178,11 +214,9 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void p2p_block_av
     }
   }
   add_masked(pot, lanes, p);
-  if (grad) {
-    add_masked(gx, lanes, ax);
-    add_masked(gy, lanes, ay);
-    add_masked(gz, lanes, az);
-  }
+  add_masked(gx, lanes, ax);
+  add_masked(gy, lanes, ay);
+  add_masked(gz, lanes, az);
 }
 
 static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const double *sy,
@@ -192,12 +226,8 @@ static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const doubl
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   for (int64_t i = 0; i < nt; i += 4) {
     __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nt - i), lane);
-    if (gx)
-      p2p_block_avx2(1, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, gx + i,
-                     gy + i, gz + i);
-    else
-      p2p_block_avx2(0, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, NULL, NULL,
-                     NULL);
+    p2p_block_avx2(ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i,
+                   gx ? gx + i : NULL, gx ? gy + i : NULL, gx ? gz + i : NULL);
   }
 }
 
