@@ -27,10 +27,11 @@ void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double 
  * No 0 * inf arises either, so no invalid-operation flag. Then one correction of degree 3
  * instead of two Newton steps: with e = 1 - r2 y0^2 (|e| < 1.23e-4),
  * 1/sqrt(r2) = y0 (1 + e/2 + 3e^2/8 + 5e^3/16) up to 35e^4/128 < 6.3e-17; in E = 4e that is
- * R = y + y E (1/8 + 3E/128 + 5E^2/1024). Measured (examples/p2p_bench.c --rsqrt): relative
- * error at most 1.3e-16 with the hardware estimate, 2.3e-16 with estimates at the 2^-14
- * bound (two Newton steps: 2.7e-16 and 3.2e-16). r2 must be a normal double: points closer
- * than 1.5e-154 (but not equal) get no accurate value, as on the AVX2 path. */
+ * R = y + y E (1/8 + 3E/128 + 5E^2/1024). Measured on 2e7 random r2 in 2^-600..2^600
+ * against long double: relative error of R/2 at most 1.3e-16 with Zen 4's estimate and
+ * 2.3e-16 with estimates perturbed to the 2^-14 bound (two Newton steps: 2.7e-16, 3.2e-16);
+ * whole pairs: kifmm-p2p-bench --pairs and test_p2p. r2 must be a normal double: points
+ * closer than 1.5e-154 (but not equal) get no accurate value, as on the AVX2 path. */
 static inline KIFMM_TARGET_AVX512 __m512d twice_rsqrt(__m512d r2) {
   const __m512i exponent_one = _mm512_set1_epi64(INT64_C(1) << 52);
   __m512d y = _mm512_castsi512_pd(
@@ -57,7 +58,11 @@ static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d
  * the second pass as adds that run beside the multipliers). The potential alone keeps one
  * pass: its second pass would be one FMA a source, bound by the latency of the sum. More
  * targets per source (16, 24) share the broadcasts but measured no faster: the loop is bound
- * by its multiplies and FMAs (16 per 8 pairs with gradient, 11 without). */
+ * by its multiplies and FMAs (16 per 8 pairs with gradient, 11 without). On Intel, where
+ * adds share the two vector ports with the FMAs, the recomputed differences make 24 vector
+ * ops per 8 pairs (one pass: 21, the former kernel: 22), against a one-pass loop that keeps
+ * about 120 ops waiting; not measured there (kifmm-p2p-bench). Storing the differences in
+ * pass one instead measured as slow as one pass on Zen 4 (bound by the stores). */
 enum { P2P_CHUNK = 64 };
 
 static KIFMM_TARGET_AVX512 void chunk_twice_rsqrt(int64_t m, const double *sx, const double *sy,
