@@ -193,8 +193,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], path) != 0)
     return 77; /* this CPU lacks the path asked for: ctest's SKIP_RETURN_CODE */
   uint64_t seed = 11;
-  check_pairs(20000, &seed);
-  const int64_t ns[] = {0, 1, 5, 33, 64, 129, 150};
+  const int64_t ns[] = {0, 1, 5, 33, 150};
   const double scales[] = {1.0, 1e-100, 1e100};
   for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); a++)
     for (int64_t nt = 1; nt <= 17; nt++)
@@ -207,5 +206,13 @@ int main(int argc, char **argv) {
       for (size_t c = 0; c < sizeof(ntm) / sizeof(ntm[0]); c++)
         for (int layout = 0; layout < 4; layout++)
           check_many(nvs[a], nsm[b], ntm[c], layout & 1, layout >> 1, &seed);
+  /* their own stream, leaving the draws of the cases above as they were */
+  uint64_t seed2 = 12;
+  check_pairs(20000, &seed2);
+  const int64_t chunk_edges[] = {64, 129}; /* the sources in chunks of 64 on the SIMD paths */
+  for (size_t a = 0; a < sizeof(chunk_edges) / sizeof(chunk_edges[0]); a++)
+    for (int64_t nt = 1; nt <= 17; nt += 4)
+      for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
+        check(chunk_edges[a], nt, scales[c], &seed2);
   return tu_finish("test_p2p");
 }
