@@ -54,7 +54,7 @@ static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d
 /* With gradient, sources go in chunks whose R = 2/r for the 8 targets is computed first
  * into a buffer that stays in L1, then summed: the long chain from coordinates to R no longer
  * sits between the loads and the sums in one loop iteration, which left the out-of-order
- * window short of independent work (6% slower on Zen 4, with the differences recomputed in
+ * window short of independent work (8% slower on Zen 4, with the differences recomputed in
  * the second pass as adds that run beside the multipliers). The potential alone keeps one
  * pass: its second pass would be one FMA a source, bound by the latency of the sum. More
  * targets per source (16, 24) share the broadcasts but measured no faster: the loop is bound
@@ -65,6 +65,8 @@ static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d
  * pass one instead measured as slow as one pass on Zen 4 (bound by the stores). */
 enum { P2P_CHUNK = 64 };
 
+/* r2 for the chunk first, then R in place: two short chains instead of one long one (3% on
+ * Zen 4; the store and reload cost no vector op). */
 static KIFMM_TARGET_AVX512 void chunk_twice_rsqrt(int64_t m, const double *sx, const double *sy,
                                                   const double *sz, __m512d x, __m512d y,
                                                   __m512d z, double *rr) {
@@ -72,9 +74,11 @@ static KIFMM_TARGET_AVX512 void chunk_twice_rsqrt(int64_t m, const double *sx, c
     __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
     __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
     __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
-    __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-    _mm512_store_pd(rr + 8 * j, twice_rsqrt(r2));
+    _mm512_store_pd(rr + 8 * j,
+                    _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx))));
   }
+  for (int64_t j = 0; j < m; j++)
+    _mm512_store_pd(rr + 8 * j, twice_rsqrt(_mm512_load_pd(rr + 8 * j)));
 }
 
 static KIFMM_TARGET_AVX512 __m512d pot_block(int64_t ns, const double *sx, const double *sy,
@@ -158,8 +162,9 @@ static inline KIFMM_TARGET_AVX2 void add_masked(double *p, __m256i lanes, __m256
   _mm256_maskstore_pd(p, lanes, _mm256_add_pd(_mm256_maskload_pd(p, lanes), v));
 }
 
-/* 1/r for 4 targets and a chunk of sources into rr, the first of two passes as on AVX-512:
- * here the chain of four Newton steps made the one-pass loop wait on latency. */
+/* 1/r for 4 targets and a chunk of sources into rr, the first of two passes as on AVX-512,
+ * r2 first and then 1/r in place: the chain of four Newton steps made the one-pass loop wait
+ * on latency. */
 static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, const double *sy,
                                                const double *sz, __m256d x, __m256d y,
                                                __m256d z, double *rr) {
@@ -167,9 +172,11 @@ static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, cons
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
     __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
-    __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
-    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(r2));
+    _mm256_store_pd(rr + 4 * j,
+                    _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx))));
   }
+  for (int64_t j = 0; j < m; j++)
+    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(_mm256_load_pd(rr + 4 * j)));
 }
 
 /* The potential alone in one pass: a second pass would be bound by the latency of the sum. */
@@ -187,7 +194,7 @@ static KIFMM_TARGET_AVX2 __m256d pot_block_avx2(int64_t ns, const double *sx, co
   return p;
 }
 
-/* With gradient, two passes per chunk of sources (10% faster on Zen 4). */
+/* With gradient, two passes per chunk of sources (1.25x on Zen 4). */
 static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const double *sy,
                                              const double *sz, const double *q, __m256i lanes,
                                              const double *tx, const double *ty,
