@@ -18,52 +18,116 @@ void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double 
 }
 
 /* ---- AVX-512 ---- */
-/* 1/sqrt(r2) to full double precision: 14-bit estimate and two Newton steps; 0 where r2 == 0. */
-static inline KIFMM_TARGET_AVX512 __m512d rsqrt_full(__m512d r2, __mmask8 nonzero) {
-  const __m512d half = _mm512_set1_pd(0.5), three_halves = _mm512_set1_pd(1.5);
-  __m512d y = _mm512_maskz_rsqrt14_pd(nonzero, r2);
-  __m512d hr2 = _mm512_mul_pd(half, r2);
-  y = _mm512_mul_pd(y, _mm512_fnmadd_pd(hr2, _mm512_mul_pd(y, y), three_halves));
-  y = _mm512_mul_pd(y, _mm512_fnmadd_pd(hr2, _mm512_mul_pd(y, y), three_halves));
-  return y;
+/* 2/sqrt(r2) to full double precision, and -0 where r2 == 0: callers halve the sums of
+ * q * R at the end and take an eighth of those of q * R^3 * d, exactly (powers of two).
+ * Why twice: rsqrt14 gives y0 = 1/sqrt(r2) to 2^-14 and +inf at r2 == 0, and adding one to
+ * the exponent field as a 64-bit integer turns y0 into y = 2 y0 and +inf into -0. That
+ * integer add runs beside the multipliers, where a compare into a mask would take a
+ * multiplier slot on Zen 4 (which the loop is bound by); on Intel both are one vector op.
+ * No 0 * inf arises either, so no invalid-operation flag. Then one correction of degree 3
+ * instead of two Newton steps: with e = 1 - r2 y0^2 (|e| < 1.23e-4),
+ * 1/sqrt(r2) = y0 (1 + e/2 + 3e^2/8 + 5e^3/16) up to 35e^4/128 < 6.3e-17; in E = 4e that is
+ * R = y + y E (1/8 + 3E/128 + 5E^2/1024). Measured on 2e7 random r2 in 2^-600..2^600
+ * against long double: relative error of R/2 at most 1.3e-16 with Zen 4's estimate and
+ * 2.3e-16 with estimates perturbed to the 2^-14 bound (two Newton steps: 2.7e-16, 3.2e-16);
+ * whole pairs: kifmm-p2p-bench --pairs and test_p2p. r2 must be a normal double: points
+ * closer than 1.5e-154 (but not equal) get no accurate value, as on the AVX2 path. */
+static inline KIFMM_TARGET_AVX512 __m512d twice_rsqrt(__m512d r2) {
+  const __m512i exponent_one = _mm512_set1_epi64(INT64_C(1) << 52);
+  __m512d y = _mm512_castsi512_pd(
+      _mm512_add_epi64(_mm512_castpd_si512(_mm512_rsqrt14_pd(r2)), exponent_one));
+  __m512d e4 = _mm512_fnmadd_pd(_mm512_mul_pd(y, y), r2, _mm512_set1_pd(4.0));
+  __m512d c = _mm512_fmadd_pd(e4, _mm512_set1_pd(5.0 / 1024), _mm512_set1_pd(3.0 / 128));
+  c = _mm512_fmadd_pd(c, e4, _mm512_set1_pd(1.0 / 8));
+  return _mm512_fmadd_pd(_mm512_mul_pd(y, e4), c, y);
+}
+
+/* What the sums of q R and q R^3 d are scaled by to give those of q/r and q d/r^3. */
+#define HALF512 _mm512_set1_pd(0.5)
+#define EIGHTH512 _mm512_set1_pd(0.125)
+
+/* p += s * v on the lanes. */
+static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d v, __m512d s) {
+  _mm512_mask_storeu_pd(p, lanes, _mm512_fmadd_pd(v, s, _mm512_maskz_loadu_pd(lanes, p)));
+}
+
+/* With gradient, sources go in chunks whose R = 2/r for the 8 targets is computed first
+ * into a buffer that stays in L1, then summed: the long chain from coordinates to R no longer
+ * sits between the loads and the sums in one loop iteration, which left the out-of-order
+ * window short of independent work (8% slower on Zen 4, with the differences recomputed in
+ * the second pass as adds that run beside the multipliers). The potential alone keeps one
+ * pass: its second pass would be one FMA a source, bound by the latency of the sum. More
+ * targets per source (16, 24) share the broadcasts but measured no faster: the loop is bound
+ * by its multiplies and FMAs (16 per 8 pairs with gradient, 11 without). On Intel, where
+ * adds share the two vector ports with the FMAs, the recomputed differences make 24 vector
+ * ops per 8 pairs (one pass: 21, the former kernel: 22), against a one-pass loop that keeps
+ * about 120 ops waiting; not measured there (kifmm-p2p-bench). Storing the differences in
+ * pass one instead measured as slow as one pass on Zen 4 (bound by the stores). */
+enum { P2P_CHUNK = 64 };
+
+/* r2 for the chunk first, then R in place: two short chains instead of one long one (3% on
+ * Zen 4; the store and reload cost no vector op). */
+static KIFMM_TARGET_AVX512 void chunk_twice_rsqrt(int64_t m, const double *sx, const double *sy,
+                                                  const double *sz, __m512d x, __m512d y,
+                                                  __m512d z, double *rr) {
+  for (int64_t j = 0; j < m; j++) {
+    __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
+    __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+    __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+    _mm512_store_pd(rr + 8 * j,
+                    _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx))));
+  }
+  for (int64_t j = 0; j < m; j++)
+    _mm512_store_pd(rr + 8 * j, twice_rsqrt(_mm512_load_pd(rr + 8 * j)));
+}
+
+static KIFMM_TARGET_AVX512 __m512d pot_block(int64_t ns, const double *sx, const double *sy,
+                                             const double *sz, const double *q, __m512d x,
+                                             __m512d y, __m512d z) {
+  __m512d p = _mm512_setzero_pd();
+  for (int64_t j = 0; j < ns; j++) {
+    __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
+    __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+    __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+    __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+    p = _mm512_fmadd_pd(_mm512_set1_pd(q[j]), twice_rsqrt(r2), p);
+  }
+  return p;
 }
 
 static KIFMM_TARGET_AVX512 void p2p_block(int64_t ns, const double *sx, const double *sy,
                                           const double *sz, const double *q, __mmask8 lanes,
                                           const double *tx, const double *ty, const double *tz,
                                           double *pot, double *gx, double *gy, double *gz) {
-  const __m512d zero = _mm512_setzero_pd();
   __m512d x = _mm512_maskz_loadu_pd(lanes, tx), y = _mm512_maskz_loadu_pd(lanes, ty),
           z = _mm512_maskz_loadu_pd(lanes, tz);
+  if (!gx) {
+    add512(pot, lanes, pot_block(ns, sx, sy, sz, q, x, y, z), HALF512);
+    return;
+  }
+  const __m512d zero = _mm512_setzero_pd();
+  double rr[8 * P2P_CHUNK] __attribute__((aligned(64)));
   __m512d p = zero, ax = zero, ay = zero, az = zero;
-  if (gx) {
-    for (int64_t j = 0; j < ns; j++) {
-      __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
-      __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
-      __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
-      __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-      __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
-      __m512d qr = _mm512_mul_pd(_mm512_set1_pd(q[j]), rinv);
-      p = _mm512_add_pd(p, qr);
-      __m512d qr3 = _mm512_mul_pd(qr, _mm512_mul_pd(rinv, rinv));
+  for (int64_t j0 = 0; j0 < ns; j0 += P2P_CHUNK) {
+    const int64_t m = ns - j0 < P2P_CHUNK ? ns - j0 : P2P_CHUNK;
+    chunk_twice_rsqrt(m, sx + j0, sy + j0, sz + j0, x, y, z, rr);
+    for (int64_t j = 0; j < m; j++) {
+      __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j0 + j]));
+      __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j0 + j]));
+      __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j0 + j]));
+      __m512d r = _mm512_load_pd(rr + 8 * j);
+      __m512d qr = _mm512_mul_pd(_mm512_set1_pd(q[j0 + j]), r);
+      p = _mm512_add_pd(p, qr); /* an add, not an FMA: it runs beside the multipliers */
+      __m512d qr3 = _mm512_mul_pd(qr, _mm512_mul_pd(r, r));
       ax = _mm512_fnmadd_pd(qr3, dx, ax);
       ay = _mm512_fnmadd_pd(qr3, dy, ay);
       az = _mm512_fnmadd_pd(qr3, dz, az);
     }
-    _mm512_mask_storeu_pd(gx, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, gx), ax));
-    _mm512_mask_storeu_pd(gy, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, gy), ay));
-    _mm512_mask_storeu_pd(gz, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, gz), az));
-  } else {
-    for (int64_t j = 0; j < ns; j++) {
-      __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
-      __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
-      __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
-      __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-      __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
-      p = _mm512_fmadd_pd(_mm512_set1_pd(q[j]), rinv, p);
-    }
   }
-  _mm512_mask_storeu_pd(pot, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, pot), p));
+  add512(pot, lanes, p, HALF512);
+  add512(gx, lanes, ax, EIGHTH512);
+  add512(gy, lanes, ay, EIGHTH512);
+  add512(gz, lanes, az, EIGHTH512);
 }
 
 static KIFMM_TARGET_AVX512 void p2p_avx512(int64_t ns, const double *sx, const double *sy,
@@ -98,24 +162,63 @@ static inline KIFMM_TARGET_AVX2 void add_masked(double *p, __m256i lanes, __m256
   _mm256_maskstore_pd(p, lanes, _mm256_add_pd(_mm256_maskload_pd(p, lanes), v));
 }
 
-/* grad is a compile-time constant at both call sites, so each gets its own loop. */
-static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void p2p_block_avx2(
-    int grad, int64_t ns, const double *sx, const double *sy, const double *sz, const double *q,
-    __m256i lanes, const double *tx, const double *ty, const double *tz, double *pot, double *gx,
-    double *gy, double *gz) {
-  const __m256d zero = _mm256_setzero_pd();
-  __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
-          z = _mm256_maskload_pd(tz, lanes);
-  __m256d p = zero, ax = zero, ay = zero, az = zero;
+/* 1/r for 4 targets and a chunk of sources into rr, the first of two passes as on AVX-512,
+ * r2 first and then 1/r in place: the chain of four Newton steps made the one-pass loop wait
+ * on latency. */
+static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, const double *sy,
+                                               const double *sz, __m256d x, __m256d y,
+                                               __m256d z, double *rr) {
+  for (int64_t j = 0; j < m; j++) {
+    __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
+    __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
+    __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
+    _mm256_store_pd(rr + 4 * j,
+                    _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx))));
+  }
+  for (int64_t j = 0; j < m; j++)
+    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(_mm256_load_pd(rr + 4 * j)));
+}
+
+/* The potential alone in one pass: a second pass would be bound by the latency of the sum. */
+static KIFMM_TARGET_AVX2 __m256d pot_block_avx2(int64_t ns, const double *sx, const double *sy,
+                                                const double *sz, const double *q, __m256d x,
+                                                __m256d y, __m256d z) {
+  __m256d p = _mm256_setzero_pd();
   for (int64_t j = 0; j < ns; j++) {
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
     __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
     __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
-    __m256d rinv = rsqrt_avx2(r2);
-    __m256d qr = _mm256_mul_pd(_mm256_broadcast_sd(q + j), rinv);
-    p = _mm256_add_pd(p, qr);
-    if (grad) {
+    p = _mm256_add_pd(p, _mm256_mul_pd(_mm256_broadcast_sd(q + j), rsqrt_avx2(r2)));
+  }
+  return p;
+}
+
+/* With gradient, two passes per chunk of sources (1.25x on Zen 4). */
+static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const double *sy,
+                                             const double *sz, const double *q, __m256i lanes,
+                                             const double *tx, const double *ty,
+                                             const double *tz, double *pot, double *gx,
+                                             double *gy, double *gz) {
+  __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
+          z = _mm256_maskload_pd(tz, lanes);
+  if (!gx) {
+    add_masked(pot, lanes, pot_block_avx2(ns, sx, sy, sz, q, x, y, z));
+    return;
+  }
+  const __m256d zero = _mm256_setzero_pd();
+  double rr[4 * P2P_CHUNK] __attribute__((aligned(32)));
+  __m256d p = zero, ax = zero, ay = zero, az = zero;
+  for (int64_t j0 = 0; j0 < ns; j0 += P2P_CHUNK) {
+    const int64_t m = ns - j0 < P2P_CHUNK ? ns - j0 : P2P_CHUNK;
+    chunk_rsqrt_avx2(m, sx + j0, sy + j0, sz + j0, x, y, z, rr);
+    for (int64_t j = 0; j < m; j++) {
+      __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j0 + j));
+      __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j0 + j));
+      __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j0 + j));
+      __m256d rinv = _mm256_load_pd(rr + 4 * j);
+      __m256d qr = _mm256_mul_pd(_mm256_broadcast_sd(q + j0 + j), rinv);
+      p = _mm256_add_pd(p, qr);
       __m256d qr3 = _mm256_mul_pd(qr, _mm256_mul_pd(rinv, rinv));
       ax = _mm256_fnmadd_pd(qr3, dx, ax);
       ay = _mm256_fnmadd_pd(qr3, dy, ay);
@@ -123,11 +226,9 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void p2p_block_av
     }
   }
   add_masked(pot, lanes, p);
-  if (grad) {
-    add_masked(gx, lanes, ax);
-    add_masked(gy, lanes, ay);
-    add_masked(gz, lanes, az);
-  }
+  add_masked(gx, lanes, ax);
+  add_masked(gy, lanes, ay);
+  add_masked(gz, lanes, az);
 }
 
 static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const double *sy,
@@ -137,12 +238,8 @@ static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const doubl
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   for (int64_t i = 0; i < nt; i += 4) {
     __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nt - i), lane);
-    if (gx)
-      p2p_block_avx2(1, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, gx + i,
-                     gy + i, gz + i);
-    else
-      p2p_block_avx2(0, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i, NULL, NULL,
-                     NULL);
+    p2p_block_avx2(ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i,
+                   gx ? gx + i : NULL, gx ? gy + i : NULL, gx ? gz + i : NULL);
   }
 }
 
@@ -230,16 +327,16 @@ typedef struct {
   int64_t ldo; /* result of vector v, target i: pot[i + v * ldo] */
 } many_io;
 
+/* The buffer holds R = 2/r and R^3 d (8/r^3 d): many_group512 scales the sums. */
 static KIFMM_TARGET_AVX512 void many_geometry512(int grad, int64_t m, const double *sx,
                                                  const double *sy, const double *sz, __m512d x,
                                                  __m512d y, __m512d z, double *geo) {
-  const __m512d zero = _mm512_setzero_pd();
   for (int64_t j = 0; j < m; j++) {
     __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j]));
     __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
     __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
     __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-    __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
+    __m512d rinv = twice_rsqrt(r2);
     _mm512_store_pd(geo + 8 * j, rinv);
     if (grad) {
       __m512d r3 = _mm512_mul_pd(rinv, _mm512_mul_pd(rinv, rinv));
@@ -248,10 +345,6 @@ static KIFMM_TARGET_AVX512 void many_geometry512(int grad, int64_t m, const doub
       _mm512_store_pd(geo + 8 * (3 * MANY_CHUNK + j), _mm512_mul_pd(dz, r3));
     }
   }
-}
-
-static inline KIFMM_TARGET_AVX512 void add512(double *p, __mmask8 lanes, __m512d v) {
-  _mm512_mask_storeu_pd(p, lanes, _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, p), v));
 }
 
 /* G vectors from v0 over one chunk of m sources (q already offset to the chunk). */
@@ -275,11 +368,11 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void many_group
   }
   for (int g = 0; g < G; g++) {
     int64_t o = off + g * io->ldo;
-    add512(io->pot + o, lanes, p[g]);
+    add512(io->pot + o, lanes, p[g], HALF512); /* the sums are of R = 2/r */
     if (grad) {
-      add512(io->gx + o, lanes, ax[g]);
-      add512(io->gy + o, lanes, ay[g]);
-      add512(io->gz + o, lanes, az[g]);
+      add512(io->gx + o, lanes, ax[g], EIGHTH512);
+      add512(io->gy + o, lanes, ay[g], EIGHTH512);
+      add512(io->gz + o, lanes, az[g], EIGHTH512);
     }
   }
 }
@@ -299,7 +392,7 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void few512(
     __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
     __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
     __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
-    __m512d rinv = rsqrt_full(r2, _mm512_cmp_pd_mask(r2, zero, _CMP_GT_OQ));
+    __m512d rinv = twice_rsqrt(r2);
     __m512d r3 = _mm512_mul_pd(rinv, _mm512_mul_pd(rinv, rinv));
     __m512d rx = _mm512_mul_pd(dx, r3), ry = _mm512_mul_pd(dy, r3), rz = _mm512_mul_pd(dz, r3);
     const double *qj = io->q + j * io->qs;
@@ -315,11 +408,11 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512 void few512(
   }
   for (int g = 0; g < G; g++) {
     int64_t o = off + g * io->ldo;
-    add512(io->pot + o, lanes, p[g]);
+    add512(io->pot + o, lanes, p[g], HALF512); /* the sums are of R = 2/r */
     if (grad) {
-      add512(io->gx + o, lanes, ax[g]);
-      add512(io->gy + o, lanes, ay[g]);
-      add512(io->gz + o, lanes, az[g]);
+      add512(io->gx + o, lanes, ax[g], EIGHTH512);
+      add512(io->gy + o, lanes, ay[g], EIGHTH512);
+      add512(io->gz + o, lanes, az[g], EIGHTH512);
     }
   }
 }
