@@ -4,6 +4,7 @@
  * A key holds KIFMM_KEY_BITS = 42 bits per coordinate in 126 bits: the high word interleaves
  * the upper 21 bits of each coordinate, the low word the lower 21, so the 128-bit integer
  * order is the Z order. */
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -97,42 +98,118 @@ int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {
   return 1;
 }
 
-/* LSD radix sort in 12-bit digits; stable, O(n) per digit. */
-int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits) {
-  enum { DIGIT = 12, BUCKETS = 1 << DIGIT };
-  if (n <= 1)
-    return KIFMM_SUCCESS;
-  uint64_t *k2;
-  int64_t *i2;
-  ALLOC(k2, n);
-  if (kifmm__calloc((void **)&i2, (size_t)n, sizeof(*i2)) != KIFMM_SUCCESS) {
-    free(k2);
-    return KIFMM_ERR_OUT_OF_MEMORY;
+/* ---- LSD radix sort in 8-bit digits: stable, O(n) per digit ----
+ * Eight bits a pass: six passes over 48-bit keys are twice as fast as four in 12-bit digits,
+ * whose 4096 output streams miss the TLB and the cache at every element (measured on 1e6
+ * keys). Each thread counts the digits of its own block of the input, so that the scatter
+ * can give every (digit, thread) pair its own run of the output: thread t writes its
+ * elements of a digit after those of threads < t, which keeps the sort stable at any thread
+ * count. */
+enum { RADIX_DIGIT = 8, RADIX_BUCKETS = 1 << RADIX_DIGIT };
+#define RADIX_MIN_PARALLEL 65536 /* below this, one thread: the barriers would cost more */
+
+typedef struct {
+  int64_t n;
+  int nthreads;
+  int64_t *count; /* nthreads x RADIX_BUCKETS digit counts, a row per thread */
+} radix_pass;
+
+static void block_of(int64_t n, int nthreads, int me, int64_t *lo, int64_t *hi) {
+  *lo = n * me / nthreads;
+  *hi = n * (me + 1) / nthreads;
+}
+
+static void count_digits(const radix_pass *rp, int me, const uint64_t *ks, int shift) {
+  int64_t lo, hi, *c = rp->count + (int64_t)me * RADIX_BUCKETS;
+  block_of(rp->n, rp->nthreads, me, &lo, &hi);
+  memset(c, 0, RADIX_BUCKETS * sizeof(*c));
+  for (int64_t i = lo; i < hi; i++)
+    c[(ks[i] >> shift) & (RADIX_BUCKETS - 1)]++;
+}
+
+/* First output slot of each digit for thread me (digit major, thread minor); returns 1 when
+ * all keys share one digit, a pass that would move nothing. */
+static int digit_offsets(const radix_pass *rp, int me, int64_t *off) {
+  int64_t sum = 0;
+  int same = 0;
+  for (int d = 0; d < RADIX_BUCKETS; d++) {
+    int64_t start = sum;
+    for (int t = 0; t < rp->nthreads; t++) {
+      if (t == me)
+        off[d] = sum;
+      sum += rp->count[(int64_t)t * RADIX_BUCKETS + d];
+    }
+    same |= sum - start == rp->n;
   }
+  return same;
+}
+
+static void scatter_digits(const radix_pass *rp, int me, int64_t *off, const uint64_t *ks,
+                           const int64_t *is, uint64_t *kd, int64_t *id, int shift) {
+  int64_t lo, hi;
+  block_of(rp->n, rp->nthreads, me, &lo, &hi);
+  for (int64_t i = lo; i < hi; i++) {
+    int64_t dst = off[(ks[i] >> shift) & (RADIX_BUCKETS - 1)]++;
+    kd[dst] = ks[i];
+    id[dst] = is[i];
+  }
+}
+
+/* The passes, run by every thread of the team; the caller's arrays end up sorted. Two
+ * barriers a pass: the counts are complete, then read by all before they are overwritten. */
+static void radix_passes(const radix_pass *rp, uint64_t *keys, int64_t *idx, uint64_t *k2,
+                         int64_t *i2, int key_bits) {
+  int me = omp_get_thread_num();
   uint64_t *ks = keys, *kd = k2;
   int64_t *is = idx, *id = i2;
-  for (int shift = 0; shift < key_bits; shift += DIGIT) {
-    int64_t count[BUCKETS + 1];
-    memset(count, 0, sizeof(count));
-    for (int64_t i = 0; i < n; i++)
-      count[((ks[i] >> shift) & (BUCKETS - 1)) + 1]++;
-    for (int b = 0; b < BUCKETS; b++)
-      count[b + 1] += count[b];
-    for (int64_t i = 0; i < n; i++) {
-      int64_t dst = count[(ks[i] >> shift) & (BUCKETS - 1)]++;
-      kd[dst] = ks[i];
-      id[dst] = is[i];
+  int64_t off[RADIX_BUCKETS];
+  for (int shift = 0; shift < key_bits; shift += RADIX_DIGIT) {
+    count_digits(rp, me, ks, shift);
+#pragma omp barrier
+    int skip = digit_offsets(rp, me, off); /* the same answer in every thread */
+    if (!skip) {
+      scatter_digits(rp, me, off, ks, is, kd, id, shift);
+      uint64_t *kt = ks;
+      ks = kd;
+      kd = kt;
+      int64_t *it = is;
+      is = id;
+      id = it;
     }
-    uint64_t *kt = ks; ks = kd; kd = kt;
-    int64_t *it = is; is = id; id = it;
+#pragma omp barrier
   }
   if (ks != keys) {
-    memcpy(keys, ks, (size_t)n * sizeof(*keys));
-    memcpy(idx, is, (size_t)n * sizeof(*idx));
+    int64_t lo, hi;
+    block_of(rp->n, rp->nthreads, me, &lo, &hi);
+    memcpy(keys + lo, ks + lo, (size_t)(hi - lo) * sizeof(*keys));
+    memcpy(idx + lo, is + lo, (size_t)(hi - lo) * sizeof(*idx));
   }
-  free(k2);
-  free(i2);
-  return KIFMM_SUCCESS;
+}
+
+int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits, void *scratch,
+                      int nthreads) {
+  if (n <= 1)
+    return KIFMM_SUCCESS;
+  nthreads = n < RADIX_MIN_PARALLEL || nthreads < 1 ? 1 : nthreads;
+  void *own = NULL;
+  if (!scratch)
+    CHECK(kifmm__calloc(&own, (size_t)n, sizeof(uint64_t) + sizeof(int64_t)));
+  uint64_t *k2 = scratch ? scratch : own;
+  int64_t *i2 = (int64_t *)(k2 + n);
+  radix_pass rp = {n, nthreads, NULL};
+  int status = kifmm__calloc((void **)&rp.count, (size_t)nthreads * RADIX_BUCKETS,
+                             sizeof(*rp.count));
+  if (status == KIFMM_SUCCESS) {
+#pragma omp parallel num_threads(nthreads)
+    {
+      radix_pass mine = rp; /* the team may be smaller than asked */
+      mine.nthreads = omp_get_num_threads();
+      radix_passes(&mine, keys, idx, k2, i2, key_bits);
+    }
+  }
+  free(rp.count);
+  free(own);
+  return status;
 }
 
 typedef struct {
@@ -197,7 +274,7 @@ int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
       prefix[i] = (uint64_t)(keys[i] >> drop);
       pos[i] = i;
     }
-    status = kifmm__radix_sort(prefix, pos, n, KIFMM_PREFIX_BITS);
+    status = kifmm__radix_sort(prefix, pos, n, KIFMM_PREFIX_BITS, NULL, 1);
   }
   if (status == KIFMM_SUCCESS) /* positions break ties: stable */
     status = kifmm__sort_prefix_runs(prefix, pos, n, key_at, keys);
