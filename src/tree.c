@@ -15,12 +15,20 @@ typedef struct {
   int64_t sb, se, tb, te; /* ranges in the sorted source / target keys */
 } build_box;
 
+/* Sorted points of one set as the refinement reads them: the 48-bit prefixes of their keys,
+ * and the scaled coordinates that give the full key where prefixes tie (below level 16). Full
+ * keys are rarely needed, so none are stored: half the memory, and no key to compute. */
+typedef struct {
+  const uint64_t *prefix;
+  const double *x, *y, *z;
+} sorted_set;
+
 typedef struct {
   build_box *box;
   int64_t n, cap;
   int64_t *slot; /* hash table of box indices, -1 empty */
   int64_t nslot; /* power of two */
-  const kifmm_key *skey, *tkey; /* sorted point keys at KIFMM_KEY_BITS bits per coordinate */
+  sorted_set src, trg;
 } builder;
 
 static uint64_t hash_key(kifmm_key anchor, int level) {
@@ -76,11 +84,24 @@ static int builder_grow(builder *b) {
   return KIFMM_SUCCESS;
 }
 
+/* Key of sorted point i < value, a key whose cell starts a box (its low bits are 0 below the
+ * box's level). */
+static int key_below(const sorted_set *set, int64_t i, kifmm_key value) {
+  const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
+  uint64_t top = (uint64_t)(value >> drop);
+  if (set->prefix[i] != top)
+    return set->prefix[i] < top;
+  if ((value & (((kifmm_key)1 << drop) - 1)) == 0) /* a box of level <= 16: key >= value */
+    return 0;
+  double u[3] = {set->x[i], set->y[i], set->z[i]};
+  return kifmm__point_key(u) < value;
+}
+
 /* First index in [lo, hi) whose key is >= value. */
-static int64_t lower_bound(const kifmm_key *key, int64_t lo, int64_t hi, kifmm_key value) {
+static int64_t lower_bound(const sorted_set *set, int64_t lo, int64_t hi, kifmm_key value) {
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (key[mid] < value)
+    if (key_below(set, mid, value))
       lo = mid + 1;
     else
       hi = mid;
@@ -107,8 +128,8 @@ static int split_box(builder *b, int64_t i) {
   for (unsigned o = 0; o < 8; o++) {
     kifmm_key anchor = p.anchor << 3 | o;
     kifmm_key next = (anchor + 1) << shift;
-    int64_t se = o == 7 ? p.se : lower_bound(b->skey, sb, p.se, next);
-    int64_t te = o == 7 ? p.te : lower_bound(b->tkey, tb, p.te, next);
+    int64_t se = o == 7 ? p.se : lower_bound(&b->src, sb, p.se, next);
+    int64_t te = o == 7 ? p.te : lower_bound(&b->trg, tb, p.te, next);
     if (se > sb || te > tb)
       append_box(b, anchor, child_level, sb, se, tb, te);
     sb = se;
@@ -247,23 +268,19 @@ static kifmm_key full_key_of(int64_t i, const void *ctx) {
   return kifmm__point_key(u);
 }
 
-/* Sorted keys, permutation and SoA coordinates of one point set. The sort runs on the keys'
- * 48-bit prefixes, as cheap as 16-level keys; full keys are then made in sorted order while
- * the coordinates are gathered, and only runs of equal prefixes need them earlier. The
- * prefixes live in the first half of the key array, which they no longer need once sorted:
- * fresh memory costs a page fault per page, so the fewer new pages the faster. scratch holds
- * 16 n bytes for the radix sort. */
+/* Sorted key prefixes, permutation and SoA coordinates of one point set. The sort runs on
+ * the keys' 48-bit prefixes, as cheap as 16-level keys; only runs of equal prefixes need full
+ * keys. scratch holds 16 n bytes for the radix sort. */
 static int sort_points(int64_t n, const double *xyz, const double center[3], double half,
-                       void *scratch, int nthreads, kifmm_key **key_out, int64_t **perm_out,
+                       void *scratch, int nthreads, uint64_t **prefix_out, int64_t **perm_out,
                        double **x, double **y, double **z) {
   const scaling sc = {xyz, center, half};
   int64_t *perm;
-  kifmm_key *key;
+  uint64_t *prefix;
   ALLOC(perm, n);
   *perm_out = perm;
-  ALLOC(key, n);
-  *key_out = key;
-  uint64_t *prefix = (uint64_t *)key;
+  ALLOC(prefix, n);
+  *prefix_out = prefix;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     double u[3];
@@ -278,7 +295,7 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
   ALLOC(*z, n);
   double *xs = *x, *ys = *y, *zs = *z;
   /* the gather misses the cache at every point: prefetching a few points ahead keeps the
-   * misses in flight while each point is scaled and keyed (one pass instead of two) */
+   * misses in flight while each point is scaled */
   enum { AHEAD = 16 };
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
@@ -289,7 +306,6 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
     xs[i] = u[0];
     ys[i] = u[1];
     zs[i] = u[2];
-    key[i] = kifmm__point_key(u);
   }
   return KIFMM_SUCCESS;
 }
@@ -452,26 +468,26 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   kifmm__bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
   t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
   t->side = 2.0;
-  kifmm_key *skey = NULL, *tkey = NULL;
+  uint64_t *sprefix = NULL, *tprefix = NULL;
   builder b = {0};
   void *scratch = NULL; /* the radix sort's, shared by the two sets */
   int status = kifmm__calloc(&scratch, (size_t)(nsrc > ntrg ? nsrc : ntrg) + 1, 16);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(nsrc, src, t->center, t->half, scratch, nthreads, &skey, &t->src_perm,
-                         &t->sx, &t->sy, &t->sz);
+    status = sort_points(nsrc, src, t->center, t->half, scratch, nthreads, &sprefix,
+                         &t->src_perm, &t->sx, &t->sy, &t->sz);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(ntrg, trg, t->center, t->half, scratch, nthreads, &tkey, &t->trg_perm,
-                         &t->tx, &t->ty, &t->tz);
+    status = sort_points(ntrg, trg, t->center, t->half, scratch, nthreads, &tprefix,
+                         &t->trg_perm, &t->tx, &t->ty, &t->tz);
   free(scratch);
   if (status == KIFMM_SUCCESS) {
-    b.skey = skey;
-    b.tkey = tkey;
+    b.src = (sorted_set){sprefix, t->sx, t->sy, t->sz};
+    b.trg = (sorted_set){tprefix, t->tx, t->ty, t->tz};
     status = build_boxes(t, &b, ncrit, max_level);
   }
   free(b.box);
   free(b.slot);
-  free(skey);
-  free(tkey);
+  free(sprefix);
+  free(tprefix);
   return status;
 }
 
