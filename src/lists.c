@@ -231,14 +231,14 @@ static void fill_tv_table(tv_table tab) {
       }
 }
 
-/* V of box b: children of the parent's colleagues with sources, not adjacent to b, with the
- * index of their transfer vector in tv. */
-static void far_field(const kifmm_tree *t, const int64_t *col, const tv_table tab, int64_t b,
-                      boxvec *v, boxvec *tv) {
-  v->n = tv->n = 0;
+/* V of box b: children of the parent's colleagues with sources, not adjacent to b, written
+ * with the index of their transfer vector at idx/tv when those are not NULL; returns the
+ * count. */
+static int64_t far_field(const kifmm_tree *t, const int64_t *col, const tv_table tab, int64_t b,
+                         int64_t *idx, int16_t *tv) {
   if (t->level[b] < 2)
-    return;
-  int64_t p = t->parent[b];
+    return 0;
+  int64_t p = t->parent[b], n = 0;
   unsigned ob = (unsigned)(t->anchor[b] & 7);
   for (int k = 0; k < NCOL; k++) {
     int64_t pn = col[NCOL * p + k];
@@ -246,12 +246,16 @@ static void far_field(const kifmm_tree *t, const int64_t *col, const tv_table ta
       continue;
     for (int64_t c = t->first_child[pn]; c < t->first_child[pn] + t->nchild[pn]; c++) {
       int tvi = tab[ob][k][t->anchor[c] & 7];
-      if (tvi >= 0 && has_src(t, c)) {
-        push(v, c);
-        push(tv, tvi);
+      if (tvi < 0 || !has_src(t, c))
+        continue;
+      if (idx) {
+        idx[n] = c;
+        tv[n] = (int16_t)tvi;
       }
+      n++;
     }
   }
+  return n;
 }
 
 static int alloc_ptr(int64_t **ptr, const int64_t *count, int64_t n, int64_t **idx) {
@@ -276,7 +280,7 @@ typedef struct {
 
 /* Per-thread lists of one box's candidates. */
 typedef struct {
-  boxvec u, w, v, tv;
+  boxvec u, w;
 } scratch;
 
 /* Which lists a box gets, given the filters on sources and targets. */
@@ -289,9 +293,8 @@ static void count_or_fill(const pass *ps, int64_t b, scratch *s) {
   else
     s->u.n = s->w.n = 0;
   if (has_trg(t, b))
-    far_field(t, ps->col, ps->tv, b, &s->v, &s->tv);
-  else
-    s->v.n = s->tv.n = 0;
+    nv = far_field(t, ps->col, ps->tv, b, ps->fill ? L->v_idx + L->v_ptr[b] : NULL,
+                   ps->fill ? L->v_tv + L->v_ptr[b] : NULL);
   for (int64_t i = 0; i < s->u.n; i++)
     if (has_trg(t, b) && has_src(t, s->u.v[i])) {
       if (ps->fill)
@@ -304,12 +307,6 @@ static void count_or_fill(const pass *ps, int64_t b, scratch *s) {
         L->w_idx[L->w_ptr[b] + nw] = s->w.v[i];
       nw++;
     }
-  if (ps->fill)
-    for (int64_t i = 0; i < s->v.n; i++) {
-      L->v_idx[L->v_ptr[b] + i] = s->v.v[i];
-      L->v_tv[L->v_ptr[b] + i] = (int16_t)s->tv.v[i];
-    }
-  nv = s->v.n;
   int64_t k = 0;
   if (has_src(t, b))
     for (int64_t i = 0; i < s->w.n; i++)
@@ -334,11 +331,9 @@ static int run_pass(const pass *ps, int nthreads) {
 #pragma omp for schedule(dynamic, 256)
     for (int64_t b = 0; b < ps->t->nbox; b++)
       count_or_fill(ps, b, &s);
-    failed = s.u.failed | s.w.failed | s.v.failed | s.tv.failed;
+    failed = s.u.failed | s.w.failed;
     free(s.u.v);
     free(s.w.v);
-    free(s.v.v);
-    free(s.tv.v);
   }
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
