@@ -3,6 +3,7 @@
  * they hold more than ncrit points, 2:1 balanced, then laid out as flat level-sorted arrays. */
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -117,35 +118,77 @@ static int64_t append_box(builder *b, kifmm_key anchor, int level, int64_t sb, i
   return i;
 }
 
-/* Create the non-empty children of box i. */
-static int split_box(builder *b, int64_t i) {
+/* Where the points of box p's children end: ends[o] = (source end, target end) of octant o,
+ * found by binary search in the parent's sorted ranges. */
+static void child_ends(const builder *b, const build_box *p, int64_t ends[8][2]) {
+  int shift = 3 * (KIFMM_KEY_BITS - (p->level + 1));
+  int64_t sb = p->sb, tb = p->tb;
+  for (unsigned o = 0; o < 7; o++) {
+    kifmm_key next = ((p->anchor << 3 | o) + 1) << shift;
+    sb = ends[o][0] = lower_bound(&b->src, sb, p->se, next);
+    tb = ends[o][1] = lower_bound(&b->trg, tb, p->te, next);
+  }
+  ends[7][0] = p->se;
+  ends[7][1] = p->te;
+}
+
+/* Create the non-empty children of box i, whose point ranges end at ends. */
+static int add_children(builder *b, int64_t i, const int64_t ends[8][2]) {
   CHECK(builder_grow(b));
   build_box p = b->box[i];
   b->box[i].split = 1;
-  int child_level = p.level + 1;
-  int shift = 3 * (KIFMM_KEY_BITS - child_level);
   int64_t sb = p.sb, tb = p.tb;
   for (unsigned o = 0; o < 8; o++) {
-    kifmm_key anchor = p.anchor << 3 | o;
-    kifmm_key next = (anchor + 1) << shift;
-    int64_t se = o == 7 ? p.se : lower_bound(&b->src, sb, p.se, next);
-    int64_t te = o == 7 ? p.te : lower_bound(&b->trg, tb, p.te, next);
+    int64_t se = ends[o][0], te = ends[o][1];
     if (se > sb || te > tb)
-      append_box(b, anchor, child_level, sb, se, tb, te);
+      append_box(b, p.anchor << 3 | o, p.level + 1, sb, se, tb, te);
     sb = se;
     tb = te;
   }
   return KIFMM_SUCCESS;
 }
 
-static int refine(builder *b, int ncrit, int max_level) {
-  for (int64_t i = 0; i < b->n; i++) { /* breadth first: children are appended */
-    const build_box *x = &b->box[i];
-    int64_t count = (x->se - x->sb) + (x->te - x->tb);
-    if (count > ncrit && x->level < max_level)
-      CHECK(split_box(b, i));
+static int split_box(builder *b, int64_t i) {
+  int64_t ends[8][2];
+  child_ends(b, &b->box[i], ends);
+  return add_children(b, i, ends);
+}
+
+/* Breadth first, a level at a time: the binary searches of a level's splits run in parallel
+ * (they only read), then the children are appended in box order, as one box after the other
+ * would append them. */
+static int refine(builder *b, int ncrit, int max_level, int nthreads) {
+  int64_t *split = NULL, cap = 0;
+  int64_t (*ends)[8][2] = NULL;
+  int status = KIFMM_SUCCESS;
+  for (int64_t lo = 0, hi = b->n; lo < hi && status == KIFMM_SUCCESS; lo = hi, hi = b->n) {
+    if (hi - lo > cap) {
+      free(split);
+      free(ends);
+      cap = 2 * (hi - lo);
+      split = malloc((size_t)cap * sizeof(*split));
+      ends = malloc((size_t)cap * sizeof(*ends));
+      if (!split || !ends) {
+        status = KIFMM_ERR_OUT_OF_MEMORY;
+        break;
+      }
+    }
+    int64_t nsplit = 0;
+    for (int64_t i = lo; i < hi; i++) {
+      const build_box *x = &b->box[i];
+      int64_t count = (x->se - x->sb) + (x->te - x->tb);
+      if (count > ncrit && x->level < max_level)
+        split[nsplit++] = i;
+    }
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) if (nsplit > 64)
+    for (int64_t j = 0; j < nsplit; j++)
+      child_ends(b, &b->box[split[j]], ends[j]);
+    for (int64_t j = 0; j < nsplit && status == KIFMM_SUCCESS; j++)
+      status = add_children(b, split[j], (const int64_t(*)[2])ends[j]);
   }
-  return KIFMM_SUCCESS;
+  free(split);
+  free(ends);
+  return status;
 }
 
 /* Deepest existing box containing the level-`level` region `anchor`. */
@@ -221,6 +264,23 @@ void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const do
   kifmm__bounds_extend(nsrc, src, lo, hi);
   kifmm__bounds_extend(ntrg, trg, lo, hi);
   kifmm__bounds_finish(lo, hi, nsrc + ntrg, center, half);
+}
+
+/* kifmm__bounds_extend() by blocks of points in parallel: minima and maxima are exact, so
+ * the corners are those of one pass. */
+static void bounds_parallel(int64_t n, const double *xyz, double lo[3], double hi[3],
+                            int nthreads) {
+#pragma omp parallel num_threads(nthreads) if (n > 65536)
+  {
+    int64_t nt = omp_get_num_threads(), me = omp_get_thread_num();
+    double l[3] = {INFINITY, INFINITY, INFINITY}, h[3] = {-INFINITY, -INFINITY, -INFINITY};
+    kifmm__bounds_extend(n * (me + 1) / nt - n * me / nt, xyz + 3 * (n * me / nt), l, h);
+#pragma omp critical(kifmm_bounds)
+    for (int d = 0; d < 3; d++) {
+      lo[d] = l[d] < lo[d] ? l[d] : lo[d];
+      hi[d] = h[d] > hi[d] ? h[d] : hi[d];
+    }
+  }
 }
 
 /* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1]. */
@@ -444,7 +504,7 @@ int kifmm__tree_index_leaves(kifmm_tree *t) {
   return KIFMM_SUCCESS;
 }
 
-static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level) {
+static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level, int nthreads) {
   b->cap = 1024;
   b->nslot = 4096;
   b->box = malloc((size_t)b->cap * sizeof(*b->box));
@@ -453,7 +513,7 @@ static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level) {
     return KIFMM_ERR_OUT_OF_MEMORY;
   memset(b->slot, 0xff, (size_t)b->nslot * sizeof(*b->slot));
   append_box(b, 0, 0, 0, t->nsrc, 0, t->ntrg);
-  CHECK(refine(b, ncrit, max_level));
+  CHECK(refine(b, ncrit, max_level, nthreads));
   int depth = b->box[b->n - 1].level;
   CHECK(balance(b, depth));
   CHECK(layout_boxes(t, b));
@@ -465,7 +525,10 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   memset(t, 0, sizeof(*t));
   t->nsrc = nsrc;
   t->ntrg = ntrg;
-  kifmm__bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  bounds_parallel(nsrc, src, lo, hi, nthreads);
+  bounds_parallel(ntrg, trg, lo, hi, nthreads);
+  kifmm__bounds_finish(lo, hi, nsrc + ntrg, t->center, &t->half);
   t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
   t->side = 2.0;
   uint64_t *sprefix = NULL, *tprefix = NULL;
@@ -482,7 +545,7 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   if (status == KIFMM_SUCCESS) {
     b.src = (sorted_set){sprefix, t->sx, t->sy, t->sz};
     b.trg = (sorted_set){tprefix, t->tx, t->ty, t->tz};
-    status = build_boxes(t, &b, ncrit, max_level);
+    status = build_boxes(t, &b, ncrit, max_level, nthreads);
   }
   free(b.box);
   free(b.slot);
