@@ -330,10 +330,11 @@ static kifmm_key full_key_of(int64_t i, const void *ctx) {
 
 /* Sorted key prefixes, permutation and SoA coordinates of one point set. The sort runs on
  * the keys' 48-bit prefixes, as cheap as 16-level keys; only runs of equal prefixes need full
- * keys. scratch holds 16 n bytes for the radix sort. */
+ * keys. The radix sort's scratch is the x and y arrays, which the gather fills only after it:
+ * fresh memory costs a page fault per page, so the fewer new pages the faster. */
 static int sort_points(int64_t n, const double *xyz, const double center[3], double half,
-                       void *scratch, int nthreads, uint64_t **prefix_out, int64_t **perm_out,
-                       double **x, double **y, double **z) {
+                       int nthreads, uint64_t **prefix_out, int64_t **perm_out, double **x,
+                       double **y, double **z) {
   const scaling sc = {xyz, center, half};
   int64_t *perm;
   uint64_t *prefix;
@@ -341,6 +342,10 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
   *perm_out = perm;
   ALLOC(prefix, n);
   *prefix_out = prefix;
+  ALLOC(*x, n);
+  ALLOC(*y, n);
+  ALLOC(*z, n);
+  double *xs = *x, *ys = *y, *zs = *z;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     double u[3];
@@ -348,12 +353,11 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
     prefix[i] = point_prefix(u);
     perm[i] = i;
   }
-  CHECK(kifmm__radix_sort(prefix, perm, n, KIFMM_PREFIX_BITS, scratch, nthreads));
+  _Static_assert(sizeof(double) == sizeof(uint64_t) && sizeof(double) == sizeof(int64_t),
+                 "coordinate arrays hold the sort's scratch");
+  CHECK(kifmm__radix_sort(prefix, perm, n, KIFMM_PREFIX_BITS, (uint64_t *)(void *)xs,
+                          (int64_t *)(void *)ys, nthreads));
   CHECK(kifmm__sort_prefix_runs(prefix, perm, n, full_key_of, &sc));
-  ALLOC(*x, n);
-  ALLOC(*y, n);
-  ALLOC(*z, n);
-  double *xs = *x, *ys = *y, *zs = *z;
   /* the gather misses the cache at every point: prefetching a few points ahead keeps the
    * misses in flight while each point is scaled */
   enum { AHEAD = 16 };
@@ -533,15 +537,11 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   t->side = 2.0;
   uint64_t *sprefix = NULL, *tprefix = NULL;
   builder b = {0};
-  void *scratch = NULL; /* the radix sort's, shared by the two sets */
-  int status = kifmm__calloc(&scratch, (size_t)(nsrc > ntrg ? nsrc : ntrg) + 1, 16);
+  int status = sort_points(nsrc, src, t->center, t->half, nthreads, &sprefix, &t->src_perm,
+                           &t->sx, &t->sy, &t->sz);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(nsrc, src, t->center, t->half, scratch, nthreads, &sprefix,
-                         &t->src_perm, &t->sx, &t->sy, &t->sz);
-  if (status == KIFMM_SUCCESS)
-    status = sort_points(ntrg, trg, t->center, t->half, scratch, nthreads, &tprefix,
-                         &t->trg_perm, &t->tx, &t->ty, &t->tz);
-  free(scratch);
+    status = sort_points(ntrg, trg, t->center, t->half, nthreads, &tprefix, &t->trg_perm,
+                         &t->tx, &t->ty, &t->tz);
   if (status == KIFMM_SUCCESS) {
     b.src = (sorted_set){sprefix, t->sx, t->sy, t->sz};
     b.trg = (sorted_set){tprefix, t->tx, t->ty, t->tz};

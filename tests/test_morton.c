@@ -135,11 +135,16 @@ static void check_radix_sort(int nthreads, int64_t n, int digits_shared) {
   int64_t *idx = malloc(sizeof(*idx) * n);
   for (int64_t i = 0; i < n; i++) {
     uint64_t v = (uint64_t)(tu_uniform(&seed) * 1e6) << 20 | (uint64_t)(i % 7);
-    /* a shared top: the passes whose digit is the same everywhere are skipped */
-    orig[i] = k[i] = digits_shared ? (0xabcull << 36 | (v & 0xfffffffffull)) : v;
+    /* a shared top: the passes whose digit is the same everywhere are skipped, and keys tie
+     * on their upper half in long runs (1: ~70 keys, 2: all) sorted by passes of their own */
+    if (digits_shared == 1)
+      v = 0xabcull << 36 | (v & 0xfffffffffull);
+    else if (digits_shared == 2)
+      v = 0x5a5a5aull << 24 | (v & 0xffffffull);
+    orig[i] = k[i] = v;
     idx[i] = i;
   }
-  EXPECT_STATUS(kifmm__radix_sort(k, idx, n, 48, NULL, nthreads), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__radix_sort(k, idx, n, 48, NULL, NULL, nthreads), KIFMM_SUCCESS);
   int sorted = 1, consistent = 1, stable = 1;
   for (int64_t i = 0; i < n; i++) {
     consistent &= orig[idx[i]] == k[i];
@@ -160,6 +165,8 @@ static void test_radix_sort(void) {
   check_radix_sort(1, 100003, 0);
   check_radix_sort(2, 300007, 0); /* above the size where threads take part */
   check_radix_sort(3, 300007, 1);
+  check_radix_sort(2, 300007, 2);
+  check_radix_sort(1, 1000, 2);
   check_radix_sort(2, 5, 0);
 }
 
