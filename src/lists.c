@@ -75,9 +75,9 @@ static int64_t child_in_octant(const kifmm_tree *t, int64_t p, const int o[3]) {
   return -1;
 }
 
-/* Colleagues of box b (not the root) from those of its parent: the neighbour at offset d
- * is a child of the parent's colleague at offset floor((o + d) / 2). */
-static void colleagues_of(const kifmm_tree *t, int64_t *col, int64_t b) {
+/* Colleagues of box b (not the root) from those of its parent (row parent of col): the
+ * neighbour at offset d is a child of the parent's colleague at offset floor((o + d) / 2). */
+static void colleagues_of(const kifmm_tree *t, const int64_t *col, int64_t b, int64_t *out) {
   int o[3];
   octant(t, b, o);
   const int64_t *pcol = col + NCOL * t->parent[b];
@@ -89,21 +89,29 @@ static void colleagues_of(const kifmm_tree *t, int64_t *col, int64_t b) {
       co[x] = (o[x] + d[x] + 2) % 2;
     }
     int64_t pn = pcol[col_slot(pd)];
-    col[NCOL * b + k] = pn < 0 || is_leaf(t, pn) ? -1 : child_in_octant(t, pn, co);
+    out[k] = pn < 0 || is_leaf(t, pn) ? -1 : child_in_octant(t, pn, co);
   }
 }
 
-/* Table of every box's colleagues, one level after the other (a level reads the one above). */
+/* Rows of the table: the boxes above the deepest level (at least the root). The deepest
+ * boxes, often most of them, are leaves whose colleagues only their own U list reads: it
+ * makes them from the parent's row, which keeps the table a fraction of the lists' size. */
+static int64_t colleague_rows(const kifmm_tree *t) {
+  return t->level_ptr[t->depth] > 1 ? t->level_ptr[t->depth] : 1;
+}
+
+/* The colleagues of the boxes above the deepest level, one level after the other (a level
+ * reads the one above). */
 static int colleague_table(const kifmm_tree *t, int nthreads, int64_t **out) {
-  int64_t *col;
-  ALLOC(col, NCOL * t->nbox);
+  int64_t *col, nrow = colleague_rows(t);
+  ALLOC(col, NCOL * nrow);
   *out = col;
   for (int k = 0; k < NCOL; k++)
     col[k] = k == NCOL / 2 ? 0 : -1;
-  for (int l = 1; l <= t->depth; l++) {
+  for (int l = 1; l < t->depth; l++) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t b = t->level_ptr[l]; b < t->level_ptr[l + 1]; b++)
-      colleagues_of(t, col, b);
+      colleagues_of(t, col, b, col + NCOL * b);
   }
   return KIFMM_SUCCESS;
 }
@@ -189,12 +197,17 @@ static void near_field(const kifmm_tree *t, const int64_t *col, int64_t b, boxve
                        boxvec *w) {
   u->n = w->n = 0;
   int l = t->level[b];
-  int64_t bc[3], side = (int64_t)1 << l;
+  int64_t bc[3], side = (int64_t)1 << l, own[NCOL];
+  const int64_t *mine = col + NCOL * b;
+  if (b >= colleague_rows(t)) {
+    colleagues_of(t, col, b, own);
+    mine = own;
+  }
   box_coords(t, b, bc);
   for (int k = 0; k < NCOL; k++) {
     int d[3];
     col_offset(k, d);
-    int64_t i = col[NCOL * b + k];
+    int64_t i = mine[k];
     if (i >= 0) {
       if (is_leaf(t, i)) {
         push(u, i);
