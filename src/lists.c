@@ -217,10 +217,11 @@ static void near_field(const kifmm_tree *t, const int64_t *col, int64_t b, boxve
       }
       continue;
     }
-    int inside = 1;
+    int inside = 1; /* no box at this level: outside the root, or a coarser leaf may cover
+                       the region */
     for (int x = 0; x < 3; x++)
       inside &= bc[x] + d[x] >= 0 && bc[x] + d[x] < side;
-    if (!inside) /* no box at this level: a coarser leaf may cover the region */
+    if (!inside)
       continue;
     int64_t a = coarser_leaf(t, col, b, l, bc, d);
     if (a >= 0 && !contains(u, 0, a))

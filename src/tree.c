@@ -85,8 +85,8 @@ static int builder_grow(builder *b) {
   return KIFMM_SUCCESS;
 }
 
-/* Key of sorted point i < value, a key whose cell starts a box (its low bits are 0 below the
- * box's level). */
+/* 1 when the key of sorted point i is below value, the key of a box's first cell (its bits
+ * below the box's level are 0). */
 static int key_below(const sorted_set *set, int64_t i, kifmm_key value) {
   const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
   uint64_t top = (uint64_t)(value >> drop);
