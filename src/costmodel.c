@@ -14,8 +14,8 @@ static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient 
 static const double sec_per_m2l_flop = 3.0e-11;  /* M2L tiles (AVX-512), small and many */
 static const double sec_per_m2m_flop = 1.5e-10;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
 static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x surface point */
-static const double sec_per_point_tree = 1.6e-7; /* sort, refine, balance per point */
-static const double sec_per_box_lists = 3.0e-6;  /* colleagues, U, V, W, X per box */
+static const double sec_per_point_tree = 1.2e-7; /* sort, refine, balance per point */
+static const double sec_per_box_lists = 2.5e-6;  /* colleagues, U, V, W, X per box */
 
 /* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
  * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
