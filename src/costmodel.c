@@ -14,8 +14,8 @@ static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient 
 static const double sec_per_m2l_flop = 3.0e-11;  /* M2L tiles (AVX-512), small and many */
 static const double sec_per_m2m_flop = 1.5e-10;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
 static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x surface point */
-static const double sec_per_point_tree = 2.5e-7; /* sort, refine, balance per point */
-static const double sec_per_box_lists = 2.5e-5;  /* U, V, W, X per box */
+static const double sec_per_point_tree = 1.2e-7; /* sort, refine, balance per point */
+static const double sec_per_box_lists = 2.5e-6;  /* colleagues, U, V, W, X per box */
 
 /* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
  * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
@@ -230,12 +230,11 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   return 8 * k * widest * nv + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;
 }
 
-/* Transient of plan creation: sorting the larger point set (keys, permutation, the prefix
- * radix sort's buffers: 72 bytes a point) while the other set's keys are held. */
+/* Transient of plan creation: the tree's arrays and the sorted key prefixes of both point
+ * sets (8 bytes a point), held while the boxes are made; the radix sort's scratch is the
+ * coordinate arrays the tree keeps. */
 static double creation_bytes(const kifmm_plan *p) {
-  double big = (double)(p->tree.nsrc > p->tree.ntrg ? p->tree.nsrc : p->tree.ntrg);
-  double small = (double)(p->tree.nsrc + p->tree.ntrg) - big;
-  return 72 * big + 16 * small + kifmm__tree_bytes(&p->tree);
+  return 8.0 * (double)(p->tree.nsrc + p->tree.ntrg) + (double)kifmm__tree_bytes(&p->tree);
 }
 
 void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {

@@ -55,8 +55,11 @@ KIFMM_INTERNAL void kifmm__coarser_cells_touching(kifmm_key anchor, int level, i
                                                  int64_t hi[3]);
 /* Two boxes (possibly at different levels) touch or overlap. */
 KIFMM_INTERNAL int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb);
-/* Sort 64-bit keys ascending and apply the same permutation to idx (LSD radix sort). */
-KIFMM_INTERNAL int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits);
+/* Sort 64-bit keys ascending and apply the same permutation to idx (LSD radix sort, stable,
+ * the same result at any thread count). key_tmp and idx_tmp: room for n of each that the sort
+ * may overwrite, or NULL to allocate it. */
+KIFMM_INTERNAL int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits,
+                                     uint64_t *key_tmp, int64_t *idx_tmp, int nthreads);
 /* Orders the runs of equal 48-bit prefixes (after kifmm__radix_sort on them) by full keys. */
 KIFMM_INTERNAL int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
                                            kifmm_key (*full_key)(int64_t idx, const void *ctx),

@@ -36,6 +36,86 @@ static int has_src(const kifmm_tree *t, int64_t b) { return t->src_end[b] > t->s
 static int has_trg(const kifmm_tree *t, int64_t b) { return t->trg_end[b] > t->trg_begin[b]; }
 static int is_leaf(const kifmm_tree *t, int64_t b) { return t->nchild[b] == 0; }
 
+/* ---- colleagues: the 27 same-level boxes around each box, found from the parent's ----
+ * Slot (dx+1)*9 + (dy+1)*3 + (dz+1) holds the box at offset (dx, dy, dz) or -1: the order
+ * of the offsets is lexicographic, the order in which the lists visit them. Building the
+ * table level by level costs a few array reads per box instead of a search per neighbour. */
+#define NCOL 27
+
+static int col_slot(const int d[3]) { return (d[0] + 1) * 9 + (d[1] + 1) * 3 + (d[2] + 1); }
+static void col_offset(int slot, int d[3]) {
+  d[0] = slot / 9 - 1;
+  d[1] = slot / 3 % 3 - 1;
+  d[2] = slot % 3 - 1;
+}
+
+/* Octant bits of a box within its parent: the last digit of its anchor (x, y, z). */
+static void octant(const kifmm_tree *t, int64_t b, int o[3]) {
+  unsigned a = (unsigned)(t->anchor[b] & 7);
+  o[0] = (int)(a >> 2 & 1);
+  o[1] = (int)(a >> 1 & 1);
+  o[2] = (int)(a & 1);
+}
+
+static void box_coords(const kifmm_tree *t, int64_t b, int64_t c[3]) {
+  uint64_t x, y, z;
+  kifmm__morton_decode(t->anchor[b], &x, &y, &z);
+  c[0] = (int64_t)x;
+  c[1] = (int64_t)y;
+  c[2] = (int64_t)z;
+}
+
+/* Child of box p in octant (x, y, z), or -1 when that child is empty; children are few
+ * and sorted by octant. */
+static int64_t child_in_octant(const kifmm_tree *t, int64_t p, const int o[3]) {
+  unsigned want = (unsigned)(o[0] << 2 | o[1] << 1 | o[2]);
+  for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
+    if ((unsigned)(t->anchor[c] & 7) == want)
+      return c;
+  return -1;
+}
+
+/* Colleagues of box b (not the root) from those of its parent (row parent of col): the
+ * neighbour at offset d is a child of the parent's colleague at offset floor((o + d) / 2). */
+static void colleagues_of(const kifmm_tree *t, const int64_t *col, int64_t b, int64_t *out) {
+  int o[3];
+  octant(t, b, o);
+  const int64_t *pcol = col + NCOL * t->parent[b];
+  for (int k = 0; k < NCOL; k++) {
+    int d[3], pd[3], co[3];
+    col_offset(k, d);
+    for (int x = 0; x < 3; x++) { /* o + d in -1..2: +2 keeps the division a floor */
+      pd[x] = (o[x] + d[x] + 2) / 2 - 1;
+      co[x] = (o[x] + d[x] + 2) % 2;
+    }
+    int64_t pn = pcol[col_slot(pd)];
+    out[k] = pn < 0 || is_leaf(t, pn) ? -1 : child_in_octant(t, pn, co);
+  }
+}
+
+/* Rows of the table: the boxes above the deepest level (at least the root). The deepest
+ * boxes, often most of them, are leaves whose colleagues only their own U list reads: it
+ * makes them from the parent's row, which keeps the table a fraction of the lists' size. */
+static int64_t colleague_rows(const kifmm_tree *t) {
+  return t->level_ptr[t->depth] > 1 ? t->level_ptr[t->depth] : 1;
+}
+
+/* The colleagues of the boxes above the deepest level, one level after the other (a level
+ * reads the one above). */
+static int colleague_table(const kifmm_tree *t, int nthreads, int64_t **out) {
+  int64_t *col, nrow = colleague_rows(t);
+  ALLOC(col, NCOL * nrow);
+  *out = col;
+  for (int k = 0; k < NCOL; k++)
+    col[k] = k == NCOL / 2 ? 0 : -1;
+  for (int l = 1; l < t->depth; l++) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t b = t->level_ptr[l]; b < t->level_ptr[l + 1]; b++)
+      colleagues_of(t, col, b, col + NCOL * b);
+  }
+  return KIFMM_SUCCESS;
+}
+
 /* Growable per-thread list of box indices. */
 typedef struct {
   int64_t *v;
@@ -64,76 +144,132 @@ static int contains(const boxvec *a, int64_t from, int64_t x) {
   return 0;
 }
 
-/* Below box i (a neighbour of leaf b): adjacent leaves go to U, non-adjacent boxes whose
- * parent is adjacent go to W, adjacent non-leaves are opened further. */
-static void descend_near(const kifmm_tree *t, int64_t i, int64_t b, boxvec *u, boxvec *w) {
+/* A box (coordinates c at level lc) and the leaf being listed (bc at lb <= lc) touch: the
+ * closed cubes' integer intervals at the finer level overlap or share an end point. */
+static int touches_leaf(const int64_t c[3], int lc, const int64_t bc[3], int lb) {
+  for (int x = 0; x < 3; x++) {
+    int64_t blo = bc[x] << (lc - lb), bhi = blo + ((int64_t)1 << (lc - lb));
+    if (c[x] + 1 < blo || bhi < c[x])
+      return 0;
+  }
+  return 1;
+}
+
+/* Below box i (coordinates ic, a neighbour of leaf b): adjacent leaves go to U, non-adjacent
+ * boxes whose parent is adjacent go to W, adjacent non-leaves are opened further. */
+static void descend_near(const kifmm_tree *t, int64_t i, const int64_t ic[3], const int64_t bc[3],
+                         int lb, boxvec *u, boxvec *w) {
+  int lc = t->level[i] + 1;
   for (int64_t c = t->first_child[i]; c < t->first_child[i] + t->nchild[i]; c++) {
-    if (!kifmm__boxes_adjacent(t->anchor[c], t->level[c], t->anchor[b], t->level[b]))
+    int o[3];
+    int64_t cc[3];
+    octant(t, c, o);
+    for (int x = 0; x < 3; x++)
+      cc[x] = 2 * ic[x] + o[x];
+    if (!touches_leaf(cc, lc, bc, lb))
       push(w, c);
     else if (is_leaf(t, c))
       push(u, c);
     else
-      descend_near(t, c, b, u, w);
+      descend_near(t, c, cc, bc, lb, u, w);
   }
 }
 
+/* The box covering the neighbour cell bc + d of box b (level l) at the deepest coarser level
+ * where one exists: the ancestors' colleagues, walking up. Returns it when it is a leaf. */
+static int64_t coarser_leaf(const kifmm_tree *t, const int64_t *col, int64_t b, int l,
+                            const int64_t bc[3], const int d[3]) {
+  int64_t a = b;
+  for (int m = l - 1; m >= 0; m--) {
+    a = t->parent[a];
+    int e[3];
+    for (int x = 0; x < 3; x++)
+      e[x] = (int)(((bc[x] + d[x]) >> (l - m)) - (bc[x] >> (l - m)));
+    int64_t i = col[NCOL * a + col_slot(e)];
+    if (i >= 0)
+      return is_leaf(t, i) ? i : -1;
+  }
+  return -1;
+}
+
 /* Raw U and W of leaf b, before filtering by sources and targets. */
-static void near_field(const kifmm_tree *t, int64_t b, boxvec *u, boxvec *w) {
+static void near_field(const kifmm_tree *t, const int64_t *col, int64_t b, boxvec *u,
+                       boxvec *w) {
   u->n = w->n = 0;
   int l = t->level[b];
-  for (int dx = -1; dx <= 1; dx++)
-    for (int dy = -1; dy <= 1; dy++)
-      for (int dz = -1; dz <= 1; dz++) {
-        kifmm_key nb;
-        if (!kifmm__morton_neighbor(t->anchor[b], l, dx, dy, dz, &nb))
-          continue;
-        int64_t i = kifmm__tree_find(t, l, nb);
-        if (i >= 0) {
-          if (is_leaf(t, i))
-            push(u, i);
-          else
-            descend_near(t, i, b, u, w);
-          continue;
-        }
-        /* no box at this level: a coarser leaf may cover the region */
-        for (int m = l - 1; m >= 0; m--) {
-          int64_t a = kifmm__tree_find(t, m, nb >> 3 * (l - m));
-          if (a < 0)
-            continue;
-          if (is_leaf(t, a) && !contains(u, 0, a))
-            push(u, a);
-          break;
-        }
+  int64_t bc[3], side = (int64_t)1 << l, own[NCOL];
+  const int64_t *mine = col + NCOL * b;
+  if (b >= colleague_rows(t)) {
+    colleagues_of(t, col, b, own);
+    mine = own;
+  }
+  box_coords(t, b, bc);
+  for (int k = 0; k < NCOL; k++) {
+    int d[3];
+    col_offset(k, d);
+    int64_t i = mine[k];
+    if (i >= 0) {
+      if (is_leaf(t, i)) {
+        push(u, i);
+      } else {
+        int64_t ic[3] = {bc[0] + d[0], bc[1] + d[1], bc[2] + d[2]};
+        descend_near(t, i, ic, bc, l, u, w);
+      }
+      continue;
+    }
+    int inside = 1; /* no box at this level: outside the root, or a coarser leaf may cover
+                       the region */
+    for (int x = 0; x < 3; x++)
+      inside &= bc[x] + d[x] >= 0 && bc[x] + d[x] < side;
+    if (!inside)
+      continue;
+    int64_t a = coarser_leaf(t, col, b, l, bc, d);
+    if (a >= 0 && !contains(u, 0, a))
+      push(u, a);
+  }
+}
+
+/* Transfer vector of a V candidate from the octants alone: child o of the parent's colleague
+ * at slot k sits at 2 d + o - ob from box b (octant ob). Index 0..315, or -1 when adjacent. */
+typedef int16_t tv_table[8][NCOL][8];
+
+static void fill_tv_table(tv_table tab) {
+  for (int ob = 0; ob < 8; ob++)
+    for (int k = 0; k < NCOL; k++)
+      for (int o = 0; o < 8; o++) {
+        int d[3], off[3];
+        col_offset(k, d);
+        for (int x = 0; x < 3; x++)
+          off[x] = 2 * d[x] + (o >> (2 - x) & 1) - (ob >> (2 - x) & 1);
+        tab[ob][k][o] = (int16_t)kifmm__tv_index(off[0], off[1], off[2]);
       }
 }
 
-static void far_field(const kifmm_tree *t, int64_t b, boxvec *v) {
-  v->n = 0;
-  int l = t->level[b];
-  if (l < 2)
-    return;
-  int64_t p = t->parent[b];
-  for (int dx = -1; dx <= 1; dx++)
-    for (int dy = -1; dy <= 1; dy++)
-      for (int dz = -1; dz <= 1; dz++) {
-        kifmm_key nb;
-        if (!kifmm__morton_neighbor(t->anchor[p], l - 1, dx, dy, dz, &nb))
-          continue;
-        int64_t pn = kifmm__tree_find(t, l - 1, nb);
-        if (pn < 0 || is_leaf(t, pn))
-          continue;
-        for (int64_t c = t->first_child[pn]; c < t->first_child[pn] + t->nchild[pn]; c++)
-          if (has_src(t, c) && !kifmm__boxes_adjacent(t->anchor[c], l, t->anchor[b], l))
-            push(v, c);
+/* V of box b: children of the parent's colleagues with sources, not adjacent to b, written
+ * with the index of their transfer vector at idx/tv when those are not NULL; returns the
+ * count. */
+static int64_t far_field(const kifmm_tree *t, const int64_t *col, const tv_table tab, int64_t b,
+                         int64_t *idx, int16_t *tv) {
+  if (t->level[b] < 2)
+    return 0;
+  int64_t p = t->parent[b], n = 0;
+  unsigned ob = (unsigned)(t->anchor[b] & 7);
+  for (int k = 0; k < NCOL; k++) {
+    int64_t pn = col[NCOL * p + k];
+    if (pn < 0 || is_leaf(t, pn))
+      continue;
+    for (int64_t c = t->first_child[pn]; c < t->first_child[pn] + t->nchild[pn]; c++) {
+      int tvi = tab[ob][k][t->anchor[c] & 7];
+      if (tvi < 0 || !has_src(t, c))
+        continue;
+      if (idx) {
+        idx[n] = c;
+        tv[n] = (int16_t)tvi;
       }
-}
-
-static int tv_of(const kifmm_tree *t, int64_t trg, int64_t src) {
-  uint64_t a[3], b[3];
-  kifmm__morton_decode(t->anchor[trg], &a[0], &a[1], &a[2]);
-  kifmm__morton_decode(t->anchor[src], &b[0], &b[1], &b[2]);
-  return kifmm__tv_index((int)((int64_t)b[0] - (int64_t)a[0]), (int)((int64_t)b[1] - (int64_t)a[1]),
-                         (int)((int64_t)b[2] - (int64_t)a[2]));
+      n++;
+    }
+  }
+  return n;
 }
 
 static int alloc_ptr(int64_t **ptr, const int64_t *count, int64_t n, int64_t **idx) {
@@ -144,70 +280,74 @@ static int alloc_ptr(int64_t **ptr, const int64_t *count, int64_t n, int64_t **i
   return KIFMM_SUCCESS;
 }
 
+/* One of the two passes over the boxes: counts per box, then the lists filled at offsets
+ * from those counts. Raw W (entries with targets, of boxes with sources) makes X. */
+typedef struct {
+  const kifmm_tree *t;
+  const int64_t *col;
+  const int16_t (*tv)[NCOL][8]; /* tv_table */
+  kifmm_lists *L;
+  int64_t *cnt_u, *cnt_v, *cnt_w, *cnt_rw;
+  int64_t *raw_w_ptr, *raw_w_idx;
+  int fill;
+} pass;
+
+/* Per-thread lists of one box's candidates. */
+typedef struct {
+  boxvec u, w;
+} scratch;
+
 /* Which lists a box gets, given the filters on sources and targets. */
-static void count_or_fill(const kifmm_tree *t, kifmm_lists *L, int64_t b, boxvec *u, boxvec *w,
-                          boxvec *v, int64_t *cnt_u, int64_t *cnt_v, int64_t *cnt_w,
-                          int64_t *cnt_rw, int64_t *raw_w_ptr, int64_t *raw_w_idx, int fill) {
+static void count_or_fill(const pass *ps, int64_t b, scratch *s) {
+  const kifmm_tree *t = ps->t;
+  kifmm_lists *L = ps->L;
   int64_t nu = 0, nv = 0, nw = 0;
   if (is_leaf(t, b))
-    near_field(t, b, u, w);
+    near_field(t, ps->col, b, &s->u, &s->w);
   else
-    u->n = w->n = 0;
+    s->u.n = s->w.n = 0;
   if (has_trg(t, b))
-    far_field(t, b, v);
-  else
-    v->n = 0;
-  for (int64_t i = 0; i < u->n; i++)
-    if (has_trg(t, b) && has_src(t, u->v[i])) {
-      if (fill)
-        L->u_idx[L->u_ptr[b] + nu] = u->v[i];
+    nv = far_field(t, ps->col, ps->tv, b, ps->fill ? L->v_idx + L->v_ptr[b] : NULL,
+                   ps->fill ? L->v_tv + L->v_ptr[b] : NULL);
+  for (int64_t i = 0; i < s->u.n; i++)
+    if (has_trg(t, b) && has_src(t, s->u.v[i])) {
+      if (ps->fill)
+        L->u_idx[L->u_ptr[b] + nu] = s->u.v[i];
       nu++;
     }
-  for (int64_t i = 0; i < w->n; i++)
-    if (has_trg(t, b) && has_src(t, w->v[i])) {
-      if (fill)
-        L->w_idx[L->w_ptr[b] + nw] = w->v[i];
+  for (int64_t i = 0; i < s->w.n; i++)
+    if (has_trg(t, b) && has_src(t, s->w.v[i])) {
+      if (ps->fill)
+        L->w_idx[L->w_ptr[b] + nw] = s->w.v[i];
       nw++;
     }
-  for (int64_t i = 0; i < v->n; i++) {
-    if (fill) {
-      L->v_idx[L->v_ptr[b] + nv] = v->v[i];
-      L->v_tv[L->v_ptr[b] + nv] = (int16_t)tv_of(t, b, v->v[i]);
-    }
-    nv++;
-  }
-  if (fill) {
-    /* raw W with targets, for the transpose that makes X (sources of b needed) */
-    int64_t k = 0;
-    if (has_src(t, b))
-      for (int64_t i = 0; i < w->n; i++)
-        if (has_trg(t, w->v[i]))
-          raw_w_idx[raw_w_ptr[b] + k++] = w->v[i];
-  } else {
-    cnt_u[b] = nu;
-    cnt_v[b] = nv;
-    cnt_w[b] = nw;
-    int64_t k = 0;
-    if (has_src(t, b))
-      for (int64_t i = 0; i < w->n; i++)
-        k += has_trg(t, w->v[i]);
-    cnt_rw[b] = k;
+  int64_t k = 0;
+  if (has_src(t, b))
+    for (int64_t i = 0; i < s->w.n; i++)
+      if (has_trg(t, s->w.v[i])) {
+        if (ps->fill)
+          ps->raw_w_idx[ps->raw_w_ptr[b] + k] = s->w.v[i];
+        k++;
+      }
+  if (!ps->fill) {
+    ps->cnt_u[b] = nu;
+    ps->cnt_v[b] = nv;
+    ps->cnt_w[b] = nw;
+    ps->cnt_rw[b] = k;
   }
 }
 
-static int run_pass(const kifmm_tree *t, kifmm_lists *L, int64_t *cu, int64_t *cv, int64_t *cw,
-                    int64_t *crw, int64_t *rwp, int64_t *rwi, int fill, int nthreads) {
+static int run_pass(const pass *ps, int nthreads) {
   int failed = 0;
 #pragma omp parallel num_threads(nthreads) reduction(| : failed)
   {
-    boxvec u = {0}, w = {0}, v = {0};
+    scratch s = {0};
 #pragma omp for schedule(dynamic, 256)
-    for (int64_t b = 0; b < t->nbox; b++)
-      count_or_fill(t, L, b, &u, &w, &v, cu, cv, cw, crw, rwp, rwi, fill);
-    failed = u.failed | w.failed | v.failed;
-    free(u.v);
-    free(w.v);
-    free(v.v);
+    for (int64_t b = 0; b < ps->t->nbox; b++)
+      count_or_fill(ps, b, &s);
+    failed = s.u.failed | s.w.failed;
+    free(s.u.v);
+    free(s.w.v);
   }
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
@@ -232,35 +372,40 @@ static int transpose_w(const kifmm_tree *t, kifmm_lists *L, const int64_t *rwp,
   return status;
 }
 
-static int build(kifmm_lists *L, const kifmm_tree *t, int64_t *cu, int64_t *cv, int64_t *cw,
-                 int64_t *crw, int nthreads) {
-  int64_t n = t->nbox, *rwp = NULL, *rwi = NULL;
-  CHECK(run_pass(t, L, cu, cv, cw, crw, NULL, NULL, 0, nthreads));
-  CHECK(alloc_ptr(&L->u_ptr, cu, n, &L->u_idx));
-  CHECK(alloc_ptr(&L->v_ptr, cv, n, &L->v_idx));
+static int build(kifmm_lists *L, const kifmm_tree *t, pass *ps, int nthreads) {
+  int64_t n = t->nbox;
+  CHECK(run_pass(ps, nthreads));
+  CHECK(alloc_ptr(&L->u_ptr, ps->cnt_u, n, &L->u_idx));
+  CHECK(alloc_ptr(&L->v_ptr, ps->cnt_v, n, &L->v_idx));
   ALLOC(L->v_tv, L->v_ptr[n]);
-  CHECK(alloc_ptr(&L->w_ptr, cw, n, &L->w_idx));
-  int status = alloc_ptr(&rwp, crw, n, &rwi);
-  if (status == KIFMM_SUCCESS)
-    status = run_pass(t, L, cu, cv, cw, crw, rwp, rwi, 1, nthreads);
-  if (status == KIFMM_SUCCESS)
-    status = transpose_w(t, L, rwp, rwi);
-  free(rwp);
-  free(rwi);
-  return status;
+  CHECK(alloc_ptr(&L->w_ptr, ps->cnt_w, n, &L->w_idx));
+  CHECK(alloc_ptr(&ps->raw_w_ptr, ps->cnt_rw, n, &ps->raw_w_idx));
+  ps->fill = 1;
+  CHECK(run_pass(ps, nthreads));
+  return transpose_w(t, L, ps->raw_w_ptr, ps->raw_w_idx);
 }
 
 int kifmm__lists_build(kifmm_lists *L, const kifmm_tree *t, int nthreads) {
   memset(L, 0, sizeof(*L));
-  int64_t *cu = NULL, *cv = NULL, *cw = NULL, *crw = NULL;
-  int status = kifmm__calloc((void **)&cu, (size_t)t->nbox * 4, sizeof(*cu));
+  tv_table tv;
+  fill_tv_table(tv);
+  pass ps = {.t = t, .tv = (const int16_t(*)[NCOL][8])tv, .L = L};
+  int64_t *col = NULL, *cnt = NULL;
+  int status = colleague_table(t, nthreads, &col);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&cnt, (size_t)t->nbox * 4, sizeof(*cnt));
   if (status == KIFMM_SUCCESS) {
-    cv = cu + t->nbox;
-    cw = cv + t->nbox;
-    crw = cw + t->nbox;
-    status = build(L, t, cu, cv, cw, crw, nthreads);
+    ps.col = col;
+    ps.cnt_u = cnt;
+    ps.cnt_v = cnt + t->nbox;
+    ps.cnt_w = cnt + 2 * t->nbox;
+    ps.cnt_rw = cnt + 3 * t->nbox;
+    status = build(L, t, &ps, nthreads);
   }
-  free(cu);
+  free(col);
+  free(cnt);
+  free(ps.raw_w_ptr);
+  free(ps.raw_w_idx);
   if (status != KIFMM_SUCCESS)
     kifmm__lists_free(L);
   return status;

@@ -4,6 +4,7 @@
  * A key holds KIFMM_KEY_BITS = 42 bits per coordinate in 126 bits: the high word interleaves
  * the upper 21 bits of each coordinate, the low word the lower 21, so the 128-bit integer
  * order is the Z order. */
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -97,42 +98,189 @@ int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {
   return 1;
 }
 
-/* LSD radix sort in 12-bit digits; stable, O(n) per digit. */
-int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits) {
-  enum { DIGIT = 12, BUCKETS = 1 << DIGIT };
+/* ---- Radix sort in 8-bit digits: stable, O(n) per digit ----
+ * Eight bits a pass: 8-bit passes are twice as fast as 12-bit ones, whose 4096 output streams
+ * miss the TLB and the cache at every element (measured on 1e6 keys). LSD passes sort on the
+ * upper half of the bits first; the keys that tie on it form runs, short ones for spread data
+ * (then sorted in cache by insertion), long ones for clusters (sorted by more passes): half
+ * the passes over the whole array.
+ * Each thread counts the digits of its own block of the input, so that the scatter can give
+ * every (digit, thread) pair its own run of the output: thread t writes its elements of a
+ * digit after those of threads < t, which keeps the sort stable at any thread count. */
+enum { RADIX_DIGIT = 8, RADIX_BUCKETS = 1 << RADIX_DIGIT, RADIX_SHORT_RUN = 32 };
+#define RADIX_MIN_PARALLEL 65536 /* below this, one thread: the barriers would cost more */
+
+typedef struct {
+  int64_t n;
+  int nthreads;
+  int64_t *count; /* nthreads x RADIX_BUCKETS digit counts, a row per thread */
+} radix_pass;
+
+typedef struct { /* the arrays being sorted and the scratch the passes alternate with */
+  uint64_t *keys, *k2;
+  int64_t *idx, *i2;
+} radix_arrays;
+
+static void block_of(int64_t n, int nthreads, int me, int64_t *lo, int64_t *hi) {
+  *lo = n * me / nthreads;
+  *hi = n * (me + 1) / nthreads;
+}
+
+static void count_digits(const radix_pass *rp, int me, const uint64_t *ks, int shift) {
+  int64_t lo, hi, *c = rp->count + (int64_t)me * RADIX_BUCKETS;
+  block_of(rp->n, rp->nthreads, me, &lo, &hi);
+  memset(c, 0, RADIX_BUCKETS * sizeof(*c));
+  for (int64_t i = lo; i < hi; i++)
+    c[(ks[i] >> shift) & (RADIX_BUCKETS - 1)]++;
+}
+
+/* First output slot of each digit for thread me (digit major, thread minor); returns 1 when
+ * all keys share one digit, a pass that would move nothing. */
+static int digit_offsets(const radix_pass *rp, int me, int64_t *off) {
+  int64_t sum = 0;
+  int same = 0;
+  for (int d = 0; d < RADIX_BUCKETS; d++) {
+    int64_t start = sum;
+    for (int t = 0; t < rp->nthreads; t++) {
+      if (t == me)
+        off[d] = sum;
+      sum += rp->count[(int64_t)t * RADIX_BUCKETS + d];
+    }
+    same |= sum - start == rp->n;
+  }
+  return same;
+}
+
+static void scatter_digits(const radix_pass *rp, int me, int64_t *off, const uint64_t *ks,
+                           const int64_t *is, uint64_t *kd, int64_t *id, int shift) {
+  int64_t lo, hi;
+  block_of(rp->n, rp->nthreads, me, &lo, &hi);
+  for (int64_t i = lo; i < hi; i++) {
+    int64_t dst = off[(ks[i] >> shift) & (RADIX_BUCKETS - 1)]++;
+    kd[dst] = ks[i];
+    id[dst] = is[i];
+  }
+}
+
+/* LSD passes on bits [lo_bit, hi_bit), by thread me of rp->nthreads (the whole team when more
+ * than one: two barriers a pass, the counts complete, then read by all before they are
+ * overwritten); the arrays of a end up sorted. */
+static void radix_passes(const radix_pass *rp, int me, const radix_arrays *a, int lo_bit,
+                         int hi_bit) {
+  uint64_t *ks = a->keys, *kd = a->k2;
+  int64_t *is = a->idx, *id = a->i2;
+  int64_t off[RADIX_BUCKETS];
+  for (int shift = lo_bit; shift < hi_bit; shift += RADIX_DIGIT) {
+    count_digits(rp, me, ks, shift);
+    if (rp->nthreads > 1) {
+#pragma omp barrier
+    }
+    if (!digit_offsets(rp, me, off)) { /* the same answer in every thread */
+      scatter_digits(rp, me, off, ks, is, kd, id, shift);
+      uint64_t *kt = ks;
+      ks = kd;
+      kd = kt;
+      int64_t *it = is;
+      is = id;
+      id = it;
+    }
+    if (rp->nthreads > 1) {
+#pragma omp barrier
+    }
+  }
+  if (ks != a->keys) {
+    int64_t lo, hi;
+    block_of(rp->n, rp->nthreads, me, &lo, &hi);
+    memcpy(a->keys + lo, ks + lo, (size_t)(hi - lo) * sizeof(*ks));
+    memcpy(a->idx + lo, is + lo, (size_t)(hi - lo) * sizeof(*is));
+  }
+}
+
+/* Stable in-place sort of a short run (its keys differ in the low bits only). */
+static void insertion_sort(uint64_t *k, int64_t *ix, int64_t m) {
+  for (int64_t i = 1; i < m; i++) {
+    uint64_t kv = k[i];
+    int64_t iv = ix[i], j = i;
+    for (; j > 0 && k[j - 1] > kv; j--) {
+      k[j] = k[j - 1];
+      ix[j] = ix[j - 1];
+    }
+    k[j] = kv;
+    ix[j] = iv;
+  }
+}
+
+/* Sorts each run of keys equal above bit `low` in [begin, end) (begin starts a run). */
+static void finish_runs(const radix_arrays *a, int64_t begin, int64_t end, int64_t n, int low) {
+  int64_t count[RADIX_BUCKETS];
+  for (int64_t s = begin, e; s < end; s = e) {
+    for (e = s + 1; e < n && a->keys[e] >> low == a->keys[s] >> low;)
+      e++;
+    if (e - s <= RADIX_SHORT_RUN) {
+      insertion_sort(a->keys + s, a->idx + s, e - s);
+      continue;
+    }
+    radix_pass rp = {e - s, 1, count};
+    radix_arrays run = {a->keys + s, a->k2 + s, a->idx + s, a->i2 + s};
+    radix_passes(&rp, 0, &run, 0, low);
+  }
+}
+
+/* First run start at or after position i. */
+static int64_t run_start(const uint64_t *keys, int64_t i, int64_t n, int low) {
+  while (i > 0 && i < n && keys[i] >> low == keys[i - 1] >> low)
+    i++;
+  return i;
+}
+
+/* The whole sort by thread me of the team: passes on the high bits together, then each
+ * thread the runs that start in its block (found before any is sorted: no thread reads what
+ * another writes). */
+static void radix_team(const radix_pass *rp, int me, const radix_arrays *a, int key_bits,
+                       int64_t *start) {
+  int low = key_bits / 2 / RADIX_DIGIT * RADIX_DIGIT;
+  radix_passes(rp, me, a, low, key_bits);
+  if (low == 0)
+    return;
+  if (rp->nthreads > 1) { /* the last copy back is complete */
+#pragma omp barrier
+  }
+  int64_t lo, hi;
+  block_of(rp->n, rp->nthreads, me, &lo, &hi);
+  start[me] = run_start(a->keys, lo, rp->n, low);
+  if (rp->nthreads > 1) {
+#pragma omp barrier
+  }
+  finish_runs(a, start[me], me + 1 < rp->nthreads ? start[me + 1] : rp->n, rp->n, low);
+}
+
+int kifmm__radix_sort(uint64_t *keys, int64_t *idx, int64_t n, int key_bits, uint64_t *key_tmp,
+                      int64_t *idx_tmp, int nthreads) {
   if (n <= 1)
     return KIFMM_SUCCESS;
-  uint64_t *k2;
-  int64_t *i2;
-  ALLOC(k2, n);
-  if (kifmm__calloc((void **)&i2, (size_t)n, sizeof(*i2)) != KIFMM_SUCCESS) {
-    free(k2);
-    return KIFMM_ERR_OUT_OF_MEMORY;
-  }
-  uint64_t *ks = keys, *kd = k2;
-  int64_t *is = idx, *id = i2;
-  for (int shift = 0; shift < key_bits; shift += DIGIT) {
-    int64_t count[BUCKETS + 1];
-    memset(count, 0, sizeof(count));
-    for (int64_t i = 0; i < n; i++)
-      count[((ks[i] >> shift) & (BUCKETS - 1)) + 1]++;
-    for (int b = 0; b < BUCKETS; b++)
-      count[b + 1] += count[b];
-    for (int64_t i = 0; i < n; i++) {
-      int64_t dst = count[(ks[i] >> shift) & (BUCKETS - 1)]++;
-      kd[dst] = ks[i];
-      id[dst] = is[i];
+  nthreads = n < RADIX_MIN_PARALLEL || nthreads < 1 ? 1 : nthreads;
+  void *own = NULL;
+  if (!key_tmp || !idx_tmp)
+    CHECK(kifmm__calloc(&own, (size_t)n, sizeof(uint64_t) + sizeof(int64_t)));
+  radix_arrays a = {keys, own ? own : key_tmp, idx, own ? (int64_t *)own + n : idx_tmp};
+  radix_pass rp = {n, nthreads, NULL};
+  int64_t *start = NULL;
+  int status = kifmm__calloc((void **)&rp.count, (size_t)nthreads * RADIX_BUCKETS,
+                             sizeof(*rp.count));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&start, (size_t)nthreads, sizeof(*start));
+  if (status == KIFMM_SUCCESS) {
+#pragma omp parallel num_threads(nthreads)
+    {
+      radix_pass mine = rp; /* the team may be smaller than asked */
+      mine.nthreads = omp_get_num_threads();
+      radix_team(&mine, omp_get_thread_num(), &a, key_bits, start);
     }
-    uint64_t *kt = ks; ks = kd; kd = kt;
-    int64_t *it = is; is = id; id = it;
   }
-  if (ks != keys) {
-    memcpy(keys, ks, (size_t)n * sizeof(*keys));
-    memcpy(idx, is, (size_t)n * sizeof(*idx));
-  }
-  free(k2);
-  free(i2);
-  return KIFMM_SUCCESS;
+  free(rp.count);
+  free(start);
+  free(own);
+  return status;
 }
 
 typedef struct {
@@ -197,7 +345,7 @@ int kifmm__sort_keys(kifmm_key *keys, int64_t *idx, int64_t n) {
       prefix[i] = (uint64_t)(keys[i] >> drop);
       pos[i] = i;
     }
-    status = kifmm__radix_sort(prefix, pos, n, KIFMM_PREFIX_BITS);
+    status = kifmm__radix_sort(prefix, pos, n, KIFMM_PREFIX_BITS, NULL, NULL, 1);
   }
   if (status == KIFMM_SUCCESS) /* positions break ties: stable */
     status = kifmm__sort_prefix_runs(prefix, pos, n, key_at, keys);

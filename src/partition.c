@@ -175,7 +175,7 @@ static int sort_records(point_rec **pt, int64_t n) {
       prefix[i] = (uint64_t)((*pt)[i].key >> drop);
       idx[i] = i;
     }
-    status = kifmm__radix_sort(prefix, idx, n, KIFMM_PREFIX_BITS);
+    status = kifmm__radix_sort(prefix, idx, n, KIFMM_PREFIX_BITS, NULL, NULL, 1);
   }
   if (status == KIFMM_SUCCESS)
     status = kifmm__sort_prefix_runs(prefix, idx, n, record_key, *pt);

@@ -3,6 +3,7 @@
  * they hold more than ncrit points, 2:1 balanced, then laid out as flat level-sorted arrays. */
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -15,12 +16,20 @@ typedef struct {
   int64_t sb, se, tb, te; /* ranges in the sorted source / target keys */
 } build_box;
 
+/* Sorted points of one set as the refinement reads them: the 48-bit prefixes of their keys,
+ * and the scaled coordinates that give the full key where prefixes tie (below level 16). Full
+ * keys are rarely needed, so none are stored: half the memory, and no key to compute. */
+typedef struct {
+  const uint64_t *prefix;
+  const double *x, *y, *z;
+} sorted_set;
+
 typedef struct {
   build_box *box;
   int64_t n, cap;
   int64_t *slot; /* hash table of box indices, -1 empty */
   int64_t nslot; /* power of two */
-  const kifmm_key *skey, *tkey; /* sorted point keys at KIFMM_KEY_BITS bits per coordinate */
+  sorted_set src, trg;
 } builder;
 
 static uint64_t hash_key(kifmm_key anchor, int level) {
@@ -76,11 +85,24 @@ static int builder_grow(builder *b) {
   return KIFMM_SUCCESS;
 }
 
+/* 1 when the key of sorted point i is below value, the key of a box's first cell (its bits
+ * below the box's level are 0). */
+static int key_below(const sorted_set *set, int64_t i, kifmm_key value) {
+  const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
+  uint64_t top = (uint64_t)(value >> drop);
+  if (set->prefix[i] != top)
+    return set->prefix[i] < top;
+  if ((value & (((kifmm_key)1 << drop) - 1)) == 0) /* a box of level <= 16: key >= value */
+    return 0;
+  double u[3] = {set->x[i], set->y[i], set->z[i]};
+  return kifmm__point_key(u) < value;
+}
+
 /* First index in [lo, hi) whose key is >= value. */
-static int64_t lower_bound(const kifmm_key *key, int64_t lo, int64_t hi, kifmm_key value) {
+static int64_t lower_bound(const sorted_set *set, int64_t lo, int64_t hi, kifmm_key value) {
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (key[mid] < value)
+    if (key_below(set, mid, value))
       lo = mid + 1;
     else
       hi = mid;
@@ -96,35 +118,77 @@ static int64_t append_box(builder *b, kifmm_key anchor, int level, int64_t sb, i
   return i;
 }
 
-/* Create the non-empty children of box i. */
-static int split_box(builder *b, int64_t i) {
+/* Where the points of box p's children end: ends[o] = (source end, target end) of octant o,
+ * found by binary search in the parent's sorted ranges. */
+static void child_ends(const builder *b, const build_box *p, int64_t ends[8][2]) {
+  int shift = 3 * (KIFMM_KEY_BITS - (p->level + 1));
+  int64_t sb = p->sb, tb = p->tb;
+  for (unsigned o = 0; o < 7; o++) {
+    kifmm_key next = ((p->anchor << 3 | o) + 1) << shift;
+    sb = ends[o][0] = lower_bound(&b->src, sb, p->se, next);
+    tb = ends[o][1] = lower_bound(&b->trg, tb, p->te, next);
+  }
+  ends[7][0] = p->se;
+  ends[7][1] = p->te;
+}
+
+/* Create the non-empty children of box i, whose point ranges end at ends. */
+static int add_children(builder *b, int64_t i, const int64_t ends[8][2]) {
   CHECK(builder_grow(b));
   build_box p = b->box[i];
   b->box[i].split = 1;
-  int child_level = p.level + 1;
-  int shift = 3 * (KIFMM_KEY_BITS - child_level);
   int64_t sb = p.sb, tb = p.tb;
   for (unsigned o = 0; o < 8; o++) {
-    kifmm_key anchor = p.anchor << 3 | o;
-    kifmm_key next = (anchor + 1) << shift;
-    int64_t se = o == 7 ? p.se : lower_bound(b->skey, sb, p.se, next);
-    int64_t te = o == 7 ? p.te : lower_bound(b->tkey, tb, p.te, next);
+    int64_t se = ends[o][0], te = ends[o][1];
     if (se > sb || te > tb)
-      append_box(b, anchor, child_level, sb, se, tb, te);
+      append_box(b, p.anchor << 3 | o, p.level + 1, sb, se, tb, te);
     sb = se;
     tb = te;
   }
   return KIFMM_SUCCESS;
 }
 
-static int refine(builder *b, int ncrit, int max_level) {
-  for (int64_t i = 0; i < b->n; i++) { /* breadth first: children are appended */
-    const build_box *x = &b->box[i];
-    int64_t count = (x->se - x->sb) + (x->te - x->tb);
-    if (count > ncrit && x->level < max_level)
-      CHECK(split_box(b, i));
+static int split_box(builder *b, int64_t i) {
+  int64_t ends[8][2];
+  child_ends(b, &b->box[i], ends);
+  return add_children(b, i, ends);
+}
+
+/* Breadth first, a level at a time: the binary searches of a level's splits run in parallel
+ * (they only read), then the children are appended in box order, as one box after the other
+ * would append them. */
+static int refine(builder *b, int ncrit, int max_level, int nthreads) {
+  int64_t *split = NULL, cap = 0;
+  int64_t (*ends)[8][2] = NULL;
+  int status = KIFMM_SUCCESS;
+  for (int64_t lo = 0, hi = b->n; lo < hi && status == KIFMM_SUCCESS; lo = hi, hi = b->n) {
+    if (hi - lo > cap) {
+      free(split);
+      free(ends);
+      cap = 2 * (hi - lo);
+      split = malloc((size_t)cap * sizeof(*split));
+      ends = malloc((size_t)cap * sizeof(*ends));
+      if (!split || !ends) {
+        status = KIFMM_ERR_OUT_OF_MEMORY;
+        break;
+      }
+    }
+    int64_t nsplit = 0;
+    for (int64_t i = lo; i < hi; i++) {
+      const build_box *x = &b->box[i];
+      int64_t count = (x->se - x->sb) + (x->te - x->tb);
+      if (count > ncrit && x->level < max_level)
+        split[nsplit++] = i;
+    }
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) if (nsplit > 64)
+    for (int64_t j = 0; j < nsplit; j++)
+      child_ends(b, &b->box[split[j]], ends[j]);
+    for (int64_t j = 0; j < nsplit && status == KIFMM_SUCCESS; j++)
+      status = add_children(b, split[j], (const int64_t(*)[2])ends[j]);
   }
-  return KIFMM_SUCCESS;
+  free(split);
+  free(ends);
+  return status;
 }
 
 /* Deepest existing box containing the level-`level` region `anchor`. */
@@ -202,6 +266,23 @@ void kifmm__bounding_box(int64_t nsrc, const double *src, int64_t ntrg, const do
   kifmm__bounds_finish(lo, hi, nsrc + ntrg, center, half);
 }
 
+/* kifmm__bounds_extend() by blocks of points in parallel: minima and maxima are exact, so
+ * the corners are those of one pass. */
+static void bounds_parallel(int64_t n, const double *xyz, double lo[3], double hi[3],
+                            int nthreads) {
+#pragma omp parallel num_threads(nthreads) if (n > 65536)
+  {
+    int64_t nt = omp_get_num_threads(), me = omp_get_thread_num();
+    double l[3] = {INFINITY, INFINITY, INFINITY}, h[3] = {-INFINITY, -INFINITY, -INFINITY};
+    kifmm__bounds_extend(n * (me + 1) / nt - n * me / nt, xyz + 3 * (n * me / nt), l, h);
+#pragma omp critical(kifmm_bounds)
+    for (int d = 0; d < 3; d++) {
+      lo[d] = l[d] < lo[d] ? l[d] : lo[d];
+      hi[d] = h[d] > hi[d] ? h[d] : hi[d];
+    }
+  }
+}
+
 /* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1]. */
 double kifmm__scaled(double x, double center, double half) {
   double u = 2.0 * ((0.5 * x - 0.5 * center) / half);
@@ -247,18 +328,24 @@ static kifmm_key full_key_of(int64_t i, const void *ctx) {
   return kifmm__point_key(u);
 }
 
-/* Sorted keys, permutation and SoA coordinates of one point set. The sort runs on the keys'
- * 48-bit prefixes, as cheap as 16-level keys; full keys are then made in sorted order while
- * the coordinates are gathered, and only runs of equal prefixes need them earlier. */
+/* Sorted key prefixes, permutation and SoA coordinates of one point set. The sort runs on
+ * the keys' 48-bit prefixes, as cheap as 16-level keys; only runs of equal prefixes need full
+ * keys. The radix sort's scratch is the x and y arrays, which the gather fills only after it:
+ * fresh memory costs a page fault per page, so the fewer new pages the faster. */
 static int sort_points(int64_t n, const double *xyz, const double center[3], double half,
-                       int nthreads, kifmm_key **key_out, int64_t **perm_out, double **x,
+                       int nthreads, uint64_t **prefix_out, int64_t **perm_out, double **x,
                        double **y, double **z) {
   const scaling sc = {xyz, center, half};
-  uint64_t *prefix;
   int64_t *perm;
+  uint64_t *prefix;
   ALLOC(perm, n);
   *perm_out = perm;
   ALLOC(prefix, n);
+  *prefix_out = prefix;
+  ALLOC(*x, n);
+  ALLOC(*y, n);
+  ALLOC(*z, n);
+  double *xs = *x, *ys = *y, *zs = *z;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     double u[3];
@@ -266,20 +353,13 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
     prefix[i] = point_prefix(u);
     perm[i] = i;
   }
-  int status = kifmm__radix_sort(prefix, perm, n, KIFMM_PREFIX_BITS);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__sort_prefix_runs(prefix, perm, n, full_key_of, &sc);
-  free(prefix);
-  CHECK(status);
-  kifmm_key *key;
-  ALLOC(key, n);
-  *key_out = key;
-  ALLOC(*x, n);
-  ALLOC(*y, n);
-  ALLOC(*z, n);
-  double *xs = *x, *ys = *y, *zs = *z;
+  _Static_assert(sizeof(double) == sizeof(uint64_t) && sizeof(double) == sizeof(int64_t),
+                 "coordinate arrays hold the sort's scratch");
+  CHECK(kifmm__radix_sort(prefix, perm, n, KIFMM_PREFIX_BITS, (uint64_t *)(void *)xs,
+                          (int64_t *)(void *)ys, nthreads));
+  CHECK(kifmm__sort_prefix_runs(prefix, perm, n, full_key_of, &sc));
   /* the gather misses the cache at every point: prefetching a few points ahead keeps the
-   * misses in flight while each point is scaled and keyed (one pass instead of two) */
+   * misses in flight while each point is scaled */
   enum { AHEAD = 16 };
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int64_t i = 0; i < n; i++) {
@@ -290,7 +370,6 @@ static int sort_points(int64_t n, const double *xyz, const double center[3], dou
     xs[i] = u[0];
     ys[i] = u[1];
     zs[i] = u[2];
-    key[i] = kifmm__point_key(u);
   }
   return KIFMM_SUCCESS;
 }
@@ -429,7 +508,7 @@ int kifmm__tree_index_leaves(kifmm_tree *t) {
   return KIFMM_SUCCESS;
 }
 
-static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level) {
+static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level, int nthreads) {
   b->cap = 1024;
   b->nslot = 4096;
   b->box = malloc((size_t)b->cap * sizeof(*b->box));
@@ -438,7 +517,7 @@ static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level) {
     return KIFMM_ERR_OUT_OF_MEMORY;
   memset(b->slot, 0xff, (size_t)b->nslot * sizeof(*b->slot));
   append_box(b, 0, 0, 0, t->nsrc, 0, t->ntrg);
-  CHECK(refine(b, ncrit, max_level));
+  CHECK(refine(b, ncrit, max_level, nthreads));
   int depth = b->box[b->n - 1].level;
   CHECK(balance(b, depth));
   CHECK(layout_boxes(t, b));
@@ -450,25 +529,28 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   memset(t, 0, sizeof(*t));
   t->nsrc = nsrc;
   t->ntrg = ntrg;
-  kifmm__bounding_box(nsrc, src, ntrg, trg, t->center, &t->half);
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  bounds_parallel(nsrc, src, lo, hi, nthreads);
+  bounds_parallel(ntrg, trg, lo, hi, nthreads);
+  kifmm__bounds_finish(lo, hi, nsrc + ntrg, t->center, &t->half);
   t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
   t->side = 2.0;
-  kifmm_key *skey = NULL, *tkey = NULL;
+  uint64_t *sprefix = NULL, *tprefix = NULL;
   builder b = {0};
-  int status = sort_points(nsrc, src, t->center, t->half, nthreads, &skey, &t->src_perm, &t->sx,
-                           &t->sy, &t->sz);
+  int status = sort_points(nsrc, src, t->center, t->half, nthreads, &sprefix, &t->src_perm,
+                           &t->sx, &t->sy, &t->sz);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(ntrg, trg, t->center, t->half, nthreads, &tkey, &t->trg_perm, &t->tx,
-                         &t->ty, &t->tz);
+    status = sort_points(ntrg, trg, t->center, t->half, nthreads, &tprefix, &t->trg_perm,
+                         &t->tx, &t->ty, &t->tz);
   if (status == KIFMM_SUCCESS) {
-    b.skey = skey;
-    b.tkey = tkey;
-    status = build_boxes(t, &b, ncrit, max_level);
+    b.src = (sorted_set){sprefix, t->sx, t->sy, t->sz};
+    b.trg = (sorted_set){tprefix, t->tx, t->ty, t->tz};
+    status = build_boxes(t, &b, ncrit, max_level, nthreads);
   }
   free(b.box);
   free(b.slot);
-  free(skey);
-  free(tkey);
+  free(sprefix);
+  free(tprefix);
   return status;
 }
 

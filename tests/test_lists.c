@@ -94,11 +94,59 @@ static void run_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit, int max_le
   free(trg);
 }
 
+static int same_array(const void *a, const void *b, int64_t n, size_t size) {
+  return n == 0 || memcmp(a, b, (size_t)n * size) == 0;
+}
+
+/* The tree (parallel radix sort, refinement) and the lists (colleague table, parallel passes)
+ * must not depend on the thread count: the same boxes, points and list entries in the same
+ * order. Large enough for the threaded sort to take part. */
+static void check_thread_invariance(void) {
+  int64_t ns = 120000, nt = 90000;
+  uint64_t seed = 77;
+  double *src = tu_alloc(3 * ns), *trg = tu_alloc(3 * nt);
+  tu_points(TU_CLUSTER, ns, &seed, src);
+  tu_points(TU_CLUSTER, nt, &seed, trg);
+  kifmm_tree t1, t3;
+  kifmm_lists L1, L3;
+  EXPECT_STATUS(kifmm__tree_build(&t1, ns, src, nt, trg, 25, KIFMM_MAX_LEVEL, 1), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__tree_build(&t3, ns, src, nt, trg, 25, KIFMM_MAX_LEVEL, 3), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__lists_build(&L1, &t1, 1), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__lists_build(&L3, &t3, 3), KIFMM_SUCCESS);
+  int64_t n = t1.nbox;
+  int ok = t1.nbox == t3.nbox && t1.nleaf == t3.nleaf;
+  ok = ok && same_array(t1.anchor, t3.anchor, n, sizeof(*t1.anchor)) &&
+       same_array(t1.parent, t3.parent, n, sizeof(int64_t)) &&
+       same_array(t1.src_begin, t3.src_begin, n, sizeof(int64_t)) &&
+       same_array(t1.trg_begin, t3.trg_begin, n, sizeof(int64_t)) &&
+       same_array(t1.src_perm, t3.src_perm, ns, sizeof(int64_t)) &&
+       same_array(t1.trg_perm, t3.trg_perm, nt, sizeof(int64_t)) &&
+       same_array(t1.sx, t3.sx, ns, sizeof(double)) && same_array(t1.tz, t3.tz, nt, sizeof(double));
+  EXPECT(ok, "tree independent of the thread count");
+  ok = ok && same_array(L1.u_ptr, L3.u_ptr, n + 1, sizeof(int64_t)) &&
+       same_array(L1.v_ptr, L3.v_ptr, n + 1, sizeof(int64_t)) &&
+       same_array(L1.w_ptr, L3.w_ptr, n + 1, sizeof(int64_t)) &&
+       same_array(L1.x_ptr, L3.x_ptr, n + 1, sizeof(int64_t));
+  ok = ok && same_array(L1.u_idx, L3.u_idx, L1.u_ptr[n], sizeof(int64_t)) &&
+       same_array(L1.v_idx, L3.v_idx, L1.v_ptr[n], sizeof(int64_t)) &&
+       same_array(L1.v_tv, L3.v_tv, L1.v_ptr[n], sizeof(int16_t)) &&
+       same_array(L1.w_idx, L3.w_idx, L1.w_ptr[n], sizeof(int64_t)) &&
+       same_array(L1.x_idx, L3.x_idx, L1.x_ptr[n], sizeof(int64_t));
+  EXPECT(ok, "lists independent of the thread count");
+  kifmm__lists_free(&L1);
+  kifmm__lists_free(&L3);
+  kifmm__tree_free(&t1);
+  kifmm__tree_free(&t3);
+  free(src);
+  free(trg);
+}
+
 int main(void) {
   run_case(TU_CUBE, 3000, 2000, 20, KIFMM_MAX_LEVEL, 0);
   run_case(TU_SPHERE, 4000, 4000, 30, KIFMM_MAX_LEVEL, 0);
   run_case(TU_CLUSTER, 4000, 3000, 12, KIFMM_MAX_LEVEL, 0);
   run_case(TU_CLUSTER, 3000, 0, 10, 8, 1);
   run_case(TU_CLUSTER, 2000, 500, 3, 10, 0);
+  check_thread_invariance();
   return tu_finish("test_lists");
 }

@@ -129,15 +129,22 @@ static void test_transfer_vectors(void) {
   EXPECT(kifmm__tv_index(4, 0, 0) == -1, "outside [-3,3]");
 }
 
-static void test_radix_sort(void) {
-  int64_t n = 100003;
+/* Sorted, a permutation of the input, stable; with threads the result must not change. */
+static void check_radix_sort(int nthreads, int64_t n, int digits_shared) {
   uint64_t *k = malloc(sizeof(*k) * n), *orig = malloc(sizeof(*k) * n), seed = 3;
   int64_t *idx = malloc(sizeof(*idx) * n);
   for (int64_t i = 0; i < n; i++) {
-    orig[i] = k[i] = (uint64_t)(tu_uniform(&seed) * 1e6) << 20 | (uint64_t)(i % 7);
+    uint64_t v = (uint64_t)(tu_uniform(&seed) * 1e6) << 20 | (uint64_t)(i % 7);
+    /* a shared top: the passes whose digit is the same everywhere are skipped, and keys tie
+     * on their upper half in long runs (1: ~70 keys, 2: all) sorted by passes of their own */
+    if (digits_shared == 1)
+      v = 0xabcull << 36 | (v & 0xfffffffffull);
+    else if (digits_shared == 2)
+      v = 0x5a5a5aull << 24 | (v & 0xffffffull);
+    orig[i] = k[i] = v;
     idx[i] = i;
   }
-  EXPECT_STATUS(kifmm__radix_sort(k, idx, n, 48), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__radix_sort(k, idx, n, 48, NULL, NULL, nthreads), KIFMM_SUCCESS);
   int sorted = 1, consistent = 1, stable = 1;
   for (int64_t i = 0; i < n; i++) {
     consistent &= orig[idx[i]] == k[i];
@@ -146,12 +153,21 @@ static void test_radix_sort(void) {
       stable &= k[i - 1] != k[i] || idx[i - 1] < idx[i];
     }
   }
-  EXPECT(sorted, "keys ascending");
-  EXPECT(consistent, "permutation follows keys");
-  EXPECT(stable, "equal keys keep their order");
+  EXPECT(sorted, "keys ascending (%d threads, n %lld)", nthreads, (long long)n);
+  EXPECT(consistent, "permutation follows keys (%d threads)", nthreads);
+  EXPECT(stable, "equal keys keep their order (%d threads)", nthreads);
   free(k);
   free(orig);
   free(idx);
+}
+
+static void test_radix_sort(void) {
+  check_radix_sort(1, 100003, 0);
+  check_radix_sort(2, 300007, 0); /* above the size where threads take part */
+  check_radix_sort(3, 300007, 1);
+  check_radix_sort(2, 300007, 2);
+  check_radix_sort(1, 1000, 2);
+  check_radix_sort(2, 5, 0);
 }
 
 /* Full keys: ties beyond the 48-bit prefix the radix pass sees must still be ordered. */
