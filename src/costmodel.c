@@ -88,7 +88,7 @@ static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - 
 
 static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
                        kifmm_work *w) {
-  const double n = ops->n, k = ops->k;
+  const double n = ops->n, nc = ops->nc, k = ops->k;
   memset(w, 0, sizeof(*w));
   for (int64_t b = 0; b < t->nbox; b++) {
     double nt = (double)ntrg_of(t, b);
@@ -97,13 +97,13 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
       w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
-      w->kernels += fmin(n, nt) * (double)nsrc_of(t, L->x_idx[e]);
+      w->kernels += fmin(nc, nt) * (double)nsrc_of(t, L->x_idx[e]);
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
       w->m2l_flops += 4.0 * k * ops->r[L->v_tv[e]];
     if (L->v_ptr[b + 1] > L->v_ptr[b])
       w->m2l_flops += 4.0 * n * k;
-    if (t->nchild[b] == 0) /* P2M and L2P */
-      w->kernels += n * ((double)nsrc_of(t, b) + nt);
+    if (t->nchild[b] == 0) /* P2M (to the check surface) and L2P */
+      w->kernels += nc * (double)nsrc_of(t, b) + n * nt;
     else /* n x 8n up and 8n x n down, 2 flops each */
       w->m2m_flops += 32.0 * n * n;
   }
