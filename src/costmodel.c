@@ -102,7 +102,7 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
       w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
-      w->kernels += fmin(nc, nt) * (double)nsrc_of(t, L->x_idx[e]);
+      w->kernels += (nt <= n ? nt : nc) * (double)nsrc_of(t, L->x_idx[e]);
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
       w->m2l_flops += 4.0 * k * ops->r[L->v_tv[e]];
     if (L->v_ptr[b + 1] > L->v_ptr[b])

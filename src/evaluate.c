@@ -376,7 +376,7 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
         continue;
       double *check = s.buf;
-      int direct = ntrg_of(t, b) <= nc;
+      int direct = ntrg_of(t, b) <= n; /* the distributed plan settles counts on n (let.c) */
       memset(check, 0, (size_t)nc * nv * sizeof(double));
       box_surface(t, b, ctx->check_inner, nc, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {

@@ -155,7 +155,8 @@ static void m2l_matrix(int p, int q, int t, double *pts, double *k) {
  * the negative ones. sigma[i] is the surface point g^-1(x_i), found on the lattice, where
  * the surfaces are exactly symmetric. */
 int kifmm__tv_symmetry(int order, int t, int *sigma) {
-  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[KIFMM_MAX_CHECK_ORDER * KIFMM_MAX_CHECK_ORDER * KIFMM_MAX_CHECK_ORDER];
+  enum { Q = KIFMM_MAX_CHECK_ORDER }; /* any lattice: equivalent or check surface */
+  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
   kifmm__tv_offset(t, d);
   for (int a = 0; a < 3; a++) /* insertion sort of the axes by |d| */
     for (int b = a; b > 0 && abs(d[axis[b]]) < abs(d[axis[b - 1]]); b--) {
