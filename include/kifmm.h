@@ -104,7 +104,7 @@ typedef struct kifmm_options {
                                      $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
                                      kifmm_options_set_cache_dir() checks the length */
   /* since 0.2 */
-  double tolerance;        /* relative l2 error of the potential wanted, in [2e-13, 0.1]: the
+  double tolerance;        /* relative l2 error of the potential wanted, in [1.2e-13, 0.1]: the
                               plan then chooses the order (reported in the stats; the
                               gradient's error is within 10x); 0 = use order; default 0.
                               Points given to fewer digits than asked (e.g. a cluster 1e-3

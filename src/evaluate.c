@@ -36,7 +36,9 @@ static void box_surface(const kifmm_tree *t, int64_t b, const double *unit, int 
 
 typedef struct {
   const kifmm_plan *plan;
-  double unit_inner[3 * 1352], unit_outer[3 * 1352]; /* up to order 16 */
+  /* equivalent surfaces (n points) and check surfaces (nc points) of the unit box */
+  double unit_inner[3 * KIFMM_MAX_SURFACE], unit_outer[3 * KIFMM_MAX_SURFACE];
+  double check_inner[3 * KIFMM_MAX_SURFACE], check_outer[3 * KIFMM_MAX_SURFACE];
   double *bt;                   /* B_t^T (r_t x k) of every transfer vector, for M2L */
   int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
 } pass_ctx;
@@ -65,14 +67,14 @@ static scratch scratch_new(size_t ndouble, int n) {
 /* ---- upward pass ---- */
 static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n, nv = plan->nvec;
+  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
   const int chunk = box_chunk(nv);
-  const size_t blk = (size_t)n * nv * chunk;
+  const size_t blk = (size_t)n * nv * chunk, cblk = (size_t)nc * nv * chunk;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new(3 * blk, n);
-    double *check = s.buf, *equiv = check + blk, *tmp = equiv + blk;
+    scratch s = scratch_new(cblk + 2 * blk, nc);
+    double *check = s.buf, *equiv = check + cblk, *tmp = equiv + blk;
     int64_t box[CHUNK];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t j0 = 0; j0 < t->nleaf; j0 += chunk) {
@@ -83,18 +85,18 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
         int64_t b = t->leaf_box[j];
         if (nsrc_of(t, b) == 0)
           continue;
-        double *chk = check + (size_t)m * n * nv;
-        memset(chk, 0, (size_t)n * nv * sizeof(double));
-        box_surface(t, b, ctx->unit_outer, n, s.surf);
+        double *chk = check + (size_t)m * nc * nv;
+        memset(chk, 0, (size_t)nc * nv * sizeof(double));
+        box_surface(t, b, ctx->check_outer, nc, s.surf);
         int64_t sb = t->src_begin[b];
         kifmm__p2p_many(nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb * nv,
-                        nv, 1, n, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL, NULL, n);
+                        nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL, NULL, nc);
         double h = kifmm__box_side(t, t->level[b]); /* pseudo-inverse at side h = h * unit */
-        for (int i = 0; i < n * nv; i++)
+        for (int i = 0; i < nc * nv; i++)
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__c2e_apply(n, plan->ops.uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
+      kifmm__c2e_apply(n, nc, plan->ops.uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
       for (int i = 0; i < m; i++)
         memcpy(plan->multipole + box[i] * n * nv, equiv + (size_t)i * n * nv,
                (size_t)n * nv * sizeof(double));
@@ -375,34 +377,34 @@ static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp
 static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
-  const int n = plan->ops.n, nv = plan->nvec;
+  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1];
   if (L->x_ptr[hi] == L->x_ptr[lo])
     return KIFMM_SUCCESS;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)2 * n * nv, n);
+    scratch s = scratch_new((size_t)(nc + n) * nv, nc);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t b = lo; b < hi; b++) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
         continue;
       double *check = s.buf;
-      int direct = ntrg_of(t, b) <= n;
-      memset(check, 0, (size_t)n * nv * sizeof(double));
-      box_surface(t, b, ctx->unit_inner, n, s.surf);
+      int direct = ntrg_of(t, b) <= n; /* the distributed plan settles counts on n (let.c) */
+      memset(check, 0, (size_t)nc * nv * sizeof(double));
+      box_surface(t, b, ctx->check_inner, nc, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
         int64_t a = L->x_idx[e], sb = t->src_begin[a];
         if (direct)
           p2p_boxes(plan, a, b, want_grad);
         else
           kifmm__p2p_many(nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
-                          plan->q + sb * nv, nv, 1, n, s.surf.x, s.surf.y, s.surf.z, check, NULL,
-                          NULL, NULL, n);
+                          plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, check,
+                          NULL, NULL, NULL, nc);
       }
       if (!direct)
-        kifmm__c2e_apply(n, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
-                         plan->local + b * n * nv, check + (size_t)n * nv);
+        kifmm__c2e_apply(n, nc, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
+                         plan->local + b * n * nv, check + (size_t)nc * nv);
     }
     failed = !s.ok;
     free(s.buf);
@@ -509,6 +511,9 @@ static int new_ctx(const kifmm_plan *plan, pass_ctx **out) {
   const int p = plan->ops.order;
   kifmm__surface(p, KIFMM_RATIO_INNER(p), 1.0, o, ctx->unit_inner);
   kifmm__surface(p, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->unit_outer);
+  const int q = plan->ops.check_order;
+  kifmm__surface(q, KIFMM_RATIO_INNER(p), 1.0, o, ctx->check_inner);
+  kifmm__surface(q, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->check_outer);
   ctx->plan = plan;
   *out = ctx;
   return KIFMM_SUCCESS;

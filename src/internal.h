@@ -177,7 +177,8 @@ KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns
                                          double *k, int64_t ldk);
 
 /* ---- Surfaces (surface.c) ---- */
-#define KIFMM_MAX_SURFACE 1352 /* surface points at the highest order, 16 */
+#define KIFMM_MAX_CHECK_ORDER 18 /* lattice of the densest check surface (order 16 + 2) */
+#define KIFMM_MAX_SURFACE 1736   /* surface points at that lattice order */
 KIFMM_INTERNAL int kifmm__surface_count(int order);
 /* Lattice coordinates (0..order-1 each, interleaved) of the surface points, in their order. */
 KIFMM_INTERNAL void kifmm__surface_lattice(int order, int *ijk);
@@ -201,9 +202,11 @@ KIFMM_INTERNAL void kifmm__surface(int order, double ratio, double side, const d
 KIFMM_INTERNAL void kifmm__gemm(char ta, char tb, int m, int n, int k, double alpha,
                                 const double *a, int lda, const double *b, int ldb, double beta,
                                 double *c, int ldc);
-/* Pseudo-inverse of the m x m matrix a (column-major) by the SVD, dropping singular values
- * below rcond * s_max, as two factors: pinv = vs ut, vs = V diag(1/s), ut = U^T (m x m each). */
-KIFMM_INTERNAL int kifmm__pinv(int m, const double *a, double rcond, double *vs, double *ut);
+/* Pseudo-inverse of the m x n matrix a (m >= n, column-major) by the SVD, dropping singular
+ * values below rcond * s_max, as two factors: pinv = vs ut, vs = V diag(1/s) (n x n),
+ * ut = U^T (n x m). */
+KIFMM_INTERNAL int kifmm__pinv(int m, int n, const double *a, double rcond, double *vs,
+                               double *ut);
 /* Thin SVD of an m x n matrix a (destroyed): s[min], u (m x min) and vt (min x n); u/vt may be NULL. */
 KIFMM_INTERNAL int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt);
 /* R factor (n x n, upper, column-major) of a tall m x n matrix (m >= n, leading dimension
@@ -227,13 +230,14 @@ KIFMM_INTERNAL void kifmm__blas_describe(char *name, size_t name_len, char *core
 
 /* ---- Operators (operators.c) ---- */
 typedef struct kifmm_operators {
-  int32_t order, n;     /* n = surface points */
+  int32_t order, n;     /* n = equivalent surface points */
+  int32_t check_order, nc; /* lattice order and points of the check surfaces (nc >= n) */
   double tol;           /* M2L compression tolerance */
   double rcond;         /* pseudo-inverse cut-off */
-  /* check-to-equivalent pseudo-inverses of the unit box as two factors [V S^-1 | U^T], each
-   * n x n, applied one after the other (kifmm__c2e_apply) */
-  double *uc2e;         /* n x 2n: upward check potentials -> upward equivalent */
-  double *dc2e;         /* n x 2n: downward check -> downward equivalent */
+  /* check-to-equivalent least-squares pseudo-inverses of the unit box as two factors
+   * [V S^-1 | U^T], n x n and n x nc, applied one after the other (kifmm__c2e_apply) */
+  double *uc2e;         /* n x (n + nc): upward check potentials -> upward equivalent */
+  double *dc2e;         /* n x (n + nc): downward check -> downward equivalent */
   double *m2m;          /* n x 8n: [M2M_0 ... M2M_7], block o for the child in octant o */
   double *l2l;          /* 8n x n: [L2L_0; ...; L2L_7] */
   /* M2L: K_t ~ U C_t V^T with C_t ~ A_t B_t^T; multipole M -> Mc = V^T M (vt: k x n);
@@ -251,9 +255,11 @@ KIFMM_INTERNAL int kifmm__operators_compute(kifmm_operators *ops, int order, dou
 KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
 KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
 KIFMM_INTERNAL double kifmm__default_tolerance(int order);
-/* equiv = alpha c2e check + beta equiv for m columns (leading dimension n) through the two
- * factors of c2e (ops->uc2e or ops->dc2e); tmp holds n x m. */
-KIFMM_INTERNAL void kifmm__c2e_apply(int n, const double *c2e, int m, double alpha,
+/* Lattice order of the check surfaces for an equivalent surface of this order. */
+KIFMM_INTERNAL int kifmm__check_order(int order);
+/* equiv = alpha c2e check + beta equiv for m columns through the two factors of c2e
+ * (ops->uc2e or ops->dc2e): check is nc x m, equiv n x m; tmp holds n x m. */
+KIFMM_INTERNAL void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, double alpha,
                                      const double *check, double beta, double *equiv,
                                      double *tmp);
 

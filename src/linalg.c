@@ -77,33 +77,34 @@ static int svd_impl(int m, int n, double *a, double *s, double *u, double *vt) {
   return info == 0 ? KIFMM_SUCCESS : KIFMM_ERR_LAPACK;
 }
 
-/* The two factors of the pseudo-inverse, kept apart: vs = V diag(1/s) (m x m, columns of
- * dropped singular values zero) and ut = U^T. Applied as vs (ut x) they are backward stable:
- * the rounding of ut x is only amplified along directions that the matrix itself maps back
- * to rounding. Their explicit product is not: its own rounding errors, eps / s_min in size,
- * point in every direction, the large singular directions included. */
-static void pinv_from_svd(int m, const double *s, const double *u, const double *vt,
+/* The two factors of the pseudo-inverse of an m x n matrix (m >= n), kept apart:
+ * vs = V diag(1/s) (n x n, columns of dropped singular values zero) and ut = U^T (n x m).
+ * Applied as vs (ut x) they are backward stable: the rounding of ut x is only amplified
+ * along directions that the matrix itself maps back to rounding. Their explicit product is
+ * not: its own rounding errors, eps / s_min in size, point in every direction, the large
+ * singular directions included. */
+static void pinv_from_svd(int m, int n, const double *s, const double *u, const double *vt,
                           double rcond, double *vs, double *ut) {
-  for (int i = 0; i < m; i++) {
+  for (int i = 0; i < n; i++) {
     double inv = s[i] > rcond * s[0] ? 1.0 / s[i] : 0.0;
-    for (int j = 0; j < m; j++) {
-      vs[j + (int64_t)i * m] = vt[i + (int64_t)j * m] * inv;
-      ut[i + (int64_t)j * m] = u[j + (int64_t)i * m];
-    }
+    for (int j = 0; j < n; j++)
+      vs[j + (int64_t)i * n] = vt[i + (int64_t)j * n] * inv;
+    for (int j = 0; j < m; j++)
+      ut[i + (int64_t)j * n] = u[j + (int64_t)i * m];
   }
 }
 
-static int pinv_impl(int m, const double *a, double rcond, double *vs, double *ut) {
+static int pinv_impl(int m, int n, const double *a, double rcond, double *vs, double *ut) {
   double *work, *s, *u, *vt;
-  size_t mm = (size_t)m * m;
-  ALLOC(work, 3 * mm + m);
-  u = work + mm;
-  vt = u + mm;
-  s = vt + mm;
-  memcpy(work, a, mm * sizeof(double));
-  int status = svd_impl(m, m, work, s, u, vt);
+  size_t mn = (size_t)m * n, nn = (size_t)n * n;
+  ALLOC(work, 2 * mn + nn + n);
+  u = work + mn;
+  vt = u + mn;
+  s = vt + nn;
+  memcpy(work, a, mn * sizeof(double));
+  int status = svd_impl(m, n, work, s, u, vt);
   if (status == KIFMM_SUCCESS)
-    pinv_from_svd(m, s, u, vt, rcond, vs, ut);
+    pinv_from_svd(m, n, s, u, vt, rcond, vs, ut);
   free(work);
   return status;
 }
@@ -221,8 +222,8 @@ int kifmm__svd(int m, int n, double *a, double *s, double *u, double *vt) {
   return status;
 }
 
-int kifmm__pinv(int m, const double *a, double rcond, double *vs, double *ut) {
-  int entered = serial_begin(), status = pinv_impl(m, a, rcond, vs, ut);
+int kifmm__pinv(int m, int n, const double *a, double rcond, double *vs, double *ut) {
+  int entered = serial_begin(), status = pinv_impl(m, n, a, rcond, vs, ut);
   serial_end(entered);
   return status;
 }

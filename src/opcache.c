@@ -25,13 +25,14 @@ enum { LOAD_OK, LOAD_MISSING, LOAD_BAD };
 
 /* ---- the key ---- */
 typedef struct cache_key {
-  int32_t order, format, revision;
+  int32_t order, check_order, format, revision;
   double ratio_inner, ratio_outer, tol;
 } cache_key;
 
 static cache_key make_key(const kifmm_options *o) {
   cache_key k;
   k.order = o->order;
+  k.check_order = kifmm__check_order(o->order);
   k.format = KIFMM_OPCACHE_FORMAT;
   k.revision = KIFMM_OPERATORS_REVISION;
   k.ratio_inner = KIFMM_RATIO_INNER(o->order);
@@ -43,9 +44,11 @@ static cache_key make_key(const kifmm_options *o) {
 
 static void key_string(const cache_key *k, char *buf, size_t len) {
   snprintf(buf, len,
-           "kernel=" KERNEL_NAME ";float=" FLOAT_NAME ";order=%d;ratio_inner=%.17g;"
-           "ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d;code=" KIFMM_OPERATORS_CODE,
-           k->order, k->ratio_inner, k->ratio_outer, k->tol, k->format, k->revision);
+           "kernel=" KERNEL_NAME ";float=" FLOAT_NAME ";order=%d;check_order=%d;"
+           "ratio_inner=%.17g;ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d;"
+           "code=" KIFMM_OPERATORS_CODE,
+           k->order, k->check_order, k->ratio_inner, k->ratio_outer, k->tol, k->format,
+           k->revision);
 }
 
 static uint64_t fnv1a(const char *s) {
@@ -112,12 +115,20 @@ typedef struct matrix_desc {
 } matrix_desc;
 
 static int matrices(kifmm_operators *ops, matrix_desc m[6]) {
-  int64_t n = ops->n, k = ops->k;
-  matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, 2 * n}, {"dc2e", &ops->dc2e, n, 2 * n},
+  int64_t n = ops->n, nc = ops->nc, k = ops->k;
+  matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, n + nc}, {"dc2e", &ops->dc2e, n, n + nc},
                         {"m2m", &ops->m2m, n, 8 * n},  {"l2l", &ops->l2l, 8 * n, n},
                         {"m2l_vt", &ops->vt, k, n},    {"m2l_d", &ops->d, n, k}};
   memcpy(m, all, sizeof(all));
   return 6;
+}
+
+/* Elements of the largest matrix: the buffer that transposes any of them. */
+static int64_t largest(const matrix_desc *m, int nm) {
+  int64_t most = 0;
+  for (int i = 0; i < nm; i++)
+    most = m[i].rows * m[i].cols > most ? m[i].rows * m[i].cols : most;
+  return most;
 }
 
 static void transpose(int64_t rows, int64_t cols, const double *in, double *out) {
@@ -157,10 +168,11 @@ static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int 
 static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) {
   char key[256];
   key_string(k, key, sizeof(key));
-  int32_t n = ops->n, kk = ops->k;
+  int32_t n = ops->n, nc = ops->nc, kk = ops->k;
   CHECK(kifmm__h5_attr_put_string(f, "kernel", KERNEL_NAME));
   CHECK(kifmm__h5_attr_put_string(f, "float_type", FLOAT_NAME));
   CHECK(kifmm__h5_attr_put(f, "order", H5T_NATIVE_INT32, &k->order));
+  CHECK(kifmm__h5_attr_put(f, "check_order", H5T_NATIVE_INT32, &k->check_order));
   CHECK(kifmm__h5_attr_put(f, "ratio_inner", H5T_NATIVE_DOUBLE, &k->ratio_inner));
   CHECK(kifmm__h5_attr_put(f, "ratio_outer", H5T_NATIVE_DOUBLE, &k->ratio_outer));
   CHECK(kifmm__h5_attr_put(f, "compression_tol", H5T_NATIVE_DOUBLE, &k->tol));
@@ -170,6 +182,7 @@ static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) 
   CHECK(kifmm__h5_attr_put_string(f, "operators_code", KIFMM_OPERATORS_CODE));
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_version", KIFMM_VERSION_STRING));
   CHECK(kifmm__h5_attr_put(f, "nsurf", H5T_NATIVE_INT32, &n));
+  CHECK(kifmm__h5_attr_put(f, "nsurf_check", H5T_NATIVE_INT32, &nc));
   CHECK(kifmm__h5_attr_put(f, "m2l_rank", H5T_NATIVE_INT32, &kk));
   CHECK(kifmm__h5_attr_put(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond));
   return KIFMM_SUCCESS;
@@ -179,9 +192,8 @@ static int write_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
   CHECK(write_attrs(f, k, ops));
   matrix_desc m[6];
   int nm = matrices(ops, m);
-  int64_t most = 8 * (int64_t)ops->n * ops->n;
   double *buf;
-  ALLOC(buf, most);
+  ALLOC(buf, largest(m, nm));
   int status = KIFMM_SUCCESS;
   for (int i = 0; i < nm && status == KIFMM_SUCCESS; i++) {
     hsize_t dims[2] = {(hsize_t)m[i].rows, (hsize_t)m[i].cols};
@@ -284,29 +296,34 @@ static int get_dataset(hid_t f, const char *name, H5T_class_t cls, size_t size, 
 static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
   char key[256], text[256], want[256];
   key_string(k, want, sizeof(want));
-  int32_t order, format, revision, n, kk;
+  int32_t order, check_order, format, revision, n, nc, kk;
   double ri, ro, tol;
   if (kifmm__h5_attr_get(f, "format_version", H5T_NATIVE_INT32, &format) ||
       format != k->format)
     return 0; /* checked first: a future format may lay out everything else differently */
   if (kifmm__h5_attr_get(f, "operators_revision", H5T_NATIVE_INT32, &revision) ||
       kifmm__h5_attr_get(f, "order", H5T_NATIVE_INT32, &order) ||
+      kifmm__h5_attr_get(f, "check_order", H5T_NATIVE_INT32, &check_order) ||
       kifmm__h5_attr_get(f, "ratio_inner", H5T_NATIVE_DOUBLE, &ri) ||
       kifmm__h5_attr_get(f, "ratio_outer", H5T_NATIVE_DOUBLE, &ro) ||
       kifmm__h5_attr_get(f, "compression_tol", H5T_NATIVE_DOUBLE, &tol) ||
       kifmm__h5_attr_get(f, "nsurf", H5T_NATIVE_INT32, &n) ||
+      kifmm__h5_attr_get(f, "nsurf_check", H5T_NATIVE_INT32, &nc) ||
       kifmm__h5_attr_get(f, "m2l_rank", H5T_NATIVE_INT32, &kk) ||
       kifmm__h5_attr_get(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond) ||
       kifmm__h5_attr_get_string(f, "key", key, sizeof(key)) ||
       kifmm__h5_attr_get_string(f, "kernel", text, sizeof(text)) || strcmp(text, KERNEL_NAME) ||
       kifmm__h5_attr_get_string(f, "float_type", text, sizeof(text)) || strcmp(text, FLOAT_NAME))
     return 0;
-  if (revision != k->revision || order != k->order || ri != k->ratio_inner ||
-      ro != k->ratio_outer || tol != k->tol || strcmp(key, want) ||
-      n != kifmm__surface_count(order) || kk < 1 || kk > n || !(ops->rcond >= 0))
+  if (revision != k->revision || order != k->order || check_order != k->check_order ||
+      ri != k->ratio_inner || ro != k->ratio_outer || tol != k->tol || strcmp(key, want) ||
+      n != kifmm__surface_count(order) || nc != kifmm__surface_count(check_order) || kk < 1 ||
+      kk > n || !(ops->rcond >= 0))
     return 0;
   ops->order = order;
   ops->n = n;
+  ops->check_order = check_order;
+  ops->nc = nc;
   ops->k = kk;
   ops->tol = tol;
   return 1;
@@ -350,7 +367,7 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
   matrix_desc m[6];
   int nm = matrices(ops, m);
   double *buf = NULL;
-  if (kifmm__calloc((void **)&buf, 8 * (size_t)ops->n * ops->n, sizeof(double)))
+  if (kifmm__calloc((void **)&buf, (size_t)largest(m, nm), sizeof(double)))
     return LOAD_BAD;
   int status = LOAD_OK;
   for (int i = 0; i < nm && status == LOAD_OK; i++) {
@@ -542,9 +559,9 @@ static int agree(int status, MPI_Comm comm) {
 }
 
 static int bcast_operators(kifmm_operators *ops, int root, MPI_Comm comm) {
-  int32_t ints[3] = {ops->order, ops->n, ops->k};
+  int32_t ints[5] = {ops->order, ops->n, ops->k, ops->check_order, ops->nc};
   double reals[2] = {ops->tol, ops->rcond};
-  CHECK(bcast(ints, 3, MPI_INT32_T, comm));
+  CHECK(bcast(ints, 5, MPI_INT32_T, comm));
   CHECK(bcast(reals, 2, MPI_DOUBLE, comm));
   CHECK(bcast(&ops->ab_len, 1, MPI_INT64_T, comm));
   CHECK(bcast(ops->r, KIFMM_NTV, MPI_INT32_T, comm));
@@ -553,6 +570,8 @@ static int bcast_operators(kifmm_operators *ops, int root, MPI_Comm comm) {
     ops->order = ints[0];
     ops->n = ints[1];
     ops->k = ints[2];
+    ops->check_order = ints[3];
+    ops->nc = ints[4];
     ops->tol = reals[0];
     ops->rcond = reals[1];
   }

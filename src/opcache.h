@@ -13,7 +13,7 @@
  * files written by other code are never used; KIFMM_OPERATORS_REVISION is the manual
  * override for a change the digest cannot see (a BLAS/LAPACK behaviour, a build flag). */
 #define KIFMM_OPCACHE_FORMAT 2
-#define KIFMM_OPERATORS_REVISION 1
+#define KIFMM_OPERATORS_REVISION 2
 
 /* Fill *ops for opts->order and opts->compression_tol: load from the cache when a valid
  * file exists, else compute with kifmm__operators_compute() and store it (atomically).

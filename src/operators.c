@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Precomputed translation operators for a unit box (scale invariance gives every level):
- * check-to-equivalent pseudo-inverses, M2M/L2L for the 8 children, and M2L for the 316
- * transfer vectors compressed twice: shared bases U, V, then a low-rank A_t B_t^T per vector. */
+ * check-to-equivalent least-squares pseudo-inverses (nc check points, n equivalent points),
+ * M2M/L2L for the 8 children, and M2L for the 316 transfer vectors compressed twice: shared
+ * bases U (nc x k), V (n x k), then a low-rank A_t B_t^T per vector. */
 #include <math.h>
 #include <string.h>
 
@@ -63,30 +64,49 @@ static void child_center(int octant, double side, double c[3]) {
   c[2] = (octant & 1 ? 0.25 : -0.25) * side;
 }
 
-/* Kernel matrix between two surfaces given by (ratio, side, center). */
-static void surface_matrix(int p, double r_trg, double s_trg, const double c_trg[3],
+/* The check surfaces are denser than the equivalent surface (the lattice of order p + 2),
+ * and the check-to-equivalent operators fit the equivalent density to them by least
+ * squares: a denser check surface pins the density down between the equivalent points.
+ * Measured (cube / sphere 2e4 points, potential error, default compression), lattice
+ * p (as before), p + 1, p + 2, p + 4:
+ *   p4  cube 1.08e-4, 8.2e-5, 7.6e-5        p6  cube 1.20e-6, 8.9e-7, 7.4e-7, 7.5e-7
+ *   p8  cube 2.06e-8, 1.51e-8, 1.29e-8      p10 cube 4.52e-10, 2.86e-10, 2.27e-10, 2.08e-10
+ *   p12 cube 1.14e-11, 5.6e-12, 3.6e-12, 2.7e-12 (sphere 7.5e-12, 3.6e-12, 2.5e-12, 1.7e-12)
+ *   p14 cube 5.9e-13, 3.5e-13, 2.5e-13, 2.0e-13 (sphere 5.0e-13, 2.8e-13, 1.9e-13, 1.5e-13)
+ *   p16 cube 3.9e-14, 2.5e-14, 2.1e-14
+ * Every translation gains about equally (p12 cube with the denser surface only in P2M,
+ * M2M, L2L and P2L: 8.7e-12; only in M2L: 8.3e-12). p + 2 takes most of the gain; beyond
+ * it the check points grow as fast again for a quarter less error. */
+int kifmm__check_order(int order) {
+  int q = order + 2;
+  return q > KIFMM_MAX_CHECK_ORDER ? KIFMM_MAX_CHECK_ORDER : q;
+}
+
+/* Kernel matrix from an equivalent surface (order p) to a check surface (lattice order q),
+ * each given by (ratio, side, center): nc x n. */
+static void surface_matrix(int p, int q, double r_trg, double s_trg, const double c_trg[3],
                            double r_src, double s_src, const double c_src[3], double *pts,
                            double *k) {
-  int n = kifmm__surface_count(p);
-  kifmm__surface(p, r_trg, s_trg, c_trg, pts);
-  kifmm__surface(p, r_src, s_src, c_src, pts + 3 * n);
-  kifmm__kernel_matrix(n, pts, n, pts + 3 * n, k, n);
+  int n = kifmm__surface_count(p), nc = kifmm__surface_count(q);
+  kifmm__surface(q, r_trg, s_trg, c_trg, pts);
+  kifmm__surface(p, r_src, s_src, c_src, pts + 3 * nc);
+  kifmm__kernel_matrix(nc, pts, n, pts + 3 * nc, k, nc);
 }
 
 static int compute_pinvs(kifmm_operators *ops, double *pts, double *k) {
   const double o[3] = {0, 0, 0};
-  int p = ops->order, n = ops->n;
+  int p = ops->order, q = ops->check_order, n = ops->n, nc = ops->nc;
   size_t nn = (size_t)n * n;
-  surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 1, o, pts, k);
-  CHECK(kifmm__pinv(n, k, ops->rcond, ops->uc2e, ops->uc2e + nn));
-  surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
-  return kifmm__pinv(n, k, ops->rcond, ops->dc2e, ops->dc2e + nn);
+  surface_matrix(p, q, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 1, o, pts, k);
+  CHECK(kifmm__pinv(nc, n, k, ops->rcond, ops->uc2e, ops->uc2e + nn));
+  surface_matrix(p, q, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
+  return kifmm__pinv(nc, n, k, ops->rcond, ops->dc2e, ops->dc2e + nn);
 }
 
-void kifmm__c2e_apply(int n, const double *c2e, int m, double alpha, const double *check,
-                      double beta, double *equiv, double *tmp) {
+void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, double alpha,
+                      const double *check, double beta, double *equiv, double *tmp) {
   /* the evaluation's products: kifmm-c's own tiles, whatever kernel the BLAS picked */
-  kifmm__mm(n, m, n, 1.0, c2e + (size_t)n * n, n, check, n, 0.0, tmp, n);
+  kifmm__mm(n, m, nc, 1.0, c2e + (size_t)n * n, n, check, nc, 0.0, tmp, n);
   kifmm__mm(n, m, n, alpha, c2e, n, tmp, n, beta, equiv, n);
 }
 
@@ -96,19 +116,19 @@ void kifmm__c2e_apply(int n, const double *c2e, int m, double alpha, const doubl
  * so the product has no large entries and forming it explicitly loses nothing. */
 static void compute_m2m_l2l(kifmm_operators *ops, double *pts, double *k, double *tmp) {
   const double o[3] = {0, 0, 0};
-  int p = ops->order, n = ops->n;
+  int p = ops->order, q = ops->check_order, n = ops->n, nc = ops->nc;
   size_t nn = (size_t)n * n;
   for (int c = 0; c < 8; c++) {
     double cc[3];
     child_center(c, 1.0, cc);
     /* parent upward check <- child upward equivalent, then the parent's pseudo-inverse */
-    surface_matrix(p, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 0.5, cc, pts, k);
-    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e + nn, n, k, n, 0.0, tmp, n);
+    surface_matrix(p, q, KIFMM_RATIO_OUTER(p), 1, o, KIFMM_RATIO_INNER(p), 0.5, cc, pts, k);
+    kifmm__gemm('N', 'N', n, n, nc, 1.0, ops->uc2e + nn, n, k, nc, 0.0, tmp, n);
     kifmm__gemm('N', 'N', n, n, n, 1.0, ops->uc2e, n, tmp, n, 0.0, ops->m2m + c * nn, n);
     /* child downward check <- parent downward equivalent; the child's pseudo-inverse is
      * half the unit one (1/r is homogeneous of degree -1) */
-    surface_matrix(p, KIFMM_RATIO_INNER(p), 0.5, cc, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
-    kifmm__gemm('N', 'N', n, n, n, 1.0, ops->dc2e + nn, n, k, n, 0.0, tmp, n);
+    surface_matrix(p, q, KIFMM_RATIO_INNER(p), 0.5, cc, KIFMM_RATIO_OUTER(p), 1, o, pts, k);
+    kifmm__gemm('N', 'N', n, n, nc, 1.0, ops->dc2e + nn, n, k, nc, 0.0, tmp, n);
     kifmm__gemm('N', 'N', n, n, n, 0.5, ops->dc2e, n, tmp, n, 0.0, ops->l2l + (size_t)c * n,
                 8 * n);
   }
@@ -121,21 +141,22 @@ static int count_above(const double *s, int n, double tol) {
   return k < 1 ? 1 : k;
 }
 
-/* K_t: downward check of the unit box at the origin <- upward equivalent of the unit box
- * at offset t. */
-static void m2l_matrix(int p, int t, double *pts, double *k) {
+/* K_t (nc x n): downward check of the unit box at the origin <- upward equivalent of the
+ * unit box at offset t. */
+static void m2l_matrix(int p, int q, int t, double *pts, double *k) {
   const double o[3] = {0, 0, 0};
   int d[3];
   kifmm__tv_offset(t, d);
   const double c[3] = {d[0], d[1], d[2]};
-  surface_matrix(p, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_INNER(p), 1, c, pts, k);
+  surface_matrix(p, q, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_INNER(p), 1, c, pts, k);
 }
 
 /* Offset d = g(d0), d0 = sorted |d|: g permutes the axes (d[axis[m]] = +-d0[m]) and flips
  * the negative ones. sigma[i] is the surface point g^-1(x_i), found on the lattice, where
  * the surfaces are exactly symmetric. */
 int kifmm__tv_symmetry(int order, int t, int *sigma) {
-  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[16 * 16 * 16];
+  enum { Q = KIFMM_MAX_CHECK_ORDER }; /* any lattice: equivalent or check surface */
+  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
   kifmm__tv_offset(t, d);
   for (int a = 0; a < 3; a++) /* insertion sort of the axes by |d| */
     for (int b = a; b > 0 && abs(d[axis[b]]) < abs(d[axis[b - 1]]); b--) {
@@ -164,43 +185,47 @@ typedef struct {
   int r;          /* rank at the tolerance relative to its own largest singular value */
   int rs;         /* rank at the tolerance relative to the largest of all: rows it adds to
                      the stacks that give the shared bases, truncated at that level too */
-  double *as, *b; /* n x r each */
+  double *as, *b; /* nc x r and n x r */
   double *s;      /* r */
 } m2l_rep;
 
 typedef struct {
   m2l_rep rep[KIFMM_NTV]; /* filled at the representatives' indices only */
   int *t0;                /* representative of each transfer vector */
-  int *sigma;             /* KIFMM_NTV x n surface permutations */
+  int *sigma;             /* KIFMM_NTV x n equivalent surface permutations */
+  int *sigma_c;           /* KIFMM_NTV x nc check surface permutations */
 } m2l_sym;
 
 static int rep_svd(const kifmm_operators *ops, int t, double *work, m2l_rep *rep) {
-  int n = ops->n;
-  size_t nn = (size_t)n * n;
-  double *k = work, *u = k + nn, *vt = u + nn, *s = vt + nn, *pts = s + n;
-  m2l_matrix(ops->order, t, pts, k);
-  CHECK(kifmm__svd(n, n, k, s, u, vt));
+  int n = ops->n, nc = ops->nc;
+  size_t nn = (size_t)n * n, ncn = (size_t)nc * n;
+  double *k = work, *u = k + ncn, *vt = u + ncn, *s = vt + nn, *pts = s + n;
+  m2l_matrix(ops->order, ops->check_order, t, pts, k);
+  CHECK(kifmm__svd(nc, n, k, s, u, vt));
   int r = rep->r = count_above(s, n, ops->tol);
-  ALLOC(rep->as, (size_t)2 * n * r + r);
-  rep->b = rep->as + (size_t)n * r;
+  ALLOC(rep->as, (size_t)(nc + n) * r + r);
+  rep->b = rep->as + (size_t)nc * r;
   rep->s = rep->b + (size_t)n * r;
   for (int j = 0; j < r; j++) {
     rep->s[j] = s[j];
-    for (int i = 0; i < n; i++) {
-      rep->as[i + (int64_t)j * n] = u[i + (int64_t)j * n] * s[j];
+    for (int i = 0; i < nc; i++)
+      rep->as[i + (int64_t)j * nc] = u[i + (int64_t)j * nc] * s[j];
+    for (int i = 0; i < n; i++)
       rep->b[i + (int64_t)j * n] = vt[j + (int64_t)i * n];
-    }
   }
   return KIFMM_SUCCESS;
 }
 
 static int sym_build(const kifmm_operators *ops, int nthreads, m2l_sym *sym) {
-  int n = ops->n, status = KIFMM_SUCCESS;
+  int n = ops->n, nc = ops->nc, status = KIFMM_SUCCESS;
   ALLOC(sym->t0, KIFMM_NTV);
-  ALLOC(sym->sigma, (size_t)KIFMM_NTV * n);
-  for (int t = 0; t < KIFMM_NTV; t++)
+  ALLOC(sym->sigma, (size_t)KIFMM_NTV * (n + nc));
+  sym->sigma_c = sym->sigma + (size_t)KIFMM_NTV * n;
+  for (int t = 0; t < KIFMM_NTV; t++) {
     sym->t0[t] = kifmm__tv_symmetry(ops->order, t, sym->sigma + (size_t)t * n);
-  size_t wlen = (size_t)3 * n * n + 7 * (size_t)n;
+    kifmm__tv_symmetry(ops->check_order, t, sym->sigma_c + (size_t)t * nc);
+  }
+  size_t wlen = (size_t)2 * nc * n + (size_t)n * n + 4 * (size_t)n + 3 * (size_t)nc;
   int nrep = 0, reps[KIFMM_NTV];
   for (int t = 0; t < KIFMM_NTV; t++)
     if (sym->t0[t] == t)
@@ -247,11 +272,12 @@ static void sym_free(m2l_sym *sym) {
   free(sym->sigma);
 }
 
-/* Rows of K_t^T (left = 1) or K_t (left = 0) up to an orthogonal transformation, which
- * leaves the R of a QR alone: S A^T P^T or S B^T P^T, rs x n at the top of a (lda). */
+/* Rows of K_t^T (left = 1, m = nc) or K_t (left = 0, m = n) up to an orthogonal
+ * transformation, which leaves the R of a QR alone: S A^T P^T or S B^T P^T, rs x m at the
+ * top of a (lda). */
 static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, int64_t lda) {
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
-  const int *sigma = sym->sigma + (size_t)t * n;
+  const int *sigma = (left ? sym->sigma_c : sym->sigma) + (size_t)t * n;
   for (int i = 0; i < n; i++)
     for (int q = 0; q < rep->rs; q++)
       a[q + i * lda] = left ? rep->as[sigma[i] + (int64_t)q * n]
@@ -259,8 +285,9 @@ static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, i
 }
 
 /* Singular values and right singular vectors (vt, n x n) of all K_t stacked on top of each
- * other (left = 0) or side by side (left = 1), by a running QR of the stack of their
- * low-rank factors: a fraction of the rows of the K_t themselves. */
+ * other (left = 0, n the equivalent points) or side by side (left = 1, n the check points),
+ * by a running QR of the stack of their low-rank factors: a fraction of the rows of the K_t
+ * themselves. */
 static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *vt) {
   int64_t cap = (int64_t)n * 17, rows = 0;
   double *stack = NULL, *r = NULL;
@@ -290,16 +317,17 @@ static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *v
 /* C_t = U^T K_t V ~ (U^T P A S)(V^T P B)^T: A_t = U^T P (A S), B_t = V^T P B. */
 static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int t, double *work, double **ab_out, int *r_out) {
-  int n = ops->n, k = ops->k;
+  int k = ops->k;
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
-  const int *sigma = sym->sigma + (size_t)t * n;
   /* C_t is k x k: more than k columns would only repeat directions (and the cache's
    * validation rejects r_t > k) */
   int r = rep->r < k ? rep->r : k;
   double *ab;
   ALLOC(ab, (size_t)2 * k * r);
-  for (int side = 0; side < 2; side++) {
+  for (int side = 0; side < 2; side++) { /* side 0: check points (U, A), 1: equivalent */
+    int n = side ? ops->n : ops->nc;
     const double *f = side ? rep->b : rep->as;
+    const int *sigma = (side ? sym->sigma : sym->sigma_c) + (size_t)t * n;
     for (int q = 0; q < r; q++)
       for (int i = 0; i < n; i++)
         work[i + (int64_t)q * n] = f[sigma[i] + (int64_t)q * n];
@@ -314,13 +342,13 @@ static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const do
 static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int nthreads) {
   enum { STEPS = 5 }; /* progress reports, whatever the scheduling */
-  int n = ops->n, k = ops->k, status = KIFMM_SUCCESS;
+  int n = ops->n, nc = ops->nc, k = ops->k, status = KIFMM_SUCCESS;
   double *parts[KIFMM_NTV] = {0};
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
   {
     double *work = NULL;
-    int mine = kifmm__calloc((void **)&work, (size_t)n * n, sizeof(double));
+    int mine = kifmm__calloc((void **)&work, (size_t)nc * n, sizeof(double));
     for (int step = 0; step < STEPS; step++) {
 #pragma omp for schedule(dynamic, 1)
       for (int t = step * KIFMM_NTV / STEPS; t < (step + 1) * KIFMM_NTV / STEPS; t++)
@@ -355,24 +383,25 @@ static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *
 
 static int compute_bases(kifmm_operators *ops, const m2l_sym *sym, int nthreads, double *ul,
                          double *vr, double *u, double *v) {
-  int n = ops->n;
+  int n = ops->n, nc = ops->nc;
   double *sl;
-  ALLOC(sl, 2 * n);
-  double *sr = sl + n;
+  ALLOC(sl, nc + n);
+  double *sr = sl + nc;
   /* left basis: rows of all K_t side by side = columns of K_t^T stacked */
-  int status = stacked_svd(sym, n, 1, sl, ul);
+  int status = stacked_svd(sym, nc, 1, sl, ul);
   kifmm__progress("operators", 0.7);
   if (status == KIFMM_SUCCESS)
     status = stacked_svd(sym, n, 0, sr, vr);
   kifmm__progress("operators", 0.85);
   if (status == KIFMM_SUCCESS) {
-    int kl = count_above(sl, n, ops->tol), kr = count_above(sr, n, ops->tol);
-    int k = ops->k = kl > kr ? kl : kr;
-    for (int j = 0; j < k; j++) /* bases are the first k right singular vectors */
-      for (int i = 0; i < n; i++) {
-        u[i + (int64_t)j * n] = ul[j + (int64_t)i * n];
+    int kl = count_above(sl, nc, ops->tol), kr = count_above(sr, n, ops->tol);
+    int k = ops->k = kl > kr ? (kl < n ? kl : n) : kr;
+    for (int j = 0; j < k; j++) { /* bases are the first k right singular vectors */
+      for (int i = 0; i < nc; i++)
+        u[i + (int64_t)j * nc] = ul[j + (int64_t)i * nc];
+      for (int i = 0; i < n; i++)
         v[i + (int64_t)j * n] = vr[j + (int64_t)i * n];
-      }
+    }
     status = kifmm__calloc((void **)&ops->vt, (size_t)k * n, sizeof(double));
     if (status == KIFMM_SUCCESS)
       status = kifmm__calloc((void **)&ops->d, (size_t)n * k, sizeof(double));
@@ -380,7 +409,7 @@ static int compute_bases(kifmm_operators *ops, const m2l_sym *sym, int nthreads,
       for (int j = 0; j < n; j++)
         for (int i = 0; i < k; i++)
           ops->vt[i + (int64_t)j * k] = v[j + (int64_t)i * n];
-      kifmm__c2e_apply(n, ops->dc2e, k, 1.0, u, 0.0, ops->d, ul);
+      kifmm__c2e_apply(n, nc, ops->dc2e, k, 1.0, u, 0.0, ops->d, ul);
       status = compress_all(ops, sym, u, v, nthreads);
     }
   }
@@ -389,15 +418,15 @@ static int compute_bases(kifmm_operators *ops, const m2l_sym *sym, int nthreads,
 }
 
 static int compute_m2l(kifmm_operators *ops, int nthreads) {
-  int n = ops->n;
+  size_t n = (size_t)ops->n, nc = (size_t)ops->nc;
   m2l_sym sym;
   memset(&sym, 0, sizeof(sym));
   double *ul = NULL;
   int status = sym_build(ops, nthreads, &sym);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&ul, (size_t)4 * n * n, sizeof(double));
+  if (status == KIFMM_SUCCESS) /* ul nc x nc, vr n x n, u nc x n, v n x n */
+    status = kifmm__calloc((void **)&ul, nc * nc + nc * n + 2 * n * n, sizeof(double));
   if (status == KIFMM_SUCCESS) {
-    double *vr = ul + (size_t)n * n, *u = vr + (size_t)n * n, *v = u + (size_t)n * n;
+    double *vr = ul + nc * nc, *u = vr + n * n, *v = u + nc * n;
     status = compute_bases(ops, &sym, nthreads, ul, vr, u, v);
   }
   free(ul);
@@ -406,20 +435,19 @@ static int compute_m2l(kifmm_operators *ops, int nthreads) {
 }
 
 static int compute(kifmm_operators *ops, int nthreads) {
-  int n = ops->n;
-  size_t nn = (size_t)n * n;
-  ALLOC(ops->uc2e, 2 * nn);
-  ALLOC(ops->dc2e, 2 * nn);
+  size_t n = (size_t)ops->n, nc = (size_t)ops->nc, nn = n * n;
+  ALLOC(ops->uc2e, nn + n * nc);
+  ALLOC(ops->dc2e, nn + n * nc);
   ALLOC(ops->m2m, 8 * nn);
   ALLOC(ops->l2l, 8 * nn);
   double *pts, *k;
-  ALLOC(pts, 6 * n);
-  int status = kifmm__calloc((void **)&k, 2 * nn, sizeof(double));
+  ALLOC(pts, 3 * (n + nc));
+  int status = kifmm__calloc((void **)&k, nc * n + nn, sizeof(double));
   if (status == KIFMM_SUCCESS)
     status = compute_pinvs(ops, pts, k);
   kifmm__progress("operators", 0.05);
   if (status == KIFMM_SUCCESS)
-    compute_m2m_l2l(ops, pts, k, k + nn);
+    compute_m2m_l2l(ops, pts, k, k + nc * n);
   kifmm__progress("operators", 0.15);
   free(pts);
   free(k);
@@ -432,6 +460,8 @@ int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nt
   memset(ops, 0, sizeof(*ops));
   ops->order = order;
   ops->n = kifmm__surface_count(order);
+  ops->check_order = kifmm__check_order(order);
+  ops->nc = kifmm__surface_count(ops->check_order);
   ops->tol = tol > 0 ? tol : kifmm__default_tolerance(order);
   ops->rcond = pinv_rcond(order);
   int status = compute(ops, nthreads);
@@ -452,6 +482,6 @@ void kifmm__operators_free(kifmm_operators *ops) {
 }
 
 int64_t kifmm__operators_bytes(const kifmm_operators *ops) {
-  int64_t n = ops->n;
-  return (int64_t)sizeof(double) * (20 * n * n + 2 * n * ops->k + ops->ab_len);
+  int64_t n = ops->n, nc = ops->nc;
+  return (int64_t)sizeof(double) * (18 * n * n + 2 * n * nc + 2 * n * ops->k + ops->ab_len);
 }

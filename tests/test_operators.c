@@ -8,9 +8,9 @@ enum { NS = 200, NT = 100 };
 
 typedef struct {
   kifmm_operators ops;
-  int n;
+  int n, nc;           /* equivalent and check surface points */
   double *src, *q;     /* sources, interleaved */
-  double surf[3 * 1352];
+  double surf[3 * KIFMM_MAX_SURFACE];
 } fixture;
 
 /* Points uniformly in the cube of side `side` at center c. */
@@ -45,10 +45,10 @@ static double rel_err(int n, const double *a, const double *b) {
 /* Multipole (upward equivalent density) of sources in a box of side h at c. */
 static void p2m(const fixture *f, int ns, const double *src, const double *q, const double c[3],
                 double h, double *mult) {
-  double *check = tu_alloc(2 * f->n);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), h, c, (double *)f->surf);
-  eval(ns, src, q, f->n, f->surf, check);
-  kifmm__c2e_apply(f->n, f->ops.uc2e, 1, h, check, 0.0, mult, check + f->n);
+  double *check = tu_alloc(f->nc + f->n);
+  kifmm__surface(f->ops.check_order, KIFMM_RATIO_OUTER(f->ops.order), h, c, (double *)f->surf);
+  eval(ns, src, q, f->nc, f->surf, check);
+  kifmm__c2e_apply(f->n, f->nc, f->ops.uc2e, 1, h, check, 0.0, mult, check + f->nc);
   free(check);
 }
 
@@ -128,14 +128,14 @@ static double test_m2l(const fixture *f, int dx, int dy, int dz) {
 static double test_p2l_l2l(const fixture *f) {
   int n = f->n;
   const double o[3] = {0, 0, 0}, sc[3] = {-2.5, 1.0, 2.0}, cc[3] = {0.25, -0.25, 0.25};
-  double *src = tu_alloc(3 * NS), *check = tu_alloc(2 * n), *loc = tu_alloc(n), *out = tu_alloc(8 * n),
-         trg[3 * NT], direct[NT], approx[NT];
+  double *src = tu_alloc(3 * NS), *check = tu_alloc(f->nc + n), *loc = tu_alloc(n),
+         *out = tu_alloc(8 * n), trg[3 * NT], direct[NT], approx[NT];
   uint64_t seed = 8;
   box_points(&seed, NS, sc, 2.0, src);
   box_points(&seed, NT, cc, 0.5, trg);
-  kifmm__surface(f->ops.order, KIFMM_RATIO_INNER(f->ops.order), 1.0, o, (double *)f->surf);
-  eval(NS, src, f->q, n, f->surf, check);
-  kifmm__c2e_apply(n, f->ops.dc2e, 1, 1.0, check, 0.0, loc, check + n);
+  kifmm__surface(f->ops.check_order, KIFMM_RATIO_INNER(f->ops.order), 1.0, o, (double *)f->surf);
+  eval(NS, src, f->q, f->nc, f->surf, check);
+  kifmm__c2e_apply(n, f->nc, f->ops.dc2e, 1, 1.0, check, 0.0, loc, check + f->nc);
   kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->ops.l2l, 8 * n, loc, n, 0.0, out, 8 * n);
   eval(NS, src, f->q, NT, trg, direct);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 0.5, cc, (double *)f->surf);
@@ -151,6 +151,9 @@ static void run_order(int p, double tol) {
   fixture f;
   EXPECT_STATUS(kifmm__operators_compute(&f.ops, p, 0.0, 2), KIFMM_SUCCESS);
   f.n = f.ops.n;
+  f.nc = f.ops.nc;
+  EXPECT(f.nc == 6 * (f.ops.check_order - 1) * (f.ops.check_order - 1) + 2 && f.nc >= f.n,
+         "check surface count");
   EXPECT(f.n == 6 * (p - 1) * (p - 1) + 2, "surface count");
   f.src = tu_alloc(3 * NS);
   f.q = tu_alloc(NS);

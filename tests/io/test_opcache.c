@@ -286,6 +286,10 @@ int main(int argc, char **argv) {
   expect_rebuilt_then_hit(dir, "wrong format_version");
   set_int_attr(path, "order", order + 1);
   expect_rebuilt_then_hit(dir, "wrong order");
+  set_int_attr(path, "check_order", order); /* a file of the former check surfaces */
+  expect_rebuilt_then_hit(dir, "wrong check_order");
+  set_int_attr(path, "nsurf_check", 6 * (order - 1) * (order - 1) + 2);
+  expect_rebuilt_then_hit(dir, "wrong nsurf_check");
   FILE *g = fopen(path, "w");
   fputs("not an HDF5 file\n", g);
   fclose(g);

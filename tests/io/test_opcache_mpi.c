@@ -21,12 +21,14 @@ static int failures = 0, rank = 0;
   } while (0)
 
 static int same(const kifmm_operators *a, const kifmm_operators *b) {
-  int64_t nn = (int64_t)a->n * a->n, nk = (int64_t)a->n * a->k;
+  int64_t nn = (int64_t)a->n * a->n, nk = (int64_t)a->n * a->k, nc = (int64_t)a->n * a->nc;
   size_t d = sizeof(double);
   return a->order == b->order && a->n == b->n && a->k == b->k && a->tol == b->tol &&
-         a->rcond == b->rcond && a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
-         !memcmp(a->ab_off, b->ab_off, sizeof(a->ab_off)) && !memcmp(a->uc2e, b->uc2e, 2 * nn * d) &&
-         !memcmp(a->dc2e, b->dc2e, 2 * nn * d) && !memcmp(a->m2m, b->m2m, 8 * nn * d) &&
+         a->check_order == b->check_order && a->nc == b->nc && a->rcond == b->rcond &&
+         a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
+         !memcmp(a->ab_off, b->ab_off, sizeof(a->ab_off)) &&
+         !memcmp(a->uc2e, b->uc2e, (nn + nc) * d) && !memcmp(a->dc2e, b->dc2e, (nn + nc) * d) &&
+         !memcmp(a->m2m, b->m2m, 8 * nn * d) &&
          !memcmp(a->l2l, b->l2l, 8 * nn * d) && !memcmp(a->vt, b->vt, nk * d) &&
          !memcmp(a->d, b->d, nk * d) && !memcmp(a->ab, b->ab, a->ab_len * d);
 }
