@@ -24,6 +24,9 @@
 #define ALLOC(ptr, n) CHECK(kifmm__calloc((void **)&(ptr), (size_t)(n), sizeof(*(ptr))))
 
 KIFMM_INTERNAL int kifmm__calloc(void **ptr, size_t n, size_t size);
+/* Uninitialized, for large arrays filled right away (operators read from the cache): backed
+ * by huge pages where the system offers them on request. Freed with free(). */
+KIFMM_INTERNAL int kifmm__alloc_large(void **ptr, size_t n, size_t size);
 KIFMM_INTERNAL double kifmm__wtime(void);
 /* 1 when none of the n values is NaN or infinite. */
 KIFMM_INTERNAL int kifmm__all_finite(int64_t n, const double *v);

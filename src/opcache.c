@@ -137,23 +137,36 @@ static void transpose(int64_t rows, int64_t cols, const double *in, double *out)
       out[i * cols + j] = in[i + j * rows];
 }
 
-static void untranspose(int64_t rows, int64_t cols, const double *in, double *out) {
-  for (int64_t j = 0; j < cols; j++)
-    for (int64_t i = 0; i < rows; i++)
-      out[i + j * rows] = in[i * cols + j];
+/* Row-major on disk to column-major in memory, by 64 x 64 tiles (read in place a column at a
+ * time it missed the cache on every element) and on the plan's threads. */
+static void untranspose(int64_t rows, int64_t cols, const double *in, double *out, int nthreads) {
+  enum { TILE = 64 };
+#pragma omp parallel for num_threads(nthreads) schedule(static) collapse(2)
+  for (int64_t i0 = 0; i0 < rows; i0 += TILE)
+    for (int64_t j0 = 0; j0 < cols; j0 += TILE)
+      for (int64_t j = j0; j < j0 + TILE && j < cols; j++)
+        for (int64_t i = i0; i < i0 + TILE && i < rows; i++)
+          out[i + j * rows] = in[i * cols + j];
 }
 
-/* One chunk per dataset (they are at most ~120 MB at p = 16) with the Fletcher32
- * checksum, so any flipped byte in the data fails the read. */
+/* Chunks of at most 1 MB (whole rows) with the Fletcher32 checksum, so any flipped byte in
+ * the data fails the read. Small chunks let HDF5 reuse one buffer for the chunks it checks
+ * and copies, where one chunk per dataset made it fault in a fresh one as large as the
+ * dataset (up to ~120 MB at p = 16) for every read. */
 static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
                        const hsize_t *dims, const void *data) {
+  const hsize_t chunk_elems = (hsize_t)1 << 17;
   hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   int ok = space >= 0 && dcpl >= 0;
-  hsize_t total = 1;
+  hsize_t total = 1, chunk[2] = {dims[0], rank > 1 ? dims[1] : 1};
   for (int i = 0; i < rank; i++)
     total *= dims[i];
+  hsize_t row = rank > 1 ? dims[1] : 1; /* elements a chunk row holds */
+  chunk[0] = row >= chunk_elems ? 1 : chunk_elems / row;
+  if (chunk[0] > dims[0])
+    chunk[0] = dims[0];
   if (ok && total > 0)
-    ok = H5Pset_chunk(dcpl, rank, dims) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
+    ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
   hid_t d = ok ? H5Dcreate2(f, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
   ok = d >= 0 && (total == 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
   if (d >= 0)
@@ -341,7 +354,7 @@ static int ranks_valid(const kifmm_operators *ops) {
   return need <= ops->ab_len;
 }
 
-static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
+static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthreads) {
   if (!attrs_match(f, k, ops))
     return LOAD_BAD;
   hsize_t ntv = KIFMM_NTV;
@@ -360,31 +373,31 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
   ops->ab_len = (int64_t)len;
   if (!ok || !ranks_valid(ops))
     return LOAD_BAD;
-  if (kifmm__calloc((void **)&ops->ab, len, sizeof(double)) ||
+  if (kifmm__alloc_large((void **)&ops->ab, len, sizeof(double)) ||
       get_dataset(f, "m2l_ab", H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 1, &len, ops->ab) ||
       !kifmm__all_finite(ops->ab_len, ops->ab))
     return LOAD_BAD;
   matrix_desc m[6];
   int nm = matrices(ops, m);
   double *buf = NULL;
-  if (kifmm__calloc((void **)&buf, (size_t)largest(m, nm), sizeof(double)))
+  if (kifmm__alloc_large((void **)&buf, (size_t)largest(m, nm), sizeof(double)))
     return LOAD_BAD;
   int status = LOAD_OK;
   for (int i = 0; i < nm && status == LOAD_OK; i++) {
     hsize_t dims[2] = {(hsize_t)m[i].rows, (hsize_t)m[i].cols};
     int64_t size = m[i].rows * m[i].cols;
-    if (kifmm__calloc((void **)m[i].data, (size_t)size, sizeof(double)) ||
+    if (kifmm__alloc_large((void **)m[i].data, (size_t)size, sizeof(double)) ||
         get_dataset(f, m[i].name, H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 2, dims, buf) ||
         !kifmm__all_finite(size, buf))
       status = LOAD_BAD;
     else
-      untranspose(m[i].rows, m[i].cols, buf, *m[i].data);
+      untranspose(m[i].rows, m[i].cols, buf, *m[i].data, nthreads);
   }
   free(buf);
   return status;
 }
 
-static int load(kifmm_operators *ops, const cache_key *k, const char *path) {
+static int load(kifmm_operators *ops, const cache_key *k, const char *path, int nthreads) {
   memset(ops, 0, sizeof(*ops));
   if (access(path, F_OK) != 0)
     return LOAD_MISSING;
@@ -392,7 +405,7 @@ static int load(kifmm_operators *ops, const cache_key *k, const char *path) {
   kifmm__h5_quiet_begin(&quiet);
   hid_t fapl = kifmm__h5_fapl(MPI_COMM_NULL);
   hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
-  int result = f >= 0 ? read_file(f, k, ops) : LOAD_BAD;
+  int result = f >= 0 ? read_file(f, k, ops, nthreads) : LOAD_BAD;
   if (f >= 0 && H5Fclose(f) < 0)
     result = LOAD_BAD;
   if (fapl >= 0)
@@ -455,12 +468,12 @@ static void pause_ms(long ms) {
 
 /* Wait until the file loads or the lock is free; LOAD_OK or the last load's result. */
 static int wait_for_holder(kifmm_operators *ops, const cache_key *k, const char *path,
-                           const char *lock) {
+                           const char *lock, int nthreads) {
   long ms = 5;
   for (;;) {
     pause_ms(ms);
     ms = ms < 200 ? 2 * ms : 200;
-    int found = load(ops, k, path);
+    int found = load(ops, k, path, nthreads);
     if (found == LOAD_OK)
       return LOAD_OK;
     if (access(lock, F_OK) != 0)
@@ -485,7 +498,7 @@ static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nt
                          const char *path, int *cache_result) {
   char lock[KIFMM_PATH_MAX + 160];
   cache_key k = make_key(opts);
-  int found = load(ops, &k, path);
+  int found = load(ops, &k, path, nthreads);
   if (found == LOAD_OK) {
     *cache_result = KIFMM_CACHE_HIT;
     return KIFMM_SUCCESS;
@@ -496,7 +509,7 @@ static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nt
     if (state == LOCK_UNAVAILABLE)
       return compute_and_store(ops, opts, nthreads, &k, path, found, cache_result);
     if (state == LOCK_HELD) {
-      int again = load(ops, &k, path); /* the previous holder may have just stored it */
+      int again = load(ops, &k, path, nthreads); /* the previous holder may have just stored it */
       int status = KIFMM_SUCCESS;
       if (again == LOAD_OK)
         *cache_result = KIFMM_CACHE_HIT;
@@ -505,7 +518,7 @@ static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nt
       unlink(lock);
       return status;
     }
-    found = wait_for_holder(ops, &k, path, lock);
+    found = wait_for_holder(ops, &k, path, lock, nthreads);
     if (found == LOAD_OK) {
       *cache_result = KIFMM_CACHE_HIT;
       return KIFMM_SUCCESS;
