@@ -94,6 +94,13 @@ static void check(int64_t ns, int64_t nt, double scale, uint64_t *seed) {
  * reference starts from the same double coordinates, so the bound covers the rounding of r2
  * and of the products as well as 1/sqrt: the AVX-512 path's 1/sqrt from a 14-bit estimate,
  * the AVX2 path's from the exponent bits. */
+/* Whether long double carries more bits than double here. Valgrind runs x87 arithmetic at
+ * double precision, which leaves the reference below as inexact as the kernel. */
+static int long_double_is_extended(void) {
+  volatile long double one = 1.0L, tiny = 0x1p-60L;
+  return one + tiny != one;
+}
+
 static void check_pairs(int64_t n, uint64_t *seed) {
   double *t = tu_alloc(3 * n), *out = tu_alloc(4 * n), src[4] = {0, 0, 0, 0};
   src[3] = tu_uniform(seed) < 0.5 ? -1.5 : 0.75;
@@ -121,7 +128,10 @@ static void check_pairs(int64_t n, uint64_t *seed) {
     for (int c = 0; c < 3; c++)
       eg = fmax(eg, (double)fabsl((out[(c + 1) * n + i] + q * x[c] * rinv * rinv * rinv) / gnorm));
   }
-  EXPECT(ep < 5e-16 && eg < 1.5e-15, "single pairs: potential %.2e, gradient %.2e", ep, eg);
+  /* with a double-precision reference, its own rounding (a few ulp) comes on top */
+  const double slack = long_double_is_extended() ? 1.0 : 4.0;
+  EXPECT(ep < 5e-16 * slack && eg < 1.5e-15 * slack, "single pairs: potential %.2e, gradient %.2e",
+         ep, eg);
   printf("single pairs: largest relative error potential %.2e, gradient %.2e\n", ep, eg);
   free(t);
   free(out);
