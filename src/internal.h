@@ -58,6 +58,8 @@ KIFMM_INTERNAL void kifmm__coarser_cells_touching(kifmm_key anchor, int level, i
                                                  int64_t hi[3]);
 /* Two boxes (possibly at different levels) touch or overlap. */
 KIFMM_INTERNAL int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb);
+/* The same for boxes given by their integer coordinates at their levels. */
+KIFMM_INTERNAL int kifmm__cells_touch(const int64_t a[3], int la, const int64_t b[3], int lb);
 /* Sort 64-bit keys ascending and apply the same permutation to idx (LSD radix sort, stable,
  * the same result at any thread count). key_tmp and idx_tmp: room for n of each that the sort
  * may overwrite, or NULL to allocate it. */

@@ -144,17 +144,6 @@ static int contains(const boxvec *a, int64_t from, int64_t x) {
   return 0;
 }
 
-/* A box (coordinates c at level lc) and the leaf being listed (bc at lb <= lc) touch: the
- * closed cubes' integer intervals at the finer level overlap or share an end point. */
-static int touches_leaf(const int64_t c[3], int lc, const int64_t bc[3], int lb) {
-  for (int x = 0; x < 3; x++) {
-    int64_t blo = bc[x] << (lc - lb), bhi = blo + ((int64_t)1 << (lc - lb));
-    if (c[x] + 1 < blo || bhi < c[x])
-      return 0;
-  }
-  return 1;
-}
-
 /* Below box i (coordinates ic, a neighbour of leaf b): adjacent leaves go to U, non-adjacent
  * boxes whose parent is adjacent go to W, adjacent non-leaves are opened further. */
 static void descend_near(const kifmm_tree *t, int64_t i, const int64_t ic[3], const int64_t bc[3],
@@ -166,7 +155,7 @@ static void descend_near(const kifmm_tree *t, int64_t i, const int64_t ic[3], co
     octant(t, c, o);
     for (int x = 0; x < 3; x++)
       cc[x] = 2 * ic[x] + o[x];
-    if (!touches_leaf(cc, lc, bc, lb))
+    if (!kifmm__cells_touch(cc, lc, bc, lb))
       push(w, c);
     else if (is_leaf(t, c))
       push(u, c);

@@ -84,18 +84,24 @@ void kifmm__coarser_cells_touching(kifmm_key anchor, int level, int64_t lo[3], i
 
 /* Boxes are compared at the finer level: closed cubes touch when, in every dimension, the
  * integer intervals [lo, hi] overlap or share an end point. */
-int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {
-  uint64_t ac[3], bc[3];
-  kifmm__morton_decode(a, &ac[0], &ac[1], &ac[2]);
-  kifmm__morton_decode(b, &bc[0], &bc[1], &bc[2]);
+int kifmm__cells_touch(const int64_t a[3], int la, const int64_t b[3], int lb) {
   int lf = la > lb ? la : lb;
   for (int d = 0; d < 3; d++) {
-    int64_t alo = (int64_t)ac[d] << (lf - la), ahi = alo + ((int64_t)1 << (lf - la));
-    int64_t blo = (int64_t)bc[d] << (lf - lb), bhi = blo + ((int64_t)1 << (lf - lb));
+    int64_t alo = a[d] << (lf - la), ahi = alo + ((int64_t)1 << (lf - la));
+    int64_t blo = b[d] << (lf - lb), bhi = blo + ((int64_t)1 << (lf - lb));
     if (ahi < blo || bhi < alo)
       return 0;
   }
   return 1;
+}
+
+int kifmm__boxes_adjacent(kifmm_key a, int la, kifmm_key b, int lb) {
+  uint64_t ac[3], bc[3];
+  kifmm__morton_decode(a, &ac[0], &ac[1], &ac[2]);
+  kifmm__morton_decode(b, &bc[0], &bc[1], &bc[2]);
+  const int64_t ai[3] = {(int64_t)ac[0], (int64_t)ac[1], (int64_t)ac[2]},
+                bi[3] = {(int64_t)bc[0], (int64_t)bc[1], (int64_t)bc[2]};
+  return kifmm__cells_touch(ai, la, bi, lb);
 }
 
 /* ---- Radix sort in 8-bit digits: stable, O(n) per digit ----
