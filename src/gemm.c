@@ -16,12 +16,11 @@ static int gemm_blocks(int m, int n, int k) {
   return n > 8 && (size_t)m * k * sizeof(double) > (size_t)8 << 20;
 }
 
+/* NULL when the memory is not there (kifmm__calloc leaves the pointer NULL then). */
 static double *gemm_pack_new(void) {
-  double *pack = NULL;
-  return kifmm__calloc((void **)&pack, (size_t)KIFMM_GEMM_KC * KIFMM_GEMM_MC, sizeof(double)) ==
-                 KIFMM_SUCCESS
-             ? pack
-             : NULL;
+  double *pack;
+  kifmm__calloc((void **)&pack, (size_t)KIFMM_GEMM_KC * KIFMM_GEMM_MC, sizeof(double));
+  return pack;
 }
 
 /* ---- AVX-512: 24 x 8 tiles (24 accumulators of 32 zmm) ---- */

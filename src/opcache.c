@@ -158,13 +158,11 @@ static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int 
   const hsize_t chunk_elems = (hsize_t)1 << 17;
   hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   int ok = space >= 0 && dcpl >= 0;
-  hsize_t total = 1, chunk[2] = {dims[0], rank > 1 ? dims[1] : 1};
+  hsize_t total = 1, row = rank > 1 ? dims[1] : 1; /* elements a chunk row holds */
   for (int i = 0; i < rank; i++)
     total *= dims[i];
-  hsize_t row = rank > 1 ? dims[1] : 1; /* elements a chunk row holds */
-  chunk[0] = row >= chunk_elems ? 1 : chunk_elems / row;
-  if (chunk[0] > dims[0])
-    chunk[0] = dims[0];
+  hsize_t rows = row >= chunk_elems ? 1 : chunk_elems / row;
+  hsize_t chunk[2] = {rows < dims[0] ? rows : dims[0], row};
   if (ok && total > 0)
     ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
   hid_t d = ok ? H5Dcreate2(f, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
