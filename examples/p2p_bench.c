@@ -4,7 +4,8 @@
  * and the SIMD path KIFMM_SIMD selects. Prints one JSON line: min/median/max seconds of
  * --reps calls and pairs per second at the minimum. --pairs also measures the largest
  * relative error per pair: one unit charge against targets at distances 2^-150..2^150 in
- * random directions, potential and gradient against long double. */
+ * random directions, potential and gradient against long double. --fast 1 takes the 1/r
+ * the plans of orders up to 12 use (KIFMM_RSQRT_FAST). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Largest relative error of single pairs, potential and gradient (each component against
  * the gradient's norm), over n targets around one unit charge at the origin. */
-static void pair_errors(int64_t n, double *ep, double *eg) {
+static void pair_errors(kifmm_rsqrt acc, int64_t n, double *ep, double *eg) {
   double *buf = malloc(sizeof(double) * (size_t)(7 * n + 4));
   double *t = buf, *pot = t + 3 * n, *g = pot + n, src[4] = {0, 0, 0, 1};
   for (int64_t i = 0; i < n; i++) {
@@ -52,7 +53,7 @@ static void pair_errors(int64_t n, double *ep, double *eg) {
       t[c * n + i] = r * d[c];
   }
   memset(pot, 0, sizeof(double) * (size_t)(4 * n));
-  kifmm__p2p(1, src, src + 1, src + 2, src + 3, n, t, t + n, t + 2 * n, pot, g, g + n,
+  kifmm__p2p(acc, 1, src, src + 1, src + 2, src + 3, n, t, t + n, t + 2 * n, pot, g, g + n,
              g + 2 * n);
   *ep = *eg = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -69,6 +70,7 @@ static void pair_errors(int64_t n, double *ep, double *eg) {
 int main(int argc, char **argv) {
   int64_t nt = 244, ns = 6600, pairs = 0;
   int reps = 200, grad = 1;
+  kifmm_rsqrt acc = KIFMM_RSQRT_FULL;
   for (int a = 1; a + 1 < argc; a += 2) {
     if (strcmp(argv[a], "--nt") == 0)
       nt = atoll(argv[a + 1]);
@@ -78,10 +80,13 @@ int main(int argc, char **argv) {
       reps = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--grad") == 0)
       grad = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--fast") == 0)
+      acc = atoi(argv[a + 1]) ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
     else if (strcmp(argv[a], "--pairs") == 0)
       pairs = atoll(argv[a + 1]);
     else {
-      fprintf(stderr, "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--pairs N]\n",
+      fprintf(stderr,
+              "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--fast 0|1] [--pairs N]\n",
               argv[0]);
       return 2;
     }
@@ -104,18 +109,19 @@ int main(int argc, char **argv) {
   for (int r = 0; r < reps; r++) {
     memset(out, 0, sizeof(double) * (size_t)(4 * nt));
     double t0 = now();
-    kifmm__p2p(ns, sx, sy, sz, q, nt, tx, ty, tz, out, grad ? out + nt : NULL,
+    kifmm__p2p(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, out, grad ? out + nt : NULL,
                grad ? out + 2 * nt : NULL, grad ? out + 3 * nt : NULL);
     t[r] = now() - t0;
   }
   qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  printf("{\"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"reps\": %d, "
+  printf("{\"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"fast\": %d, \"reps\": %d, "
          "\"min_s\": %.6e, \"median_s\": %.6e, \"max_s\": %.6e, \"gpairs_per_s\": %.4f",
-         kifmm__simd_name(kifmm__simd()), (long long)nt, (long long)ns, grad, reps, t[0],
-         t[reps / 2], t[reps - 1], (double)nt * (double)ns / t[0] * 1e-9);
+         kifmm__simd_name(kifmm__simd()), (long long)nt, (long long)ns, grad,
+         acc == KIFMM_RSQRT_FAST, reps, t[0], t[reps / 2], t[reps - 1],
+         (double)nt * (double)ns / t[0] * 1e-9);
   if (pairs > 0) {
     double ep, eg;
-    pair_errors(pairs, &ep, &eg);
+    pair_errors(acc, pairs, &ep, &eg);
     printf(", \"pairs\": %lld, \"pair_err_pot\": %.3e, \"pair_err_grad\": %.3e",
            (long long)pairs, ep, eg);
   }

@@ -88,6 +88,12 @@ int kifmm__order_for_tolerance(double tolerance, double *compression_tol) {
 
 double kifmm__tolerance_floor(void) { return error_margin * error_by_order[KIFMM_MAX_ORDER]; }
 
+kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
+  if (order < KIFMM_MIN_ORDER || order > KIFMM_MAX_ORDER)
+    return KIFMM_RSQRT_FULL;
+  return error_by_order[order] >= 30 * KIFMM_RSQRT_FAST_ERROR ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
+}
+
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 

@@ -36,8 +36,8 @@ int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t
     for (int j = 0; j < m; j++)
       for (int d = 0; d < 3; d++)
         t[d][j] = trg[3 * (j0 + j) + d];
-    kifmm__p2p(nsrc, s, s + nsrc, s + 2 * nsrc, s + 3 * nsrc, m, t[0], t[1], t[2], p,
-               grad ? g[0] : NULL, g[1], g[2]);
+    kifmm__p2p(KIFMM_RSQRT_FULL, nsrc, s, s + nsrc, s + 2 * nsrc, s + 3 * nsrc, m, t[0], t[1], t[2],
+               p, grad ? g[0] : NULL, g[1], g[2]);
     for (int j = 0; j < m; j++) {
       pot[j0 + j] = scale * p[j];
       if (grad)

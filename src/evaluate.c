@@ -43,6 +43,16 @@ typedef struct {
   int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
 } pass_ctx;
 
+/* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
+ * order needs (kifmm__rsqrt_for_order). The sums over equivalent densities (L2P, M2P) and
+ * onto check surfaces (P2M, P2L) always take the full one: equivalent densities are large
+ * and of both signs, so an error of each term is one of their much larger magnitudes, and
+ * the least-squares fit to the check surfaces would amplify it (p12, 6e3 cube: the fast 1/r
+ * in L2P and M2P too took the error from 8.1e-12 to 2.7e-11). */
+static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
+  return kifmm__rsqrt_for_order(plan->ops.order);
+}
+
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 
@@ -89,8 +99,9 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
         memset(chk, 0, (size_t)nc * nv * sizeof(double));
         box_surface(t, b, ctx->check_outer, nc, s.surf);
         int64_t sb = t->src_begin[b];
-        kifmm__p2p_many(nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb * nv,
-                        nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL, NULL, nc);
+        kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb,
+                        plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL,
+                        NULL, nc);
         double h = kifmm__box_side(t, t->level[b]); /* pseudo-inverse at side h = h * unit */
         for (int i = 0; i < nc * nv; i++)
           chk[i] *= h;
@@ -354,9 +365,9 @@ static void p2p_boxes(kifmm_plan *plan, int64_t a, int64_t b, int want_grad) {
   int64_t sb = t->src_begin[a], tb = t->trg_begin[b];
   double *pot, *g[3];
   leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  kifmm__p2p_many(nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb, plan->q + sb * nv, nv, 1,
-                  ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2],
-                  t->ntrg);
+  kifmm__p2p_many(plan_rsqrt(plan), nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
+                  plan->q + sb * nv, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot,
+                  g[0], g[1], g[2], t->ntrg);
 }
 
 /* All vectors' sums from n surface points with expansions exp ([vector][n]) to box b. */
@@ -367,8 +378,9 @@ static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp
   int64_t tb = t->trg_begin[b];
   double *pot, *g[3];
   leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  kifmm__p2p_many(plan->nvec, n, surf->x, surf->y, surf->z, exp, 1, n, ntrg_of(t, b), t->tx + tb,
-                  t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2], t->ntrg);
+  kifmm__p2p_many(KIFMM_RSQRT_FULL, plan->nvec, n, surf->x, surf->y, surf->z, exp, 1, n,
+                  ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2],
+                  t->ntrg);
 }
 
 /* X-list sources reach a box either through its downward check surface (P2L) or, when
@@ -398,9 +410,9 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
         if (direct)
           p2p_boxes(plan, a, b, want_grad);
         else
-          kifmm__p2p_many(nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
-                          plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, check,
-                          NULL, NULL, NULL, nc);
+          kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
+                          plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, check, NULL,
+                          NULL, NULL, nc);
       }
       if (!direct)
         kifmm__c2e_apply(n, nc, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
@@ -467,8 +479,8 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
   double *pot, *g[3];
   leaf_target_ptrs(plan, b, want_grad, &pot, g);
   int64_t tb = t->trg_begin[b];
-  kifmm__p2p_many(nv, m, x, y, z, q, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb,
-                  pot, g[0], g[1], g[2], t->ntrg);
+  kifmm__p2p_many(plan_rsqrt(plan), nv, m, x, y, z, q, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb,
+                  t->tz + tb, pot, g[0], g[1], g[2], t->ntrg);
   return KIFMM_SUCCESS;
 }
 

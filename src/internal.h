@@ -163,18 +163,27 @@ KIFMM_INTERNAL int kifmm__tv_index(int dx, int dy, int dz);
 KIFMM_INTERNAL void kifmm__tv_offset(int index, int d[3]);
 
 /* ---- Kernel (kernel_laplace.c): 1/r without the 1/(4 pi), applied once at the end ---- */
+/* How closely the direct sums take 1/r: to double precision (each pair within a few ulp), or
+ * within 1.5e-13 relative for one multiplier op a pair less, where the expansion order's own
+ * error is far above that (kifmm__rsqrt_for_order). Only the AVX-512 path has the fast form;
+ * the others always give full precision. */
+typedef enum { KIFMM_RSQRT_FULL = 0, KIFMM_RSQRT_FAST = 1 } kifmm_rsqrt;
+/* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (kernel_laplace.c). */
+#define KIFMM_RSQRT_FAST_ERROR 1.5e-13
+
 /* pot[j] += sum_i q_i / |y_j - x_i|, grad[3j..] += sum_i q_i d/dy (1/|y-x|) (grad may be NULL).
  * Sources in SoA (x,y,z), targets in SoA. Pairs at distance 0 are skipped. */
-KIFMM_INTERNAL void kifmm__p2p(int64_t ns, const double *sx, const double *sy, const double *sz,
-                               const double *q, int64_t nt, const double *tx, const double *ty,
-                               const double *tz, double *pot, double *gx, double *gy, double *gz);
+KIFMM_INTERNAL void kifmm__p2p(kifmm_rsqrt acc, int64_t ns, const double *sx, const double *sy,
+                               const double *sz, const double *q, int64_t nt, const double *tx,
+                               const double *ty, const double *tz, double *pot, double *gx,
+                               double *gy, double *gz);
 /* The same for nv charge vectors at once, the geometry of each pair computed once for all:
  * charge of vector v at source j is q[j*qs + v*qv]; results of vector v at target i go to
  * pot[i + v*ldo] (gx, gy, gz likewise, all NULL for potential only). nv == 1 with qs == 1 is
  * kifmm__p2p itself. */
-KIFMM_INTERNAL void kifmm__p2p_many(int nv, int64_t ns, const double *sx, const double *sy,
-                                    const double *sz, const double *q, int64_t qs, int64_t qv,
-                                    int64_t nt, const double *tx, const double *ty,
+KIFMM_INTERNAL void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const double *sx,
+                                    const double *sy, const double *sz, const double *q, int64_t qs,
+                                    int64_t qv, int64_t nt, const double *tx, const double *ty,
                                     const double *tz, double *pot, double *gx, double *gy,
                                     double *gz, int64_t ldo);
 /* Kernel matrix K[i + j*ldk] = 1/|y_i - x_j| for points in interleaved xyz (column-major). */
@@ -275,6 +284,9 @@ KIFMM_INTERNAL void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, do
  * kifmm__tolerance_floor() is the smallest tolerance accepted. */
 KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double *compression_tol);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
+/* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's
+ * (up to p12), so the direct sums' part of the error stays a few percent of it. */
+KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 /* Leaf size for the order and the dimension of the distribution measured on a sample (volume
  * or surface), from the best sizes of measured sweeps. */
 KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
