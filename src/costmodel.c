@@ -7,15 +7,20 @@
 
 #include "internal.h"
 
-/* Seconds per unit of work on one core, fitted to the per-phase times of cube (p6, p10, p12)
- * and sphere (p6) runs at 1e6 sources + 1e6 targets on the reference machine kind (2-core AMD
- * EPYC Zen4, Release build, OPENBLAS_NUM_THREADS=1) divided by the counts below. */
-static const double sec_per_pair = 1.6e-9;       /* P2P, potential and gradient */
-static const double sec_per_m2l_flop = 3.0e-11;  /* M2L tiles (AVX-512), small and many */
-static const double sec_per_m2m_flop = 1.5e-10;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
-static const double sec_per_kernel = 2.0e-9;     /* P2M/L2P/M2P/P2L: point x surface point */
-static const double sec_per_point_tree = 1.2e-7; /* sort, refine, balance per point */
-static const double sec_per_box_lists = 2.5e-6;  /* colleagues, U, V, W, X per box */
+/* Seconds per unit of work on one core, fitted to the per-phase times of cube (p4, p6, p8,
+ * p10, p12) and sphere (p6, p11) runs at 1e6 sources + 1e6 targets on the reference machine
+ * kind (2-core AMD EPYC Zen4, Release build, 2 threads, OPENBLAS_NUM_THREADS=1, idle) divided
+ * by the counts below: the medians of measured / predicted, refitted after the faster P2P,
+ * M2L tiles, M2M/L2L blocking and plan construction (the former constants, 1.6e-9, 3e-11,
+ * 1.5e-10, 2e-9, 1.2e-7 and 2.5e-6, predicted the cube p10 evaluation at 6.95 s against
+ * 2.68 s measured). Per phase the fits spread over 0.34-0.42 (P2P: small leaves cost more a
+ * pair), 0.71-1.05 (M2L), 0.26-0.36 (kernels), 0.14-0.21 (M2M/L2L) of the former values. */
+static const double sec_per_pair = 5.9e-10;      /* P2P, potential and gradient */
+static const double sec_per_m2l_flop = 2.4e-11;  /* M2L tiles (AVX-512), small and many */
+static const double sec_per_m2m_flop = 2.6e-11;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
+static const double sec_per_kernel = 6.0e-10;    /* P2M/L2P/M2P/P2L: point x surface point */
+static const double sec_per_point_tree = 9e-8;   /* sort, refine, balance per point */
+static const double sec_per_box_lists = 1.8e-6;  /* colleagues, U, V, W, X per box */
 
 /* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
  * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
