@@ -307,7 +307,10 @@ KIFMM_EXPORT const char *kifmm_error_string(int status);
 KIFMM_EXPORT const char *kifmm_version(void);
 
 /* Direct O(nsrc*ntrg) evaluation of the same sums, in the caller's order, for checking
- * results: pot[ntrg] and grad[3*ntrg] (grad may be NULL). num_threads as in the options. */
+ * results: pot[ntrg] and grad[3*ntrg] (grad may be NULL). num_threads as in the options.
+ * The sources are summed in chunks whose partial sums are added with compensation, so the
+ * rounding error stays near 1e-15 relative whatever nsrc (a plain sum of 1e6 charges of both
+ * signs loses about 3.6e-14, as much as a p16 FMM's error). */
 KIFMM_EXPORT int kifmm_direct(int64_t nsrc, const double *src, const double *charges,
                               int64_t ntrg, const double *trg, double *pot, double *grad,
                               int num_threads);
