@@ -153,20 +153,15 @@ INLINE512 void p2p_avx512(const int fast, int64_t ns, const double *sx, const do
 }
 
 /* One copy of the loops per accuracy, so that the choice costs nothing inside them. */
-static KIFMM_TARGET_AVX512 void p2p_avx512_full(int64_t ns, const double *sx, const double *sy,
-                                                const double *sz, const double *q, int64_t nt,
-                                                const double *tx, const double *ty,
-                                                const double *tz, double *pot, double *gx,
-                                                double *gy, double *gz) {
-  p2p_avx512(0, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
-}
-
-static KIFMM_TARGET_AVX512 void p2p_avx512_fast(int64_t ns, const double *sx, const double *sy,
-                                                const double *sz, const double *q, int64_t nt,
-                                                const double *tx, const double *ty,
-                                                const double *tz, double *pot, double *gx,
-                                                double *gy, double *gz) {
-  p2p_avx512(1, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
+static KIFMM_TARGET_AVX512 void p2p_avx512_acc(kifmm_rsqrt acc, int64_t ns, const double *sx,
+                                               const double *sy, const double *sz, const double *q,
+                                               int64_t nt, const double *tx, const double *ty,
+                                               const double *tz, double *pot, double *gx,
+                                               double *gy, double *gz) {
+  if (acc == KIFMM_RSQRT_FAST)
+    p2p_avx512(1, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
+  else
+    p2p_avx512(0, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
 }
 
 /* ---- AVX2 + FMA ---- */
@@ -304,8 +299,7 @@ void kifmm__p2p(kifmm_rsqrt acc, int64_t ns, const double *sx, const double *sy,
                 double *pot, double *gx, double *gy, double *gz) {
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
-    (acc == KIFMM_RSQRT_FAST ? p2p_avx512_fast : p2p_avx512_full)(ns, sx, sy, sz, q, nt, tx, ty, tz,
-                                                                  pot, gx, gy, gz);
+    p2p_avx512_acc(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
     break;
   case KIFMM_SIMD_AVX2:
     p2p_avx2(ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
@@ -477,18 +471,14 @@ INLINE512 void many_avx512(const int fast, int64_t ns, const double *sx, const d
   }
 }
 
-static KIFMM_TARGET_AVX512 void many_avx512_full(int64_t ns, const double *sx, const double *sy,
-                                                 const double *sz, int64_t nt, const double *tx,
-                                                 const double *ty, const double *tz,
-                                                 const many_io *io) {
-  many_avx512(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
-}
-
-static KIFMM_TARGET_AVX512 void many_avx512_fast(int64_t ns, const double *sx, const double *sy,
-                                                 const double *sz, int64_t nt, const double *tx,
-                                                 const double *ty, const double *tz,
-                                                 const many_io *io) {
-  many_avx512(1, ns, sx, sy, sz, nt, tx, ty, tz, io);
+static KIFMM_TARGET_AVX512 void many_avx512_acc(kifmm_rsqrt acc, int64_t ns, const double *sx,
+                                                const double *sy, const double *sz, int64_t nt,
+                                                const double *tx, const double *ty,
+                                                const double *tz, const many_io *io) {
+  if (acc == KIFMM_RSQRT_FAST)
+    many_avx512(1, ns, sx, sy, sz, nt, tx, ty, tz, io);
+  else
+    many_avx512(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
 }
 
 static KIFMM_TARGET_AVX2 void many_geometry256(int grad, int64_t m, const double *sx,
@@ -622,8 +612,7 @@ void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const double *sx, cons
   const many_io io = {nv, q, qs, qv, pot, gx, gy, gz, ldo};
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
-    (acc == KIFMM_RSQRT_FAST ? many_avx512_fast : many_avx512_full)(ns, sx, sy, sz, nt, tx, ty, tz,
-                                                                    &io);
+    many_avx512_acc(acc, ns, sx, sy, sz, nt, tx, ty, tz, &io);
     break;
   case KIFMM_SIMD_AVX2:
     many_avx2(ns, sx, sy, sz, nt, tx, ty, tz, &io);
