@@ -82,7 +82,7 @@ check-tsan: deps
 
 check-valgrind: deps
 	$(MAKE) BUILD=build-valgrind CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo" build
-	cd build-valgrind && for t in test_morton test_tree test_lists test_operators test_threads test_badinput test_gemm test_p2p; do \
+	cd build-valgrind && for t in test_morton test_tree test_lists test_operators test_threads test_badinput test_gemm test_p2p test_direct; do \
 	  KIFMM_CACHE_DIR=$$PWD/test-cache valgrind -q --error-exitcode=9 --leak-check=full \
 	    --errors-for-leak-kinds=definite ./tests/$$t || exit 1; done && \
 	  ./tools/kifmm generate --dist cube --n 2000 --seed 1 -o vg-particles.h5 && \
