@@ -25,7 +25,7 @@ extern "C" {
 
 /* Limits of the options. */
 #define KIFMM_MIN_ORDER 2
-#define KIFMM_MAX_ORDER 16
+#define KIFMM_MAX_ORDER 18
 #define KIFMM_MAX_LEVEL 42 /* deepest tree level (42 bits per coordinate in a key) */
 #define KIFMM_PATH_MAX 1024
 
@@ -90,7 +90,7 @@ typedef void (*kifmm_progress_fn)(const char *phase, double fraction, void *data
 
 typedef struct kifmm_options {
   int32_t struct_size;     /* set by kifmm_default_options() to sizeof(kifmm_options); leave it */
-  int32_t order;           /* expansion order p in [2, 16]; default 6. Surface points 6(p-1)^2+2 */
+  int32_t order;           /* expansion order p in [2, 18]; default 6. Surface points 6(p-1)^2+2 */
   int32_t ncrit;           /* a box is split while it holds more than ncrit sources+targets;
                               0 = chosen from the order and the point distribution by a cost
                               model on a subsample (reported in the stats); default 0 */

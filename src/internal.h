@@ -191,8 +191,8 @@ KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns
                                          double *k, int64_t ldk);
 
 /* ---- Surfaces (surface.c) ---- */
-#define KIFMM_MAX_CHECK_ORDER 18 /* lattice of the densest check surface (order 16 + 2) */
-#define KIFMM_MAX_SURFACE 1736   /* surface points at that lattice order */
+#define KIFMM_MAX_CHECK_ORDER 20 /* lattice of the densest check surface (order 18 + 2) */
+#define KIFMM_MAX_SURFACE 2168   /* surface points at that lattice order */
 KIFMM_INTERNAL int kifmm__surface_count(int order);
 /* Lattice coordinates (0..order-1 each, interleaved) of the surface points, in their order. */
 KIFMM_INTERNAL void kifmm__surface_lattice(int order, int *ijk);

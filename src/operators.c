@@ -38,6 +38,8 @@ static double pinv_rcond(int order) {
  *   p14 e 8.12e-13 / 5.47e-13: 1e-13 k721 r210, 2e-12 k582 r169 +23 % / +10 %
  *   p15 e 1.79e-13 / 1.36e-13: 3e-14 k792 r228, 5e-13 k658 r188 +28 % / +15 %
  *   p16 e 5.70e-14 / 9.43e-14: 1e-14 k874 r244, 2e-13 k706 r201 +30 % / +3 %
+ *   p17 (cube 1e5, check surfaces p + 2): 5e-15 k925 9.13e-15, 1e-15 k1025 9.15e-15
+ *   p18: 1e-15 k1028 7.2e-15
  *   p2 (8 points) and p3: 3e-3 and 5e-4 change the error by < 5 % (p2 0 %, p3 +4 %).
  * (the former 10^(-p/4-6) gave p6 k146 r59, p10 k450 r156: twice the M2L work for < 1 %).
  * From p13 on the steps measured are coarse, so the tolerance sits well inside them: the
@@ -48,7 +50,8 @@ static double pinv_rcond(int order) {
 static const double compression_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 3e-3,   [3] = 5e-4,   [4] = 6e-5,   [5] = 6e-6,   [6] = 7e-7,
     [7] = 1e-7,   [8] = 1.5e-8, [9] = 3e-9,   [10] = 3e-10, [11] = 5e-11,
-    [12] = 5e-12, [13] = 2e-12, [14] = 3e-13, [15] = 1e-13, [16] = 2e-14};
+    [12] = 5e-12, [13] = 2e-12, [14] = 3e-13, [15] = 1e-13, [16] = 2e-14,
+    [17] = 5e-15, [18] = 2e-15};
 
 double kifmm__default_tolerance(int order) {
   if (order < KIFMM_MIN_ORDER)

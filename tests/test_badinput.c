@@ -25,7 +25,7 @@ static void test_plan_create(const double *pts, int64_t n) {
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, NULL, NULL), KIFMM_ERR_NULL_ARGUMENT);
   EXPECT_STATUS(kifmm_plan_create(&plan, -1, pts, n, pts, NULL), KIFMM_ERR_INVALID_COUNT);
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, -5, pts, NULL), KIFMM_ERR_INVALID_COUNT);
-  int orders[] = {1, 17, 0, -3};
+  int orders[] = {1, KIFMM_MAX_ORDER + 1, 0, -3};
   for (int i = 0; i < 4; i++) {
     o = kifmm_default_options();
     o.order = orders[i];
