@@ -54,16 +54,27 @@ typedef struct {
  * measurement. Before the denser check surfaces: p4 3.8e-4, p6 3.2e-6, p8 5e-8, p10 1.1e-9,
  * p12 3e-11, p14 1.5e-12, p16 1e-13. (Clustered inputs sit on their rounding floors from p12
  * on, test_tolerance's 6.9e-12, test_accuracy's 2e-11; kifmm-bench's "tight" one ~1e-6.) */
-/* p17 and p18 reach 1.2e-14 and 8.5e-15 on the cube (6e3; 1e5: 9.1e-15 and 7.2e-15; 1e6:
+/* p17 and p18 reach 1.2e-14 and 8.5e-15 on the cube (6e3; 2e5: 1.5e-14 and 1.1e-14; 1e6:
  * 1.0e-14 and 8.7e-15) but not on the sphere, which stays at 8.6e-14 from p16 on (1e5
- * points, p16 8.7e-14 too; 6e3: 1.5e-14). Their worst is no better than p16's, so a
- * tolerance never picks them (the smallest tolerance stays p16's) and they serve callers
- * who set the order for volume distributions. */
+ * points, p16 8.7e-14 too; 6e3: 1.5e-14). Their worst over all inputs is no better than
+ * p16's; for points that fill a volume (volume_error_by_order) it is, 1.2x the cube's
+ * worst: so tolerances below p16's 1.2e-13 are met on volumes (p17, p18) and refused on
+ * anything thinner, whose error p17 and p18 do not lower. */
 static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 1.2e-1, [3] = 2.2e-3,   [4] = 2.2e-4, [5] = 2.2e-5,   [6] = 2.2e-6,
     [7] = 2.5e-7, [8] = 3.8e-8,   [9] = 4.8e-9, [10] = 6.5e-10, [11] = 9e-11,
     [12] = 1e-11, [13] = 2.4e-12, [14] = 9e-13, [15] = 2.2e-13, [16] = 6e-14,
     [17] = 8.7e-14, [18] = 8.7e-14};
+enum { VOLUME_FROM_ORDER = 17 };
+static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
+
+/* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
+ * cubes, 2 for spheres). */
+static double worst_error(int p, double dim) {
+  if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
+    return volume_error_by_order[p - VOLUME_FROM_ORDER];
+  return error_by_order[p];
+}
 
 /* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
  * with the truncation (operators.c); 1.5 bounds it. */
@@ -75,8 +86,8 @@ static const double error_margin = 2.0;
 /* Loosest compression tolerance of order p whose predicted error stays within the error
  * budget, never tighter than the default; rounded down to 1, 2 or 5 times a power of ten so
  * that nearby tolerances share one cached operator set. */
-static double compression_for(int p, double budget) {
-  double e = error_by_order[p], c = kifmm__default_tolerance(p);
+static double compression_for(double e, int p, double budget) {
+  double c = kifmm__default_tolerance(p);
   if (budget <= e)
     return c;
   double loose = sqrt(budget * budget - e * e) / compression_error_per_tol;
@@ -87,27 +98,30 @@ static double compression_for(int p, double budget) {
 
 /* Every cost of an evaluation grows with the order, so the fastest choice that meets the
  * tolerance is the smallest order that does, at the loosest compression its error allows. */
-int kifmm__order_for_tolerance(double tolerance, double *compression_tol) {
-  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++)
-    if (error_margin * error_by_order[p] <= tolerance) {
+int kifmm__order_for_tolerance(double tolerance, double dim, double *compression_tol) {
+  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++) {
+    double e = worst_error(p, dim);
+    if (error_margin * e <= tolerance) {
       if (*compression_tol == 0.0)
-        *compression_tol = compression_for(p, tolerance / error_margin);
+        *compression_tol = compression_for(e, p, tolerance / error_margin);
       return p;
     }
+  }
   return -1;
 }
 
 double kifmm__tolerance_floor(void) {
-  double best = error_by_order[KIFMM_MIN_ORDER];
+  double best = worst_error(KIFMM_MIN_ORDER, 3.0);
   for (int p = KIFMM_MIN_ORDER + 1; p <= KIFMM_MAX_ORDER; p++)
-    best = fmin(best, error_by_order[p]);
+    best = fmin(best, worst_error(p, 3.0));
   return error_margin * best;
 }
 
 kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
   if (order < KIFMM_MIN_ORDER || order > KIFMM_MAX_ORDER)
     return KIFMM_RSQRT_FULL;
-  return error_by_order[order] >= 30 * KIFMM_RSQRT_FAST_ERROR ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
+  return error_by_order[order] >= 30 * KIFMM_RSQRT_FAST_ERROR ? KIFMM_RSQRT_FAST
+                                                               : KIFMM_RSQRT_FULL;
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
@@ -169,8 +183,12 @@ static int compare_keys(const void *a, const void *b) {
 
 /* Growth of the number of occupied boxes per level, log2, where boxes still hold many
  * points of a subsample: 3 for a volume, 2 for a surface, 1 for a curve. */
-static int distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
+int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
                                   const double *trg, double *dim) {
+  if (nsrc + ntrg == 0) {
+    *dim = 3.0;
+    return KIFMM_SUCCESS;
+  }
   int64_t total = nsrc + ntrg, stride = (total + DIM_SAMPLE - 1) / DIM_SAMPLE;
   int64_t m = (total + stride - 1) / stride;
   kifmm_key *key;
@@ -202,8 +220,7 @@ static int distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
   return KIFMM_SUCCESS;
 }
 
-int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
-                        const double *trg, int *ncrit) {
+int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
   const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
   ncrit_row r = best_ncrit[nrow - 1];
   for (int i = 0; i < nrow; i++)
@@ -211,9 +228,6 @@ int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
       r = best_ncrit[i];
       break;
     }
-  double dim = 3.0;
-  if (nsrc + ntrg > 0)
-    CHECK(distribution_dimension(nsrc, src, ntrg, trg, &dim));
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
    * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,

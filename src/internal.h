@@ -278,19 +278,24 @@ KIFMM_INTERNAL void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, do
                                      double *tmp);
 
 /* ---- Cost model (costmodel.c) ---- */
-/* Smallest order whose measured worst error, with a margin of 2, is within tolerance; -1 when
- * no order reaches it. When *compression_tol is 0 it is set to the loosest M2L compression
- * that keeps the predicted error within the tolerance (at least the order's default).
- * kifmm__tolerance_floor() is the smallest tolerance accepted. */
-KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double *compression_tol);
+/* Dimension of the distribution, measured on a sample: 3 for points that fill a volume
+ * (and for no points), 2 for a surface, 1 for a curve. */
+KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
+                                                 const double *trg, double *dim);
+/* Smallest order whose measured worst error on distributions of that dimension, with a
+ * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
+ * is set to the loosest M2L compression that keeps the predicted error within the tolerance
+ * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
+ * accepted at all (a volume's); thinner distributions reach down to 1.2e-13. */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim,
+                                              double *compression_tol);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
 /* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's
  * (up to p12), so the direct sums' part of the error stays a few percent of it. */
 KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
-/* Leaf size for the order and the dimension of the distribution measured on a sample (volume
- * or surface), from the best sizes of measured sweeps. */
-KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, int64_t nsrc, const double *src,
-                                       int64_t ntrg, const double *trg, int *ncrit);
+/* Leaf size for the order and the dimension of the distribution (volume or surface), from
+ * the best sizes of measured sweeps. */
+KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit);
 
 /* ---- Progress reports (progress.c) ----
  * kifmm__progress_scope(opts) at the start of a public call, (NULL) before it returns; in

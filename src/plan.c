@@ -34,12 +34,15 @@ static int validate_options(const kifmm_options *o) {
  * (ncrit = 0). Stats report what was chosen. */
 static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
                               const double *trg) {
-  if (o->tolerance > 0.0)
-    o->order = kifmm__order_for_tolerance(o->tolerance, &o->compression_tol);
+  double dim = 3.0;
+  if (o->tolerance > 0.0 || o->ncrit == 0)
+    CHECK(kifmm__distribution_dimension(nsrc, src, ntrg, trg, &dim));
+  if (o->tolerance > 0.0) /* -1 below the smallest tolerance of this distribution */
+    o->order = kifmm__order_for_tolerance(o->tolerance, dim, &o->compression_tol);
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
-    CHECK(kifmm__choose_ncrit(o, nsrc, src, ntrg, trg, &o->ncrit));
+    CHECK(kifmm__choose_ncrit(o, dim, &o->ncrit));
   return KIFMM_SUCCESS;
 }
 
