@@ -242,6 +242,23 @@ static void bad_input(void) {
   EXPECT_STATUS(kifmm_plan_destroy(&plan), KIFMM_SUCCESS);
 }
 
+/* A tolerance below what a sphere reaches (1.2e-13) is served only where the points fill a
+ * volume: one rank holding a sphere's points refuses, and every rank returns its status with
+ * no plan, before any operator is computed. */
+static void tolerance_by_distribution(void) {
+  enum { N = 20000 }; /* enough points for the dimension estimate to see a surface */
+  uint64_t seed = 11 + (uint64_t)rank_;
+  double *src = tu_alloc(3 * N);
+  tu_points(rank_ == size_ - 1 ? TU_SPHERE : TU_CUBE, N, &seed, src);
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = 5e-14;
+  kifmm_plan *plan = NULL;
+  EXPECT_STATUS(kifmm_plan_create_mpi(&plan, MPI_COMM_WORLD, N, src, N, src, &o),
+                KIFMM_ERR_INVALID_TOLERANCE);
+  EXPECT(plan == NULL, "plan set on failure");
+  free(src);
+}
+
 /* No points anywhere, and the automatic leaf size (chosen per rank, largest used). */
 static void corner_cases(void) {
   kifmm_plan *plan = NULL;
@@ -294,6 +311,7 @@ int main(int argc, char **argv) {
       }
   corner_cases();
   bad_input();
+  tolerance_by_distribution();
   int fail = tu_finish("test_let"), any;
   MPI_Allreduce(&fail, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   MPI_Finalize();
