@@ -34,9 +34,11 @@ void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double 
  * closer than 1.5e-154 (but not equal) get no accurate value, as on the AVX2 path. */
 #define INLINE512 static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512
 
-/* KIFMM_RSQRT_FAST stops at degree 2, economized over |E| <= 4 * 2^-13: 5E^3/1024 is
- * replaced by its best linear fit 5/1024 * 3/4 * A^2 E (A = 4.92e-4), which leaves at most
- * 5/4096 A^3 = 1.45e-13 (against 5.7e-13 for the plain truncation) and saves one FMA a pair:
+/* KIFMM_RSQRT_FAST stops at degree 2, economized over |E| <= A: 5E^3/1024 is replaced by its
+ * best linear fit 5/1024 * 3/4 * A^2 E, which leaves at most 5/4096 A^3 = 1.45e-13 (against
+ * 5.7e-13 for the plain truncation). A = 4.9e-4 sits just inside the bound 4 * 1.23e-4 on |E|
+ * above: largest error of a pair 1.44e-13, against 1.46e-13 at the bound itself (Zen 4,
+ * kifmm-p2p-bench --fast 1 --pairs). It saves one FMA a pair:
  * 15 multiplier ops per 8 pairs with gradient instead of 16, 1.05x on Zen 4. */
 INLINE512 __m512d twice_rsqrt(__m512d r2, const int fast) {
   const __m512i exponent_one = _mm512_set1_epi64(INT64_C(1) << 52);
