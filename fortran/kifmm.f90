@@ -55,7 +55,7 @@ module kifmm
     integer(c_int32_t) :: depth             !< deepest level present (root = 0)
     integer(c_int32_t) :: order             !< expansion order p
     integer(c_int32_t) :: nsurf             !< points per surface, 6(p-1)^2+2
-    integer(c_int32_t) :: m2l_rank          !< rank of the shared M2L bases
+    integer(c_int32_t) :: m2l_rank          !< rank of the shared M2L bases of each direction group
     integer(c_int32_t) :: m2l_max_rank      !< largest per-transfer-vector rank
     integer(c_int32_t) :: cache_result      !< 0 unused, 1 hit, 2 stored, 3 rebuilt
     integer(c_int64_t) :: bytes             !< bytes held by the plan

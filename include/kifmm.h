@@ -130,7 +130,7 @@ typedef struct kifmm_stats {
   int32_t depth;           /* deepest level present (root = 0) */
   int32_t order;           /* expansion order p */
   int32_t nsurf;           /* points per surface, 6(p-1)^2+2 */
-  int32_t m2l_rank;        /* rank k of the shared M2L bases */
+  int32_t m2l_rank;        /* rank of the shared M2L bases of each direction group */
   int32_t m2l_max_rank;    /* largest per-transfer-vector rank r */
   int32_t cache_result;    /* KIFMM_CACHE_*: 0 not used, 1 hit, 2 computed and stored, 3 rebuilt
                               (bad file replaced), 4 computed, directory not writable */

@@ -38,8 +38,8 @@ static double per_vector(double shared, int nvec) {
 typedef struct {
   double p2p_pairs; /* near-field (source, target) pairs */
   double kernels;   /* point x surface-point kernel evaluations: P2M, L2P, M2P, P2L */
-  double m2l_flops; /* sum over V entries of 4 k r_t, plus compressing and expanding each
-                       box with a V list (4 n k) */
+  double m2l_flops; /* sum over V entries of 2 (kl + kr) r_t, plus compressing and expanding
+                       each box with a V list into and out of all 6 groups (12 n (kl + kr)) */
   double m2m_flops; /* M2M and L2L */
 } kifmm_work;
 
@@ -129,7 +129,8 @@ static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - 
 
 static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
                        kifmm_work *w) {
-  const double n = ops->n, nc = ops->nc, k = ops->k;
+  const double n = ops->n, nc = ops->nc, kl = ops->kl, kr = ops->kr;
+  const double groups = KIFMM_M2L_GROUPS;
   memset(w, 0, sizeof(*w));
   for (int64_t b = 0; b < t->nbox; b++) {
     double nt = (double)ntrg_of(t, b);
@@ -140,9 +141,9 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
       w->kernels += (nt <= n ? nt : nc) * (double)nsrc_of(t, L->x_idx[e]);
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
-      w->m2l_flops += 4.0 * k * ops->r[L->v_tv[e]];
+      w->m2l_flops += 2.0 * (kl + kr) * ops->r[L->v_tv[e]];
     if (L->v_ptr[b + 1] > L->v_ptr[b])
-      w->m2l_flops += 4.0 * n * k;
+      w->m2l_flops += 2.0 * n * groups * (kl + kr);
     if (t->nchild[b] == 0) /* P2M (to the check surface) and L2P */
       w->kernels += nc * (double)nsrc_of(t, b) + n * nt;
     else /* n x 8n up and 8n x n down, 2 flops each */
@@ -249,8 +250,9 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level, the transposed M2L factors, and per thread the pass scratch (evaluate.c: 9 n x 64 blocks, 4 k x 128 nvec M2L blocks
- * with their pair lists) and the gathered U-list sources of the largest near field. */
+ * level (every group's), the transposed M2L factors B_t^T, and per thread the pass scratch
+ * (evaluate.c: 9 n x 64 blocks; M2L blocks of 6 kl + kr rows by 512 nvec columns with their
+ * pair lists) and the gathered U-list sources of the largest near field. */
 static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   const kifmm_tree *t = &p->tree;
   const kifmm_lists *L = &p->lists;
@@ -263,12 +265,14 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
       ns += (double)nsrc_of(t, L->u_idx[e]);
     gather = fmax(gather, ns);
   }
-  double n = p->ops.n, k = p->ops.k, nv = nvec;
+  const double G = KIFMM_M2L_GROUPS;
+  double n = p->ops.n, kl = p->ops.kl, kr = p->ops.kr, nv = nvec;
   const double blk = KIFMM_M2L_BLOCK_MAX;
-  double scratch = fmax(9 * n * 64, (2 * k + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
+  double scratch = fmax(9 * n * 64, (G * kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
                    (3 + nv) * gather * 8;
-  /* and every B_t transposed once per evaluation: half of the M2L factors */
-  return 8 * k * widest * nv + p->nthreads * scratch + 4.0 * (double)p->ops.ab_len;
+  /* and every B_t transposed once per evaluation: its share of the M2L factors */
+  return 8 * G * kr * widest * nv + p->nthreads * scratch +
+         8.0 * kr / (kl + kr) * (double)p->ops.ab_len;
 }
 
 /* Transient of plan creation: the tree's arrays and the sorted key prefixes of both point

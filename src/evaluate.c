@@ -39,8 +39,9 @@ typedef struct {
   /* equivalent surfaces (n points) and check surfaces (nc points) of the unit box */
   double unit_inner[3 * KIFMM_MAX_SURFACE], unit_outer[3 * KIFMM_MAX_SURFACE];
   double check_inner[3 * KIFMM_MAX_SURFACE], check_outer[3 * KIFMM_MAX_SURFACE];
-  double *bt;                   /* B_t^T (r_t x k) of every transfer vector, for M2L */
+  double *bt;                   /* B_t^T (r_t x kr) of every transfer vector, for M2L */
   int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
+  int group[KIFMM_NTV];         /* direction group of each transfer vector */
 } pass_ctx;
 
 /* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
@@ -200,9 +201,9 @@ static int l2l(kifmm_plan *plan, int l) {
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
-/* Compressed multipoles of one level: Mc = V^T M. */
+/* Compressed multipoles of one level, every group's at once: Mc = [V_0 ... V_5]^T M. */
 static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double *mc) {
-  const int n = plan->ops.n, k = plan->ops.k, nv = plan->nvec;
+  const int n = plan->ops.n, k = KIFMM_M2L_GROUPS * plan->ops.kr, nv = plan->nvec;
 #pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 1)
   for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
     int m = (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK);
@@ -211,22 +212,23 @@ static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double
   }
 }
 
-/* M2L applies B_t^T (B_t is k x r_t). Turning every B_t over once per evaluation, instead
+/* M2L applies B_t^T (B_t is kr x r_t). Turning every B_t over once per evaluation, instead
  * of per bucket, lets each product use the one untransposed kernel shape of kifmm__mm_cols
  * at the cost of half the M2L operators' memory while the evaluation runs. */
 static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
   const kifmm_operators *ops = &plan->ops;
-  const int k = ops->k;
+  const int k = ops->kr;
   int64_t len = 0;
   for (int t = 0; t < KIFMM_NTV; t++) {
     ctx->bt_off[t] = len;
     len += (int64_t)k * ops->r[t];
+    ctx->group[t] = kifmm__tv_group(t);
   }
   ALLOC(ctx->bt, len);
 #pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 8)
   for (int t = 0; t < KIFMM_NTV; t++) {
     const int r = ops->r[t];
-    const double *b = ops->ab + ops->ab_off[t] + (size_t)k * r;
+    const double *b = ops->ab + ops->ab_off[t] + (size_t)ops->kl * r;
     double *out = ctx->bt + ctx->bt_off[t];
     for (int j = 0; j < r; j++)
       for (int i = 0; i < k; i++)
@@ -235,8 +237,9 @@ static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
   return KIFMM_SUCCESS;
 }
 
-/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (k and r_t by
- * block * nvec columns), the pair lists, and column pointers (one per pair and vector). */
+/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (6 kl and
+ * r_t <= kr by block * nvec columns), the pair lists, and column pointers (one per pair and
+ * vector). */
 typedef struct {
   double *lc, *t1;
   int32_t *pairs;
@@ -246,16 +249,16 @@ typedef struct {
   int block; /* target boxes a block holds at most */
 } m2l_work;
 
-static int m2l_work_new(int k, int nv, int block, m2l_work *w) {
+static int m2l_work_new(int kl_all, int kr, int nv, int block, m2l_work *w) {
   const size_t cols = (size_t)block * nv;
-  const size_t bytes = 2 * k * cols * sizeof(double) + 2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) +
-                       4 * cols * sizeof(double *);
+  const size_t bytes = (size_t)(kl_all + kr) * cols * sizeof(double) +
+                       2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) + 4 * cols * sizeof(double *);
   memset(w, 0, sizeof(*w));
   CHECK(kifmm__calloc(&w->mem, bytes, 1));
   w->block = block;
   w->lc = w->mem;
-  w->t1 = w->lc + k * cols;
-  w->src_col = (const double **)(w->t1 + k * cols);
+  w->t1 = w->lc + kl_all * cols;
+  w->src_col = (const double **)(w->t1 + kr * cols);
   w->t1_in = w->src_col + cols;
   w->trg_col = (double **)(w->t1_in + cols);
   w->t1_out = w->trg_col + cols;
@@ -264,14 +267,16 @@ static int m2l_work_new(int k, int nv, int block, m2l_work *w) {
 }
 
 /* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
- * bucket applied as two gemms (B_t^T then A_t) in the compressed space, reading the
- * compressed multipoles and adding to the compressed locals in place, then expanded. A pair
- * is nvec column pairs. */
+ * bucket applied as two gemms (B_t^T then A_t) in its group's compressed space, reading the
+ * group's rows of the compressed multipoles and adding to the group's rows of the
+ * compressed locals in place, then all groups expanded at once. A pair is nvec column
+ * pairs. */
 static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t b0, int64_t b1,
                       const double *mc, m2l_work *w) {
   const kifmm_lists *L = &plan->lists;
   const kifmm_operators *ops = &plan->ops;
-  const int n = ops->n, k = ops->k, nv = plan->nvec;
+  const int n = ops->n, kl = ops->kl, kr = ops->kr, nv = plan->nvec;
+  const int KL = KIFMM_M2L_GROUPS * kl, KR = KIFMM_M2L_GROUPS * kr;
   int32_t start[KIFMM_NTV + 1] = {0}, fill[KIFMM_NTV];
   for (int64_t e = L->v_ptr[b0]; e < L->v_ptr[b1]; e++)
     start[L->v_tv[e] + 1]++;
@@ -290,25 +295,25 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
     }
   /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
   double *lc = w->lc, *t1 = w->t1;
-  memset(lc, 0, (size_t)k * nv * (b1 - b0) * sizeof(double));
+  memset(lc, 0, (size_t)KL * nv * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
-    int m = start[t + 1] - start[t], r = ops->r[t];
+    int m = start[t + 1] - start[t], r = ops->r[t], g = ctx->group[t];
     if (m == 0)
       continue;
     assert(m <= w->block);
     for (int j = 0; j < m; j++)
       for (int v = 0; v < nv; v++) {
         int c = j * nv + v;
-        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * k;
-        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * k;
+        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * KR + (size_t)g * kr;
+        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * KL + (size_t)g * kl;
         w->t1_out[c] = t1 + (size_t)c * r;
         w->t1_in[c] = w->t1_out[c];
       }
     const double *a = ops->ab + ops->ab_off[t];
-    kifmm__mm_cols(r, m * nv, k, 1.0, ctx->bt + ctx->bt_off[t], r, w->src_col, 0.0, w->t1_out);
-    kifmm__mm_cols(k, m * nv, r, 1.0, a, k, w->t1_in, 1.0, w->trg_col);
+    kifmm__mm_cols(r, m * nv, kr, 1.0, ctx->bt + ctx->bt_off[t], r, w->src_col, 0.0, w->t1_out);
+    kifmm__mm_cols(kl, m * nv, r, 1.0, a, kl, w->t1_in, 1.0, w->trg_col);
   }
-  kifmm__mm(n, (int)(b1 - b0) * nv, k, 1.0, ops->d, n, lc, k, 1.0, plan->local + b0 * n * nv, n);
+  kifmm__mm(n, (int)(b1 - b0) * nv, KL, 1.0, ops->d, n, lc, KL, 1.0, plan->local + b0 * n * nv, n);
 }
 
 /* Target boxes an M2L block takes: large blocks fill the transfer-vector buckets (about
@@ -324,19 +329,19 @@ static int m2l_block_size(int64_t nl, int nthreads) {
 
 static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   const kifmm_tree *t = &plan->tree;
-  const int k = plan->ops.k;
+  const int kl_all = KIFMM_M2L_GROUPS * plan->ops.kl, kr = plan->ops.kr;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
   if (plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
     return KIFMM_SUCCESS;
   double *mc;
-  ALLOC(mc, (size_t)k * nl * plan->nvec);
+  ALLOC(mc, (size_t)KIFMM_M2L_GROUPS * kr * nl * plan->nvec);
   compress_multipoles(plan, lo, nl, mc);
   const int block = m2l_block_size(nl, plan->nthreads);
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
     m2l_work w;
-    int ok = m2l_work_new(k, plan->nvec, block, &w) == KIFMM_SUCCESS;
+    int ok = m2l_work_new(kl_all, kr, plan->nvec, block, &w) == KIFMM_SUCCESS;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b0 = lo; b0 < hi; b0 += block)
       if (ok)

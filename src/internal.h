@@ -161,6 +161,14 @@ KIFMM_INTERNAL int64_t kifmm__lists_bytes(const kifmm_lists *l, const kifmm_tree
 /* Index 0..315 of the transfer vector (dx,dy,dz), |d|_inf in {2,3}; -1 otherwise. */
 KIFMM_INTERNAL int kifmm__tv_index(int dx, int dy, int dz);
 KIFMM_INTERNAL void kifmm__tv_offset(int index, int d[3]);
+/* The 6 M2L direction groups: group 2a + s holds the transfer vectors whose largest
+ * component (in absolute value) lies on axis a, positive for s = 0, negative for s = 1; a
+ * vector with several largest components goes to the first such group. */
+enum { KIFMM_M2L_GROUPS = 6 };
+KIFMM_INTERNAL int kifmm__tv_group(int index);
+/* Whether offset d lies in group g's closed cone: its component on g's axis, with g's sign,
+ * is its largest in absolute value (ties belong to several cones). */
+KIFMM_INTERNAL int kifmm__tv_in_cone(int g, const int d[3]);
 
 /* ---- Kernel (kernel_laplace.c): 1/r without the 1/(4 pi), applied once at the end ---- */
 /* How closely the direct sums take 1/r: to double precision (each pair within a few ulp), or
@@ -254,13 +262,17 @@ typedef struct kifmm_operators {
   double *dc2e;         /* n x (n + nc): downward check -> downward equivalent */
   double *m2m;          /* n x 8n: [M2M_0 ... M2M_7], block o for the child in octant o */
   double *l2l;          /* 8n x n: [L2L_0; ...; L2L_7] */
-  /* M2L: K_t ~ U C_t V^T with C_t ~ A_t B_t^T; multipole M -> Mc = V^T M (vt: k x n);
-   * locals: L += D Lc with D = DC2E U (n x k). */
-  int32_t k;
-  double *vt;           /* k x n */
-  double *d;            /* n x k */
+  /* M2L: the transfer vectors fall in KIFMM_M2L_GROUPS direction groups g
+   * (kifmm__tv_group), each with its own shared bases U_g (nc x kl) and V_g (n x kr), all of
+   * one rank (the groups are images of one another under the cube's symmetries):
+   * K_t ~ U_g C_t V_g^T with C_t ~ A_t B_t^T. A multipole M is compressed once for every
+   * group, Mc = [V_0 ... V_5]^T M, and a local gathers every group's part, L += D Lc with
+   * D = DC2E [U_0 ... U_5]; t reads and writes the rows of its own group. */
+  int32_t kl, kr;
+  double *vt;           /* (6 kr) x n */
+  double *d;            /* n x (6 kl) */
   int32_t r[KIFMM_NTV];  /* rank of each transfer vector */
-  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (k x r_t) then B_t (k x r_t) in ab */
+  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (kl x r_t) then B_t (kr x r_t) in ab */
   double *ab;
   int64_t ab_len;
 } kifmm_operators;

@@ -115,10 +115,11 @@ typedef struct matrix_desc {
 } matrix_desc;
 
 static int matrices(kifmm_operators *ops, matrix_desc m[6]) {
-  int64_t n = ops->n, nc = ops->nc, k = ops->k;
+  int64_t n = ops->n, nc = ops->nc, kl = KIFMM_M2L_GROUPS * (int64_t)ops->kl,
+          kr = KIFMM_M2L_GROUPS * (int64_t)ops->kr;
   matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, n + nc}, {"dc2e", &ops->dc2e, n, n + nc},
                         {"m2m", &ops->m2m, n, 8 * n},  {"l2l", &ops->l2l, 8 * n, n},
-                        {"m2l_vt", &ops->vt, k, n},    {"m2l_d", &ops->d, n, k}};
+                        {"m2l_vt", &ops->vt, kr, n},   {"m2l_d", &ops->d, n, kl}};
   memcpy(m, all, sizeof(all));
   return 6;
 }
@@ -179,7 +180,7 @@ static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int 
 static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) {
   char key[256];
   key_string(k, key, sizeof(key));
-  int32_t n = ops->n, nc = ops->nc, kk = ops->k;
+  int32_t n = ops->n, nc = ops->nc, groups = KIFMM_M2L_GROUPS;
   CHECK(kifmm__h5_attr_put_string(f, "kernel", KERNEL_NAME));
   CHECK(kifmm__h5_attr_put_string(f, "float_type", FLOAT_NAME));
   CHECK(kifmm__h5_attr_put(f, "order", H5T_NATIVE_INT32, &k->order));
@@ -194,7 +195,9 @@ static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) 
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_version", KIFMM_VERSION_STRING));
   CHECK(kifmm__h5_attr_put(f, "nsurf", H5T_NATIVE_INT32, &n));
   CHECK(kifmm__h5_attr_put(f, "nsurf_check", H5T_NATIVE_INT32, &nc));
-  CHECK(kifmm__h5_attr_put(f, "m2l_rank", H5T_NATIVE_INT32, &kk));
+  CHECK(kifmm__h5_attr_put(f, "m2l_groups", H5T_NATIVE_INT32, &groups));
+  CHECK(kifmm__h5_attr_put(f, "m2l_rank_check", H5T_NATIVE_INT32, &ops->kl));
+  CHECK(kifmm__h5_attr_put(f, "m2l_rank_equiv", H5T_NATIVE_INT32, &ops->kr));
   CHECK(kifmm__h5_attr_put(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond));
   return KIFMM_SUCCESS;
 }
@@ -307,7 +310,7 @@ static int get_dataset(hid_t f, const char *name, H5T_class_t cls, size_t size, 
 static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
   char key[256], text[256], want[256];
   key_string(k, want, sizeof(want));
-  int32_t order, check_order, format, revision, n, nc, kk;
+  int32_t order, check_order, format, revision, n, nc, groups, kl, kr;
   double ri, ro, tol;
   if (kifmm__h5_attr_get(f, "format_version", H5T_NATIVE_INT32, &format) ||
       format != k->format)
@@ -320,7 +323,9 @@ static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
       kifmm__h5_attr_get(f, "compression_tol", H5T_NATIVE_DOUBLE, &tol) ||
       kifmm__h5_attr_get(f, "nsurf", H5T_NATIVE_INT32, &n) ||
       kifmm__h5_attr_get(f, "nsurf_check", H5T_NATIVE_INT32, &nc) ||
-      kifmm__h5_attr_get(f, "m2l_rank", H5T_NATIVE_INT32, &kk) ||
+      kifmm__h5_attr_get(f, "m2l_groups", H5T_NATIVE_INT32, &groups) ||
+      kifmm__h5_attr_get(f, "m2l_rank_check", H5T_NATIVE_INT32, &kl) ||
+      kifmm__h5_attr_get(f, "m2l_rank_equiv", H5T_NATIVE_INT32, &kr) ||
       kifmm__h5_attr_get(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond) ||
       kifmm__h5_attr_get_string(f, "key", key, sizeof(key)) ||
       kifmm__h5_attr_get_string(f, "kernel", text, sizeof(text)) || strcmp(text, KERNEL_NAME) ||
@@ -328,14 +333,15 @@ static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
     return 0;
   if (revision != k->revision || order != k->order || check_order != k->check_order ||
       ri != k->ratio_inner || ro != k->ratio_outer || tol != k->tol || strcmp(key, want) ||
-      n != kifmm__surface_count(order) || nc != kifmm__surface_count(check_order) || kk < 1 ||
-      kk > n || !(ops->rcond >= 0))
+      n != kifmm__surface_count(order) || nc != kifmm__surface_count(check_order) ||
+      groups != KIFMM_M2L_GROUPS || kl < 1 || kl > n || kr < 1 || kr > n || !(ops->rcond >= 0))
     return 0;
   ops->order = order;
   ops->n = n;
   ops->check_order = check_order;
   ops->nc = nc;
-  ops->k = kk;
+  ops->kl = kl;
+  ops->kr = kr;
   ops->tol = tol;
   return 1;
 }
@@ -344,9 +350,9 @@ static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
 static int ranks_valid(const kifmm_operators *ops) {
   int64_t need = 0;
   for (int t = 0; t < KIFMM_NTV; t++) {
-    if (ops->r[t] < 0 || ops->r[t] > ops->k || ops->ab_off[t] < 0)
+    if (ops->r[t] < 0 || ops->r[t] > ops->kl || ops->r[t] > ops->kr || ops->ab_off[t] < 0)
       return 0;
-    int64_t end = ops->ab_off[t] + 2 * (int64_t)ops->k * ops->r[t];
+    int64_t end = ops->ab_off[t] + ((int64_t)ops->kl + ops->kr) * ops->r[t];
     need = end > need ? end : need;
   }
   return need <= ops->ab_len;
@@ -570,9 +576,9 @@ static int agree(int status, MPI_Comm comm) {
 }
 
 static int bcast_operators(kifmm_operators *ops, int root, MPI_Comm comm) {
-  int32_t ints[5] = {ops->order, ops->n, ops->k, ops->check_order, ops->nc};
+  int32_t ints[6] = {ops->order, ops->n, ops->kl, ops->kr, ops->check_order, ops->nc};
   double reals[2] = {ops->tol, ops->rcond};
-  CHECK(bcast(ints, 5, MPI_INT32_T, comm));
+  CHECK(bcast(ints, 6, MPI_INT32_T, comm));
   CHECK(bcast(reals, 2, MPI_DOUBLE, comm));
   CHECK(bcast(&ops->ab_len, 1, MPI_INT64_T, comm));
   CHECK(bcast(ops->r, KIFMM_NTV, MPI_INT32_T, comm));
@@ -580,9 +586,10 @@ static int bcast_operators(kifmm_operators *ops, int root, MPI_Comm comm) {
   if (!root) {
     ops->order = ints[0];
     ops->n = ints[1];
-    ops->k = ints[2];
-    ops->check_order = ints[3];
-    ops->nc = ints[4];
+    ops->kl = ints[2];
+    ops->kr = ints[3];
+    ops->check_order = ints[4];
+    ops->nc = ints[5];
     ops->tol = reals[0];
     ops->rcond = reals[1];
   }

@@ -12,7 +12,7 @@
  * the sources that compute the operators (KIFMM_OPERATORS_CODE, from src/CMakeLists.txt), so
  * files written by other code are never used; KIFMM_OPERATORS_REVISION is the manual
  * override for a change the digest cannot see (a BLAS/LAPACK behaviour, a build flag). */
-#define KIFMM_OPCACHE_FORMAT 2
+#define KIFMM_OPCACHE_FORMAT 3
 #define KIFMM_OPERATORS_REVISION 2
 
 /* Fill *ops for opts->order and opts->compression_tol: load from the cache when a valid

@@ -2,8 +2,10 @@
 /* Precomputed translation operators for a unit box (scale invariance gives every level):
  * check-to-equivalent least-squares pseudo-inverses (nc check points, n equivalent points),
  * M2M/L2L for the 8 children, and M2L for the 316 transfer vectors compressed twice: shared
- * bases U (nc x k), V (n x k), then a low-rank A_t B_t^T per vector. */
+ * bases U_g (nc x kl), V_g (n x kr) for each of 6 direction groups, then a low-rank
+ * A_t B_t^T per vector in its group's bases. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -142,6 +144,22 @@ static int count_above(const double *s, int n, double tol) {
   while (k < n && s[k] > tol * s[0])
     k++;
   return k < 1 ? 1 : k;
+}
+
+int kifmm__tv_in_cone(int g, const int d[3]) {
+  int a = g / 2, s = g % 2 ? -1 : 1, m = 0;
+  for (int i = 0; i < 3; i++)
+    m = abs(d[i]) > m ? abs(d[i]) : m;
+  return s * d[a] == m;
+}
+
+int kifmm__tv_group(int index) {
+  int d[3] = {0, 0, 0};
+  kifmm__tv_offset(index, d);
+  int g = 0;
+  while (g + 1 < KIFMM_M2L_GROUPS && !kifmm__tv_in_cone(g, d))
+    g++;
+  return g;
 }
 
 /* K_t (nc x n): downward check of the unit box at the origin <- upward equivalent of the
@@ -287,10 +305,10 @@ static void stack_block(const m2l_sym *sym, int n, int t, int left, double *a, i
                             : rep->b[sigma[i] + (int64_t)q * n] * rep->s[q];
 }
 
-/* Singular values and right singular vectors (vt, n x n) of all K_t stacked on top of each
- * other (left = 0, n the equivalent points) or side by side (left = 1, n the check points),
- * by a running QR of the stack of their low-rank factors: a fraction of the rows of the K_t
- * themselves. */
+/* Singular values and right singular vectors (vt, n x n) of the K_t of group 0's closed cone
+ * stacked on top of each other (left = 0, n the equivalent points) or side by side (left = 1,
+ * n the check points), by a running QR of the stack of their low-rank factors: a fraction of
+ * the rows of the K_t themselves. The other groups' bases are its images (group_bases). */
 static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *vt) {
   int64_t cap = (int64_t)n * 17, rows = 0;
   double *stack = NULL, *r = NULL;
@@ -298,6 +316,11 @@ static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *v
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&r, (size_t)n * n, sizeof(double));
   for (int t = 0; status == KIFMM_SUCCESS && t <= KIFMM_NTV; t++) {
+    int d[3] = {0, 0, 0};
+    if (t < KIFMM_NTV)
+      kifmm__tv_offset(t, d);
+    if (t < KIFMM_NTV && !kifmm__tv_in_cone(0, d))
+      continue;
     int rb = t < KIFMM_NTV ? sym->rep[sym->t0[t]].rs : 0;
     if (rows > 0 && (t == KIFMM_NTV || rows + rb > cap)) {
       status = kifmm__qr_r((int)rows, n, stack, (int)cap, r);
@@ -317,25 +340,27 @@ static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *v
   return status;
 }
 
-/* C_t = U^T K_t V ~ (U^T P A S)(V^T P B)^T: A_t = U^T P (A S), B_t = V^T P B. */
+/* C_t = U_g^T K_t V_g ~ (U_g^T P A S)(V_g^T P B)^T: A_t = U_g^T P (A S), B_t = V_g^T P B, in
+ * the bases of t's group g (u: all groups' U_g side by side, v: all V_g). */
 static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int t, double *work, double **ab_out, int *r_out) {
-  int k = ops->k;
+  const int kl = ops->kl, kr = ops->kr, g = kifmm__tv_group(t);
   const m2l_rep *rep = &sym->rep[sym->t0[t]];
-  /* C_t is k x k: more than k columns would only repeat directions (and the cache's
-   * validation rejects r_t > k) */
-  int r = rep->r < k ? rep->r : k;
+  /* C_t is kl x kr: more columns would only repeat directions (and the cache's validation
+   * rejects r_t above either) */
+  int r = rep->r < kl ? rep->r : kl;
+  r = r < kr ? r : kr;
   double *ab;
-  ALLOC(ab, (size_t)2 * k * r);
+  ALLOC(ab, (size_t)(kl + kr) * r);
   for (int side = 0; side < 2; side++) { /* side 0: check points (U, A), 1: equivalent */
-    int n = side ? ops->n : ops->nc;
+    int n = side ? ops->n : ops->nc, k = side ? kr : kl;
     const double *f = side ? rep->b : rep->as;
+    const double *basis = side ? v + (size_t)g * n * kr : u + (size_t)g * n * kl;
     const int *sigma = (side ? sym->sigma : sym->sigma_c) + (size_t)t * n;
     for (int q = 0; q < r; q++)
       for (int i = 0; i < n; i++)
         work[i + (int64_t)q * n] = f[sigma[i] + (int64_t)q * n];
-    kifmm__gemm('T', 'N', k, r, n, 1.0, side ? v : u, n, work, n, 0.0, ab + (size_t)side * k * r,
-                k);
+    kifmm__gemm('T', 'N', k, r, n, 1.0, basis, n, work, n, 0.0, ab + (size_t)side * kl * r, k);
   }
   *ab_out = ab;
   *r_out = r;
@@ -345,7 +370,8 @@ static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const do
 static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int nthreads) {
   enum { STEPS = 5 }; /* progress reports, whatever the scheduling */
-  int n = ops->n, nc = ops->nc, k = ops->k, status = KIFMM_SUCCESS;
+  int n = ops->n, nc = ops->nc, status = KIFMM_SUCCESS;
+  const int64_t kk = (int64_t)ops->kl + ops->kr;
   double *parts[KIFMM_NTV] = {0};
   int blas = kifmm__blas_threads_push(); /* BLAS from every thread: one BLAS thread each */
 #pragma omp parallel num_threads(nthreads)
@@ -371,51 +397,94 @@ static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *
   int64_t len = 0;
   for (int t = 0; t < KIFMM_NTV; t++) {
     ops->ab_off[t] = len;
-    len += 2 * (int64_t)k * ops->r[t];
+    len += kk * ops->r[t];
   }
   ops->ab_len = len;
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&ops->ab, (size_t)len, sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
     if (status == KIFMM_SUCCESS)
-      memcpy(ops->ab + ops->ab_off[t], parts[t], (size_t)2 * k * ops->r[t] * sizeof(double));
+      memcpy(ops->ab + ops->ab_off[t], parts[t], (size_t)(kk * ops->r[t]) * sizeof(double));
     free(parts[t]);
   }
   return status;
 }
 
+/* sigma[i]: where the symmetry that takes group 0's cone onto group g's takes surface point
+ * i (axis 0 to g's axis a, negated for the negative groups; axes 1 and 2 to a + 1, a + 2). */
+static void group_sigma(int order, int g, int *sigma) {
+  enum { Q = KIFMM_MAX_CHECK_ORDER };
+  int ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
+  const int p = order, n = kifmm__surface_count(order), a = g / 2;
+  kifmm__surface_lattice(order, ijk);
+  for (int i = 0; i < n; i++)
+    lut[(ijk[3 * i] * p + ijk[3 * i + 1]) * p + ijk[3 * i + 2]] = i;
+  for (int i = 0; i < n; i++) {
+    int e[3];
+    e[a] = g % 2 ? p - 1 - ijk[3 * i] : ijk[3 * i];
+    e[(a + 1) % 3] = ijk[3 * i + 1];
+    e[(a + 2) % 3] = ijk[3 * i + 2];
+    sigma[i] = lut[(e[0] * p + e[1]) * p + e[2]];
+  }
+}
+
+/* Every group's basis from group 0's (the first k right singular vectors in vt, m points):
+ * basis g (m x k) is basis 0 with its rows moved by group_sigma, because the cube's
+ * symmetries map group 0's cone, and its K_t, onto each other group's. */
+static int group_bases(int order, int m, int k, const double *vt, double *out) {
+  int *sigma;
+  ALLOC(sigma, m);
+  for (int g = 0; g < KIFMM_M2L_GROUPS; g++) {
+    group_sigma(order, g, sigma);
+    double *b = out + (size_t)g * m * k;
+    for (int j = 0; j < k; j++)
+      for (int i = 0; i < m; i++)
+        b[sigma[i] + (int64_t)j * m] = vt[j + (int64_t)i * m];
+  }
+  free(sigma);
+  return KIFMM_SUCCESS;
+}
+
+/* Group 0's shared bases, truncated at the tolerance, give every group's (u: nc x 6 kl,
+ * v: n x 6 kr); then D, V^T and the per-vector factors. */
 static int compute_bases(kifmm_operators *ops, const m2l_sym *sym, int nthreads, double *ul,
-                         double *vr, double *u, double *v) {
-  int n = ops->n, nc = ops->nc;
-  double *sl;
+                         double *vr) {
+  const int n = ops->n, nc = ops->nc, G = KIFMM_M2L_GROUPS;
+  double *sl, *u = NULL, *v = NULL;
   ALLOC(sl, nc + n);
   double *sr = sl + nc;
-  /* left basis: rows of all K_t side by side = columns of K_t^T stacked */
+  /* left basis: rows of the K_t side by side = columns of K_t^T stacked */
   int status = stacked_svd(sym, nc, 1, sl, ul);
   kifmm__progress("operators", 0.7);
   if (status == KIFMM_SUCCESS)
     status = stacked_svd(sym, n, 0, sr, vr);
   kifmm__progress("operators", 0.85);
   if (status == KIFMM_SUCCESS) {
-    int kl = count_above(sl, nc, ops->tol), kr = count_above(sr, n, ops->tol);
-    int k = ops->k = kl > kr ? (kl < n ? kl : n) : kr;
-    for (int j = 0; j < k; j++) { /* bases are the first k right singular vectors */
-      for (int i = 0; i < nc; i++)
-        u[i + (int64_t)j * nc] = ul[j + (int64_t)i * nc];
-      for (int i = 0; i < n; i++)
-        v[i + (int64_t)j * n] = vr[j + (int64_t)i * n];
+    int kl = count_above(sl, nc, ops->tol);
+    ops->kl = kl < n ? kl : n; /* K_t has rank n at most */
+    ops->kr = count_above(sr, n, ops->tol);
+    const int KL = G * ops->kl, KR = G * ops->kr;
+    status = kifmm__calloc((void **)&u, (size_t)nc * KL + (size_t)n * KR, sizeof(double));
+    if (status == KIFMM_SUCCESS) {
+      v = u + (size_t)nc * KL;
+      status = group_bases(ops->check_order, nc, ops->kl, ul, u);
     }
-    status = kifmm__calloc((void **)&ops->vt, (size_t)k * n, sizeof(double));
     if (status == KIFMM_SUCCESS)
-      status = kifmm__calloc((void **)&ops->d, (size_t)n * k, sizeof(double));
+      status = group_bases(ops->order, n, ops->kr, vr, v);
+    if (status == KIFMM_SUCCESS)
+      status = kifmm__calloc((void **)&ops->vt, (size_t)KR * n, sizeof(double));
+    if (status == KIFMM_SUCCESS)
+      status = kifmm__calloc((void **)&ops->d, (size_t)n * KL, sizeof(double));
     if (status == KIFMM_SUCCESS) {
       for (int j = 0; j < n; j++)
-        for (int i = 0; i < k; i++)
-          ops->vt[i + (int64_t)j * k] = v[j + (int64_t)i * n];
-      kifmm__c2e_apply(n, nc, ops->dc2e, k, 1.0, u, 0.0, ops->d, ul);
+        for (int i = 0; i < KR; i++)
+          ops->vt[i + (int64_t)j * KR] = v[j + (int64_t)i * n];
+      /* ul (nc x nc) is free again and holds the n x KL scratch of the product */
+      kifmm__c2e_apply(n, nc, ops->dc2e, KL, 1.0, u, 0.0, ops->d, ul);
       status = compress_all(ops, sym, u, v, nthreads);
     }
   }
+  free(u);
   free(sl);
   return status;
 }
@@ -426,12 +495,12 @@ static int compute_m2l(kifmm_operators *ops, int nthreads) {
   memset(&sym, 0, sizeof(sym));
   double *ul = NULL;
   int status = sym_build(ops, nthreads, &sym);
-  if (status == KIFMM_SUCCESS) /* ul nc x nc, vr n x n, u nc x n, v n x n */
-    status = kifmm__calloc((void **)&ul, nc * nc + nc * n + 2 * n * n, sizeof(double));
-  if (status == KIFMM_SUCCESS) {
-    double *vr = ul + nc * nc, *u = vr + n * n, *v = u + nc * n;
-    status = compute_bases(ops, &sym, nthreads, ul, vr, u, v);
-  }
+  /* ul: nc x nc, later the n x (6 kl) scratch of D; vr: n x n */
+  size_t ul_len = nc * nc > 6 * n * n ? nc * nc : 6 * n * n;
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&ul, ul_len + n * n, sizeof(double));
+  if (status == KIFMM_SUCCESS)
+    status = compute_bases(ops, &sym, nthreads, ul, ul + ul_len);
   free(ul);
   sym_free(&sym);
   return status;
@@ -486,5 +555,6 @@ void kifmm__operators_free(kifmm_operators *ops) {
 
 int64_t kifmm__operators_bytes(const kifmm_operators *ops) {
   int64_t n = ops->n, nc = ops->nc;
-  return (int64_t)sizeof(double) * (18 * n * n + 2 * n * nc + 2 * n * ops->k + ops->ab_len);
+  return (int64_t)sizeof(double) *
+         (18 * n * n + 2 * n * nc + KIFMM_M2L_GROUPS * n * (ops->kl + ops->kr) + ops->ab_len);
 }

@@ -121,7 +121,7 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   s->depth = p->tree.depth;
   s->order = p->ops.order;
   s->nsurf = p->ops.n;
-  s->m2l_rank = p->ops.k;
+  s->m2l_rank = p->ops.kl > p->ops.kr ? p->ops.kl : p->ops.kr;
   s->m2l_max_rank = 0;
   for (int t = 0; t < KIFMM_NTV; t++)
     s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
@@ -169,7 +169,7 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
             "tree=%.3fs lists=%.3fs operators=%.3fs\n"
             "kifmm: simd=%s blas=\"%s\" blas_core=%s\n",
             (long long)nsrc, (long long)ntrg, (long long)p->tree.nbox, (long long)p->tree.nleaf,
-            p->tree.depth, p->ops.order, p->ops.k, p->stats.t_tree, p->stats.t_lists,
+            p->tree.depth, p->ops.order, p->stats.m2l_rank, p->stats.t_tree, p->stats.t_lists,
             p->stats.t_operators, p->stats.simd, p->stats.blas, p->stats.blas_core);
   return KIFMM_SUCCESS;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Each translation operator on its own against direct evaluation, on a hand-built unit
  * geometry: P2M+M2P, P2M+M2M, P2M+M2L+L2P (compressed), P2L+L2L+L2P. */
+#include <math.h>
 #include "internal.h"
 #include "testutil.h"
 
@@ -96,22 +97,24 @@ static double test_m2m(const fixture *f) {
   return rel_err(NT, approx, direct);
 }
 
-/* Sources in the unit box at offset d, targets in the unit box at the origin:
- * compressed M2L (Mc = V^T M, Lc = A_t B_t^T Mc, L = D Lc), then L2P. */
+/* Sources in the unit box at offset d, targets in the unit box at the origin: compressed
+ * M2L in the group g of d (Mc = V^T M, then rows g kr.. of it; Lc = A_t B_t^T Mc into rows
+ * g kl..; L = D Lc), then L2P. */
 static double test_m2l(const fixture *f, int dx, int dy, int dz) {
-  int n = f->n, k = f->ops.k, t = kifmm__tv_index(dx, dy, dz), r = f->ops.r[t];
+  const int n = f->n, kl = f->ops.kl, kr = f->ops.kr, G = KIFMM_M2L_GROUPS;
+  const int t = kifmm__tv_index(dx, dy, dz), r = f->ops.r[t], g = kifmm__tv_group(t);
   const double sc[3] = {dx, dy, dz}, o[3] = {0, 0, 0};
-  double *src = tu_alloc(3 * NS), *mult = tu_alloc(n), *mc = tu_alloc(k), *tr = tu_alloc(r),
-         *lc = tu_alloc(k), *loc = tu_alloc(n), trg[3 * NT], direct[NT], approx[NT];
+  double *src = tu_alloc(3 * NS), *mult = tu_alloc(n), *mc = tu_alloc(G * kr), *tr = tu_alloc(r),
+         *lc = tu_alloc(G * kl), *loc = tu_alloc(n), trg[3 * NT], direct[NT], approx[NT];
   uint64_t seed = 7;
   box_points(&seed, NS, sc, 1.0, src);
   box_points(&seed, NT, o, 1.0, trg);
   p2m(f, NS, src, f->q, sc, 1.0, mult);
-  const double *a = f->ops.ab + f->ops.ab_off[t], *b = a + (size_t)k * r;
-  kifmm__gemm('N', 'N', k, 1, n, 1.0, f->ops.vt, k, mult, n, 0.0, mc, k);
-  kifmm__gemm('T', 'N', r, 1, k, 1.0, b, k, mc, k, 0.0, tr, r);
-  kifmm__gemm('N', 'N', k, 1, r, 1.0, a, k, tr, r, 0.0, lc, k);
-  kifmm__gemm('N', 'N', n, 1, k, 1.0, f->ops.d, n, lc, k, 0.0, loc, n);
+  const double *a = f->ops.ab + f->ops.ab_off[t], *b = a + (size_t)kl * r;
+  kifmm__gemm('N', 'N', G * kr, 1, n, 1.0, f->ops.vt, G * kr, mult, n, 0.0, mc, G * kr);
+  kifmm__gemm('T', 'N', r, 1, kr, 1.0, b, kr, mc + g * kr, kr, 0.0, tr, r);
+  kifmm__gemm('N', 'N', kl, 1, r, 1.0, a, kl, tr, r, 0.0, lc + g * kl, kl);
+  kifmm__gemm('N', 'N', n, 1, G * kl, 1.0, f->ops.d, n, lc, G * kl, 0.0, loc, n);
   eval(NS, src, f->q, NT, trg, direct);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(n, f->surf, loc, NT, trg, approx);
@@ -166,13 +169,22 @@ static void run_order(int p, double tol) {
   double e_m2p = test_p2m_m2p(&f, mult), e_m2m = test_m2m(&f);
   double e_near = test_m2l(&f, 2, 0, 0), e_corner = test_m2l(&f, -2, 2, -2),
          e_far = test_m2l(&f, 3, -1, 3), e_l2l = test_p2l_l2l(&f);
-  printf("  p=%2d k=%d: P2M+M2P %.2e  M2M %.2e  M2L(2,0,0) %.2e  M2L(-2,2,-2) %.2e  "
-         "M2L(3,-1,3) %.2e  P2L+L2L %.2e\n",
-         p, f.ops.k, e_m2p, e_m2m, e_near, e_corner, e_far, e_l2l);
+  /* every direction group, ties between cones included */
+  static const int in_groups[][3] = {{2, 1, 0},  {-3, 0, 1}, {1, 2, -1}, {0, -2, 2},
+                                     {1, 1, 3},  {-1, 0, -2}, {3, 3, 3}, {-3, -3, -3},
+                                     {2, -2, 1}, {-1, 3, -3}};
+  double e_groups = 0;
+  for (size_t i = 0; i < sizeof(in_groups) / sizeof(in_groups[0]); i++) {
+    const int *d = in_groups[i];
+    e_groups = fmax(e_groups, test_m2l(&f, d[0], d[1], d[2]));
+  }
+  printf("  p=%2d kl=%d kr=%d: P2M+M2P %.2e  M2M %.2e  M2L(2,0,0) %.2e  M2L(-2,2,-2) %.2e  "
+         "M2L(3,-1,3) %.2e  M2L other groups %.2e  P2L+L2L %.2e\n",
+         p, f.ops.kl, f.ops.kr, e_m2p, e_m2m, e_near, e_corner, e_far, e_groups, e_l2l);
   EXPECT(e_m2p < tol, "p=%d P2M+M2P error %.3e", p, e_m2p);
   EXPECT(e_m2m < tol, "p=%d M2M error %.3e", p, e_m2m);
-  EXPECT(e_near < tol && e_corner < tol && e_far < tol, "p=%d M2L errors %.3e %.3e %.3e", p,
-         e_near, e_corner, e_far);
+  EXPECT(e_near < tol && e_corner < tol && e_far < tol && e_groups < tol,
+         "p=%d M2L errors %.3e %.3e %.3e %.3e", p, e_near, e_corner, e_far, e_groups);
   EXPECT(e_l2l < tol, "p=%d P2L+L2L error %.3e", p, e_l2l);
   free(mult);
   free(f.src);
@@ -215,7 +227,27 @@ static void test_symmetry(int p) {
   free(k0);
 }
 
+/* Every transfer vector lies in its group's closed cone and in no earlier group's, every group
+ * holds some, and the groups are images of each other: 74 vectors in each closed cone. */
+static void test_groups(void) {
+  int count[KIFMM_M2L_GROUPS] = {0}, cone[KIFMM_M2L_GROUPS] = {0};
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    int d[3], g = kifmm__tv_group(t);
+    kifmm__tv_offset(t, d);
+    EXPECT(g >= 0 && g < KIFMM_M2L_GROUPS && kifmm__tv_in_cone(g, d), "t=%d group %d", t, g);
+    for (int h = 0; h < KIFMM_M2L_GROUPS; h++) {
+      EXPECT(h >= g || !kifmm__tv_in_cone(h, d), "t=%d: earlier cone %d holds it", t, h);
+      cone[h] += kifmm__tv_in_cone(h, d);
+    }
+    count[g]++;
+  }
+  for (int g = 0; g < KIFMM_M2L_GROUPS; g++)
+    EXPECT(count[g] > 0 && cone[g] == 74, "group %d: %d vectors, closed cone %d", g, count[g],
+           cone[g]);
+}
+
 int main(void) {
+  test_groups();
   test_symmetry(4);
   test_symmetry(7);
   run_order(4, 2e-3);
