@@ -250,7 +250,7 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level (every group's), the transposed M2L factors B_t^T, and per thread the pass scratch
+ * level (every group's), and per thread the pass scratch
  * (evaluate.c: 9 n x 64 blocks; M2L blocks of 6 kl + kr rows by 512 nvec columns with their
  * pair lists) and the gathered U-list sources of the largest near field. */
 static double evaluation_bytes(const kifmm_plan *p, int nvec) {
@@ -270,9 +270,7 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   const double blk = KIFMM_M2L_BLOCK_MAX;
   double scratch = fmax(9 * n * 64, (G * kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
                    (3 + nv) * gather * 8;
-  /* and every B_t transposed once per evaluation: its share of the M2L factors */
-  return 8 * G * kr * widest * nv + p->nthreads * scratch +
-         8.0 * kr / (kl + kr) * (double)p->ops.ab_len;
+  return 8 * G * kr * widest * nv + p->nthreads * scratch;
 }
 
 /* Transient of plan creation: the tree's arrays and the sorted key prefixes of both point

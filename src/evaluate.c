@@ -39,9 +39,7 @@ typedef struct {
   /* equivalent surfaces (n points) and check surfaces (nc points) of the unit box */
   double unit_inner[3 * KIFMM_MAX_SURFACE], unit_outer[3 * KIFMM_MAX_SURFACE];
   double check_inner[3 * KIFMM_MAX_SURFACE], check_outer[3 * KIFMM_MAX_SURFACE];
-  double *bt;                   /* B_t^T (r_t x kr) of every transfer vector, for M2L */
-  int64_t bt_off[KIFMM_NTV];    /* where each starts in bt */
-  int group[KIFMM_NTV];         /* direction group of each transfer vector */
+  int group[KIFMM_NTV]; /* direction group of each transfer vector, for M2L */
 } pass_ctx;
 
 /* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
@@ -212,31 +210,6 @@ static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double
   }
 }
 
-/* M2L applies B_t^T (B_t is kr x r_t). Turning every B_t over once per evaluation, instead
- * of per bucket, lets each product use the one untransposed kernel shape of kifmm__mm_cols
- * at the cost of half the M2L operators' memory while the evaluation runs. */
-static int transpose_bt(const kifmm_plan *plan, pass_ctx *ctx) {
-  const kifmm_operators *ops = &plan->ops;
-  const int k = ops->kr;
-  int64_t len = 0;
-  for (int t = 0; t < KIFMM_NTV; t++) {
-    ctx->bt_off[t] = len;
-    len += (int64_t)k * ops->r[t];
-    ctx->group[t] = kifmm__tv_group(t);
-  }
-  ALLOC(ctx->bt, len);
-#pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 8)
-  for (int t = 0; t < KIFMM_NTV; t++) {
-    const int r = ops->r[t];
-    const double *b = ops->ab + ops->ab_off[t] + (size_t)ops->kl * r;
-    double *out = ctx->bt + ctx->bt_off[t];
-    for (int j = 0; j < r; j++)
-      for (int i = 0; i < k; i++)
-        out[j + (size_t)i * r] = b[i + (size_t)j * k];
-  }
-  return KIFMM_SUCCESS;
-}
-
 /* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (6 kl and
  * r_t <= kr by block * nvec columns), the pair lists, and column pointers (one per pair and
  * vector). */
@@ -309,8 +282,8 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
         w->t1_out[c] = t1 + (size_t)c * r;
         w->t1_in[c] = w->t1_out[c];
       }
-    const double *a = ops->ab + ops->ab_off[t];
-    kifmm__mm_cols(r, m * nv, kr, 1.0, ctx->bt + ctx->bt_off[t], r, w->src_col, 0.0, w->t1_out);
+    const double *a = ops->ab + ops->ab_off[t], *bt = a + (size_t)kl * r;
+    kifmm__mm_cols(r, m * nv, kr, 1.0, bt, r, w->src_col, 0.0, w->t1_out);
     kifmm__mm_cols(kl, m * nv, r, 1.0, a, kl, w->t1_in, 1.0, w->trg_col);
   }
   kifmm__mm(n, (int)(b1 - b0) * nv, KL, 1.0, ops->d, n, lc, KL, 1.0, plan->local + b0 * n * nv, n);
@@ -531,6 +504,8 @@ static int new_ctx(const kifmm_plan *plan, pass_ctx **out) {
   const int q = plan->ops.check_order;
   kifmm__surface(q, KIFMM_RATIO_INNER(p), 1.0, o, ctx->check_inner);
   kifmm__surface(q, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->check_outer);
+  for (int t = 0; t < KIFMM_NTV; t++)
+    ctx->group[t] = kifmm__tv_group(t);
   ctx->plan = plan;
   *out = ctx;
   return KIFMM_SUCCESS;
@@ -579,7 +554,6 @@ static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   const kifmm_tree *t = &plan->tree;
   memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
   int status = KIFMM_SUCCESS;
-  RUN(t_m2l, t->depth >= 2 ? transpose_bt(plan, ctx) : KIFMM_SUCCESS);
   kifmm__progress("downward", 0.0);
   for (int l = 2; l <= t->depth; l++) {
     RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
@@ -591,8 +565,6 @@ static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   kifmm__progress("downward", 1.0);
   PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
-  free(ctx->bt);
-  ctx->bt = NULL;
   return status;
 }
 

@@ -272,7 +272,7 @@ typedef struct kifmm_operators {
   double *vt;           /* (6 kr) x n */
   double *d;            /* n x (6 kl) */
   int32_t r[KIFMM_NTV];  /* rank of each transfer vector */
-  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (kl x r_t) then B_t (kr x r_t) in ab */
+  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (kl x r_t) then B_t^T (r_t x kr) in ab */
   double *ab;
   int64_t ab_len;
 } kifmm_operators;

@@ -341,7 +341,9 @@ static int stacked_svd(const m2l_sym *sym, int n, int left, double *s, double *v
 }
 
 /* C_t = U_g^T K_t V_g ~ (U_g^T P A S)(V_g^T P B)^T: A_t = U_g^T P (A S), B_t = V_g^T P B, in
- * the bases of t's group g (u: all groups' U_g side by side, v: all V_g). */
+ * the bases of t's group g (u: all groups' U_g side by side, v: all V_g). B_t is kept turned
+ * over (B_t^T = B^T P^T V_g, r x kr), the shape M2L's product takes, so that evaluations need
+ * no transposed copy. */
 static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const double *u,
                         const double *v, int t, double *work, double **ab_out, int *r_out) {
   const int kl = ops->kl, kr = ops->kr, g = kifmm__tv_group(t);
@@ -360,7 +362,10 @@ static int compress_one(const kifmm_operators *ops, const m2l_sym *sym, const do
     for (int q = 0; q < r; q++)
       for (int i = 0; i < n; i++)
         work[i + (int64_t)q * n] = f[sigma[i] + (int64_t)q * n];
-    kifmm__gemm('T', 'N', k, r, n, 1.0, basis, n, work, n, 0.0, ab + (size_t)side * kl * r, k);
+    if (side)
+      kifmm__gemm('T', 'N', r, k, n, 1.0, work, n, basis, n, 0.0, ab + (size_t)kl * r, r);
+    else
+      kifmm__gemm('T', 'N', k, r, n, 1.0, basis, n, work, n, 0.0, ab, k);
   }
   *ab_out = ab;
   *r_out = r;

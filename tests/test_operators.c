@@ -112,7 +112,7 @@ static double test_m2l(const fixture *f, int dx, int dy, int dz) {
   p2m(f, NS, src, f->q, sc, 1.0, mult);
   const double *a = f->ops.ab + f->ops.ab_off[t], *b = a + (size_t)kl * r;
   kifmm__gemm('N', 'N', G * kr, 1, n, 1.0, f->ops.vt, G * kr, mult, n, 0.0, mc, G * kr);
-  kifmm__gemm('T', 'N', r, 1, kr, 1.0, b, kr, mc + g * kr, kr, 0.0, tr, r);
+  kifmm__gemm('N', 'N', r, 1, kr, 1.0, b, r, mc + g * kr, kr, 0.0, tr, r);
   kifmm__gemm('N', 'N', kl, 1, r, 1.0, a, kl, tr, r, 0.0, lc + g * kl, kl);
   kifmm__gemm('N', 'N', n, 1, G * kl, 1.0, f->ops.d, n, lc, G * kl, 0.0, loc, n);
   eval(NS, src, f->q, NT, trg, direct);
