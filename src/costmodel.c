@@ -252,8 +252,8 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
 static const double runtime_bytes = 12e6;
 
 /* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
- * level (every group's), and per thread the pass scratch
- * (evaluate.c: 9 n x 64 blocks; M2L blocks of 6 kl + kr rows by 512 nvec columns with their
+ * level (one group's at a time), and per thread the pass scratch
+ * (evaluate.c: 9 n x 64 blocks; M2L blocks of kl + kr rows by 512 nvec columns with their
  * pair lists) and the gathered U-list sources of the largest near field. */
 static double evaluation_bytes(const kifmm_plan *p, int nvec) {
   const kifmm_tree *t = &p->tree;
@@ -267,12 +267,11 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
       ns += (double)nsrc_of(t, L->u_idx[e]);
     gather = fmax(gather, ns);
   }
-  const double G = KIFMM_M2L_GROUPS;
   double n = p->ops.n, kl = p->ops.kl, kr = p->ops.kr, nv = nvec;
   const double blk = KIFMM_M2L_BLOCK_MAX;
-  double scratch = fmax(9 * n * 64, (G * kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
+  double scratch = fmax(9 * n * 64, (kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
                    (3 + nv) * gather * 8;
-  return 8 * G * kr * widest * nv + p->nthreads * scratch;
+  return 8 * kr * widest * nv + p->nthreads * scratch;
 }
 
 /* Transient of plan creation: the tree's arrays and the sorted key prefixes of both point

@@ -199,18 +199,16 @@ static int l2l(kifmm_plan *plan, int l) {
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
-/* Compressed multipoles of one level, every group's at once: Mc = [V_0 ... V_5]^T M. */
-static void compress_multipoles(kifmm_plan *plan, int64_t lo, int64_t nl, double *mc) {
-  const int n = plan->ops.n, k = KIFMM_M2L_GROUPS * plan->ops.kr, nv = plan->nvec;
-#pragma omp parallel for num_threads(plan->nthreads) schedule(dynamic, 1)
-  for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
-    int m = (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK);
-    kifmm__mm(k, m * nv, n, 1.0, plan->ops.vt, k, plan->multipole + (lo + c0) * n * nv, n, 0.0,
-              mc + c0 * k * nv, k);
-  }
+/* Group g's compressed multipoles of boxes [c0, c0 + m) of a level: Mc = V_g^T M (V_g^T is
+ * rows g kr.. of vt). */
+static void compress_chunk(const kifmm_plan *plan, int g, int64_t lo, int64_t c0, int m,
+                           double *mc) {
+  const int n = plan->ops.n, kr = plan->ops.kr, nv = plan->nvec;
+  kifmm__mm(kr, m * nv, n, 1.0, plan->ops.vt + (size_t)g * kr, KIFMM_M2L_GROUPS * kr,
+            plan->multipole + (lo + c0) * n * nv, n, 0.0, mc + c0 * kr * nv, kr);
 }
 
-/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (6 kl and
+/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (kl and
  * r_t <= kr by block * nvec columns), the pair lists, and column pointers (one per pair and
  * vector). */
 typedef struct {
@@ -222,15 +220,15 @@ typedef struct {
   int block; /* target boxes a block holds at most */
 } m2l_work;
 
-static int m2l_work_new(int kl_all, int kr, int nv, int block, m2l_work *w) {
+static int m2l_work_new(int kl, int kr, int nv, int block, m2l_work *w) {
   const size_t cols = (size_t)block * nv;
-  const size_t bytes = (size_t)(kl_all + kr) * cols * sizeof(double) +
+  const size_t bytes = (size_t)(kl + kr) * cols * sizeof(double) +
                        2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) + 4 * cols * sizeof(double *);
   memset(w, 0, sizeof(*w));
   CHECK(kifmm__calloc(&w->mem, bytes, 1));
   w->block = block;
   w->lc = w->mem;
-  w->t1 = w->lc + kl_all * cols;
+  w->t1 = w->lc + kl * cols;
   w->src_col = (const double **)(w->t1 + kr * cols);
   w->t1_in = w->src_col + cols;
   w->trg_col = (double **)(w->t1_in + cols);
@@ -239,21 +237,23 @@ static int m2l_work_new(int kl_all, int kr, int nv, int block, m2l_work *w) {
   return KIFMM_SUCCESS;
 }
 
-/* M2L for target boxes [b0, b1) of one level: pairs bucketed by transfer vector, each
- * bucket applied as two gemms (B_t^T then A_t) in its group's compressed space, reading the
- * group's rows of the compressed multipoles and adding to the group's rows of the
- * compressed locals in place, then all groups expanded at once. A pair is nvec column
- * pairs. */
-static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t b0, int64_t b1,
-                      const double *mc, m2l_work *w) {
+/* M2L of group g for target boxes [b0, b1) of one level: the group's pairs bucketed by
+ * transfer vector, each bucket applied as two gemms (B_t^T then A_t) in the group's
+ * compressed space, reading the compressed multipoles and adding to the compressed locals in
+ * place, then expanded by the group's part of D. A pair is nvec column pairs. */
+static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int g, int64_t lo, int64_t b0,
+                      int64_t b1, const double *mc, m2l_work *w) {
   const kifmm_lists *L = &plan->lists;
   const kifmm_operators *ops = &plan->ops;
   const int n = ops->n, kl = ops->kl, kr = ops->kr, nv = plan->nvec;
-  const int KL = KIFMM_M2L_GROUPS * kl, KR = KIFMM_M2L_GROUPS * kr;
   int32_t start[KIFMM_NTV + 1] = {0}, fill[KIFMM_NTV];
+  int64_t pairs = 0;
   for (int64_t e = L->v_ptr[b0]; e < L->v_ptr[b1]; e++)
-    start[L->v_tv[e] + 1]++;
-  if (L->v_ptr[b1] == L->v_ptr[b0])
+    if (ctx->group[L->v_tv[e]] == g) {
+      start[L->v_tv[e] + 1]++;
+      pairs++;
+    }
+  if (pairs == 0)
     return;
   for (int t = 0; t < KIFMM_NTV; t++) {
     start[t + 1] += start[t];
@@ -262,23 +262,25 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
   int32_t *ptrg = w->pairs, *psrc = w->pairs + (size_t)w->block * KIFMM_NTV;
   for (int64_t b = b0; b < b1; b++)
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++) {
+      if (ctx->group[L->v_tv[e]] != g)
+        continue;
       int32_t pos = fill[L->v_tv[e]]++;
       ptrg[pos] = (int32_t)(b - b0);
       psrc[pos] = (int32_t)(L->v_idx[e] - lo);
     }
   /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
   double *lc = w->lc, *t1 = w->t1;
-  memset(lc, 0, (size_t)KL * nv * (b1 - b0) * sizeof(double));
+  memset(lc, 0, (size_t)kl * nv * (b1 - b0) * sizeof(double));
   for (int t = 0; t < KIFMM_NTV; t++) {
-    int m = start[t + 1] - start[t], r = ops->r[t], g = ctx->group[t];
+    int m = start[t + 1] - start[t], r = ops->r[t];
     if (m == 0)
       continue;
     assert(m <= w->block);
     for (int j = 0; j < m; j++)
       for (int v = 0; v < nv; v++) {
         int c = j * nv + v;
-        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * KR + (size_t)g * kr;
-        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * KL + (size_t)g * kl;
+        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * kr;
+        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * kl;
         w->t1_out[c] = t1 + (size_t)c * r;
         w->t1_in[c] = w->t1_out[c];
       }
@@ -286,7 +288,8 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int64_t lo, int64_t
     kifmm__mm_cols(r, m * nv, kr, 1.0, bt, r, w->src_col, 0.0, w->t1_out);
     kifmm__mm_cols(kl, m * nv, r, 1.0, a, kl, w->t1_in, 1.0, w->trg_col);
   }
-  kifmm__mm(n, (int)(b1 - b0) * nv, KL, 1.0, ops->d, n, lc, KL, 1.0, plan->local + b0 * n * nv, n);
+  kifmm__mm(n, (int)(b1 - b0) * nv, kl, 1.0, ops->d + (size_t)g * n * kl, n, lc, kl, 1.0,
+            plan->local + b0 * n * nv, n);
 }
 
 /* Target boxes an M2L block takes: large blocks fill the transfer-vector buckets (about
@@ -300,25 +303,31 @@ static int m2l_block_size(int64_t nl, int nthreads) {
   return block;
 }
 
+/* One group at a time, so that only its compressed multipoles (kr a box) are held: all six
+ * at once took 6 kr a box, 755 MB at level 6 of a 1e7 cube at p6. */
 static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   const kifmm_tree *t = &plan->tree;
-  const int kl_all = KIFMM_M2L_GROUPS * plan->ops.kl, kr = plan->ops.kr;
+  const int kl = plan->ops.kl, kr = plan->ops.kr;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
   if (plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
     return KIFMM_SUCCESS;
   double *mc;
-  ALLOC(mc, (size_t)KIFMM_M2L_GROUPS * kr * nl * plan->nvec);
-  compress_multipoles(plan, lo, nl, mc);
+  ALLOC(mc, (size_t)kr * nl * plan->nvec);
   const int block = m2l_block_size(nl, plan->nthreads);
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
     m2l_work w;
-    int ok = m2l_work_new(kl_all, kr, plan->nvec, block, &w) == KIFMM_SUCCESS;
+    int ok = m2l_work_new(kl, kr, plan->nvec, block, &w) == KIFMM_SUCCESS;
+    for (int g = 0; g < KIFMM_M2L_GROUPS; g++) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t b0 = lo; b0 < hi; b0 += block)
-      if (ok)
-        m2l_block(plan, ctx, lo, b0, b0 + block < hi ? b0 + block : hi, mc, &w);
+      for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK)
+        compress_chunk(plan, g, lo, c0, (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK), mc);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t b0 = lo; b0 < hi; b0 += block)
+        if (ok)
+          m2l_block(plan, ctx, g, lo, b0, b0 + block < hi ? b0 + block : hi, mc, &w);
+    }
     failed = !ok;
     free(w.mem);
   }
