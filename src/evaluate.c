@@ -223,7 +223,8 @@ typedef struct {
 static int m2l_work_new(int kl, int kr, int nv, int block, m2l_work *w) {
   const size_t cols = (size_t)block * nv;
   const size_t bytes = (size_t)(kl + kr) * cols * sizeof(double) +
-                       2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) + 4 * cols * sizeof(double *);
+                       2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) +
+                       4 * cols * sizeof(double *);
   memset(w, 0, sizeof(*w));
   CHECK(kifmm__calloc(&w->mem, bytes, 1));
   w->block = block;

@@ -269,8 +269,8 @@ typedef struct kifmm_operators {
    * group, Mc = [V_0 ... V_5]^T M, and a local gathers every group's part, L += D Lc with
    * D = DC2E [U_0 ... U_5]; t reads and writes the rows of its own group. */
   int32_t kl, kr;
-  double *vt;           /* (6 kr) x n */
-  double *d;            /* n x (6 kl) */
+  double *vt;            /* (6 kr) x n */
+  double *d;             /* n x (6 kl) */
   int32_t r[KIFMM_NTV];  /* rank of each transfer vector */
   int64_t ab_off[KIFMM_NTV]; /* offset of A_t (kl x r_t) then B_t^T (r_t x kr) in ab */
   double *ab;

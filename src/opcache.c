@@ -118,8 +118,8 @@ static int matrices(kifmm_operators *ops, matrix_desc m[6]) {
   int64_t n = ops->n, nc = ops->nc, kl = KIFMM_M2L_GROUPS * (int64_t)ops->kl,
           kr = KIFMM_M2L_GROUPS * (int64_t)ops->kr;
   matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, n + nc}, {"dc2e", &ops->dc2e, n, n + nc},
-                        {"m2m", &ops->m2m, n, 8 * n},  {"l2l", &ops->l2l, 8 * n, n},
-                        {"m2l_vt", &ops->vt, kr, n},   {"m2l_d", &ops->d, n, kl}};
+                        {"m2m", &ops->m2m, n, 8 * n},    {"l2l", &ops->l2l, 8 * n, n},
+                        {"m2l_vt", &ops->vt, kr, n},     {"m2l_d", &ops->d, n, kl}};
   memcpy(m, all, sizeof(all));
   return 6;
 }

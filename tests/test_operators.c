@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Each translation operator on its own against direct evaluation, on a hand-built unit
  * geometry: P2M+M2P, P2M+M2M, P2M+M2L+L2P (compressed), P2L+L2L+L2P. */
-#include <math.h>
 #include "internal.h"
 #include "testutil.h"
+#include <math.h>
 
 enum { NS = 200, NT = 100 };
 
@@ -170,8 +170,8 @@ static void run_order(int p, double tol) {
   double e_near = test_m2l(&f, 2, 0, 0), e_corner = test_m2l(&f, -2, 2, -2),
          e_far = test_m2l(&f, 3, -1, 3), e_l2l = test_p2l_l2l(&f);
   /* every direction group, ties between cones included */
-  static const int in_groups[][3] = {{2, 1, 0},  {-3, 0, 1}, {1, 2, -1}, {0, -2, 2},
-                                     {1, 1, 3},  {-1, 0, -2}, {3, 3, 3}, {-3, -3, -3},
+  static const int in_groups[][3] = {{2, 1, 0},  {-3, 0, 1},  {1, 2, -1}, {0, -2, 2},
+                                     {1, 1, 3},  {-1, 0, -2}, {3, 3, 3},  {-3, -3, -3},
                                      {2, -2, 1}, {-1, 3, -3}};
   double e_groups = 0;
   for (size_t i = 0; i < sizeof(in_groups) / sizeof(in_groups[0]); i++) {

@@ -22,16 +22,17 @@ static int failures = 0, rank = 0;
 
 static int same(const kifmm_operators *a, const kifmm_operators *b) {
   int64_t nn = (int64_t)a->n * a->n, nc = (int64_t)a->n * a->nc;
-  int64_t nkl = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kl, nkr = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kr;
+  int64_t nkl = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kl,
+          nkr = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kr;
   size_t d = sizeof(double);
   return a->order == b->order && a->n == b->n && a->kl == b->kl && a->kr == b->kr &&
          a->tol == b->tol && a->check_order == b->check_order && a->nc == b->nc &&
          a->rcond == b->rcond && a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
          !memcmp(a->ab_off, b->ab_off, sizeof(a->ab_off)) &&
          !memcmp(a->uc2e, b->uc2e, (nn + nc) * d) && !memcmp(a->dc2e, b->dc2e, (nn + nc) * d) &&
-         !memcmp(a->m2m, b->m2m, 8 * nn * d) &&
-         !memcmp(a->l2l, b->l2l, 8 * nn * d) && !memcmp(a->vt, b->vt, nkr * d) &&
-         !memcmp(a->d, b->d, nkl * d) && !memcmp(a->ab, b->ab, a->ab_len * d);
+         !memcmp(a->m2m, b->m2m, 8 * nn * d) && !memcmp(a->l2l, b->l2l, 8 * nn * d) &&
+         !memcmp(a->vt, b->vt, nkr * d) && !memcmp(a->d, b->d, nkl * d) &&
+         !memcmp(a->ab, b->ab, a->ab_len * d);
 }
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
