@@ -172,19 +172,12 @@ static void m2l_matrix(int p, int q, int t, double *pts, double *k) {
   surface_matrix(p, q, KIFMM_RATIO_INNER(p), 1, o, KIFMM_RATIO_INNER(p), 1, c, pts, k);
 }
 
-/* Offset d = g(d0), d0 = sorted |d|: g permutes the axes (d[axis[m]] = +-d0[m]) and flips
- * the negative ones. sigma[i] is the surface point g^-1(x_i), found on the lattice, where
- * the surfaces are exactly symmetric. */
-int kifmm__tv_symmetry(int order, int t, int *sigma) {
+/* sigma[i]: the lattice point e of the surface of this order that point i (lattice indices
+ * c) goes to under a symmetry of the cube: e[m] = c[from[m]], mirrored (p - 1 - c) where
+ * flip[m]. Surfaces on the lattice are exactly symmetric, so e is always a surface point. */
+static void lattice_permutation(int order, const int from[3], const int flip[3], int *sigma) {
   enum { Q = KIFMM_MAX_CHECK_ORDER }; /* any lattice: equivalent or check surface */
-  int d[3], axis[3] = {0, 1, 2}, ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
-  kifmm__tv_offset(t, d);
-  for (int a = 0; a < 3; a++) /* insertion sort of the axes by |d| */
-    for (int b = a; b > 0 && abs(d[axis[b]]) < abs(d[axis[b - 1]]); b--) {
-      int tmp = axis[b];
-      axis[b] = axis[b - 1];
-      axis[b - 1] = tmp;
-    }
+  int ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
   const int p = order, n = kifmm__surface_count(order);
   kifmm__surface_lattice(order, ijk);
   for (int i = 0; i < n; i++)
@@ -192,11 +185,26 @@ int kifmm__tv_symmetry(int order, int t, int *sigma) {
   for (int i = 0; i < n; i++) {
     int e[3];
     for (int m = 0; m < 3; m++) {
-      int c = ijk[3 * i + axis[m]];
-      e[m] = d[axis[m]] < 0 ? p - 1 - c : c;
+      int c = ijk[3 * i + from[m]];
+      e[m] = flip[m] ? p - 1 - c : c;
     }
     sigma[i] = lut[(e[0] * p + e[1]) * p + e[2]];
   }
+}
+
+/* Offset d = g(d0), d0 = sorted |d|: g permutes the axes (d[axis[m]] = +-d0[m]) and flips
+ * the negative ones. sigma[i] is the surface point g^-1(x_i). */
+int kifmm__tv_symmetry(int order, int t, int *sigma) {
+  int d[3], axis[3] = {0, 1, 2};
+  kifmm__tv_offset(t, d);
+  for (int a = 0; a < 3; a++) /* insertion sort of the axes by |d| */
+    for (int b = a; b > 0 && abs(d[axis[b]]) < abs(d[axis[b - 1]]); b--) {
+      int tmp = axis[b];
+      axis[b] = axis[b - 1];
+      axis[b - 1] = tmp;
+    }
+  const int flip[3] = {d[axis[0]] < 0, d[axis[1]] < 0, d[axis[2]] < 0};
+  lattice_permutation(order, axis, flip, sigma);
   return kifmm__tv_index(abs(d[axis[0]]), abs(d[axis[1]]), abs(d[axis[2]]));
 }
 
@@ -418,19 +426,12 @@ static int compress_all(kifmm_operators *ops, const m2l_sym *sym, const double *
 /* sigma[i]: where the symmetry that takes group 0's cone onto group g's takes surface point
  * i (axis 0 to g's axis a, negated for the negative groups; axes 1 and 2 to a + 1, a + 2). */
 static void group_sigma(int order, int g, int *sigma) {
-  enum { Q = KIFMM_MAX_CHECK_ORDER };
-  int ijk[3 * KIFMM_MAX_SURFACE], lut[Q * Q * Q];
-  const int p = order, n = kifmm__surface_count(order), a = g / 2;
-  kifmm__surface_lattice(order, ijk);
-  for (int i = 0; i < n; i++)
-    lut[(ijk[3 * i] * p + ijk[3 * i + 1]) * p + ijk[3 * i + 2]] = i;
-  for (int i = 0; i < n; i++) {
-    int e[3];
-    e[a] = g % 2 ? p - 1 - ijk[3 * i] : ijk[3 * i];
-    e[(a + 1) % 3] = ijk[3 * i + 1];
-    e[(a + 2) % 3] = ijk[3 * i + 2];
-    sigma[i] = lut[(e[0] * p + e[1]) * p + e[2]];
-  }
+  const int a = g / 2;
+  int from[3], flip[3] = {0, 0, 0};
+  for (int m = 0; m < 3; m++)
+    from[(a + m) % 3] = m;
+  flip[a] = g % 2;
+  lattice_permutation(order, from, flip, sigma);
 }
 
 /* Every group's basis from group 0's (the first k right singular vectors in vt, m points):
@@ -500,8 +501,9 @@ static int compute_m2l(kifmm_operators *ops, int nthreads) {
   memset(&sym, 0, sizeof(sym));
   double *ul = NULL;
   int status = sym_build(ops, nthreads, &sym);
-  /* ul: nc x nc, later the n x (6 kl) scratch of D; vr: n x n */
-  size_t ul_len = nc * nc > 6 * n * n ? nc * nc : 6 * n * n;
+  /* ul: nc x nc, later the n x (6 kl) scratch of D (kl <= n); vr: n x n */
+  const size_t groups_nn = (size_t)KIFMM_M2L_GROUPS * n * n;
+  size_t ul_len = nc * nc > groups_nn ? nc * nc : groups_nn;
   if (status == KIFMM_SUCCESS)
     status = kifmm__calloc((void **)&ul, ul_len + n * n, sizeof(double));
   if (status == KIFMM_SUCCESS)
