@@ -4,7 +4,7 @@ add_library(kifmm_flags INTERFACE)
 target_compile_options(kifmm_flags INTERFACE
   $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Werror -fno-math-errno>)
 # Off by default: the hot loops carry their own AVX-512/AVX2 code paths chosen at run time
-# (src/simd.c), so the portable baseline costs little and the binaries run on any x86-64.
+# (src/util/simd.c), so the portable baseline costs little and the binaries run on any x86-64.
 if(KIFMM_NATIVE)
   target_compile_options(kifmm_flags INTERFACE $<$<COMPILE_LANGUAGE:C>:-march=native>)
 endif()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The time-to-accuracy front of `make bench`: a table of the tolerance runs in RESULTS
-(kifmm-bench JSON lines with --eps) next to the goal of issue 11 (half the best anchor's time
+(kifmm-bench JSON lines with --eps) next to the goal (half the best anchor's time
 at the same or a lower error), and a PNG of both fronts when matplotlib is installed.
 Usage: plot_front.py RESULTS.jsonl [OUT.png]"""
 import json
@@ -10,7 +10,7 @@ import sys
 
 # The best anchor code's (potential error, seconds) on this problem, cube 1e6 + 1e6, potential
 # and gradient, 2 threads, tree + lists + evaluation, measured on an Intel Xeon of the
-# reference machine kind (issue 11). The goal is half of it at every accuracy.
+# reference machine kind. The goal is half of it at every accuracy.
 ANCHOR = [(2e-6, 4.25), (3e-8, 4.84), (2e-9, 6.49), (2e-11, 8.95), (4e-14, 33.2)]
 
 
@@ -64,7 +64,7 @@ def plot(points, png, n):
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ae, at = zip(*ANCHOR)
-    ax.step(ae, at, where="pre", color="gray", marker="s", label="best anchor (issue 11)")
+    ax.step(ae, at, where="pre", color="gray", marker="s", label="best anchor")
     ax.step(ae, [t / 2 for t in at], where="pre", color="gray", ls="--", marker="s", mfc="none",
             label="goal: half the anchor")
     if points:

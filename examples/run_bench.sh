@@ -3,7 +3,7 @@
 # `make bench`: the time-to-accuracy front. For each tolerance (options.tolerance alone, every
 # other option at its default) BENCH_RUNS runs (3) of cube BENCH_N sources + BENCH_N separate
 # targets (1e6), 2 threads, BLAS single-threaded, operators cached (a first, untimed run
-# computes them). Prints the table next to the goal times of issue 11 and draws the front
+# computes them). Prints the table next to the goal times and draws the front
 # (bench-front.png) when matplotlib is there. BENCH_REFERENCE=1 adds the fixed-order table
 # and the linear-scaling series. JSON lines go to bench-results.jsonl.
 set -euo pipefail

@@ -32,7 +32,7 @@ module kifmm
   type, bind(C), public :: kifmm_options
     integer(c_int32_t) :: struct_size  !< c_sizeof(kifmm_options); leave it as set
     integer(c_int32_t) :: order        !< expansion order p in [2, 18]; default 6
-    integer(c_int32_t) :: ncrit        !< split a box holding more sources+targets than this; default 150
+    integer(c_int32_t) :: ncrit        !< split a box holding more sources+targets than this; default 0 (automatic)
     integer(c_int32_t) :: max_level    !< deepest octree level, in [1, 42]; default 42
     integer(c_int32_t) :: num_threads  !< OpenMP threads; 0 = omp_get_max_threads() per call; default 0
     integer(c_int32_t) :: verbose      !< 1 = per-phase timings to stderr; default 0

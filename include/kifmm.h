@@ -37,7 +37,7 @@ extern "C" {
   X(KIFMM_ERR_INVALID_COUNT, 2, "a point count is negative")                                   \
   X(KIFMM_ERR_NONFINITE_COORDINATE, 3, "a coordinate is NaN or infinite")                      \
   X(KIFMM_ERR_NONFINITE_CHARGE, 4, "a charge is NaN or infinite")                              \
-  X(KIFMM_ERR_INVALID_ORDER, 5, "expansion order outside [2, 16]")                             \
+  X(KIFMM_ERR_INVALID_ORDER, 5, "expansion order outside [2, 18]")                             \
   X(KIFMM_ERR_INVALID_NCRIT, 6, "ncrit (max sources+targets per leaf) must be 0 (auto) or positive") \
   X(KIFMM_ERR_INVALID_MAX_LEVEL, 7, "max_level outside [1, 42]")                               \
   X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP's, per call) or positive")    \

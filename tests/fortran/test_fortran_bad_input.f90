@@ -150,7 +150,7 @@ program test_fortran_bad_input
     call check(kifmm_error_string(i) /= "unknown status code", "known status code")
   end do
   call check(kifmm_error_string(-1) == "unknown status code", "unknown code -1")
-  call check(kifmm_error_string(KIFMM_ERR_INVALID_ORDER) == "expansion order outside [2, 16]", &
+  call check(kifmm_error_string(KIFMM_ERR_INVALID_ORDER) == "expansion order outside [2, 18]", &
              "message of KIFMM_ERR_INVALID_ORDER")
 
   call report("test_fortran_bad_input")

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "opcache.h"
+#include "operators/opcache.h"
 
 static int failures = 0, rank = 0;
 #define EXPECT(cond, ...)                                                        \

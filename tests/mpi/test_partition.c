@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "partition.h"
+#include "mpi/partition.h"
 #include "testutil.h"
 
 static int rank = 0, size = 1;

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* HDF5 helpers for opcache.c and io.c: quiet error stacks, scalar attributes, temporary
+ * files renamed into place so no reader ever sees a half-written file. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/h5util.h"
+
+static pthread_mutex_t g_h5_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void kifmm__h5_quiet_begin(kifmm__h5_quiet *q) {
+  pthread_mutex_lock(&g_h5_lock);
+  q->func = NULL;
+  q->data = NULL;
+  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void kifmm__h5_quiet_end(const kifmm__h5_quiet *q) {
+  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+  pthread_mutex_unlock(&g_h5_lock);
+}
+
+hid_t kifmm__h5_fapl(MPI_Comm mpio) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0)
+    return -1;
+  int ok = mpio == MPI_COMM_NULL || H5Pset_fapl_mpio(fapl, mpio, MPI_INFO_NULL) >= 0;
+#if H5_VERSION_GE(1, 10, 7)
+  ok = ok && H5Pset_file_locking(fapl, 0, 1) >= 0;
+#endif
+  /* Older HDF5 has no per-file switch, only the environment variable
+   * HDF5_USE_FILE_LOCKING=FALSE, read when a file is opened; setting it here would change
+   * process-wide state behind the caller's back, so it is left to the user (docs/api.md). */
+  if (!ok) {
+    H5Pclose(fapl);
+    return -1;
+  }
+  return fapl;
+}
+
+static int attr_put_typed(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
+  if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0)
+    return KIFMM_ERR_HDF5;
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = space < 0 ? -1 : H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t w = a < 0 ? -1 : H5Awrite(a, mtype, v);
+  if (a >= 0)
+    H5Aclose(a);
+  if (space >= 0)
+    H5Sclose(space);
+  return w < 0 ? KIFMM_ERR_HDF5 : KIFMM_SUCCESS;
+}
+
+int kifmm__h5_attr_put(hid_t obj, const char *name, hid_t type, const void *value) {
+  /* files always hold little-endian standard types, whatever the machine */
+  hid_t ftype = H5Tget_class(type) == H5T_FLOAT ? H5T_IEEE_F64LE
+                : H5Tget_size(type) == 8       ? H5T_STD_I64LE
+                                               : H5T_STD_I32LE;
+  return attr_put_typed(obj, name, ftype, type, value);
+}
+
+int kifmm__h5_attr_put_string(hid_t obj, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0)
+    return KIFMM_ERR_HDF5;
+  int status = KIFMM_ERR_HDF5;
+  if (H5Tset_size(t, strlen(value) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0)
+    status = attr_put_typed(obj, name, t, t, value);
+  H5Tclose(t);
+  return status;
+}
+
+static hid_t open_scalar_attr(hid_t obj, const char *name) {
+  if (H5Aexists(obj, name) <= 0)
+    return -1;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  if (a < 0)
+    return -1;
+  hid_t space = H5Aget_space(a);
+  int ok = space >= 0 && H5Sget_simple_extent_type(space) == H5S_SCALAR;
+  if (space >= 0)
+    H5Sclose(space);
+  if (!ok) {
+    H5Aclose(a);
+    return -1;
+  }
+  return a;
+}
+
+int kifmm__h5_attr_get(hid_t obj, const char *name, hid_t type, void *value) {
+  hid_t a = open_scalar_attr(obj, name);
+  if (a < 0)
+    return KIFMM_ERR_HDF5;
+  hid_t ft = H5Aget_type(a);
+  /* numbers only: refuse strings and the like rather than let HDF5 try a conversion */
+  int ok = ft >= 0 && (H5Tget_class(ft) == H5T_INTEGER || H5Tget_class(ft) == H5T_FLOAT);
+  if (ft >= 0)
+    H5Tclose(ft);
+  ok = ok && H5Aread(a, type, value) >= 0;
+  H5Aclose(a);
+  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+}
+
+int kifmm__h5_attr_get_string(hid_t obj, const char *name, char *buf, size_t len) {
+  hid_t a = open_scalar_attr(obj, name);
+  if (a < 0)
+    return KIFMM_ERR_HDF5;
+  hid_t ft = H5Aget_type(a);
+  int ok = ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) == 0 &&
+           H5Tget_size(ft) < len;
+  if (ok) {
+    memset(buf, 0, len);
+    ok = H5Aread(a, ft, buf) >= 0;
+  }
+  if (ft >= 0)
+    H5Tclose(ft);
+  H5Aclose(a);
+  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+}
+
+int kifmm__tmp_create(const char *final, char *tmp, size_t len) {
+  /* O_EXCL on a fresh name rather than mkstemp: the file gets the mode the umask allows,
+   * like any output file, instead of mkstemp's 0600 */
+  static unsigned counter = 0;
+  for (int attempt = 0; attempt < 64; attempt++) {
+    unsigned salt = (unsigned)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    int w = snprintf(tmp, len, "%s.tmp.%ld.%u.%ld", final, (long)getpid(), salt,
+                     (long)(clock() & 0xffff));
+    if (w < 0 || (size_t)w >= len)
+      return KIFMM_ERR_IO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd >= 0) {
+      close(fd);
+      return KIFMM_SUCCESS;
+    }
+    if (errno != EEXIST)
+      return KIFMM_ERR_IO;
+  }
+  return KIFMM_ERR_IO;
+}
+
+int kifmm__tmp_commit(const char *tmp, const char *final) {
+  int fd = open(tmp, O_RDONLY);
+  if (fd < 0)
+    return KIFMM_ERR_IO;
+  int synced = fsync(fd) == 0;
+  close(fd);
+  if (!synced || rename(tmp, final) != 0)
+    return KIFMM_ERR_IO;
+  return KIFMM_SUCCESS;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Surfaces, the dense linear algebra behind the operators, and the precomputed operators of
+ * one order (src/operators/): what P2M..L2P apply. */
+#ifndef KIFMM_OPERATORS_H
+#define KIFMM_OPERATORS_H
+
+#include "kernels/kernels.h"
+#include "linalg/linalg.h"
+#include "tree/tree.h"
+
+/* ---- Surfaces (surface.c) ---- */
+#define KIFMM_MAX_CHECK_ORDER 20 /* lattice of the densest check surface (order 18 + 2) */
+#define KIFMM_MAX_SURFACE 2168   /* surface points at that lattice order */
+KIFMM_INTERNAL int kifmm__surface_count(int order);
+/* Lattice coordinates (0..order-1 each, interleaved) of the surface points, in their order. */
+KIFMM_INTERNAL void kifmm__surface_lattice(int order, int *ijk);
+/* The symmetry of the cube that takes transfer vector t to one of 16 representatives t0
+ * (offsets 0 <= d0 <= d1 <= d2) also permutes the surface points, so the M2L matrices obey
+ * K_t[i][j] = K_t0[sigma[i]][sigma[j]]. Returns t0 and fills sigma (surface count). */
+KIFMM_INTERNAL int kifmm__tv_symmetry(int order, int t, int *sigma);
+/* n points (interleaved xyz) on the cube of side `ratio * side` centred at c. */
+KIFMM_INTERNAL void kifmm__surface(int order, double ratio, double side, const double c[3],
+                                   double *xyz);
+
+/* Equivalent/check surface sizes relative to the box (inner 1.05 and outer 2.95 at p >= 7).
+ * Low orders gain from surfaces pushed closer to the box and to the near-field boundary
+ * (measured at p4 and p6: about 7 % lower error on cube, sphere and clustered inputs); high
+ * orders lose from it (p8, p10: 5-20 % higher), so the change stops at p6. */
+#define KIFMM_RATIO_INNER(order) ((order) <= 6 ? 1.02 : 1.05)
+#define KIFMM_RATIO_OUTER(order) ((order) <= 6 ? 2.98 : 2.95)
+
+/* ---- Operators (operators.c) ---- */
+typedef struct kifmm_operators {
+  int32_t order, n;     /* n = equivalent surface points */
+  int32_t check_order, nc; /* lattice order and points of the check surfaces (nc >= n) */
+  double tol;           /* M2L compression tolerance */
+  double rcond;         /* pseudo-inverse cut-off */
+  /* check-to-equivalent least-squares pseudo-inverses of the unit box as two factors
+   * [V S^-1 | U^T], n x n and n x nc, applied one after the other (kifmm__c2e_apply) */
+  double *uc2e;         /* n x (n + nc): upward check potentials -> upward equivalent */
+  double *dc2e;         /* n x (n + nc): downward check -> downward equivalent */
+  double *m2m;          /* n x 8n: [M2M_0 ... M2M_7], block o for the child in octant o */
+  double *l2l;          /* 8n x n: [L2L_0; ...; L2L_7] */
+  /* M2L: the transfer vectors fall in KIFMM_M2L_GROUPS direction groups g
+   * (kifmm__tv_group), each with its own shared bases U_g (nc x kl) and V_g (n x kr), all of
+   * one rank (the groups are images of one another under the cube's symmetries):
+   * K_t ~ U_g C_t V_g^T with C_t ~ A_t B_t^T. A multipole M is compressed once for every
+   * group, Mc = [V_0 ... V_5]^T M, and a local gathers every group's part, L += D Lc with
+   * D = DC2E [U_0 ... U_5]; t reads and writes the rows of its own group. */
+  int32_t kl, kr;
+  double *vt;            /* (6 kr) x n */
+  double *d;             /* n x (6 kl) */
+  int32_t r[KIFMM_NTV];  /* rank of each transfer vector */
+  int64_t ab_off[KIFMM_NTV]; /* offset of A_t (kl x r_t) then B_t^T (r_t x kr) in ab */
+  double *ab;
+  int64_t ab_len;
+} kifmm_operators;
+
+KIFMM_INTERNAL int kifmm__operators_compute(kifmm_operators *ops, int order, double tol, int nthreads);
+KIFMM_INTERNAL void kifmm__operators_free(kifmm_operators *ops);
+KIFMM_INTERNAL int64_t kifmm__operators_bytes(const kifmm_operators *ops);
+KIFMM_INTERNAL double kifmm__default_tolerance(int order);
+/* Lattice order of the check surfaces for an equivalent surface of this order. */
+KIFMM_INTERNAL int kifmm__check_order(int order);
+/* equiv = alpha c2e check + beta equiv for m columns through the two factors of c2e
+ * (ops->uc2e or ops->dc2e): check is nc x m, equiv n x m; tmp holds n x m. */
+KIFMM_INTERNAL void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, double alpha,
+                                     const double *check, double beta, double *equiv,
+                                     double *tmp);
+
+#endif /* KIFMM_OPERATORS_H */

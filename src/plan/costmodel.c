@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Work counts of a tree and its lists, the time they predict on this machine kind, the
+ * memory a plan and one evaluation take, and the choices made from them: the expansion
+ * order for a tolerance and the leaf size (ncrit) for a point distribution. */
+#include <math.h>
+#include <string.h>
+
+#include "plan/plan.h"
+
+/* Seconds per unit of work on one core, fitted to the per-phase times of cube (p4, p6, p8,
+ * p10, p12) and sphere (p6, p11) runs at 1e6 sources + 1e6 targets on the reference machine
+ * kind (2-core AMD EPYC Zen4, Release build, 2 threads, OPENBLAS_NUM_THREADS=1, idle) divided
+ * by the counts below: the medians of measured / predicted, refitted after the faster P2P,
+ * M2L tiles, M2M/L2L blocking and plan construction (the former constants, 1.6e-9, 3e-11,
+ * 1.5e-10, 2e-9, 1.2e-7 and 2.5e-6, predicted the cube p10 evaluation at 6.95 s against
+ * 2.68 s measured). Per phase the fits spread over 0.34-0.42 (P2P: small leaves cost more a
+ * pair), 0.71-1.05 (M2L), 0.26-0.36 (kernels), 0.14-0.21 (M2M/L2L) of the former values.
+ * M2L in direction groups does 0.59x the flops (count_work) at about the same rate: cube 1e6
+ * p6 predicted 0.50 s against 0.53 s measured, p12 0.86 s against 0.78 s. */
+static const double sec_per_pair = 5.9e-10;      /* P2P, potential and gradient */
+static const double sec_per_m2l_flop = 2.4e-11;  /* M2L tiles (AVX-512), small and many */
+static const double sec_per_m2m_flop = 2.6e-11;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
+static const double sec_per_kernel = 6.0e-10;    /* P2M/L2P/M2P/P2L: point x surface point */
+static const double sec_per_point_tree = 9e-8;   /* sort, refine, balance per point */
+static const double sec_per_box_lists = 1.8e-6;  /* colleagues, U, V, W, X per box */
+
+/* Several charge vectors in one evaluation (kifmm_evaluate_many): the cost of a vector
+ * relative to a one-vector evaluation is shared + (1 - shared) / nvec, fitted to 8 vectors in
+ * one call against 8 calls (cube 1e6 p6, 2 threads, gradient, ncrit 150 and 500). The direct
+ * sums share each pair's geometry and the gathering of the near field: P2P 0.17-0.44 a
+ * vector (kernel alone, 4000 x 160 points: 0.5); the dense applies gain from wider gemms,
+ * more where M2L buckets are small: M2L 0.41 (ncrit 500) to 0.89 (ncrit 150) a vector. */
+static const double shared_direct = 0.05, shared_dense = 0.54;
+
+static double per_vector(double shared, int nvec) {
+  return nvec > 1 ? shared + (1.0 - shared) / nvec : 1.0;
+}
+
+/* The work of one evaluation with gradient, in the units above. */
+typedef struct {
+  double p2p_pairs; /* near-field (source, target) pairs */
+  double kernels;   /* point x surface-point kernel evaluations: P2M, L2P, M2P, P2L */
+  double m2l_flops; /* sum over V entries of 2 (kl + kr) r_t, plus compressing and expanding
+                       each box with a V list into and out of all 6 groups (12 n (kl + kr)) */
+  double m2m_flops; /* M2M and L2L */
+} kifmm_work;
+
+/* Worst relative l2 error of the potential at the default compression tolerance of each order
+ * (operators.c), check surfaces of lattice order p + 2: cube and sphere inputs of 6e3 and 1e5
+ * sources + as many targets (kifmm-bench, automatic leaf size, --check 1000), the cube,
+ * sphere and clustered ones of test_tolerance (6e3 + 5e3, automatic leaf size) and all of
+ * test_accuracy (ncrit 48 up to p10: its clustered input is the worst at p4-p10, p4 2.0e-4,
+ * p6 2.1e-6, p8 3.6e-8, p10 6.4e-10; kifmm-bench's 6e3 cube otherwise, p12 9.2e-12, p14
+ * 8.0e-13, p16 5.4e-14, about 2x its 1e5 figures). Odd orders, which test_accuracy lacks,
+ * take 1.2x their worst measured, as the even ones needed; p2 is kept from the former
+ * measurement. Before the denser check surfaces: p4 3.8e-4, p6 3.2e-6, p8 5e-8, p10 1.1e-9,
+ * p12 3e-11, p14 1.5e-12, p16 1e-13. (Clustered inputs sit on their rounding floors from p12
+ * on, test_tolerance's 6.9e-12, test_accuracy's 2e-11; kifmm-bench's "tight" one ~1e-6.) */
+/* p17 and p18 reach 1.2e-14 and 8.5e-15 on the cube (6e3; 2e5: 1.5e-14 and 1.1e-14; 1e6:
+ * 1.0e-14 and 8.7e-15) but not on the sphere, which stays at 8.6e-14 from p16 on (1e5
+ * points, p16 8.7e-14 too; 6e3: 1.5e-14). Their worst over all inputs is no better than
+ * p16's; for points that fill a volume (volume_error_by_order) it is, 1.2x the cube's
+ * worst: so tolerances below p16's 1.2e-13 are met on volumes (p17, p18) and refused on
+ * anything thinner, whose error p17 and p18 do not lower. */
+static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
+    [2] = 1.2e-1, [3] = 2.2e-3,   [4] = 2.2e-4, [5] = 2.2e-5,   [6] = 2.2e-6,
+    [7] = 2.5e-7, [8] = 3.8e-8,   [9] = 4.8e-9, [10] = 6.5e-10, [11] = 9e-11,
+    [12] = 1e-11, [13] = 2.4e-12, [14] = 9e-13, [15] = 2.2e-13, [16] = 6e-14,
+    [17] = 8.7e-14, [18] = 8.7e-14};
+enum { VOLUME_FROM_ORDER = 17 };
+static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
+
+/* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
+ * cubes, 2 for spheres). */
+static double worst_error(int p, double dim) {
+  if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
+    return volume_error_by_order[p - VOLUME_FROM_ORDER];
+  return error_by_order[p];
+}
+
+/* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
+ * with the truncation (operators.c); 1.5 bounds it. */
+static const double compression_error_per_tol = 1.5;
+
+/* The margin between a measured worst error and the tolerance it is chosen for. */
+static const double error_margin = 2.0;
+
+/* Loosest compression tolerance of order p whose predicted error stays within the error
+ * budget, never tighter than the default; rounded down to 1, 2 or 5 times a power of ten so
+ * that nearby tolerances share one cached operator set. */
+static double compression_for(double e, int p, double budget) {
+  double c = kifmm__default_tolerance(p);
+  if (budget <= e)
+    return c;
+  double loose = sqrt(budget * budget - e * e) / compression_error_per_tol;
+  double decade = pow(10.0, floor(log10(loose))), mant = loose / decade;
+  loose = decade * (mant >= 5 ? 5 : mant >= 2 ? 2 : 1);
+  return loose > c ? loose : c;
+}
+
+/* Every cost of an evaluation grows with the order, so the fastest choice that meets the
+ * tolerance is the smallest order that does, at the loosest compression its error allows. */
+int kifmm__order_for_tolerance(double tolerance, double dim, double *compression_tol) {
+  for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++) {
+    double e = worst_error(p, dim);
+    if (error_margin * e <= tolerance) {
+      if (*compression_tol == 0.0)
+        *compression_tol = compression_for(e, p, tolerance / error_margin);
+      return p;
+    }
+  }
+  return -1;
+}
+
+double kifmm__tolerance_floor(void) {
+  double best = worst_error(KIFMM_MIN_ORDER, 3.0);
+  for (int p = KIFMM_MIN_ORDER + 1; p <= KIFMM_MAX_ORDER; p++)
+    best = fmin(best, worst_error(p, 3.0));
+  return error_margin * best;
+}
+
+kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
+  if (order < KIFMM_MIN_ORDER || order > KIFMM_MAX_ORDER)
+    return KIFMM_RSQRT_FULL;
+  return error_by_order[order] >= 30 * KIFMM_RSQRT_FAST_ERROR ? KIFMM_RSQRT_FAST
+                                                               : KIFMM_RSQRT_FULL;
+}
+
+static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
+static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
+
+static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
+                       kifmm_work *w) {
+  const double n = ops->n, nc = ops->nc, kl = ops->kl, kr = ops->kr;
+  const double groups = KIFMM_M2L_GROUPS;
+  memset(w, 0, sizeof(*w));
+  for (int64_t b = 0; b < t->nbox; b++) {
+    double nt = (double)ntrg_of(t, b);
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+      w->p2p_pairs += nt * (double)nsrc_of(t, L->u_idx[e]);
+    for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
+      w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
+    for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
+      w->kernels += (nt <= n ? nt : nc) * (double)nsrc_of(t, L->x_idx[e]);
+    for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
+      w->m2l_flops += 2.0 * (kl + kr) * ops->r[L->v_tv[e]];
+    if (L->v_ptr[b + 1] > L->v_ptr[b])
+      w->m2l_flops += 2.0 * n * groups * (kl + kr);
+    if (t->nchild[b] == 0) /* P2M (to the check surface) and L2P */
+      w->kernels += nc * (double)nsrc_of(t, b) + n * nt;
+    else /* n x 8n up and 8n x n down, 2 flops each */
+      w->m2m_flops += 32.0 * n * n;
+  }
+}
+
+/* ---- leaf size from the order and the dimension of the distribution ----
+ * The best leaf size balances the near field (grows with ncrit) against M2L (grows with
+ * the number of boxes, and with the order). Where points fill a volume a leaf's neighbours
+ * hold 26 times its points; on a surface about 8 times, so surfaces want much larger leaves.
+ * Best ncrit measured by sweeps (1e6 sources + 1e6 targets, p6 and p10, 2 threads, 0.2):
+ * cube p6 flat over 75-300, p10 best at 600; sphere p6 best at 300-430, p10 at 430-865; the
+ * other orders interpolated. Volume (cube) and surface (sphere) values are interpolated in
+ * log ncrit between dimension 2 and 3. Checked again with the cheaper M2L of the 0.3
+ * compression defaults (same sizes, 2 runs each, a loaded machine): the automatic size was
+ * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
+ * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
+ * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
+ * 5.79 s against 6.58-8.31). Cube p8 (and p7, which takes this row) at 1e6: 488 points a
+ * leaf beat 61 (M2L 0.7 s, P2P 4.1 s, total 5.8 s against M2L 5.4-5.8 s, total 8.0-8.4 s;
+ * p7 5.3-5.5 s against 5.7-5.9 s, loaded machine, interleaved), hence 600 for p8, not 300. */
+typedef struct {
+  int order;
+  double volume, surface;
+} ncrit_row;
+
+static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
+                                       {8, 600, 550},   {10, 600, 700},   {12, 800, 1000},
+                                       {14, 1000, 1300}, {16, 1200, 1600}, {18, 1200, 1600}};
+
+enum { DIM_SAMPLE = 65536 };
+
+static int compare_keys(const void *a, const void *b) {
+  kifmm_key x = *(const kifmm_key *)a, y = *(const kifmm_key *)b;
+  return (x > y) - (x < y);
+}
+
+/* Growth of the number of occupied boxes per level, log2, where boxes still hold many
+ * points of a subsample: 3 for a volume, 2 for a surface, 1 for a curve. */
+int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
+                                  const double *trg, double *dim) {
+  if (nsrc + ntrg == 0) {
+    *dim = 3.0;
+    return KIFMM_SUCCESS;
+  }
+  int64_t total = nsrc + ntrg, stride = (total + DIM_SAMPLE - 1) / DIM_SAMPLE;
+  int64_t m = (total + stride - 1) / stride;
+  kifmm_key *key;
+  ALLOC(key, m);
+  double center[3], half;
+  kifmm__bounding_box(nsrc, src, ntrg, trg, center, &half);
+  for (int64_t i = 0, j = 0; i < total && j < m; i += stride, j++) {
+    const double *x = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
+    double u[3];
+    for (int d = 0; d < 3; d++)
+      u[d] = kifmm__scaled(x[d], center[d], half);
+    key[j] = kifmm__point_key(u);
+  }
+  qsort(key, (size_t)m, sizeof(*key), compare_keys);
+  double prev = 1, growth = 3.0;
+  for (int l = 1; l <= 12; l++) {
+    int shift = 3 * (KIFMM_KEY_BITS - l);
+    double cells = 1;
+    for (int64_t j = 1; j < m; j++)
+      cells += (key[j] >> shift) != (key[j - 1] >> shift);
+    if ((double)m / cells < 32) /* boxes too sparse in the sample to tell */
+      break;
+    if (l >= 2)
+      growth = log2(cells / prev);
+    prev = cells;
+  }
+  free(key);
+  *dim = fmin(fmax(growth, 1.0), 3.0);
+  return KIFMM_SUCCESS;
+}
+
+int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
+  const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
+  ncrit_row r = best_ncrit[nrow - 1];
+  for (int i = 0; i < nrow; i++)
+    if (best_ncrit[i].order >= o->order) {
+      r = best_ncrit[i];
+      break;
+    }
+  double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
+  /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
+   * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
+   * but a uniform tree's levels are discrete (1e6 cube: 61 or 488 points a leaf) and M2L
+   * falls by far more than the box count when a level goes: 8 vectors in one call took 32 s
+   * at ncrit 150 and 282, 7.9 s at 500 and 7.2 s at 1000. The ratio itself, capped at 6
+   * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
+  double nvec_factor =
+      fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
+  *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  return KIFMM_SUCCESS;
+}
+
+/* ---- dry run ---- */
+/* Memory the BLAS, OpenMP and HDF5 runtimes add to a process on their first use (thread
+ * stacks, OpenBLAS's buffers), fitted to the peak RSS growth of 4e5 + 4e5 point runs (cube
+ * and sphere, p6, 2 threads): the estimate is within 15 % from about 1e5 points up; below,
+ * the runtimes' own few tens of MB dominate and are underestimated. */
+static const double runtime_bytes = 12e6;
+
+/* Work arrays of one evaluation beyond the plan: the compressed multipoles of the busiest
+ * level (one group's at a time), and per thread the pass scratch
+ * (evaluate.c: 9 n x 64 blocks; M2L blocks of kl + kr rows by 512 nvec columns with their
+ * pair lists) and the gathered U-list sources of the largest near field. */
+static double evaluation_bytes(const kifmm_plan *p, int nvec) {
+  const kifmm_tree *t = &p->tree;
+  const kifmm_lists *L = &p->lists;
+  double widest = 0, gather = 0;
+  for (int l = 0; l <= t->depth; l++)
+    widest = fmax(widest, (double)(t->level_ptr[l + 1] - t->level_ptr[l]));
+  for (int64_t b = 0; b < t->nbox; b++) {
+    double ns = 0;
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+      ns += (double)nsrc_of(t, L->u_idx[e]);
+    gather = fmax(gather, ns);
+  }
+  double n = p->ops.n, kl = p->ops.kl, kr = p->ops.kr, nv = nvec;
+  const double blk = KIFMM_M2L_BLOCK_MAX;
+  double scratch = fmax(9 * n * 64, (kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
+                   (3 + nv) * gather * 8;
+  return 8 * kr * widest * nv + p->nthreads * scratch;
+}
+
+/* Transient of plan creation: the tree's arrays and the sorted key prefixes of both point
+ * sets (8 bytes a point), held while the boxes are made; the radix sort's scratch is the
+ * coordinate arrays the tree keeps. */
+static double creation_bytes(const kifmm_plan *p) {
+  return 8.0 * (double)(p->tree.nsrc + p->tree.ntrg) + (double)kifmm__tree_bytes(&p->tree);
+}
+
+void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
+  kifmm_estimate e;
+  memset(&e, 0, sizeof(e));
+  e.struct_size = (int32_t)sizeof(e);
+  e.order = p->ops.order;
+  e.ncrit = p->opts.ncrit;
+  e.depth = p->tree.depth;
+  e.nboxes = p->tree.nbox;
+  e.nleaves = p->tree.nleaf;
+  /* the plan's work arrays grow to options.nvec vectors at the first such evaluation */
+  const int nv = p->opts.nvec;
+  e.bytes_plan = p->stats.bytes + kifmm__work_bytes(p, nv) - kifmm__work_bytes(p, 1);
+  double during_eval = (double)e.bytes_plan + evaluation_bytes(p, nv);
+  e.bytes_peak = (int64_t)(fmax(during_eval, creation_bytes(p)) + runtime_bytes);
+
+  kifmm_work w;
+  count_work(&p->tree, &p->lists, &p->ops, &w);
+  const double per = 1.0 / p->nthreads; /* cores share every phase evenly */
+  e.t_tree = sec_per_point_tree * (double)(p->tree.nsrc + p->tree.ntrg) * per;
+  e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
+  e.t_operators = p->stats.t_operators;
+  const double direct = nv * per_vector(shared_direct, nv), dense = nv * per_vector(shared_dense, nv);
+  e.t_p2p = sec_per_pair * w.p2p_pairs * per * direct;
+  e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per * dense;
+  e.t_kernels = sec_per_kernel * w.kernels * per * direct;
+  e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per * dense;
+  e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
+  e.p2p_pairs = w.p2p_pairs;
+  e.m2l_flops = w.m2l_flops;
+  *est = e;
+}
+
+int64_t kifmm__work_bytes(const kifmm_plan *p, int nvec) {
+  return (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8 * (int64_t)nvec;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The choices a plan makes before it builds anything (order, compression, leaf size, 1/r
+ * precision) and the work, time and memory a built plan predicts (src/plan/costmodel.c). */
+#ifndef KIFMM_COSTMODEL_H
+#define KIFMM_COSTMODEL_H
+
+#include "kernels/kernels.h"
+#include "tree/tree.h"
+
+struct kifmm_plan;
+
+/* ---- Cost model (costmodel.c) ---- */
+/* Dimension of the distribution, measured on a sample: 3 for points that fill a volume
+ * (and for no points), 2 for a surface, 1 for a curve. */
+KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
+                                                 const double *trg, double *dim);
+/* Smallest order whose measured worst error on distributions of that dimension, with a
+ * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
+ * is set to the loosest M2L compression that keeps the predicted error within the tolerance
+ * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
+ * accepted at all (a volume's); thinner distributions reach down to 1.2e-13. */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim,
+                                              double *compression_tol);
+KIFMM_INTERNAL double kifmm__tolerance_floor(void);
+/* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's
+ * (up to p12), so the direct sums' part of the error stays a few percent of it. */
+KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
+/* Leaf size for the order and the dimension of the distribution (volume or surface), from
+ * the best sizes of measured sweeps. */
+KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit);
+/* Bytes of a plan's work arrays for nvec vectors (expansions, sorted charges and results). */
+KIFMM_INTERNAL int64_t kifmm__work_bytes(const struct kifmm_plan *p, int nvec);
+/* Fills est from a plan built without work arrays. */
+KIFMM_INTERNAL void kifmm__estimate(const struct kifmm_plan *plan, kifmm_estimate *est);
+
+#endif /* KIFMM_COSTMODEL_H */

@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
+ * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics.
+ * All plan->nvec charge vectors go through every pass together: expansions are laid out
+ * [box][vector][n], so a box's nvec expansions are nvec adjacent columns and every dense
+ * apply has nvec times the columns of one vector; the sums over points compute each pair's
+ * geometry once for all vectors (kifmm__p2p_many). Charges are [source][vector], results
+ * [vector][target]. */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "plan/plan.h"
+
+enum { CHUNK = 64, M2L_BLOCK_MIN = 64 };
+
+/* Boxes a P2M, M2M or L2L gemm takes: CHUNK columns whatever nvec, so that the scratch does
+ * not grow with it (the gemm shape stays that of one vector's CHUNK boxes). */
+static int box_chunk(int nv) { return CHUNK / nv > 0 ? CHUNK / nv : 1; }
+
+/* A box's surface in SoA: center + side * unit surface. */
+typedef struct {
+  double *x, *y, *z;
+} soa3;
+
+static void box_surface(const kifmm_tree *t, int64_t b, const double *unit, int n, soa3 out) {
+  double c[3];
+  kifmm__box_center(t, b, c);
+  double h = kifmm__box_side(t, t->level[b]);
+  for (int i = 0; i < n; i++) {
+    out.x[i] = c[0] + h * unit[3 * i];
+    out.y[i] = c[1] + h * unit[3 * i + 1];
+    out.z[i] = c[2] + h * unit[3 * i + 2];
+  }
+}
+
+typedef struct {
+  const kifmm_plan *plan;
+  /* equivalent surfaces (n points) and check surfaces (nc points) of the unit box */
+  double unit_inner[3 * KIFMM_MAX_SURFACE], unit_outer[3 * KIFMM_MAX_SURFACE];
+  double check_inner[3 * KIFMM_MAX_SURFACE], check_outer[3 * KIFMM_MAX_SURFACE];
+  int group[KIFMM_NTV]; /* direction group of each transfer vector, for M2L */
+} pass_ctx;
+
+/* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
+ * order needs (kifmm__rsqrt_for_order). The sums over equivalent densities (L2P, M2P) and
+ * onto check surfaces (P2M, P2L) always take the full one: equivalent densities are large
+ * and of both signs, so an error of each term is one of their much larger magnitudes, and
+ * the least-squares fit to the check surfaces would amplify it (p12, 6e3 cube: the fast 1/r
+ * in L2P and M2P too took the error from 8.1e-12 to 2.7e-11). */
+static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
+  return kifmm__rsqrt_for_order(plan->ops.order);
+}
+
+static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
+static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
+
+/* Per-thread scratch, sized for the largest use of any pass. */
+typedef struct {
+  double *buf;
+  soa3 surf;
+  int ok;
+} scratch;
+
+static scratch scratch_new(size_t ndouble, int n) {
+  scratch s = {0};
+  s.ok = kifmm__calloc((void **)&s.buf, ndouble + 3 * (size_t)n, sizeof(double)) == 0;
+  if (s.ok) {
+    s.surf.x = s.buf + ndouble;
+    s.surf.y = s.surf.x + n;
+    s.surf.z = s.surf.y + n;
+  }
+  return s;
+}
+
+/* ---- upward pass ---- */
+static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
+  const kifmm_tree *t = &plan->tree;
+  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
+  const int chunk = box_chunk(nv);
+  const size_t blk = (size_t)n * nv * chunk, cblk = (size_t)nc * nv * chunk;
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    scratch s = scratch_new(cblk + 2 * blk, nc);
+    double *check = s.buf, *equiv = check + cblk, *tmp = equiv + blk;
+    int64_t box[CHUNK];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t j0 = 0; j0 < t->nleaf; j0 += chunk) {
+      if (!s.ok)
+        continue;
+      int m = 0;
+      for (int64_t j = j0; j < j0 + chunk && j < t->nleaf; j++) {
+        int64_t b = t->leaf_box[j];
+        if (nsrc_of(t, b) == 0)
+          continue;
+        double *chk = check + (size_t)m * nc * nv;
+        memset(chk, 0, (size_t)nc * nv * sizeof(double));
+        box_surface(t, b, ctx->check_outer, nc, s.surf);
+        int64_t sb = t->src_begin[b];
+        kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb,
+                        plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL,
+                        NULL, nc);
+        double h = kifmm__box_side(t, t->level[b]); /* pseudo-inverse at side h = h * unit */
+        for (int i = 0; i < nc * nv; i++)
+          chk[i] *= h;
+        box[m++] = b;
+      }
+      kifmm__c2e_apply(n, nc, plan->ops.uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
+      for (int i = 0; i < m; i++)
+        memcpy(plan->multipole + box[i] * n * nv, equiv + (size_t)i * n * nv,
+               (size_t)n * nv * sizeof(double));
+    }
+    failed = !s.ok;
+    free(s.buf);
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+static int m2m(kifmm_plan *plan) {
+  const kifmm_tree *t = &plan->tree;
+  const int n = plan->ops.n, nv = plan->nvec;
+  int failed = 0;
+  for (int l = t->depth; l >= 1; l--) {
+    int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+    {
+      const int chunk = box_chunk(nv);
+      scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+      double *stack = s.buf, *out = stack + (size_t)8 * n * nv * chunk;
+      int64_t box[CHUNK];
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
+        if (!s.ok)
+          continue;
+        int m = 0;
+        for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
+          if (t->nchild[p] == 0 || nsrc_of(t, p) == 0)
+            continue;
+          double *col = stack + (size_t)m * 8 * n * nv;
+          memset(col, 0, (size_t)8 * n * nv * sizeof(double));
+          for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
+            for (int v = 0; v < nv; v++)
+              memcpy(col + (size_t)v * 8 * n + (int)(t->anchor[c] & 7) * n,
+                     plan->multipole + (c * nv + v) * n, (size_t)n * sizeof(double));
+          box[m++] = p;
+        }
+        kifmm__mm(n, m * nv, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
+        for (int i = 0; i < m; i++)
+          memcpy(plan->multipole + box[i] * n * nv, out + (size_t)i * n * nv,
+                 (size_t)n * nv * sizeof(double));
+      }
+      failed |= !s.ok;
+      free(s.buf);
+    }
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+/* ---- downward pass ---- */
+static int l2l(kifmm_plan *plan, int l) {
+  const kifmm_tree *t = &plan->tree;
+  const int n = plan->ops.n, nv = plan->nvec;
+  int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    const int chunk = box_chunk(nv);
+    scratch s = scratch_new((size_t)9 * n * nv * chunk, 0);
+    double *par = s.buf, *out = par + (size_t)n * nv * chunk;
+    int64_t box[CHUNK];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t p0 = lo; p0 < hi; p0 += chunk) {
+      if (!s.ok)
+        continue;
+      int m = 0;
+      for (int64_t p = p0; p < p0 + chunk && p < hi; p++) {
+        if (t->nchild[p] == 0 || ntrg_of(t, p) == 0)
+          continue;
+        memcpy(par + (size_t)m * n * nv, plan->local + p * n * nv,
+               (size_t)n * nv * sizeof(double));
+        box[m++] = p;
+      }
+      kifmm__mm(8 * n, m * nv, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
+      for (int i = 0; i < m; i++) {
+        int64_t p = box[i];
+        for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
+          for (int v = 0; v < nv; v++) {
+            const double *src = out + ((size_t)i * nv + v) * 8 * n + (int)(t->anchor[c] & 7) * n;
+            double *dst = plan->local + (c * nv + v) * n;
+            for (int q = 0; q < n; q++)
+              dst[q] += src[q];
+          }
+      }
+    }
+    failed |= !s.ok;
+    free(s.buf);
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+/* Group g's compressed multipoles of boxes [c0, c0 + m) of a level: Mc = V_g^T M (V_g^T is
+ * rows g kr.. of vt). */
+static void compress_chunk(const kifmm_plan *plan, int g, int64_t lo, int64_t c0, int m,
+                           double *mc) {
+  const int n = plan->ops.n, kr = plan->ops.kr, nv = plan->nvec;
+  kifmm__mm(kr, m * nv, n, 1.0, plan->ops.vt + (size_t)g * kr, KIFMM_M2L_GROUPS * kr,
+            plan->multipole + (lo + c0) * n * nv, n, 0.0, mc + c0 * kr * nv, kr);
+}
+
+/* Per-thread buffers of M2L: compressed locals and B_t^T products of a block (kl and
+ * r_t <= kr by block * nvec columns), the pair lists, and column pointers (one per pair and
+ * vector). */
+typedef struct {
+  double *lc, *t1;
+  int32_t *pairs;
+  const double **src_col, **t1_in;
+  double **trg_col, **t1_out;
+  void *mem;
+  int block; /* target boxes a block holds at most */
+} m2l_work;
+
+static int m2l_work_new(int kl, int kr, int nv, int block, m2l_work *w) {
+  const size_t cols = (size_t)block * nv;
+  const size_t bytes = (size_t)(kl + kr) * cols * sizeof(double) +
+                       2 * (size_t)block * KIFMM_NTV * sizeof(int32_t) +
+                       4 * cols * sizeof(double *);
+  memset(w, 0, sizeof(*w));
+  CHECK(kifmm__calloc(&w->mem, bytes, 1));
+  w->block = block;
+  w->lc = w->mem;
+  w->t1 = w->lc + kl * cols;
+  w->src_col = (const double **)(w->t1 + kr * cols);
+  w->t1_in = w->src_col + cols;
+  w->trg_col = (double **)(w->t1_in + cols);
+  w->t1_out = w->trg_col + cols;
+  w->pairs = (int32_t *)(w->t1_out + cols);
+  return KIFMM_SUCCESS;
+}
+
+/* M2L of group g for target boxes [b0, b1) of one level: the group's pairs bucketed by
+ * transfer vector, each bucket applied as two gemms (B_t^T then A_t) in the group's
+ * compressed space, reading the compressed multipoles and adding to the compressed locals in
+ * place, then expanded by the group's part of D. A pair is nvec column pairs. */
+static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int g, int64_t lo, int64_t b0,
+                      int64_t b1, const double *mc, m2l_work *w) {
+  const kifmm_lists *L = &plan->lists;
+  const kifmm_operators *ops = &plan->ops;
+  const int n = ops->n, kl = ops->kl, kr = ops->kr, nv = plan->nvec;
+  int32_t start[KIFMM_NTV + 1] = {0}, fill[KIFMM_NTV];
+  int64_t pairs = 0;
+  for (int64_t e = L->v_ptr[b0]; e < L->v_ptr[b1]; e++)
+    if (ctx->group[L->v_tv[e]] == g) {
+      start[L->v_tv[e] + 1]++;
+      pairs++;
+    }
+  if (pairs == 0)
+    return;
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    start[t + 1] += start[t];
+    fill[t] = start[t];
+  }
+  int32_t *ptrg = w->pairs, *psrc = w->pairs + (size_t)w->block * KIFMM_NTV;
+  for (int64_t b = b0; b < b1; b++)
+    for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++) {
+      if (ctx->group[L->v_tv[e]] != g)
+        continue;
+      int32_t pos = fill[L->v_tv[e]]++;
+      ptrg[pos] = (int32_t)(b - b0);
+      psrc[pos] = (int32_t)(L->v_idx[e] - lo);
+    }
+  /* A bucket holds one pair per target box at most: a transfer vector fixes the source. */
+  double *lc = w->lc, *t1 = w->t1;
+  memset(lc, 0, (size_t)kl * nv * (b1 - b0) * sizeof(double));
+  for (int t = 0; t < KIFMM_NTV; t++) {
+    int m = start[t + 1] - start[t], r = ops->r[t];
+    if (m == 0)
+      continue;
+    assert(m <= w->block);
+    for (int j = 0; j < m; j++)
+      for (int v = 0; v < nv; v++) {
+        int c = j * nv + v;
+        w->src_col[c] = mc + ((size_t)psrc[start[t] + j] * nv + v) * kr;
+        w->trg_col[c] = lc + ((size_t)ptrg[start[t] + j] * nv + v) * kl;
+        w->t1_out[c] = t1 + (size_t)c * r;
+        w->t1_in[c] = w->t1_out[c];
+      }
+    const double *a = ops->ab + ops->ab_off[t], *bt = a + (size_t)kl * r;
+    kifmm__mm_cols(r, m * nv, kr, 1.0, bt, r, w->src_col, 0.0, w->t1_out);
+    kifmm__mm_cols(kl, m * nv, r, 1.0, a, kl, w->t1_in, 1.0, w->trg_col);
+  }
+  kifmm__mm(n, (int)(b1 - b0) * nv, kl, 1.0, ops->d + (size_t)g * n * kl, n, lc, kl, 1.0,
+            plan->local + b0 * n * nv, n);
+}
+
+/* Target boxes an M2L block takes: large blocks fill the transfer-vector buckets (about
+ * 0.6 pairs a box each), so every product has more columns to share its operator with
+ * (512 measured 10 % faster M2L than 128 at p6), but a level keeps at least 4 blocks a
+ * thread for the dynamic schedule to balance. */
+static int m2l_block_size(int64_t nl, int nthreads) {
+  int block = KIFMM_M2L_BLOCK_MAX;
+  while (block > M2L_BLOCK_MIN && nl < (int64_t)4 * nthreads * block)
+    block /= 2;
+  return block;
+}
+
+/* One group at a time, so that only its compressed multipoles (kr a box) are held: all six
+ * at once took 6 kr a box, 755 MB at level 6 of a 1e7 cube at p6. */
+static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
+  const kifmm_tree *t = &plan->tree;
+  const int kl = plan->ops.kl, kr = plan->ops.kr;
+  int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
+  if (plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
+    return KIFMM_SUCCESS;
+  double *mc;
+  ALLOC(mc, (size_t)kr * nl * plan->nvec);
+  const int block = m2l_block_size(nl, plan->nthreads);
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    m2l_work w;
+    int ok = m2l_work_new(kl, kr, plan->nvec, block, &w) == KIFMM_SUCCESS;
+    for (int g = 0; g < KIFMM_M2L_GROUPS; g++) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK)
+        compress_chunk(plan, g, lo, c0, (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK), mc);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t b0 = lo; b0 < hi; b0 += block)
+        if (ok)
+          m2l_block(plan, ctx, g, lo, b0, b0 + block < hi ? b0 + block : hi, mc, &w);
+    }
+    failed = !ok;
+    free(w.mem);
+  }
+  free(mc);
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+/* Results of vector 0 for the targets of box b; vector v is ldo = ntrg further on. */
+static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **pot,
+                             double **g) {
+  int64_t tb = plan->tree.trg_begin[b];
+  *pot = plan->pot + tb;
+  g[0] = want_grad ? plan->gx + tb : NULL;
+  g[1] = want_grad ? plan->gy + tb : NULL;
+  g[2] = want_grad ? plan->gz + tb : NULL;
+}
+
+/* All vectors' sums from the sources of box a (charges plan->q) to the targets of box b. */
+static void p2p_boxes(kifmm_plan *plan, int64_t a, int64_t b, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const int nv = plan->nvec;
+  int64_t sb = t->src_begin[a], tb = t->trg_begin[b];
+  double *pot, *g[3];
+  leaf_target_ptrs(plan, b, want_grad, &pot, g);
+  kifmm__p2p_many(plan_rsqrt(plan), nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
+                  plan->q + sb * nv, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot,
+                  g[0], g[1], g[2], t->ntrg);
+}
+
+/* All vectors' sums from n surface points with expansions exp ([vector][n]) to box b. */
+static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp, int64_t b,
+                           int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const int n = plan->ops.n;
+  int64_t tb = t->trg_begin[b];
+  double *pot, *g[3];
+  leaf_target_ptrs(plan, b, want_grad, &pot, g);
+  kifmm__p2p_many(KIFMM_RSQRT_FULL, plan->nvec, n, surf->x, surf->y, surf->z, exp, 1, n,
+                  ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2],
+                  t->ntrg);
+}
+
+/* X-list sources reach a box either through its downward check surface (P2L) or, when
+ * the box's subtree holds fewer targets than surface points, directly (exact and cheaper).
+ * Boxes of one level own disjoint target ranges, so the direct sums need no locks. */
+static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
+  int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1];
+  if (L->x_ptr[hi] == L->x_ptr[lo])
+    return KIFMM_SUCCESS;
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    scratch s = scratch_new((size_t)(nc + n) * nv, nc);
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t b = lo; b < hi; b++) {
+      if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
+        continue;
+      double *check = s.buf;
+      int direct = ntrg_of(t, b) <= n; /* the distributed plan settles counts on n (let.c) */
+      memset(check, 0, (size_t)nc * nv * sizeof(double));
+      box_surface(t, b, ctx->check_inner, nc, s.surf);
+      for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
+        int64_t a = L->x_idx[e], sb = t->src_begin[a];
+        if (direct)
+          p2p_boxes(plan, a, b, want_grad);
+        else
+          kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
+                          plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, check, NULL,
+                          NULL, NULL, nc);
+      }
+      if (!direct)
+        kifmm__c2e_apply(n, nc, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
+                         plan->local + b * n * nv, check + (size_t)nc * nv);
+    }
+    failed = !s.ok;
+    free(s.buf);
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+/* ---- leaf pass: everything writes only to the targets of its own leaf ---- */
+typedef enum { LEAF_L2P, LEAF_M2P, LEAF_P2P } leaf_op;
+
+static void l2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
+                     scratch *s) {
+  const int n = plan->ops.n;
+  box_surface(&plan->tree, b, ctx->unit_outer, n, s->surf);
+  surface_to_box(plan, &s->surf, plan->local + b * n * plan->nvec, b, want_grad);
+}
+
+/* W-list boxes with fewer sources than surface points are summed directly: exact, and
+ * cheaper than evaluating their n equivalent charges. */
+static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
+                     scratch *s) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  const int n = plan->ops.n;
+  for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
+    int64_t c = L->w_idx[e];
+    if (nsrc_of(t, c) <= n) {
+      p2p_boxes(plan, c, b, want_grad);
+      continue;
+    }
+    box_surface(t, c, ctx->unit_inner, n, s->surf);
+    surface_to_box(plan, &s->surf, plan->multipole + c * n * plan->nvec, b, want_grad);
+  }
+}
+
+/* Gathers the sources of all U-list leaves so one vectorized sum covers them. */
+static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
+                    int64_t *cap) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  const int nv = plan->nvec;
+  int64_t ns = 0;
+  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+    ns += nsrc_of(t, L->u_idx[e]);
+  if (ns > *cap) {
+    free(*gather);
+    *cap = 2 * ns;
+    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + nv) * *cap), sizeof(double)));
+  }
+  double *x = *gather, *y = x + *cap, *z = y + *cap, *q = z + *cap;
+  int64_t m = 0;
+  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
+    int64_t a = L->u_idx[e], sb = t->src_begin[a], na = nsrc_of(t, a);
+    memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
+    memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
+    memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
+    memcpy(q + m * nv, plan->q + sb * nv, (size_t)(na * nv) * sizeof(double));
+    m += na;
+  }
+  double *pot, *g[3];
+  leaf_target_ptrs(plan, b, want_grad, &pot, g);
+  int64_t tb = t->trg_begin[b];
+  kifmm__p2p_many(plan_rsqrt(plan), nv, m, x, y, z, q, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb,
+                  t->tz + tb, pot, g[0], g[1], g[2], t->ntrg);
+  return KIFMM_SUCCESS;
+}
+
+static int leaf_pass(kifmm_plan *plan, const pass_ctx *ctx, leaf_op op, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    scratch s = scratch_new(0, plan->ops.n);
+    double *gather = NULL;
+    int64_t cap = 0;
+    failed = !s.ok;
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t j = 0; j < t->nleaf; j++) {
+      int64_t b = t->leaf_box[j];
+      if (failed || ntrg_of(t, b) == 0)
+        continue;
+      if (op == LEAF_L2P)
+        l2p_leaf(plan, ctx, b, want_grad, &s);
+      else if (op == LEAF_M2P)
+        m2p_leaf(plan, ctx, b, want_grad, &s);
+      else if (p2p_leaf(plan, b, want_grad, &gather, &cap) != KIFMM_SUCCESS)
+        failed = 1;
+    }
+    free(gather);
+    free(s.buf);
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
+}
+
+/* ---- driver ---- */
+static void reset_timers(kifmm_stats *s) {
+  s->t_p2m = s->t_m2m = s->t_m2l = s->t_l2l = s->t_p2l = s->t_m2p = s->t_l2p = s->t_p2p = 0;
+}
+
+static int new_ctx(const kifmm_plan *plan, pass_ctx **out) {
+  pass_ctx *ctx;
+  ALLOC(ctx, 1);
+  const double o[3] = {0, 0, 0};
+  const int p = plan->ops.order;
+  kifmm__surface(p, KIFMM_RATIO_INNER(p), 1.0, o, ctx->unit_inner);
+  kifmm__surface(p, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->unit_outer);
+  const int q = plan->ops.check_order;
+  kifmm__surface(q, KIFMM_RATIO_INNER(p), 1.0, o, ctx->check_inner);
+  kifmm__surface(q, KIFMM_RATIO_OUTER(p), 1.0, o, ctx->check_outer);
+  for (int t = 0; t < KIFMM_NTV; t++)
+    ctx->group[t] = kifmm__tv_group(t);
+  ctx->plan = plan;
+  *out = ctx;
+  return KIFMM_SUCCESS;
+}
+
+#define RUN(field, call)                                 \
+  if (status == KIFMM_SUCCESS) {                         \
+    double t0_ = kifmm__wtime();                         \
+    status = (call);                                     \
+    plan->stats.field += kifmm__wtime() - t0_;           \
+  }
+#define PHASE(name, field, call)                         \
+  kifmm__progress(name, 0.0);                            \
+  RUN(field, call);                                      \
+  kifmm__progress(name, 1.0);
+
+/* Split from the downward stage so that the distributed plan (let.c) can complete the
+ * multipoles of shared and remote boxes in between. */
+int kifmm__evaluate_upward(kifmm_plan *plan) {
+  const kifmm_tree *t = &plan->tree;
+  pass_ctx *ctx;
+  CHECK(new_ctx(plan, &ctx));
+  reset_timers(&plan->stats);
+  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
+  int status = KIFMM_SUCCESS;
+  PHASE("p2m", t_p2m, p2m(plan, ctx));
+  PHASE("m2m", t_m2m, m2m(plan));
+  free(ctx);
+  return status;
+}
+
+/* Zeroed results: the first of the downward parts to run adds into them. */
+static void clear_results(kifmm_plan *plan, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  const size_t nv = (size_t)plan->nvec;
+  memset(plan->pot, 0, (size_t)t->ntrg * nv * sizeof(double));
+  if (want_grad) { /* potential only leaves the gradient arrays alone */
+    memset(plan->gx, 0, (size_t)t->ntrg * nv * sizeof(double));
+    memset(plan->gy, 0, (size_t)t->ntrg * nv * sizeof(double));
+    memset(plan->gz, 0, (size_t)t->ntrg * nv * sizeof(double));
+  }
+}
+
+/* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. */
+static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
+  int status = KIFMM_SUCCESS;
+  kifmm__progress("downward", 0.0);
+  for (int l = 2; l <= t->depth; l++) {
+    RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
+    RUN(t_m2l, m2l(plan, ctx, l));
+    RUN(t_p2l, p2l(plan, ctx, l, want_grad));
+    if (l < t->depth)
+      kifmm__progress("downward", (double)(l - 1) / (t->depth - 1));
+  }
+  kifmm__progress("downward", 1.0);
+  PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
+  PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
+  return status;
+}
+
+/* The near field (P2P): reads only charges and points. */
+static int near_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
+  int status = KIFMM_SUCCESS;
+  PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
+  return status;
+}
+
+/* One part of the downward stage, or both in the one-process order (far, then near). */
+enum { PART_FAR = 1, PART_NEAR = 2 };
+static int downward_parts(kifmm_plan *plan, int want_grad, int parts, int clear) {
+  pass_ctx *ctx;
+  CHECK(new_ctx(plan, &ctx));
+  if (clear)
+    clear_results(plan, want_grad);
+  int status = KIFMM_SUCCESS;
+  if (parts & PART_FAR)
+    status = far_field(plan, ctx, want_grad);
+  if (status == KIFMM_SUCCESS && (parts & PART_NEAR))
+    status = near_field(plan, ctx, want_grad);
+  free(ctx);
+  return status;
+}
+
+int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_FAR | PART_NEAR, 1);
+}
+
+int kifmm__evaluate_near(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_NEAR, 1);
+}
+
+int kifmm__evaluate_far(kifmm_plan *plan, int want_grad) {
+  return downward_parts(plan, want_grad, PART_FAR, 0);
+}
+#undef PHASE
+#undef RUN
+
+int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad) {
+  CHECK(kifmm__evaluate_upward(plan));
+  return kifmm__evaluate_downward(plan, want_grad);
+}

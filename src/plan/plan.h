@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* A plan's state and the layer every evaluation path stands on (src/plan/): setting up a
+ * plan from checked input (setup.c) and the passes over its tree (evaluate.c). The public
+ * API (src/api/) and the distributed layer (src/mpi/) call down into it, never it into them. */
+#ifndef KIFMM_PLAN_H
+#define KIFMM_PLAN_H
+
+#include "operators/operators.h"
+#include "plan/costmodel.h"
+
+/* Target boxes one M2L block takes at most (evaluate.c); the memory estimate counts it. */
+#define KIFMM_M2L_BLOCK_MAX 512
+
+struct kifmm_plan {
+  kifmm_options opts;
+  int nthreads;
+  kifmm_tree tree;
+  kifmm_lists lists;
+  kifmm_operators ops;
+  kifmm_stats stats;
+  /* work arrays reused by every evaluation, sized for nvec_cap charge vectors (grown by
+   * kifmm__plan_reserve, never shrunk) and laid out for the nvec of the running evaluation */
+  int nvec, nvec_cap;
+  double *multipole; /* nbox * nvec * n: [box][vector][n] */
+  double *local;     /* nbox * nvec * n */
+  double *q;         /* sorted charges, [source][vector] */
+  double *pot, *gx, *gy, *gz; /* sorted target results, each [vector][target] */
+  struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
+};
+
+/* ---- Setting up (setup.c) ---- */
+/* Checked options and points, and a plan with its parameters resolved (nothing built). opts
+ * is in this library's layout (the public entry points import the caller's, src/api/abi.c). */
+KIFMM_INTERNAL int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg,
+                                   const double *trg, const kifmm_options *opts,
+                                   kifmm_plan **out);
+/* Frees everything a plan holds but its distributed part (p->let, whose owner, src/mpi/,
+ * frees it first); NULL is accepted. */
+KIFMM_INTERNAL void kifmm__plan_free(kifmm_plan *p);
+/* Threads of the next call: options.num_threads, or OpenMP's setting at the time of the call
+ * when it is 0 (omp_set_num_threads, OMP_NUM_THREADS). */
+KIFMM_INTERNAL int kifmm__plan_threads(const kifmm_options *o);
+KIFMM_INTERNAL int kifmm__plan_alloc_work(kifmm_plan *p);
+/* Work arrays for at least nvec vectors (kept when large enough; unchanged on failure), and
+ * sets p->nvec. */
+KIFMM_INTERNAL int kifmm__plan_reserve(kifmm_plan *p, int nvec);
+/* The argument checks of an evaluation on this process's arrays, one-process and distributed
+ * alike: nvec (< 0 refused, 0 accepted here and left to the caller), pointers, sizes that nvec
+ * multiplies (per_vector: the most bytes any count takes a vector; refused when nvec times it
+ * overflows) and finite charges in every vector. */
+KIFMM_INTERNAL int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg,
+                                          int64_t per_vector, const double *charges,
+                                          const double *pot);
+KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
+
+/* ---- The passes (evaluate.c) ---- */
+KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);
+/* The two stages of kifmm__evaluate_sorted(): P2M and M2M; then L2L, M2L, P2L and the leaf
+ * pass, which read plan->q again, so that charges and multipoles may be completed between
+ * the two (the distributed plan, src/mpi/let.c). */
+KIFMM_INTERNAL int kifmm__evaluate_upward(kifmm_plan *plan);
+KIFMM_INTERNAL int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad);
+/* kifmm__evaluate_downward() in two parts, near field first, so that the multipoles may be
+ * completed while the near field runs (let.c): kifmm__evaluate_near() clears the results
+ * and adds P2P, which reads plan->q only; kifmm__evaluate_far() then adds M2L, L2L, P2L, L2P
+ * and M2P. The sums are those of kifmm__evaluate_downward() up to rounding (another order). */
+KIFMM_INTERNAL int kifmm__evaluate_near(kifmm_plan *plan, int want_grad);
+KIFMM_INTERNAL int kifmm__evaluate_far(kifmm_plan *plan, int want_grad);
+
+#endif /* KIFMM_PLAN_H */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* A plan from checked input, before anything is built: options and points validated, the
+ * automatic choices made, and the work arrays every evaluation path shares (src/plan/). */
+#include <omp.h>
+#include <stdio.h>
+
+#include "plan/plan.h"
+
+#define KIFMM_MAX_POINTS ((int64_t)1 << 40)
+
+static int validate_options(const kifmm_options *o) {
+  if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
+    return KIFMM_ERR_INVALID_ORDER;
+  if (o->ncrit < 0)
+    return KIFMM_ERR_INVALID_NCRIT;
+  if (o->max_level < 1 || o->max_level > KIFMM_MAX_LEVEL)
+    return KIFMM_ERR_INVALID_MAX_LEVEL;
+  if (o->num_threads < 0)
+    return KIFMM_ERR_INVALID_THREADS;
+  if (!(o->compression_tol == 0.0 || (o->compression_tol > 0.0 && o->compression_tol < 1.0)))
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  if (!(o->tolerance == 0.0 || (o->tolerance >= kifmm__tolerance_floor() && o->tolerance <= 0.1)))
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  if (o->nvec < 1)
+    return KIFMM_ERR_INVALID_NVEC;
+  return KIFMM_SUCCESS;
+}
+
+/* The automatic choices: the order from the tolerance, the leaf size from the distribution
+ * (ncrit = 0). Stats report what was chosen. */
+static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
+                              const double *trg) {
+  double dim = 3.0;
+  if (o->tolerance > 0.0 || o->ncrit == 0)
+    CHECK(kifmm__distribution_dimension(nsrc, src, ntrg, trg, &dim));
+  if (o->tolerance > 0.0) /* -1 below the smallest tolerance of this distribution */
+    o->order = kifmm__order_for_tolerance(o->tolerance, dim, &o->compression_tol);
+  if (o->order < KIFMM_MIN_ORDER)
+    return KIFMM_ERR_INVALID_TOLERANCE;
+  if (o->ncrit == 0)
+    CHECK(kifmm__choose_ncrit(o, dim, &o->ncrit));
+  return KIFMM_SUCCESS;
+}
+
+static int validate_points(int64_t nsrc, const double *src, int64_t ntrg, const double *trg) {
+  if (nsrc < 0 || ntrg < 0)
+    return KIFMM_ERR_INVALID_COUNT;
+  if (nsrc > KIFMM_MAX_POINTS || ntrg > KIFMM_MAX_POINTS)
+    return KIFMM_ERR_TOO_MANY_POINTS;
+  if ((nsrc > 0 && !src) || (ntrg > 0 && !trg))
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (!kifmm__all_finite(3 * nsrc, src) || !kifmm__all_finite(3 * ntrg, trg))
+    return KIFMM_ERR_NONFINITE_COORDINATE;
+  return KIFMM_SUCCESS;
+}
+
+/* num_threads = 0 follows OpenMP's setting at the time of each call (omp_set_num_threads,
+ * OMP_NUM_THREADS), so it is resolved again by every kifmm_evaluate(). */
+int kifmm__plan_threads(const kifmm_options *o) {
+  return o->num_threads > 0 ? o->num_threads : omp_get_max_threads();
+}
+
+/* All new arrays first, so that a failure leaves the plan as it was. */
+int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
+  if (nvec <= p->nvec_cap) {
+    p->nvec = nvec;
+    return KIFMM_SUCCESS;
+  }
+  /* every size below is a count times nvec: refuse what would overflow, never allocatable */
+  if (nvec > INT64_MAX / (kifmm__work_bytes(p, 1) + 8))
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  int64_t nb = p->tree.nbox, n = p->ops.n, nt = p->tree.ntrg;
+  double *mult = NULL, *loc = NULL, *q = NULL, *pot = NULL, *g = NULL;
+  int ok = kifmm__calloc((void **)&mult, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&loc, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&q, (size_t)(p->tree.nsrc * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&pot, (size_t)(nt * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&g, (size_t)(3 * nt * nvec), sizeof(double)) == 0;
+  if (!ok) {
+    free(mult);
+    free(loc);
+    free(q);
+    free(pot);
+    free(g);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  }
+  p->stats.bytes += kifmm__work_bytes(p, nvec) - kifmm__work_bytes(p, p->nvec_cap);
+  free(p->multipole);
+  free(p->local);
+  free(p->q);
+  free(p->pot);
+  free(p->gx);
+  p->multipole = mult;
+  p->local = loc;
+  p->q = q;
+  p->pot = pot;
+  p->gx = g;
+  p->gy = g + nt * nvec;
+  p->gz = p->gy + nt * nvec;
+  p->nvec = p->nvec_cap = nvec;
+  return KIFMM_SUCCESS;
+}
+
+/* One vector's arrays at plan creation; evaluations of more vectors grow them. */
+int kifmm__plan_alloc_work(kifmm_plan *p) { return kifmm__plan_reserve(p, 1); }
+
+void kifmm__plan_fill_stats(kifmm_plan *p) {
+  kifmm_stats *s = &p->stats;
+  s->nsrc = p->tree.nsrc;
+  s->ntrg = p->tree.ntrg;
+  s->nboxes = p->tree.nbox;
+  s->nleaves = p->tree.nleaf;
+  s->depth = p->tree.depth;
+  s->order = p->ops.order;
+  s->nsurf = p->ops.n;
+  s->m2l_rank = p->ops.kl > p->ops.kr ? p->ops.kl : p->ops.kr;
+  s->m2l_max_rank = 0;
+  for (int t = 0; t < KIFMM_NTV; t++)
+    s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
+  s->compression_tol = p->ops.tol;
+  s->ncrit = p->opts.ncrit;
+  s->tolerance = p->opts.tolerance;
+  s->nranks = 1;
+  s->rank = 0;
+  s->nsrc_global = p->tree.nsrc;
+  s->ntrg_global = p->tree.ntrg;
+  kifmm__tree_leaf_load(&p->tree, p->opts.ncrit, &s->max_leaf_points, &s->overfull_leaves);
+  kifmm__blas_describe(s->blas, sizeof(s->blas), s->blas_core, sizeof(s->blas_core));
+  snprintf(s->simd, sizeof(s->simd), "%s", kifmm__simd_name(kifmm__simd()));
+  int64_t work = kifmm__work_bytes(p, p->nvec_cap > 1 ? p->nvec_cap : 1);
+  s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
+             kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
+}
+
+/* Checked options and points, and a plan with its parameters resolved (nothing built yet). */
+int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                    const kifmm_options *opts, kifmm_plan **out) {
+  kifmm_options o = *opts;
+  CHECK(validate_options(&o));
+  CHECK(validate_points(nsrc, src, ntrg, trg));
+  kifmm_plan *p = calloc(1, sizeof(*p));
+  if (!p)
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  p->opts = o;
+  p->nthreads = kifmm__plan_threads(&o);
+  int status = resolve_parameters(&p->opts, nsrc, src, ntrg, trg);
+  if (status != KIFMM_SUCCESS) {
+    kifmm__plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return status;
+}
+
+int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg, int64_t per_vector,
+                            const double *charges, const double *pot) {
+  if (nvec < 0)
+    return KIFMM_ERR_INVALID_NVEC;
+  if (nvec == 0)
+    return KIFMM_SUCCESS;
+  if ((nsrc > 0 && !charges) || (ntrg > 0 && !pot))
+    return KIFMM_ERR_NULL_ARGUMENT;
+  if (nvec > INT64_MAX / per_vector)
+    return KIFMM_ERR_OUT_OF_MEMORY;
+  if (!kifmm__all_finite(nsrc * nvec, charges))
+    return KIFMM_ERR_NONFINITE_CHARGE;
+  return KIFMM_SUCCESS;
+}
+
+void kifmm__plan_free(kifmm_plan *p) {
+  if (!p)
+    return;
+  kifmm__tree_free(&p->tree);
+  kifmm__lists_free(&p->lists);
+  kifmm__operators_free(&p->ops);
+  free(p->multipole);
+  free(p->local);
+  free(p->q);
+  free(p->pot);
+  free(p->gx);
+  free(p);
+}
