@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The README's C example: plan once on a point cloud, evaluate potentials and gradients,
- * check a sample of targets against the direct sum. Exit status 0 when accurate. */
+/* The C example of docs/api.md as a whole program: plan once on a point cloud, evaluate
+ * potentials and gradients, check a sample of targets against the direct sum. Exit status 0
+ * when accurate. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

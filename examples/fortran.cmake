@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-# Included from examples/CMakeLists.txt: the C demo (the README's example) and the Fortran
+# Included from examples/CMakeLists.txt: the C demo (docs/api.md's example) and the Fortran
 # time-stepping demo, built against the shared libraries as users link them, and their runs
 # in ctest (the Fortran demo alone and under mpiexec -n 1).
 add_executable(demo ${CMAKE_CURRENT_LIST_DIR}/demo.c)

@@ -76,7 +76,7 @@ typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_s
  * newer than the library) gives KIFMM_ERR_STRUCT_SIZE. kifmm_default_options() and
  * kifmm_plan_stats() are inline so that they record the caller's sizeof, which source
  * written against 0.1 therefore does without change. Binaries compiled against 0.1 (no
- * struct_size) keep working: see "ABI and versioning" in README.md. */
+ * struct_size) keep working: see "ABI and versioning" in docs/api.md. */
 
 /* Options. Obtain defaults with kifmm_default_options() and change what you need; do not
  * build one field by field (a struct_size of 0 is refused).
@@ -111,7 +111,7 @@ typedef struct kifmm_options {
                               plan then chooses the order (reported in the stats; the
                               gradient's error is within 10x); 0 = use order; default 0.
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
-                              wide far from the origin) limit any method: see README */
+                              wide far from the origin) limit any method: see docs/api.md */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
   void *progress_data;     /* handed to progress unchanged; default NULL */
   /* since 0.3 */

@@ -12,8 +12,9 @@
 extern "C" {
 #endif
 
-/* File layout (README.md, "File layout"). Coordinates are float64 datasets of shape (N, 3) in C
- * order (h5py shape (N, 3); Fortran reads them as (3, N), the layout of kifmm_plan_create).
+/* File layout (docs/cli-and-files.md, "File layouts"). Coordinates are float64 datasets of
+ * shape (N, 3) in C order (h5py shape (N, 3); Fortran reads them as (3, N), the layout of
+ * kifmm_plan_create).
  *   particle file: /sources (N, 3), /charges (N), optional /targets (M, 3)
  *                  (absent: the targets are the sources, M = N)
  *   result file:   /potential (M), /gradient (M, 3), attributes on "/" (kifmm_result_meta) */
