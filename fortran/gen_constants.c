@@ -21,6 +21,10 @@ int main(void) {
   printf("  integer(c_int32_t), parameter, public :: KIFMM_MAX_ORDER = %d\n", KIFMM_MAX_ORDER);
   printf("  integer(c_int32_t), parameter, public :: KIFMM_MAX_LEVEL = %d\n", KIFMM_MAX_LEVEL);
   printf("  integer, parameter, public :: KIFMM_PATH_MAX = %d\n", KIFMM_PATH_MAX);
+  printf("  ! Kernels (options%%kernel).\n");
+  printf("  integer(c_int32_t), parameter, public :: KIFMM_KERNEL_LAPLACE = %d\n", KIFMM_KERNEL_LAPLACE);
+  printf("  integer(c_int32_t), parameter, public :: KIFMM_KERNEL_YUKAWA = %d\n", KIFMM_KERNEL_YUKAWA);
+  printf("  integer(c_int32_t), parameter, public :: KIFMM_KERNEL_STOKES = %d\n", KIFMM_KERNEL_STOKES);
   printf("  ! Version of the headers the module was built from (kifmm_version() gives the library's).\n");
   printf("  integer, parameter, public :: KIFMM_VERSION_MAJOR = %d\n", KIFMM_VERSION_MAJOR);
   printf("  integer, parameter, public :: KIFMM_VERSION_MINOR = %d\n", KIFMM_VERSION_MINOR);

@@ -45,6 +45,12 @@ module kifmm
                                        !< value; data: type(c_ptr), value); c_null_funptr = none
     type(c_ptr) :: progress_data = c_null_ptr !< passed to progress unchanged
     integer(c_int32_t) :: nvec         !< charge vectors per evaluation the plan is tuned for; default 1
+    integer(c_int32_t) :: kernel       !< KIFMM_KERNEL_LAPLACE (default), _YUKAWA or _STOKES
+    integer(c_int32_t) :: periodic(3)  !< 1 = periodic along x, y, z; default 0 (free space)
+    real(c_double) :: kernel_param     !< Yukawa kappa >= 0, Stokes viscosity > 0; default 0
+    real(c_double) :: cell_origin(3)   !< lower corner of the cell; default 0
+    real(c_double) :: cell_length      !< side of the cubic cell, > 0 if periodic; default 1
+    real(c_double) :: cell_aspect(3)   !< sides over cell_length: (1, 1, 1) only so far
   end type kifmm_options
 
   !> Statistics of a plan: the C struct kifmm_stats, field for field (times in seconds).
@@ -78,6 +84,9 @@ module kifmm
     integer(c_int64_t) :: bytes_sent, bytes_received !< MPI bytes of the last evaluation
     real(c_double) :: t_partition           !< distributed: parallel sort and ownership (in t_tree)
     real(c_double) :: t_comm_wait           !< last evaluation: time waiting for messages
+    integer(c_int32_t) :: kernel            !< options%kernel
+    integer(c_int32_t) :: periodic(3)       !< options%periodic
+    real(c_double) :: kernel_param          !< options%kernel_param
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with
@@ -121,6 +130,7 @@ module kifmm
   end interface kifmm_evaluate
   public :: kifmm_plan_associated, kifmm_direct, kifmm_plan_estimate
   public :: kifmm_error_string, kifmm_version, kifmm_last_status
+  public :: kifmm_error_detail, kifmm_kernel_dims
 
   !> Status of the most recent wrapper call (see kifmm_last_status()).
   integer, save :: last_status = KIFMM_SUCCESS
@@ -214,6 +224,19 @@ module kifmm
       integer(c_int), value :: status
       type(c_ptr) :: msg
     end function c_error_string
+
+    function c_error_detail() bind(C, name="kifmm_error_detail") result(msg)
+      import :: c_ptr
+      type(c_ptr) :: msg
+    end function c_error_detail
+
+    function c_kernel_dims(kernel, density_dim, value_dim) &
+        bind(C, name="kifmm_kernel_dims") result(s)
+      import :: c_int, c_int32_t
+      integer(c_int32_t), value :: kernel
+      integer(c_int32_t), intent(out) :: density_dim, value_dim
+      integer(c_int) :: s
+    end function c_kernel_dims
 
     function c_version() bind(C, name="kifmm_version") result(v)
       import :: c_ptr
@@ -518,6 +541,24 @@ contains
     character(len=:), allocatable :: msg
     msg = c_string(c_error_string(int(status, c_int)))
   end function kifmm_error_string
+
+  !> What the last failed call on this thread found, e.g. which point lies outside the cell;
+  !> "" when there is none (kifmm_error_detail()).
+  function kifmm_error_detail() result(msg)
+    character(len=:), allocatable :: msg
+    msg = c_string(c_error_detail())
+  end function kifmm_error_detail
+
+  !> Dimensions of a kernel: density components per source (charges(density_dim, nsrc)) and
+  !> value components per target (pot(value_dim, ntrg), grad(3, value_dim, ntrg)).
+  subroutine kifmm_kernel_dims(kernel, density_dim, value_dim, status)
+    integer(c_int32_t), intent(in) :: kernel
+    integer(c_int32_t), intent(out) :: density_dim, value_dim
+    integer, intent(out), optional :: status
+    density_dim = 0
+    value_dim = 0
+    call finish(c_kernel_dims(kernel, density_dim, value_dim), status)
+  end subroutine kifmm_kernel_dims
 
   !> Version of the linked library, e.g. "0.3.0".
   function kifmm_version() result(version)

@@ -63,7 +63,21 @@ extern "C" {
     "struct_size of kifmm_options/kifmm_stats is not a layout this library knows")            \
   X(KIFMM_ERR_NOT_REPRESENTABLE, 26,                                                           \
     "a result overflows double precision (point cloud too small for these charges)")          \
-  X(KIFMM_ERR_INVALID_NVEC, 27, "the number of charge vectors (nvec) is out of range")
+  X(KIFMM_ERR_INVALID_NVEC, 27, "the number of charge vectors (nvec) is out of range")          \
+  X(KIFMM_ERR_INVALID_KERNEL, 28, "unknown kernel (KIFMM_KERNEL_LAPLACE, _YUKAWA or _STOKES)")  \
+  X(KIFMM_ERR_INVALID_KERNEL_PARAM, 29,                                                        \
+    "kernel_param out of range: Yukawa kappa finite and >= 0, Stokes viscosity finite and > 0") \
+  X(KIFMM_ERR_INVALID_CELL, 30,                                                                \
+    "periodic flags must be 0 or 1; with any periodic direction cell_origin must be finite, "  \
+    "cell_length finite and > 0 and cell_aspect {1, 1, 1}")                                   \
+  X(KIFMM_ERR_OUTSIDE_CELL, 31,                                                                \
+    "a point lies outside the cell along a direction that is not periodic "                    \
+    "(kifmm_error_detail() names it)")                                                         \
+  X(KIFMM_ERR_NOT_NEUTRAL, 32,                                                                 \
+    "the charges of a Laplace sum over periodic images must add to zero "                      \
+    "(|sum q| <= 1e-10 sum |q|)")                                                               \
+  X(KIFMM_ERR_UNSUPPORTED, 33,                                                                 \
+    "this combination of options is not supported yet (kifmm_error_detail() says which)")
 
 #define KIFMM_STATUS_ENUM_ENTRY(name, value, message) name = value,
 typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_status;
@@ -77,6 +91,23 @@ typedef enum kifmm_status { KIFMM_STATUS_LIST(KIFMM_STATUS_ENUM_ENTRY) } kifmm_s
  * kifmm_plan_stats() are inline so that they record the caller's sizeof, which source
  * written against 0.1 therefore does without change. Binaries compiled against 0.1 (no
  * struct_size) keep working: see "ABI and versioning" in docs/api.md. */
+
+/* Kernels (options.kernel). With r = y - x the vector from a source x to a target y:
+ *
+ *   kernel                  density per source    value per target        gradient per target
+ *   KIFMM_KERNEL_LAPLACE    1 (charge q)          1: sum q / (4 pi |r|)   3: d/dy_l
+ *   KIFMM_KERNEL_YUKAWA     1 (charge q)          1: sum q exp(-kappa |r|) / (4 pi |r|)      3
+ *   KIFMM_KERNEL_STOKES     3 (force f_k)         3: velocity u_i = sum (delta_ik / |r| +
+ *                                                    r_i r_k / |r|^3) f_k / (8 pi mu)       9
+ *
+ * Densities are interleaved per source (Stokes: charges[3j + k], a Fortran (3, N) array),
+ * values per target (pot[3t + i]) and gradients per target, value component major:
+ * grad[G t + 3 i + l] = d value_i / d y_l with G = 3 * value dimension. kernel_param is kappa
+ * (Yukawa; 0 gives Laplace) or the viscosity mu (Stokes). kifmm_kernel_dims() gives the
+ * dimensions, so that bindings never hard-code this table. */
+#define KIFMM_KERNEL_LAPLACE 0
+#define KIFMM_KERNEL_YUKAWA 1
+#define KIFMM_KERNEL_STOKES 2
 
 /* Options. Obtain defaults with kifmm_default_options() and change what you need; do not
  * build one field by field (a struct_size of 0 is refused).
@@ -118,6 +149,18 @@ typedef struct kifmm_options {
   int32_t nvec;            /* charge vectors per evaluation the plan is tuned for, >= 1: the
                               automatic leaf size and kifmm_plan_estimate() count them;
                               kifmm_evaluate_many() accepts any number; default 1 */
+  /* since 0.4: the kernel and the periodic cell */
+  int32_t kernel;          /* KIFMM_KERNEL_LAPLACE (default), KIFMM_KERNEL_YUKAWA or
+                              KIFMM_KERNEL_STOKES: see the table below */
+  int32_t periodic[3];     /* 1 = the sum runs over the images of the cell along x, y, z;
+                              0 = free; default {0, 0, 0} (free space) */
+  double kernel_param;     /* Yukawa: screening kappa >= 0 (0 is Laplace); Stokes: viscosity
+                              mu > 0; Laplace: ignored; default 0 */
+  double cell_origin[3];   /* lower corner of the cell; default {0, 0, 0} */
+  double cell_length;      /* side L of the cell [origin, origin + L)^3; default 1. Read only
+                              where a direction is periodic */
+  double cell_aspect[3];   /* sides of the cell over cell_length: {1, 1, 1} (a cube; the default)
+                              is the only value supported so far, kept for rectangular cells */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_options;
 
@@ -158,6 +201,10 @@ typedef struct kifmm_stats {
   int64_t bytes_received;  /* MPI message bytes this rank received in the last evaluation */
   double t_partition;      /* distributed plans: parallel sort and leaf ownership (in t_tree) */
   double t_comm_wait;      /* last evaluation: time this rank waited for messages */
+  /* since 0.4 */
+  int32_t kernel;          /* options.kernel */
+  int32_t periodic[3];     /* options.periodic */
+  double kernel_param;     /* options.kernel_param */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 
@@ -305,6 +352,16 @@ static inline int kifmm_plan_estimate(int64_t nsrc, const double *src, int64_t n
 
 /* Static message for a status code; unknown codes give "unknown status code". */
 KIFMM_EXPORT const char *kifmm_error_string(int status);
+
+/* What the last call on this thread that failed with a status adding detail found, e.g.
+ * "source 17 lies outside the cell along z (not periodic)"; "" when there is none. The text
+ * belongs to the library and is overwritten by the next such failure on the thread. */
+KIFMM_EXPORT const char *kifmm_error_detail(void);
+
+/* Dimensions of a kernel (the table above): [out] density_dim (components per source of
+ * charges), value_dim (components per target of pot; grad has 3 * value_dim). Either pointer
+ * may be NULL. Returns KIFMM_ERR_INVALID_KERNEL, writing nothing, for an unknown kernel. */
+KIFMM_EXPORT int kifmm_kernel_dims(int32_t kernel, int32_t *density_dim, int32_t *value_dim);
 
 /* Library version, e.g. "0.1.0". */
 KIFMM_EXPORT const char *kifmm_version(void);

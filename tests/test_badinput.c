@@ -60,6 +60,69 @@ static void test_plan_create(const double *pts, int64_t n) {
   EXPECT(plan == before, "plan pointer untouched by failed creates");
 }
 
+/* The kernel and cell options: each bad value its own status, with a detail. */
+static void test_kernel_and_cell(const double *pts, int64_t n) {
+  kifmm_plan *plan = NULL;
+  kifmm_options o = kifmm_default_options();
+  o.kernel = 3;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_KERNEL);
+  EXPECT(strstr(kifmm_error_detail(), "kernel 3") != NULL, "detail names the kernel: %s",
+         kifmm_error_detail());
+  o.kernel = -1;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_KERNEL);
+  const double bad_kappa[] = {-1.0, NAN, INFINITY};
+  for (int i = 0; i < 3; i++) {
+    o = kifmm_default_options();
+    o.kernel = KIFMM_KERNEL_YUKAWA;
+    o.kernel_param = bad_kappa[i];
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_KERNEL_PARAM);
+  }
+  const double bad_mu[] = {0.0, -2.0, NAN, INFINITY};
+  for (int i = 0; i < 4; i++) {
+    o = kifmm_default_options();
+    o.kernel = KIFMM_KERNEL_STOKES;
+    o.kernel_param = bad_mu[i];
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_KERNEL_PARAM);
+  }
+  o = kifmm_default_options();
+  o.kernel_param = NAN; /* Laplace ignores it */
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_SUCCESS);
+  kifmm_plan_destroy(&plan);
+  const int32_t bad_flag[] = {2, -1};
+  for (int i = 0; i < 2; i++) {
+    o = kifmm_default_options();
+    o.periodic[1] = bad_flag[i];
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_CELL);
+  }
+  const double bad_length[] = {0.0, -1.0, NAN, INFINITY};
+  for (int i = 0; i < 4; i++) {
+    o = kifmm_default_options();
+    o.periodic[2] = 1;
+    o.cell_length = bad_length[i];
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_CELL);
+  }
+  o = kifmm_default_options();
+  o.periodic[0] = 1;
+  o.cell_origin[1] = NAN;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_CELL);
+  o = kifmm_default_options();
+  o.periodic[0] = 1;
+  o.cell_aspect[2] = 2.0;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_CELL);
+  o = kifmm_default_options();
+  o.cell_length = -1.0; /* ignored in free space */
+  o.cell_origin[0] = NAN;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_SUCCESS);
+  kifmm_plan_destroy(&plan);
+  int32_t sd = -7, vd = -7;
+  EXPECT_STATUS(kifmm_kernel_dims(5, &sd, &vd), KIFMM_ERR_INVALID_KERNEL);
+  EXPECT(sd == -7 && vd == -7, "dims untouched for an unknown kernel");
+  EXPECT_STATUS(kifmm_kernel_dims(KIFMM_KERNEL_STOKES, &sd, &vd), KIFMM_SUCCESS);
+  EXPECT(sd == 3 && vd == 3, "Stokes dims");
+  EXPECT_STATUS(kifmm_kernel_dims(KIFMM_KERNEL_LAPLACE, &sd, NULL), KIFMM_SUCCESS);
+  EXPECT(sd == 1, "Laplace dims");
+}
+
 static void test_evaluate(const double *pts, int64_t n) {
   kifmm_options o = kifmm_default_options();
   o.order = 4;
@@ -164,6 +227,7 @@ int main(void) {
   double *pts = tu_alloc(3 * N);
   tu_points(TU_CUBE, N, &seed, pts);
   test_plan_create(pts, N);
+  test_kernel_and_cell(pts, N);
   test_evaluate(pts, N);
   test_empty(pts, N);
   test_identical_points();

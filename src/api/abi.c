@@ -20,16 +20,18 @@
  * binaries built against them keep working (their struct is a prefix of ours). */
 static const size_t options_sizes[] = {LAYOUT_SIZE(kifmm_options, cache_dir),
                                        LAYOUT_SIZE(kifmm_options, progress_data),
-                                       LAYOUT_SIZE(kifmm_options, nvec)};
+                                       LAYOUT_SIZE(kifmm_options, nvec),
+                                       LAYOUT_SIZE(kifmm_options, cell_aspect)};
 static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
                                      LAYOUT_SIZE(kifmm_stats, overfull_leaves),
                                      LAYOUT_SIZE(kifmm_stats, tolerance),
                                      LAYOUT_SIZE(kifmm_stats, simd),
-                                     LAYOUT_SIZE(kifmm_stats, t_comm_wait)};
+                                     LAYOUT_SIZE(kifmm_stats, t_comm_wait),
+                                     LAYOUT_SIZE(kifmm_stats, kernel_param)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, nvec),
+_Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, cell_aspect),
                "kifmm_options grew: append its new size to options_sizes");
-_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, t_comm_wait),
+_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, kernel_param),
                "kifmm_stats grew: append its new size to stats_sizes");
 
 /* The 0.1 layouts, frozen: no struct_size, otherwise the same fields in the same order. */
@@ -74,6 +76,9 @@ static void set_defaults(kifmm_options *o) {
   o->use_cache = 1;
   o->compression_tol = 0.0;
   o->nvec = 1;
+  o->kernel = KIFMM_KERNEL_LAPLACE;
+  o->cell_length = 1.0;
+  o->cell_aspect[0] = o->cell_aspect[1] = o->cell_aspect[2] = 1.0;
 }
 
 static void from_v0_1(kifmm_options *o, const options_v0_1 *v) {

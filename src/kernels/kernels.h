@@ -34,4 +34,44 @@ KIFMM_INTERNAL void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const d
 KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double *x,
                                          double *k, int64_t ldk);
 
+/* ---- The kernel table (table.c) ----
+ * A kernel is one entry; the passes, the operators and the cache reach it only through this
+ * struct, never by name. All sums run in the plan's scaled coordinates (u = (x - c) / h) and
+ * without the kernel's constant factor, which the results take at the end with the unit
+ * conversion: every kernel here is of degree -1 in r once its parameter is scaled with the
+ * coordinates (Yukawa: kappa h), so values scale by factor / h and gradients by factor / h^2. */
+
+/* Direct sums of nv density vectors at once, the geometry of each pair computed once for all.
+ * Density component b (< sdim) of vector v at source j: q[j * qs + v * qv + b]. Value
+ * component a (< tdim) of vector v at target i: out[a][i + v * ldo] += sum_j K_ab q_jvb;
+ * gradient: out[tdim + 3 a + l][i + v * ldo] += d/dy_l of it, when out[tdim] != NULL (then
+ * all 3 tdim gradient pointers are set). Pairs at distance 0 contribute nothing. param is
+ * the kernel's parameter in scaled units; acc only matters where the kernel has a fast form. */
+typedef void (*kifmm_p2p_fn)(double param, kifmm_rsqrt acc, int nv, int64_t ns, const double *sx,
+                             const double *sy, const double *sz, const double *q, int64_t qs,
+                             int64_t qv, int64_t nt, const double *tx, const double *ty,
+                             const double *tz, double *const *out, int64_t ldo);
+/* Dense kernel matrix for the precomputation: K[(i tdim + a) + (j sdim + b) ldk] = K_ab(y_i -
+ * x_j) for nt targets y and ns sources x (interleaved xyz), column-major, nt tdim rows. */
+typedef void (*kifmm_matrix_fn)(double param, int64_t nt, const double *y, int64_t ns,
+                                const double *x, double *k, int64_t ldk);
+
+typedef struct kifmm_kernel {
+  int32_t id;          /* KIFMM_KERNEL_* */
+  const char *name;    /* in the operator cache key */
+  int sdim, tdim;      /* density components per source, value components per target */
+  int homogeneous;     /* 1: K(a r) = K(r) / a, one operator set serves every level; 0: the
+                          operators depend on param times the box side (one set a level) */
+  /* the constant factor of the kernel for the caller's parameter: 1/(4 pi), 1/(8 pi mu) */
+  double (*factor)(double param);
+  kifmm_matrix_fn matrix; /* NULL: not implemented yet (plans refuse the kernel) */
+  kifmm_p2p_fn p2p;
+} kifmm_kernel;
+
+/* The entry of kernel id, NULL for an unknown id. */
+KIFMM_INTERNAL const kifmm_kernel *kifmm__kernel(int32_t id);
+/* KIFMM_SUCCESS when param is valid for the kernel (checked after the id), else
+ * KIFMM_ERR_INVALID_KERNEL_PARAM. */
+KIFMM_INTERNAL int kifmm__kernel_check_param(const kifmm_kernel *k, double param);
+
 #endif /* KIFMM_KERNELS_H */

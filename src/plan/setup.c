@@ -1,12 +1,50 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* A plan from checked input, before anything is built: options and points validated, the
  * automatic choices made, and the work arrays every evaluation path shares (src/plan/). */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 
 #include "plan/plan.h"
 
 #define KIFMM_MAX_POINTS ((int64_t)1 << 40)
+
+static int validate_kernel(const kifmm_options *o) {
+  const kifmm_kernel *k = kifmm__kernel(o->kernel);
+  if (!k)
+    return kifmm__fail(KIFMM_ERR_INVALID_KERNEL, "kernel %d is not KIFMM_KERNEL_*", (int)o->kernel);
+  if (kifmm__kernel_check_param(k, o->kernel_param) != KIFMM_SUCCESS)
+    return kifmm__fail(KIFMM_ERR_INVALID_KERNEL_PARAM, "kernel_param %g is out of range for %s",
+                       o->kernel_param, k->name);
+  if (!k->matrix)
+    return kifmm__fail(KIFMM_ERR_UNSUPPORTED, "the %s kernel is not implemented yet", k->name);
+  return KIFMM_SUCCESS;
+}
+
+static int any_periodic(const kifmm_options *o) {
+  return o->periodic[0] || o->periodic[1] || o->periodic[2];
+}
+
+/* The cell is read only where a direction is periodic; the flags always. */
+static int validate_cell(const kifmm_options *o) {
+  for (int d = 0; d < 3; d++)
+    if (o->periodic[d] != 0 && o->periodic[d] != 1)
+      return kifmm__fail(KIFMM_ERR_INVALID_CELL, "periodic[%d] is %d, not 0 or 1", d,
+                         (int)o->periodic[d]);
+  if (!any_periodic(o))
+    return KIFMM_SUCCESS;
+  if (!kifmm__all_finite(3, o->cell_origin))
+    return kifmm__fail(KIFMM_ERR_INVALID_CELL, "cell_origin is not finite");
+  if (!(isfinite(o->cell_length) && o->cell_length > 0.0))
+    return kifmm__fail(KIFMM_ERR_INVALID_CELL, "cell_length %g is not finite and > 0",
+                       o->cell_length);
+  for (int d = 0; d < 3; d++)
+    if (o->cell_aspect[d] != 1.0)
+      return kifmm__fail(KIFMM_ERR_INVALID_CELL,
+                         "cell_aspect[%d] is %g: only cubic cells ({1, 1, 1}) so far", d,
+                         o->cell_aspect[d]);
+  return kifmm__fail(KIFMM_ERR_UNSUPPORTED, "periodic cells are not implemented yet");
+}
 
 static int validate_options(const kifmm_options *o) {
   if (o->order < KIFMM_MIN_ORDER || o->order > KIFMM_MAX_ORDER)
@@ -23,7 +61,8 @@ static int validate_options(const kifmm_options *o) {
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->nvec < 1)
     return KIFMM_ERR_INVALID_NVEC;
-  return KIFMM_SUCCESS;
+  CHECK(validate_kernel(o));
+  return validate_cell(o);
 }
 
 /* The automatic choices: the order from the tolerance, the leaf size from the distribution
@@ -120,6 +159,10 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   s->compression_tol = p->ops.tol;
   s->ncrit = p->opts.ncrit;
   s->tolerance = p->opts.tolerance;
+  s->kernel = p->opts.kernel;
+  s->kernel_param = p->opts.kernel_param;
+  for (int d = 0; d < 3; d++)
+    s->periodic[d] = p->opts.periodic[d];
   s->nranks = 1;
   s->rank = 0;
   s->nsrc_global = p->tree.nsrc;

@@ -23,6 +23,10 @@
 /* Allocate n elements of *ptr's type, zeroed; returns KIFMM_ERR_OUT_OF_MEMORY on failure. */
 #define ALLOC(ptr, n) CHECK(kifmm__calloc((void **)&(ptr), (size_t)(n), sizeof(*(ptr))))
 
+/* Returns status after recording a printf-style detail for kifmm_error_detail(). */
+KIFMM_INTERNAL int kifmm__fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 KIFMM_INTERNAL int kifmm__calloc(void **ptr, size_t n, size_t size);
 /* Uninitialized, for large arrays filled right away (operators read from the cache): backed
  * by huge pages where the system offers them on request. Freed with free(). */

@@ -6,7 +6,7 @@
 
 #include "kifmm.h"
 
-/* i = 0: sizeof(kifmm_options); i = 1..13: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_options); i = 1..19: offset of the i-th field in declaration order. */
 long abi_options_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_options),
@@ -22,11 +22,17 @@ long abi_options_layout(int i) {
       offsetof(kifmm_options, tolerance),
       offsetof(kifmm_options, progress),
       offsetof(kifmm_options, progress_data),
-      offsetof(kifmm_options, nvec)};
+      offsetof(kifmm_options, nvec),
+      offsetof(kifmm_options, kernel),
+      offsetof(kifmm_options, periodic),
+      offsetof(kifmm_options, kernel_param),
+      offsetof(kifmm_options, cell_origin),
+      offsetof(kifmm_options, cell_length),
+      offsetof(kifmm_options, cell_aspect)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 
-/* i = 0: sizeof(kifmm_stats); i = 1..42: offset of the i-th field in declaration order. */
+/* i = 0: sizeof(kifmm_stats); i = 1..45: offset of the i-th field in declaration order. */
 long abi_stats_layout(int i) {
   static const size_t v[] = {
       sizeof(kifmm_stats),                  offsetof(kifmm_stats, struct_size),
@@ -50,7 +56,8 @@ long abi_stats_layout(int i) {
       offsetof(kifmm_stats, rank),          offsetof(kifmm_stats, nsrc_global),
       offsetof(kifmm_stats, ntrg_global),   offsetof(kifmm_stats, bytes_sent),
       offsetof(kifmm_stats, bytes_received), offsetof(kifmm_stats, t_partition),
-      offsetof(kifmm_stats, t_comm_wait)};
+      offsetof(kifmm_stats, t_comm_wait),   offsetof(kifmm_stats, kernel),
+      offsetof(kifmm_stats, periodic),      offsetof(kifmm_stats, kernel_param)};
   return (i >= 0 && i < (int)(sizeof v / sizeof v[0])) ? (long)v[i] : -1;
 }
 

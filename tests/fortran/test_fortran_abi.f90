@@ -62,6 +62,12 @@ program test_fortran_abi
   call status_code("KIFMM_ERR_STRUCT_SIZE", KIFMM_ERR_STRUCT_SIZE)
   call status_code("KIFMM_ERR_NOT_REPRESENTABLE", KIFMM_ERR_NOT_REPRESENTABLE)
   call status_code("KIFMM_ERR_INVALID_NVEC", KIFMM_ERR_INVALID_NVEC)
+  call status_code("KIFMM_ERR_INVALID_KERNEL", KIFMM_ERR_INVALID_KERNEL)
+  call status_code("KIFMM_ERR_INVALID_KERNEL_PARAM", KIFMM_ERR_INVALID_KERNEL_PARAM)
+  call status_code("KIFMM_ERR_INVALID_CELL", KIFMM_ERR_INVALID_CELL)
+  call status_code("KIFMM_ERR_OUTSIDE_CELL", KIFMM_ERR_OUTSIDE_CELL)
+  call status_code("KIFMM_ERR_NOT_NEUTRAL", KIFMM_ERR_NOT_NEUTRAL)
+  call status_code("KIFMM_ERR_UNSUPPORTED", KIFMM_ERR_UNSUPPORTED)
   ! A code added to the C list must get a line above (the module has it already).
   call check(nchecked == abi_status_count(), "every C status code is checked here")
   call check(KIFMM_NUM_STATUS == abi_status_count(), "KIFMM_NUM_STATUS = size of the C list")
@@ -83,7 +89,13 @@ program test_fortran_abi
   call olayout(11, c_loc(o%progress), "progress")
   call olayout(12, c_loc(o%progress_data), "progress_data")
   call olayout(13, c_loc(o%nvec), "nvec")
-  call check(abi_options_layout(14_c_int) == -1, "kifmm_options has 13 fields")
+  call olayout(14, c_loc(o%kernel), "kernel")
+  call olayout(15, c_loc(o%periodic), "periodic")
+  call olayout(16, c_loc(o%kernel_param), "kernel_param")
+  call olayout(17, c_loc(o%cell_origin), "cell_origin")
+  call olayout(18, c_loc(o%cell_length), "cell_length")
+  call olayout(19, c_loc(o%cell_aspect), "cell_aspect")
+  call check(abi_options_layout(20_c_int) == -1, "kifmm_options has 19 fields")
   call check(size(o%cache_dir) == KIFMM_PATH_MAX, "cache_dir holds KIFMM_PATH_MAX chars")
 
   ! kifmm_stats likewise.
@@ -130,7 +142,10 @@ program test_fortran_abi
   call slayout(40, c_loc(st%bytes_received), "bytes_received")
   call slayout(41, c_loc(st%t_partition), "t_partition")
   call slayout(42, c_loc(st%t_comm_wait), "t_comm_wait")
-  call check(abi_stats_layout(43_c_int) == -1, "kifmm_stats has 42 fields")
+  call slayout(43, c_loc(st%kernel), "kernel")
+  call slayout(44, c_loc(st%periodic), "periodic")
+  call slayout(45, c_loc(st%kernel_param), "kernel_param")
+  call check(abi_stats_layout(46_c_int) == -1, "kifmm_stats has 45 fields")
 
   ! Defaults as documented in kifmm.h, read through the by-value struct return.
   o = kifmm_default_options()
@@ -140,6 +155,21 @@ program test_fortran_abi
   call check(o%max_level == KIFMM_MAX_LEVEL, "default max_level")
   call check(o%num_threads == 0, "default num_threads 0")
   call check(o%nvec == 1, "default nvec 1")
+  call check(o%kernel == KIFMM_KERNEL_LAPLACE, "default kernel Laplace")
+  call check(all(o%periodic == 0), "default free space")
+  call check(o%cell_length >= 1 .and. o%cell_length <= 1, "default cell_length 1")
+  call check(all(o%cell_aspect >= 1 .and. o%cell_aspect <= 1), "default cell_aspect 1")
+  call check(all(o%cell_origin >= 0 .and. o%cell_origin <= 0), "default cell_origin 0")
+  block
+    integer(c_int32_t) :: sd, vd
+    integer :: s
+    call kifmm_kernel_dims(KIFMM_KERNEL_STOKES, sd, vd, s)
+    call check(s == KIFMM_SUCCESS .and. sd == 3 .and. vd == 3, "Stokes: 3 densities, 3 values")
+    call kifmm_kernel_dims(KIFMM_KERNEL_YUKAWA, sd, vd, s)
+    call check(s == KIFMM_SUCCESS .and. sd == 1 .and. vd == 1, "Yukawa: 1 density, 1 value")
+    call kifmm_kernel_dims(7_c_int32_t, sd, vd, s)
+    call check(s == KIFMM_ERR_INVALID_KERNEL, "unknown kernel refused")
+  end block
   call check(o%verbose == 0, "default verbose 0")
   call check(o%use_cache == 1, "default use_cache 1")
   ! (<= and >= rather than ==: -Wcompare-reals)
