@@ -108,8 +108,10 @@ typedef struct kifmm_options {
   double tolerance;        /* relative l2 error of the potential wanted, in [1.2e-13, 0.1], and
                               down to 2.6e-14 for points that fill a volume (orders 17, 18;
                               other distributions get KIFMM_ERR_INVALID_TOLERANCE there): the
-                              plan then chooses the order (reported in the stats; the
-                              gradient's error is within 10x); 0 = use order; default 0.
+                              plan then chooses the order
+                              (reported in the stats; the gradient's error is within 10x, also
+                              for targets away from every source, which take a higher order);
+                              0 = use order; default 0.
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
                               wide far from the origin) limit any method: see README */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
