@@ -70,11 +70,24 @@ static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
 enum { VOLUME_FROM_ORDER = 17 };
 static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
 
+/* Points on a surface have a rounding floor above the table's p15-p18 entries: two samples
+ * of one surface put some targets within 1e-5-1e-4 of a source, those targets' potentials
+ * dominate the l2 norm, and the scaled coordinates of the tree (u = (x - c) / h, rounded to
+ * a unit in the last place) change such a pair's 1/r by about 1e-16 / r relative, where the
+ * direct sum takes the caller's coordinates as they are. An ellipsoid of semi-axes 1, 0.5,
+ * 0.25 (5e4 sources + 5e4 targets, every target checked) gives 2.7e-13 at p14, p16 and any
+ * compression or leaf size, the gradient 1.7e-12 from p12 on (6e3 + 5e3: 2.2e-14; the floor
+ * grows with the number of points on a surface, about as the closest pairs' 1/r). This is the
+ * floor at up to about 1e5 points. */
+static const double surface_floor = 3e-13;
+
 /* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
  * cubes, 2 for spheres). */
 static double worst_error(int p, double dim) {
   if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
     return volume_error_by_order[p - VOLUME_FROM_ORDER];
+  if (dim < 2.9)
+    return fmax(error_by_order[p], surface_floor);
   return error_by_order[p];
 }
 

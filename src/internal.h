@@ -298,7 +298,8 @@ KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
  * is set to the loosest M2L compression that keeps the predicted error within the tolerance
  * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
- * accepted at all (a volume's); thinner distributions reach down to 1.2e-13. */
+ * accepted at all (a volume's); thinner distributions reach down to 6e-13 (their rounding
+ * floor, costmodel.c). */
 /* far_fraction (kifmm__far_target_fraction) above 1 % takes the errors measured on targets away
  * from every source, the gradient's within 10x of the tolerance included. */
 KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
