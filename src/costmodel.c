@@ -108,8 +108,8 @@ static const far_error far_error_by_order[KIFMM_MAX_ORDER + 1] = {
     [5] = {2.9e-5, 8.5e-4},   [6] = {3.6e-6, 1.2e-4},   [7] = {4.3e-7, 1.6e-5},
     [8] = {6.7e-8, 2.8e-6},   [9] = {1.2e-8, 3.8e-7},   [10] = {1.1e-9, 6.3e-8},
     [11] = {1.8e-10, 1.2e-8}, [12] = {1.6e-11, 1.4e-9}, [13] = {6.1e-12, 4.5e-10},
-    [14] = {2.7e-12, 3.8e-10}, [15] = {4e-13, 5e-11},     [16] = {2.2e-13, 1.4e-11}, [17] = {2e-13, 2.7e-12},
-    [18] = {2e-13, 2.7e-12}};
+    [14] = {2.7e-12, 3.8e-10}, [15] = {4e-13, 5e-11},   [16] = {2.2e-13, 1.4e-11},
+    [17] = {2e-13, 2.7e-12},   [18] = {2e-13, 2.7e-12}};
 /* More far targets than this fraction take the table above. A few far targets' gradient
  * errors weigh little against the rest (1 %: at most 0.1 x their own error, 2-18 x the
  * tolerance, in the norm); the near field dominates the rest's gradients. */
