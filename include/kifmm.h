@@ -43,7 +43,7 @@ extern "C" {
   X(KIFMM_ERR_INVALID_THREADS, 8, "num_threads must be 0 (OpenMP's, per call) or positive")    \
   X(KIFMM_ERR_INVALID_TOLERANCE, 9,                                                            \
     "compression_tol must be 0 or in (0, 1); tolerance 0 or in [floor, 0.1], the floor "      \
-    "2.6e-14 for points that fill a volume, 1.2e-13 otherwise (see kifmm.h)")                  \
+    "2.6e-14 for points that fill a volume, 6e-13 otherwise (see kifmm.h)")                    \
   X(KIFMM_ERR_OUT_OF_MEMORY, 10, "out of memory")                                              \
   X(KIFMM_ERR_LAPACK, 11, "a LAPACK routine failed (info != 0)")                               \
   X(KIFMM_ERR_IO, 12, "file input/output failed")                                              \
@@ -136,11 +136,14 @@ typedef struct kifmm_options {
                                      $XDG_CACHE_HOME/kifmm, else $HOME/.cache/kifmm.
                                      kifmm_options_set_cache_dir() checks the length */
   /* since 0.2 */
-  double tolerance;        /* relative l2 error of the potential wanted, in [1.2e-13, 0.1], and
+  double tolerance;        /* relative l2 error of the potential wanted, in [6e-13, 0.1], and
                               down to 2.6e-14 for points that fill a volume (orders 17, 18;
-                              other distributions get KIFMM_ERR_INVALID_TOLERANCE there): the
-                              plan then chooses the order (reported in the stats; the
-                              gradient's error is within 10x); 0 = use order; default 0.
+                              other distributions get KIFMM_ERR_INVALID_TOLERANCE there; on a
+                              surface the rounding floor grows with the point count: 6e-13
+                              holds up to about 1e5 points): the plan then chooses the order
+                              (reported in the stats; the gradient's error is within 10x, also
+                              for targets away from every source, which take a higher order);
+                              0 = use order; default 0.
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
                               wide far from the origin) limit any method: see docs/api.md */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */

@@ -894,7 +894,9 @@ static void destroy_plan(kifmm_plan **p) {
   *p = NULL;
 }
 
-/* The automatic leaf size differs between ranks' samples; the largest one is used. */
+/* The automatic leaf size differs between ranks' samples; the largest one is used. So may the
+ * order chosen from a tolerance (the far targets of one rank's points, kifmm__far_target_fraction):
+ * the highest one and the tightest compression are. */
 static int new_let_plan(MPI_Comm comm, int64_t nsrc, const double *src, int64_t ntrg,
                         const double *trg, const kifmm_options *opts, kifmm_plan **out) {
   kifmm_plan *p = NULL;
@@ -905,6 +907,13 @@ static int new_let_plan(MPI_Comm comm, int64_t nsrc, const double *src, int64_t 
   }
   int ncrit = p->opts.ncrit;
   if (MPI_Allreduce(&ncrit, &p->opts.ncrit, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+    status = KIFMM_ERR_MPI;
+  int order = p->opts.order;
+  double ctol = p->opts.compression_tol;
+  if (p->opts.tolerance > 0.0 &&
+      (MPI_Allreduce(&order, &p->opts.order, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS ||
+       MPI_Allreduce(&ctol, &p->opts.compression_tol, 1, MPI_DOUBLE, MPI_MIN, comm) !=
+           MPI_SUCCESS))
     status = KIFMM_ERR_MPI;
   status = kifmm__mpi_agree(comm, status == KIFMM_SUCCESS ? kifmm__calloc((void **)&p->let, 1,
                                                                sizeof(*p->let))

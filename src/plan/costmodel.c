@@ -70,13 +70,52 @@ static const double error_by_order[KIFMM_MAX_ORDER + 1] = {
 enum { VOLUME_FROM_ORDER = 17 };
 static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
 
+/* Points on a surface have a rounding floor above the table's p15-p18 entries: two samples
+ * of one surface put some targets within 1e-5-1e-4 of a source, those targets' potentials
+ * dominate the l2 norm, and the scaled coordinates of the tree (u = (x - c) / h, rounded to
+ * a unit in the last place) change such a pair's 1/r by about 1e-16 / r relative, where the
+ * direct sum takes the caller's coordinates as they are. An ellipsoid of semi-axes 1, 0.5,
+ * 0.25 (5e4 sources + 5e4 targets, every target checked) gives 2.7e-13 at p14, p16 and any
+ * compression or leaf size, the gradient 1.7e-12 from p12 on (6e3 + 5e3: 2.2e-14; the floor
+ * grows with the number of points on a surface, about as the closest pairs' 1/r). This is the
+ * floor at up to about 1e5 points. */
+static const double surface_floor = 3e-13;
+
 /* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
  * cubes, 2 for spheres). */
 static double worst_error(int p, double dim) {
   if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
     return volume_error_by_order[p - VOLUME_FROM_ORDER];
+  if (dim < 2.9)
+    return fmax(error_by_order[p], surface_floor);
   return error_by_order[p];
 }
+
+/* Targets away from every source (kifmm__far_target_fraction), e.g. on a sphere of radius
+ * 1.2, 3 or 12 around a unit cube of sources (6e3 sources, 5e3 targets, automatic leaf size,
+ * default compression): the worst relative error of the potential and of the gradient over
+ * the three, and over 6e4 sources + 2e4 targets from p12 on. At p15-p18 the small input is
+ * all direct (one level): 3x the larger one's, as the small one gave 2.6-3.5x more at
+ * p12-p14; p18 takes p17's. The gradient's is 20-180 times the potential's (7-17 at p2-p4), and the
+ * potential's itself is up to 3x the tables' above from p8 on (the error of coarse boxes'
+ * expansions is not diluted by any near field). Before these were taken into account,
+ * tolerance 1e-6 on the sphere of radius 3 gave p7 and a gradient error of 1.7e-5. */
+typedef struct {
+  double pot, grad;
+} far_error;
+static const far_error far_error_by_order[KIFMM_MAX_ORDER + 1] = {
+    [2] = {2.8e-2, 3.2e-1},   [3] = {2.8e-3, 4.7e-2},   [4] = {2.4e-4, 3.9e-3},
+    [5] = {2.9e-5, 8.5e-4},   [6] = {3.6e-6, 1.2e-4},   [7] = {4.3e-7, 1.6e-5},
+    [8] = {6.7e-8, 2.8e-6},   [9] = {1.2e-8, 3.8e-7},   [10] = {1.1e-9, 6.3e-8},
+    [11] = {1.8e-10, 1.2e-8}, [12] = {1.6e-11, 1.4e-9}, [13] = {6.1e-12, 4.5e-10},
+    [14] = {2.7e-12, 3.8e-10}, [15] = {4e-13, 5e-11},   [16] = {2.2e-13, 1.4e-11},
+    [17] = {2e-13, 2.7e-12},   [18] = {2e-13, 2.7e-12}};
+/* More far targets than this fraction take the table above. A few far targets' gradient
+ * errors weigh little against the rest (1 %: at most 0.1 x their own error, 2-18 x the
+ * tolerance, in the norm); the near field dominates the rest's gradients. */
+static const double far_fraction_max = 0.01;
+/* The gradient's error is promised within this factor of the tolerance (kifmm.h). */
+static const double gradient_factor = 10.0;
 
 /* Compression adds about 0.7-1.2 times its tolerance to the potential's error, in quadrature
  * with the truncation (operators.c); 1.5 bounds it. */
@@ -100,12 +139,20 @@ static double compression_for(double e, int p, double budget) {
 
 /* Every cost of an evaluation grows with the order, so the fastest choice that meets the
  * tolerance is the smallest order that does, at the loosest compression its error allows. */
-int kifmm__order_for_tolerance(double tolerance, double dim, double *compression_tol) {
+int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
+                               double *compression_tol) {
   for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++) {
-    double e = worst_error(p, dim);
-    if (error_margin * e <= tolerance) {
+    double e = worst_error(p, dim), budget = tolerance;
+    if (far_fraction > far_fraction_max) {
+      /* the potential's error that keeps the gradient's within the factor; compression
+       * error is amplified less than truncation's (p6: about 20x against 47x) */
+      const far_error *f = &far_error_by_order[p];
+      e = fmax(e, f->pot);
+      budget = fmin(budget, gradient_factor * tolerance * e / f->grad);
+    }
+    if (error_margin * e <= budget) {
       if (*compression_tol == 0.0)
-        *compression_tol = compression_for(e, p, tolerance / error_margin);
+        *compression_tol = compression_for(e, p, budget / error_margin);
       return p;
     }
   }
@@ -220,6 +267,77 @@ int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
   }
   free(key);
   *dim = fmin(fmax(growth, 1.0), 3.0);
+  return KIFMM_SUCCESS;
+}
+
+/* Targets away from every source get their whole field from expansions of boxes about their
+ * own size, whose error varies on the scale of those boxes, while the field itself varies on
+ * the scale of the distance to the sources: the gradient's relative error is then 20-110
+ * times the potential's (far_error_by_order), not the 10 times of targets among sources.
+ * Measured on a sample: the finest level whose occupied boxes hold 8 sampled sources or more
+ * on average (so that a target among sources nearly always has one in its 27 boxes), and the
+ * fraction of sampled targets with no sampled source in their box or its 26 neighbours. */
+enum { FAR_TARGET_SAMPLE = 4096 };
+
+static int find_key(const kifmm_key *k, int64_t n, kifmm_key v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (k[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && k[lo] == v;
+}
+
+int kifmm__far_target_fraction(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                               double *fraction) {
+  *fraction = 0.0;
+  if (nsrc == 0 || ntrg == 0)
+    return KIFMM_SUCCESS;
+  double center[3], half;
+  kifmm__bounding_box(nsrc, src, ntrg, trg, center, &half);
+  int64_t sstride = (nsrc + DIM_SAMPLE - 1) / DIM_SAMPLE, ms = (nsrc + sstride - 1) / sstride;
+  int64_t tstride = (ntrg + FAR_TARGET_SAMPLE - 1) / FAR_TARGET_SAMPLE;
+  int64_t mt = (ntrg + tstride - 1) / tstride;
+  kifmm_key *key;
+  ALLOC(key, ms + mt);
+  kifmm_key *tkey = key + ms;
+  for (int64_t j = 0; j < ms + mt; j++) {
+    const double *x = j < ms ? src + 3 * j * sstride : trg + 3 * (j - ms) * tstride;
+    double u[3];
+    for (int d = 0; d < 3; d++)
+      u[d] = kifmm__scaled(x[d], center[d], half);
+    key[j] = kifmm__point_key(u);
+  }
+  qsort(key, (size_t)ms, sizeof(*key), compare_keys);
+  int level = 1;
+  for (int l = 2; l <= 12; l++) {
+    int shift = 3 * (KIFMM_KEY_BITS - l);
+    double cells = 1;
+    for (int64_t j = 1; j < ms; j++)
+      cells += (key[j] >> shift) != (key[j - 1] >> shift);
+    if ((double)ms / cells < 8)
+      break;
+    level = l;
+  }
+  const int shift = 3 * (KIFMM_KEY_BITS - level);
+  int64_t ncell = 0; /* the occupied source boxes at that level, in place, sorted */
+  for (int64_t j = 0; j < ms; j++)
+    if (ncell == 0 || key[ncell - 1] != key[j] >> shift)
+      key[ncell++] = key[j] >> shift;
+  int64_t far = 0;
+  for (int64_t j = 0; j < mt; j++) {
+    kifmm_key cell = tkey[j] >> shift, nb;
+    int near = 0;
+    for (int d = 0; d < 27 && !near; d++)
+      near = kifmm__morton_neighbor(cell, level, d / 9 - 1, d / 3 % 3 - 1, d % 3 - 1, &nb) &&
+             find_key(key, ncell, nb);
+    far += !near;
+  }
+  free(key);
+  *fraction = (double)far / (double)mt;
   return KIFMM_SUCCESS;
 }
 

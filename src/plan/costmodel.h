@@ -18,9 +18,16 @@ KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
  * is set to the loosest M2L compression that keeps the predicted error within the tolerance
  * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
- * accepted at all (a volume's); thinner distributions reach down to 1.2e-13. */
-KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim,
+ * accepted at all (a volume's); thinner distributions reach down to 6e-13 (their rounding
+ * floor, costmodel.c). */
+/* far_fraction (kifmm__far_target_fraction) above 1 % takes the errors measured on targets away
+ * from every source, the gradient's within 10x of the tolerance included. */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
                                               double *compression_tol);
+/* Fraction of the targets (a sample of them) with no source in the neighbourhood of their box
+ * at the finest level the sources' sample resolves: the targets that get only far field. */
+KIFMM_INTERNAL int kifmm__far_target_fraction(int64_t nsrc, const double *src, int64_t ntrg,
+                                              const double *trg, double *fraction);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
 /* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's
  * (up to p12), so the direct sums' part of the error stays a few percent of it. */

@@ -72,8 +72,11 @@ static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src,
   double dim = 3.0;
   if (o->tolerance > 0.0 || o->ncrit == 0)
     CHECK(kifmm__distribution_dimension(nsrc, src, ntrg, trg, &dim));
-  if (o->tolerance > 0.0) /* -1 below the smallest tolerance of this distribution */
-    o->order = kifmm__order_for_tolerance(o->tolerance, dim, &o->compression_tol);
+  if (o->tolerance > 0.0) { /* -1 below the smallest tolerance of this distribution */
+    double far = 0.0;
+    CHECK(kifmm__far_target_fraction(nsrc, src, ntrg, trg, &far));
+    o->order = kifmm__order_for_tolerance(o->tolerance, dim, far, &o->compression_tol);
+  }
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
