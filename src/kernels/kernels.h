@@ -56,6 +56,11 @@ typedef void (*kifmm_p2p_fn)(double param, kifmm_rsqrt acc, int nv, int64_t ns, 
 typedef void (*kifmm_matrix_fn)(double param, int64_t nt, const double *y, int64_t ns,
                                 const double *x, double *k, int64_t ldk);
 
+/* Most components of a density or a value (Stokes: 3). Components of dimension 3 are vectors
+ * that turn with the coordinates (the operators use the cube's symmetries on them); 1 is a
+ * scalar. Those are the only dimensions the passes accept. */
+#define KIFMM_MAX_KDIM 3
+
 typedef struct kifmm_kernel {
   int32_t id;          /* KIFMM_KERNEL_* */
   const char *name;    /* in the operator cache key */
