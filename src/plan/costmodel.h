@@ -14,12 +14,14 @@ struct kifmm_plan;
  * (and for no points), 2 for a surface, 1 for a curve. */
 KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
                                                  const double *trg, double *dim);
-/* Smallest order whose measured worst error on distributions of that dimension, with a
+/* Smallest order whose measured worst error (of kernel's own table: KIFMM_KERNEL_*) on
+ * distributions of that dimension, with a
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
  * is set to the loosest M2L compression that keeps the predicted error within the tolerance
  * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
- * accepted at all (a volume's); thinner distributions reach down to 1.2e-13. */
-KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim,
+ * accepted at all (a volume's, Laplace's); thinner distributions reach down to 1.2e-13, other
+ * kernels where their tables do (a tolerance no order meets gives -1). */
+KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim, int kernel,
                                               double *compression_tol);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
 /* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's

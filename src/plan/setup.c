@@ -77,7 +77,7 @@ static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src,
   if (o->tolerance > 0.0 || o->ncrit == 0)
     CHECK(kifmm__distribution_dimension(nsrc, src, ntrg, trg, &dim));
   if (o->tolerance > 0.0) /* -1 below the smallest tolerance of this distribution */
-    o->order = kifmm__order_for_tolerance(o->tolerance, dim, &o->compression_tol);
+    o->order = kifmm__order_for_tolerance(o->tolerance, dim, o->kernel, &o->compression_tol);
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
