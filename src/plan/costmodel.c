@@ -72,24 +72,32 @@ static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
 
 /* Stokes (the velocity's relative l2 error, worst of test_kernel_fmm's cube, sphere and
  * cluster clouds of 6e3 points at leaf size 80 and of 3e3 points at the automatic one,
- * default compression, times 1.2): it converges more slowly than Laplace, 100x per two orders
- * at p4-p6 and 3.5x per order from p6 on (p4 3.5e-4, p6 3.7e-6, p7 8.7e-7, p8 2.6e-7 on the
- * cube, the worst cloud; p6 with compression 1e-12 3.2e-6, with pseudo-inverse cut-offs 1e-12
- * and 1e-15 3.7e-6: neither limits it). p2, p3 and p5 are Laplace's times the measured ratio
- * of their neighbours (2, 2, 1.7); orders without a measurement are 1 (never chosen), so
- * tolerances below what the measured orders reach are refused. */
+ * default compression, times 1.2): it converges more slowly than Laplace (p4 3.5e-4, p6
+ * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9 on the
+ * cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
+ * pseudo-inverse cut-offs 1e-12 and 1e-15 3.7e-6: neither limits it). p2, p3 and p5 are Laplace's times the measured ratio of their
+ * neighbours (2, 2, 1.7), p9 the geometric mean of p8 and p10 times 1.5 (1e-7); orders without a
+ * measurement are 1 (never chosen), so tolerances below what the measured orders reach are
+ * refused (their operators are also 8x Laplace's in memory and 30-100x in time: p10 cube
+ * precomputation 367 s on a loaded 2-core machine, cache file about 0.8 GB). */
 static const double stokes_error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 2.4e-1, [3] = 4.4e-3, [4] = 4.2e-4, [5] = 4.3e-5, [6] = 4.4e-6,  [7] = 1.05e-6,
-    [8] = 3.1e-7, [9] = 1.0,    [10] = 1.0,   [11] = 1.0,   [12] = 1.0,    [13] = 1.0,
+    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 1.0,  [12] = 1.0,    [13] = 1.0,
     [14] = 1.0,   [15] = 1.0,   [16] = 1.0,   [17] = 1.0,   [18] = 1.0};
 
+/* Yukawa's errors follow Laplace's, up to 1.7 times them: kappa 10 over the width, p6, cube
+ * 1e5 2.9e-6 against Laplace's 1.7e-6 (3e3: 1.35e-6 against 9.1e-7); test_kernel_fmm's
+ * tolerance runs (kappa 10, 3e3 points, 1e-4 .. 1e-10 at p5, p7, p9, p12) 1.7e-5, 3.0e-7,
+ * 5.7e-9, 1.45e-11 on the worst cloud, the cube; kappa 1e-3 .. 100 at p7 1.9e-7 .. 2e-9. */
+static const double yukawa_over_laplace = 1.7;
+
 /* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
- * cubes, 2 for spheres). Yukawa takes Laplace's table: its errors measured below it at every
- * order (test_kernel_fmm, kappa 1e-3 to 100 over the width: screening only removes far
- * field), Stokes its own. */
+ * cubes, 2 for spheres). Stokes has its own table. */
 static double worst_error(int p, double dim, int kernel) {
   if (kernel == KIFMM_KERNEL_STOKES)
     return stokes_error_by_order[p];
+  if (kernel == KIFMM_KERNEL_YUKAWA)
+    return yukawa_over_laplace * error_by_order[p];
   if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
     return volume_error_by_order[p - VOLUME_FROM_ORDER];
   return error_by_order[p];
