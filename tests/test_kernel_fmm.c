@@ -340,6 +340,15 @@ static void test_many(void) {
     o.order = 6;
     kifmm_plan *plan = NULL;
     EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, x, &o), KIFMM_SUCCESS);
+    /* the dry run predicts the plan it would build, for every kernel */
+    kifmm_estimate est;
+    kifmm_stats st;
+    EXPECT_STATUS(kifmm_plan_estimate(n, x, n, x, &o, &est), KIFMM_SUCCESS);
+    kifmm_plan_stats(plan, &st);
+    EXPECT(est.bytes_plan == st.bytes && est.order == st.order && est.nboxes == st.nboxes &&
+               est.t_evaluate > 0,
+           "%s: estimate %lld bytes p%d, plan %lld bytes p%d", kname(k),
+           (long long)est.bytes_plan, est.order, (long long)st.bytes, st.order);
     double *q = densities(nv * d * n, 77), *pm = tu_alloc(nv * d * n), *gm = tu_alloc(3 * nv * d * n);
     double *p1 = tu_alloc(d * n), *g1 = tu_alloc(3 * d * n);
     EXPECT_STATUS(kifmm_evaluate_many(plan, nv, q, pm, gm), KIFMM_SUCCESS);
