@@ -144,6 +144,9 @@ typedef struct kifmm_options {
                               (reported in the stats; the gradient's error is within 10x, also
                               for targets away from every source, which take a higher order);
                               0 = use order; default 0.
+                              Each kernel has its own measured errors by order: Yukawa
+                              reaches Laplace's range, Stokes down to about 2e-8 (tighter
+                              ones give KIFMM_ERR_INVALID_TOLERANCE; docs/api.md).
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
                               wide far from the origin) limit any method: see docs/api.md */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
@@ -266,10 +269,12 @@ KIFMM_EXPORT int kifmm_options_set_cache_dir(kifmm_options *opts, const char *di
 KIFMM_EXPORT int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double *src,
                                    int64_t ntrg, const double *trg, const kifmm_options *opts);
 
-/* Evaluate phi(y) = sum_i q_i / (4 pi |y - x_i|) and its gradient at every target.
- * [in]  charges nsrc charges in the caller's source order; borrowed.
- * [out] pot     ntrg potentials in the caller's target order.
- * [out] grad    3*ntrg gradients (interleaved), or NULL for potential only.
+/* Evaluate the options' kernel (Laplace: phi(y) = sum_i q_i / (4 pi |y - x_i|)) and its
+ * gradient at every target, in the layouts of the kernel table above (sdim, tdim from
+ * kifmm_kernel_dims(); 1 and 1 for Laplace and Yukawa, 3 and 3 for Stokes).
+ * [in]  charges sdim*nsrc densities in the caller's source order, interleaved; borrowed.
+ * [out] pot     tdim*ntrg values in the caller's target order, interleaved.
+ * [out] grad    3*tdim*ntrg gradients (grad[3 tdim t + 3 i + l]), or NULL for values only.
  * Pairs at distance 0 contribute nothing. Outputs are untouched when a status other than
  * KIFMM_SUCCESS is returned. Callable any number of times; not concurrently on one plan. */
 KIFMM_EXPORT int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot,
@@ -282,10 +287,11 @@ KIFMM_EXPORT int kifmm_evaluate(kifmm_plan *plan, const double *charges, double 
  * [in]  nvec    number of vectors; 0 returns KIFMM_SUCCESS and touches nothing, below 0 gives
  *               KIFMM_ERR_INVALID_NVEC. Any nvec works whatever options.nvec (a tuning hint);
  *               the plan's work arrays grow to the largest nvec evaluated and stay that size.
- * [in]  charges nsrc x nvec: vector j at charges + j*nsrc (Fortran charges(nsrc, nvec)).
- * [out] pot     ntrg x nvec: vector j at pot + j*ntrg.
- * [out] grad    3*ntrg x nvec: vector j at grad + 3*j*ntrg, interleaved per target like
- *               kifmm_evaluate(); or NULL for potential only.
+ * [in]  charges sdim*nsrc x nvec: vector j at charges + j*sdim*nsrc (Fortran
+ *               charges(sdim*nsrc, nvec)).
+ * [out] pot     tdim*ntrg x nvec: vector j at pot + j*tdim*ntrg.
+ * [out] grad    3*tdim*ntrg x nvec: vector j at grad + 3*j*tdim*ntrg, interleaved per target
+ *               like kifmm_evaluate(); or NULL for values only.
  * Outputs are untouched when a status other than KIFMM_SUCCESS is returned (a non-finite
  * charge in any vector gives KIFMM_ERR_NONFINITE_CHARGE). On a plan from
  * kifmm_plan_create_mpi() it is collective: every rank passes the same nvec and its own

@@ -81,9 +81,43 @@ static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
  * floor at up to about 1e5 points. */
 static const double surface_floor = 3e-13;
 
+/* Stokes (the velocity's relative l2 error, worst of test_kernel_fmm's cube, sphere and
+ * cluster clouds of 6e3 points at leaf size 80 and of 3e3 points at the automatic one,
+ * default compression, times 1.2): it converges more slowly than Laplace (p4 3.5e-4, p6
+ * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9 on the
+ * cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
+ * pseudo-inverse cut-offs 1e-12 and 1e-15 3.7e-6: neither limits it). p2, p3 and p5 are Laplace's times the measured ratio of their
+ * neighbours (2, 2, 1.7), p9 the geometric mean of p8 and p10 times 1.5 (1e-7); orders without a
+ * measurement are 1 (never chosen), so tolerances below what the measured orders reach are
+ * refused (their operators are also 8x Laplace's in memory and 30-100x in time: p10 cube
+ * precomputation 367 s on a loaded 2-core machine, cache file about 0.8 GB). */
+static const double stokes_error_by_order[KIFMM_MAX_ORDER + 1] = {
+    [2] = 2.4e-1, [3] = 4.4e-3, [4] = 4.2e-4, [5] = 4.3e-5, [6] = 4.4e-6,  [7] = 1.05e-6,
+    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 1.0,  [12] = 1.0,    [13] = 1.0,
+    [14] = 1.0,   [15] = 1.0,   [16] = 1.0,   [17] = 1.0,   [18] = 1.0};
+
+/* Yukawa's errors follow Laplace's, up to 1.7 times them: kappa 10 over the width, p6, cube
+ * 1e5 2.9e-6 against Laplace's 1.7e-6 (3e3: 1.35e-6 against 9.1e-7); test_kernel_fmm's
+ * tolerance runs (kappa 10, 3e3 points, 1e-4 .. 1e-10 at p5, p7, p9, p12) 1.7e-5, 3.0e-7,
+ * 5.7e-9, 1.45e-11 on the worst cloud, the cube; kappa 1e-3 .. 100 at p7 1.9e-7 .. 2e-9. */
+static const double yukawa_over_laplace = 1.7;
+
+/* How much larger a kernel's error is than Laplace's at order p (1 for Laplace). */
+static double kernel_over_laplace(int p, int kernel) {
+  if (kernel == KIFMM_KERNEL_STOKES)
+    return stokes_error_by_order[p] / error_by_order[p];
+  if (kernel == KIFMM_KERNEL_YUKAWA)
+    return yukawa_over_laplace;
+  return 1.0;
+}
+
 /* A distribution of dimension 2.9 or more fills a volume (the estimate gives 3 for uniform
- * cubes, 2 for spheres). */
-static double worst_error(int p, double dim) {
+ * cubes, 2 for spheres). Stokes has its own table. */
+static double worst_error(int p, double dim, int kernel) {
+  if (kernel == KIFMM_KERNEL_STOKES)
+    return stokes_error_by_order[p];
+  if (kernel == KIFMM_KERNEL_YUKAWA)
+    return yukawa_over_laplace * error_by_order[p];
   if (dim >= 2.9 && p >= VOLUME_FROM_ORDER)
     return volume_error_by_order[p - VOLUME_FROM_ORDER];
   if (dim < 2.9)
@@ -139,16 +173,19 @@ static double compression_for(double e, int p, double budget) {
 
 /* Every cost of an evaluation grows with the order, so the fastest choice that meets the
  * tolerance is the smallest order that does, at the loosest compression its error allows. */
-int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
+int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction, int kernel,
                                double *compression_tol) {
   for (int p = KIFMM_MIN_ORDER; p <= KIFMM_MAX_ORDER; p++) {
-    double e = worst_error(p, dim), budget = tolerance;
+    double e = worst_error(p, dim, kernel), budget = tolerance;
     if (far_fraction > far_fraction_max) {
       /* the potential's error that keeps the gradient's within the factor; compression
-       * error is amplified less than truncation's (p6: about 20x against 47x) */
+       * error is amplified less than truncation's (p6: about 20x against 47x). The far
+       * targets' table is Laplace's: other kernels take it times their own ratio to
+       * Laplace's table at this order. */
       const far_error *f = &far_error_by_order[p];
-      e = fmax(e, f->pot);
-      budget = fmin(budget, gradient_factor * tolerance * e / f->grad);
+      const double k = kernel_over_laplace(p, kernel);
+      e = fmax(e, k * f->pot);
+      budget = fmin(budget, gradient_factor * tolerance * e / (k * f->grad));
     }
     if (error_margin * e <= budget) {
       if (*compression_tol == 0.0)
@@ -160,9 +197,9 @@ int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction
 }
 
 double kifmm__tolerance_floor(void) {
-  double best = worst_error(KIFMM_MIN_ORDER, 3.0);
+  double best = worst_error(KIFMM_MIN_ORDER, 3.0, KIFMM_KERNEL_LAPLACE);
   for (int p = KIFMM_MIN_ORDER + 1; p <= KIFMM_MAX_ORDER; p++)
-    best = fmin(best, worst_error(p, 3.0));
+    best = fmin(best, worst_error(p, 3.0, KIFMM_KERNEL_LAPLACE));
   return error_margin * best;
 }
 
@@ -176,28 +213,45 @@ kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 
+/* Work of the far field a box takes part in, where its level has operators (a level
+ * without them does none: kifmm__opset). Kernel evaluations count point pairs; flops count
+ * the dense applies of ne = n sdim densities and the M2L ranks of the level's set. */
 static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
                        kifmm_work *w) {
-  const double n = ops->n, nc = ops->nc, kl = ops->kl, kr = ops->kr;
+  const double n = ops->n, nc = ops->nc, ne = ops->ne;
   const double groups = KIFMM_M2L_GROUPS;
   memset(w, 0, sizeof(*w));
   for (int64_t b = 0; b < t->nbox; b++) {
+    const kifmm_opset *set = kifmm__opset(ops, t->level[b]);
     double nt = (double)ntrg_of(t, b);
     for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
       w->p2p_pairs += nt * (double)nsrc_of(t, L->u_idx[e]);
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
-      w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
+      if (kifmm__opset(ops, t->level[L->w_idx[e]]))
+        w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
+    if (!set)
+      continue;
+    const double kl = set->kl, kr = set->kr;
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
       w->kernels += (nt <= n ? nt : nc) * (double)nsrc_of(t, L->x_idx[e]);
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
-      w->m2l_flops += 2.0 * (kl + kr) * ops->r[L->v_tv[e]];
+      w->m2l_flops += 2.0 * (kl + kr) * set->r[L->v_tv[e]];
     if (L->v_ptr[b + 1] > L->v_ptr[b])
-      w->m2l_flops += 2.0 * n * groups * (kl + kr);
+      w->m2l_flops += 2.0 * ne * groups * (kl + kr);
     if (t->nchild[b] == 0) /* P2M (to the check surface) and L2P */
       w->kernels += nc * (double)nsrc_of(t, b) + n * nt;
-    else /* n x 8n up and 8n x n down, 2 flops each */
-      w->m2m_flops += 32.0 * n * n;
+    else /* ne x 8ne up and 8ne x ne down, 2 flops each */
+      w->m2m_flops += 32.0 * ne * ne;
   }
+}
+
+/* A point pair of a kernel relative to one of Laplace's (potential and gradient), from what
+ * its direct sums do, never from its name: an exponential a pair where the kernel is not
+ * homogeneous (Yukawa), and a 3 x 3 tensor with its 27 derivatives where densities and values
+ * are vectors (Stokes: measured about 3.5 times a Laplace pair). */
+double kifmm__kernel_pair_cost(const kifmm_kernel *k) {
+  double c = k->homogeneous ? 1.0 : 1.5;
+  return k->sdim * k->tdim > 1 ? 3.5 * c : c;
 }
 
 /* ---- leaf size from the order and the dimension of the distribution ----
@@ -358,7 +412,13 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
    * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
   double nvec_factor =
       fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
-  *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  /* A kernel's dense applies grow with sdim tdim (operators of ne = n sdim columns, nc tdim
+   * rows) and its pairs by kifmm__kernel_pair_cost(): the square root of the ratio of the two,
+   * the balance of near ~ ncrit and far ~ 1 / ncrit, moves the leaf size. */
+  const kifmm_kernel *k = kifmm__kernel(o->kernel);
+  double kernel_factor = k ? sqrt((double)(k->sdim * k->tdim) / kifmm__kernel_pair_cost(k)) : 1.0;
+  *ncrit = (int)lround(nvec_factor * kernel_factor *
+                       exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
 }
 
@@ -385,10 +445,14 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
       ns += (double)nsrc_of(t, L->u_idx[e]);
     gather = fmax(gather, ns);
   }
-  double n = p->ops.n, kl = p->ops.kl, kr = p->ops.kr, nv = nvec;
+  double n = p->ops.ne, kl = 0, kr = 0, nv = nvec;
+  for (int i = 0; i < p->ops.nsets; i++) {
+    kl = fmax(kl, p->ops.set[i].kl);
+    kr = fmax(kr, p->ops.set[i].kr);
+  }
   const double blk = KIFMM_M2L_BLOCK_MAX;
   double scratch = fmax(9 * n * 64, (kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
-                   (3 + nv) * gather * 8;
+                   (3 + nv * p->ops.sdim) * gather * 8;
   return 8 * kr * widest * nv + p->nthreads * scratch;
 }
 
@@ -421,9 +485,10 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
   e.t_operators = p->stats.t_operators;
   const double direct = nv * per_vector(shared_direct, nv), dense = nv * per_vector(shared_dense, nv);
-  e.t_p2p = sec_per_pair * w.p2p_pairs * per * direct;
+  const double pair = kifmm__kernel_pair_cost(p->kernel);
+  e.t_p2p = sec_per_pair * pair * w.p2p_pairs * per * direct;
   e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per * dense;
-  e.t_kernels = sec_per_kernel * w.kernels * per * direct;
+  e.t_kernels = sec_per_kernel * pair * w.kernels * per * direct;
   e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per * dense;
   e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
   e.p2p_pairs = w.p2p_pairs;
@@ -432,5 +497,7 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
 }
 
 int64_t kifmm__work_bytes(const kifmm_plan *p, int nvec) {
-  return (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8 * (int64_t)nvec;
+  return (2 * p->tree.nbox * p->ops.ne + p->tree.nsrc * p->ops.sdim +
+          4 * p->ops.tdim * p->tree.ntrg) *
+         8 * (int64_t)nvec;
 }

@@ -14,15 +14,17 @@ struct kifmm_plan;
  * (and for no points), 2 for a surface, 1 for a curve. */
 KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
                                                  const double *trg, double *dim);
-/* Smallest order whose measured worst error on distributions of that dimension, with a
+/* Smallest order whose measured worst error (of kernel's own table: KIFMM_KERNEL_*) on
+ * distributions of that dimension, with a
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
  * is set to the loosest M2L compression that keeps the predicted error within the tolerance
  * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
- * accepted at all (a volume's); thinner distributions reach down to 6e-13 (their rounding
- * floor, costmodel.c). */
-/* far_fraction (kifmm__far_target_fraction) above 1 % takes the errors measured on targets away
- * from every source, the gradient's within 10x of the tolerance included. */
+ * accepted at all (a volume's, Laplace's); thinner distributions reach down to 6e-13 (their
+ * rounding floor, costmodel.c), other kernels where their tables do (a tolerance no order meets
+ * gives -1). far_fraction (kifmm__far_target_fraction) above 1 % takes the errors measured on
+ * targets away from every source, the gradient's within 10x of the tolerance included. */
 KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
+                                              int kernel,
                                               double *compression_tol);
 /* Fraction of the targets (a sample of them) with no source in the neighbourhood of their box
  * at the finest level the sources' sample resolves: the targets that get only far field. */
@@ -35,6 +37,8 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 /* Leaf size for the order and the dimension of the distribution (volume or surface), from
  * the best sizes of measured sweeps. */
 KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit);
+/* Cost of a point pair of kernel k in the direct sums relative to one of Laplace's. */
+KIFMM_INTERNAL double kifmm__kernel_pair_cost(const kifmm_kernel *k);
 /* Bytes of a plan's work arrays for nvec vectors (expansions, sorted charges and results). */
 KIFMM_INTERNAL int64_t kifmm__work_bytes(const struct kifmm_plan *p, int nvec);
 /* Fills est from a plan built without work arrays. */
