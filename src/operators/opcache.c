@@ -77,6 +77,10 @@ static int cache_dir(const kifmm_options *o, char *dir, size_t len) {
   return KIFMM_ERR_IO;
 }
 
+int kifmm__opcache_dir(const kifmm_options *opts, char *dir, size_t len) {
+  return cache_dir(opts, dir, len);
+}
+
 int kifmm__opcache_path(const kifmm_options *opts, char *path, size_t len) {
   char dir[KIFMM_PATH_MAX + 64], key[256];
   CHECK(cache_dir(opts, dir, sizeof(dir)));

@@ -43,7 +43,10 @@ static int validate_cell(const kifmm_options *o) {
       return kifmm__fail(KIFMM_ERR_INVALID_CELL,
                          "cell_aspect[%d] is %g: only cubic cells ({1, 1, 1}) so far", d,
                          o->cell_aspect[d]);
-  return kifmm__fail(KIFMM_ERR_UNSUPPORTED, "periodic cells are not implemented yet");
+  if (o->kernel != KIFMM_KERNEL_LAPLACE) /* the far-field operator is Laplace's Ewald sum */
+    return kifmm__fail(KIFMM_ERR_UNSUPPORTED,
+                       "periodic cells are implemented for the Laplace kernel only");
+  return KIFMM_SUCCESS;
 }
 
 static int validate_options(const kifmm_options *o) {
@@ -171,8 +174,10 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   kifmm__blas_describe(s->blas, sizeof(s->blas), s->blas_core, sizeof(s->blas_core));
   snprintf(s->simd, sizeof(s->simd), "%s", kifmm__simd_name(kifmm__simd()));
   int64_t work = kifmm__work_bytes(p, p->nvec_cap > 1 ? p->nvec_cap : 1);
+  int64_t far = p->periodic_far ? (int64_t)p->ops.nc * p->ops.n * (int64_t)sizeof(double) : 0;
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
-             kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work;
+             kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work +
+             far;
 }
 
 /* Checked options and points, and a plan with its parameters resolved (nothing built yet). */
@@ -181,6 +186,7 @@ int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg, const double 
   kifmm_options o = *opts;
   CHECK(validate_options(&o));
   CHECK(validate_points(nsrc, src, ntrg, trg));
+  CHECK(kifmm__periodic_check_points(&o, nsrc, src, ntrg, trg));
   kifmm_plan *p = calloc(1, sizeof(*p));
   if (!p)
     return KIFMM_ERR_OUT_OF_MEMORY;
@@ -216,6 +222,7 @@ void kifmm__plan_free(kifmm_plan *p) {
   kifmm__tree_free(&p->tree);
   kifmm__lists_free(&p->lists);
   kifmm__operators_free(&p->ops);
+  free(p->periodic_far);
   free(p->multipole);
   free(p->local);
   free(p->q);
