@@ -29,6 +29,7 @@ static int obtain_operators(kifmm_plan *p) {
     return KIFMM_SUCCESS;
   int far_result = KIFMM_CACHE_NOT_USED;
   CHECK(kifmm__periodic_far_obtain(&p->opts, p->nthreads, &p->periodic_far, &far_result));
+  kifmm__periodic_center(p);
   if (far_result != KIFMM_CACHE_HIT)
     p->stats.cache_result = far_result;
   return KIFMM_SUCCESS;

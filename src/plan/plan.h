@@ -27,7 +27,9 @@ struct kifmm_plan {
   double *pot, *gx, *gy, *gz; /* sorted target results, each [vector][target] */
   struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
   double *periodic_far;  /* periodic plans: the far-field operator of the images beyond the
-                            root's neighbours, nc x n (src/operators/ewald.c); NULL in free space */
+                            root's neighbours, nc x n (src/operators/ewald.c), less its mean
+                            periodic_far_mean (kifmm__periodic_center); NULL in free space */
+  double periodic_far_mean;
 };
 
 /* ---- Setting up (setup.c) ---- */
@@ -83,6 +85,9 @@ KIFMM_INTERNAL int kifmm__periodic_check_points(const kifmm_options *o, int64_t 
  * not neutral within KIFMM_NEUTRAL_TOL. */
 KIFMM_INTERNAL int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec,
                                                 const double *charges);
+/* Splits the plan's far-field operator into its mean, applied to the exact charge sum, and
+ * the rest, applied to the root's multipole (see periodic.c). */
+KIFMM_INTERNAL void kifmm__periodic_center(kifmm_plan *plan);
 /* The downward pass's start at level 0: root local += the far field of the images beyond the
  * root's neighbours, from the root's multipole (nothing in free space). */
 KIFMM_INTERNAL int kifmm__periodic_root(kifmm_plan *plan);
