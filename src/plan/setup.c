@@ -68,13 +68,17 @@ static int validate_options(const kifmm_options *o) {
   return validate_cell(o);
 }
 
-/* Errors of a periodic sum against the free-space errors of the same order and points that
- * the cost model's table holds: every box then has its full set of neighbours and far
- * interactions, where the boundary boxes of a free cloud have fewer, so the errors add up
- * more. Measured (uniform neutral cubes 2e3 and 2e4 points, relative l2 of the potential
- * against the Ewald references): 3D 1.8-2.8 times, slab and line 1.2-1.5 times. So the
- * order is chosen for a third of the tolerance; the smallest tolerance accepted is 3 times
- * the free-space floor. */
+/* Periodic sums measure larger errors than free space at the same order and points: the
+ * coarsest interactions dominate an expansion's error (a box's field, and its M2L error, grow
+ * as the square root of its charges), and a periodic tree has coarser ones, M2L at level 1
+ * (the root's images' children, 8 times the points of level 2's boxes: sqrt(8) = 2.8) and the
+ * far images at level 0. Free space's interior boxes are not better off than its boundary
+ * ones (same error), so this is not the missing boundary. Measured (uniform neutral cubes,
+ * 2e4 points, relative l2 of the potential against the Ewald references, free space against
+ * the direct sum): 3D p6 5.8e-6 / 1.75e-6, p7 6.4e-7 / 1.7e-7, p9 1.06e-8 / 3.4e-9, p10
+ * 1.8e-9 / 6.3e-10; slab and line 1.5-1.8 times. Against the cost model's worst errors
+ * (error_by_order) that is 2.2-2.8 times in 3D. So the order is chosen for a third of the
+ * tolerance; the smallest tolerance accepted is 3 times the free-space floor. */
 #define KIFMM_PERIODIC_ERROR_FACTOR 3.0
 static double error_factor(const kifmm_options *o) {
   return kifmm__periodic_any(o) ? KIFMM_PERIODIC_ERROR_FACTOR : 1.0;

@@ -174,7 +174,7 @@ static void test_random(int m) {
 
 /* ---- Madelung constants: every ion's potential is -q M / (4 pi d) ---- */
 static void madelung_check(const char *name, int64_t n, const double *x, const double *q,
-                           double L, const double o[3], double M, double dnn) {
+                           double L, const double o[3], double M, double dnn, double gtol) {
   kifmm_options opt = periodic_options(0, L, o, 1e-11);
   kifmm_plan *plan = NULL;
   double *pot = tu_alloc(n), *grad = tu_alloc(3 * n);
@@ -191,7 +191,7 @@ static void madelung_check(const char *name, int64_t n, const double *x, const d
   printf("  %s Madelung %.15f, %lld ions: max relative error %.2e, max |grad| %.2e\n", name, M,
          (long long)n, e, eg);
   EXPECT(e < 1e-10, "%s Madelung error %.3e", name, e);
-  EXPECT(eg < 1e-10, "%s gradient %.3e", name, eg);
+  EXPECT(eg < gtol, "%s gradient %.3e", name, eg);
   free(pot);
   free(grad);
 }
@@ -201,19 +201,27 @@ static void test_madelung(void) {
   const double base[8][3] = {{0, 0, 0},  {0, .5, .5}, {.5, 0, .5}, {.5, .5, 0},
                              {.5, 0, 0}, {0, .5, 0},  {0, 0, .5},  {.5, .5, .5}};
   static double x[8 * K * K * K * 3], q[8 * K * K * K];
-  int64_t n = 0;
-  for (int a = 0; a < K; a++)
-    for (int b = 0; b < K; b++)
-      for (int c = 0; c < K; c++)
-        for (int s = 0; s < 8; s++) {
-          x[3 * n] = base[s][0] + a, x[3 * n + 1] = base[s][1] + b, x[3 * n + 2] = base[s][2] + c;
-          q[n++] = s < 4 ? 1 : -1;
-        }
-  const double o0[3] = {0, 0, 0};
-  madelung_check("NaCl", n, x, q, K, o0, 1.747564594633182, 0.5);
+  /* NaCl translated off the boxes' faces, then on them: every ion on the faces and corners of
+   * the tree's boxes, the expansions' worst places (there the gradient's error measured
+   * 9.9e-11 against 5.6e-12 off them; the potential's 1.4e-11 against 1.7e-12) */
+  const double offset[2] = {0.1234, 0.0};
+  const char *const names[2] = {"NaCl", "NaCl on the boxes' faces"};
+  for (int k = 0; k < 2; k++) {
+    int64_t n = 0;
+    for (int a = 0; a < K; a++)
+      for (int b = 0; b < K; b++)
+        for (int c = 0; c < K; c++)
+          for (int s = 0; s < 8; s++) {
+            x[3 * n] = base[s][0] + a + offset[k], x[3 * n + 1] = base[s][1] + b + offset[k],
+                  x[3 * n + 2] = base[s][2] + c + offset[k];
+            q[n++] = s < 4 ? 1 : -1;
+          }
+    const double o0[3] = {0, 0, 0};
+    madelung_check(names[k], n, x, q, K, o0, 1.747564594633182, 0.5, k ? 2e-10 : 1e-10);
+  }
   /* CsCl: corners and centres, translated off the lattice, the cell moved: points wrap */
   const double t[3] = {0.31, -0.17, 0.05}, o1[3] = {-1.3, 0.4, 7.0};
-  n = 0;
+  int64_t n = 0;
   for (int a = 0; a < K; a++)
     for (int b = 0; b < K; b++)
       for (int c = 0; c < K; c++)
@@ -222,7 +230,7 @@ static void test_madelung(void) {
                 x[3 * n + 2] = c + 0.5 * s + t[2];
           q[n++] = s ? -1 : 1;
         }
-  madelung_check("CsCl", n, x, q, K, o1, 1.762674773070988, sqrt(3.0) / 2);
+  madelung_check("CsCl", n, x, q, K, o1, 1.762674773070988, sqrt(3.0) / 2, 1e-10);
 }
 
 /* ---- invariance and wrapping ---- */
