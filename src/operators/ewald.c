@@ -35,9 +35,9 @@
 
 #include "operators/operators.h"
 
-#define EWALD_XI 6.2           /* alpha r_c = k_c / (2 alpha): erfc(6.2) ~ 3e-18, exp(-6.2^2) ~ 2e-17 */
-#define EWALD_ALIAS_GAP 6.5    /* period along a free axis = the points' extent + this */
-#define EWALD_KBLOCK 384       /* wave vectors per gemm */
+#define EWALD_XI 6.2 /* alpha r_c = k_c / (2 alpha): erfc(6.2) ~ 3e-18, exp(-6.2^2) ~ 2e-17 */
+#define EWALD_ALIAS_GAP 6.5 /* period along a free axis = the points' extent + this */
+#define EWALD_KBLOCK 384    /* wave vectors per gemm */
 static const double PI = 3.14159265358979323846;
 static const double SQRT_PI = 1.77245385090551602729;
 static const double EULER_GAMMA = 0.57721566490153286061;
@@ -239,8 +239,8 @@ static int reciprocal(int64_t nt, const double *y, int64_t ns, const double *x,
         phases(nt, y, nb, kv + 3 * k0, w + k0, cy, nt);
         phases(ns, x, nb, kv + 3 * k0, NULL, cx, ns);
         if (j1 > j0)
-          kifmm__gemm('N', 'T', (int)nt, (int)(j1 - j0), 2 * nb, 1.0, cy, (int)nt, cx + j0,
-                      (int)ns, 1.0, k + j0 * ldk, (int)ldk);
+          kifmm__gemm('N', 'T', (int)nt, (int)(j1 - j0), 2 * nb, 1.0, cy, (int)nt, cx + j0, (int)ns,
+                      1.0, k + j0 * ldk, (int)ldk);
 #pragma omp barrier
       }
     }
@@ -274,7 +274,7 @@ int kifmm__periodic_far_compute(int order, const int32_t periodic[3], int nthrea
   const int n = kifmm__surface_count(order), nc = kifmm__surface_count(q);
   double *pts;
   ALLOC(pts, 3 * (n + nc));
-  kifmm__surface(q, KIFMM_RATIO_INNER(order), 1.0, o, pts);          /* downward check */
+  kifmm__surface(q, KIFMM_RATIO_INNER(order), 1.0, o, pts);              /* downward check */
   kifmm__surface(order, KIFMM_RATIO_INNER(order), 1.0, o, pts + 3 * nc); /* upward equivalent */
   int status = kifmm__ewald_far_matrix(nc, pts, n, pts + 3 * nc, periodic, 0.0, nthreads, p, nc);
   free(pts);

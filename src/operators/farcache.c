@@ -49,9 +49,8 @@ static int far_path(const kifmm_options *opts, const far_key *k, const int32_t p
                     char *path, size_t len) {
   char dir[KIFMM_PATH_MAX + 64];
   CHECK(kifmm__opcache_dir(opts, dir, sizeof(dir)));
-  int w = snprintf(path, len, "%s/laplace-float64-p%02d-periodic%d%d%d-%016llx.h5", dir,
-                   k->order, periodic[0], periodic[1], periodic[2],
-                   (unsigned long long)fnv1a(k->key));
+  int w = snprintf(path, len, "%s/laplace-float64-p%02d-periodic%d%d%d-%016llx.h5", dir, k->order,
+                   periodic[0], periodic[1], periodic[2], (unsigned long long)fnv1a(k->key));
   return w > 0 && (size_t)w < len ? KIFMM_SUCCESS : KIFMM_ERR_IO;
 }
 
@@ -59,12 +58,12 @@ static int far_path(const kifmm_options *opts, const far_key *k, const int32_t p
  * rows up to 1 MB with the Fletcher32 checksum (a flipped byte fails the read). */
 static int write_dataset(hid_t f, const far_key *k, const double *rowmajor) {
   hsize_t dims[2] = {(hsize_t)k->nc, (hsize_t)k->n};
-  hsize_t rows = ((hsize_t)1 << 17) / dims[1], chunk[2] = {rows < dims[0] ? rows : dims[0], dims[1]};
+  hsize_t rows = ((hsize_t)1 << 17) / dims[1],
+          chunk[2] = {rows < dims[0] ? rows : dims[0], dims[1]};
   hid_t space = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  int ok = space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 2, chunk) >= 0 &&
-           H5Pset_fletcher32(dcpl) >= 0;
-  hid_t d = ok ? H5Dcreate2(f, DATASET, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
-               : -1;
+  int ok =
+      space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 2, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
+  hid_t d = ok ? H5Dcreate2(f, DATASET, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
   ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowmajor) >= 0;
   if (d >= 0)
     H5Dclose(d);
@@ -170,8 +169,8 @@ int kifmm__periodic_far_obtain(const kifmm_options *opts, int nthreads, double *
   double *p;
   ALLOC(p, (size_t)k.nc * k.n);
   char path[KIFMM_PATH_MAX + 128];
-  int have_path = opts->use_cache &&
-                  far_path(opts, &k, opts->periodic, path, sizeof(path)) == KIFMM_SUCCESS;
+  int have_path =
+      opts->use_cache && far_path(opts, &k, opts->periodic, path, sizeof(path)) == KIFMM_SUCCESS;
   int existed = have_path && access(path, F_OK) == 0;
   if (have_path && load(&k, path, p)) {
     *cache_result = KIFMM_CACHE_HIT;

@@ -33,8 +33,8 @@ static int check_set(const kifmm_options *o, const char *what, int64_t n, const 
       double x = xyz[3 * i + d], off = x - o->cell_origin[d];
       if (o->periodic[d] && !isfinite(off))
         return kifmm__fail(KIFMM_ERR_OUTSIDE_CELL,
-                           "%s %lld lies too far from the cell along %s to be wrapped (%g)",
-                           what, (long long)i, AXIS[d], x);
+                           "%s %lld lies too far from the cell along %s to be wrapped (%g)", what,
+                           (long long)i, AXIS[d], x);
       if (!o->periodic[d] && !(off >= 0.0 && x <= o->cell_origin[d] + L))
         return kifmm__fail(KIFMM_ERR_OUTSIDE_CELL,
                            "%s %lld lies outside the cell along %s (not periodic): %.17g not in "
@@ -151,8 +151,8 @@ int kifmm__periodic_background(kifmm_plan *plan, int want_grad) {
 #pragma omp parallel for num_threads(plan->nthreads) schedule(static)
     for (int64_t i = 0; i < nt; i++) {
       double x = t->tx[i], y = t->ty[i], z = t->tz[i];
-      pot[i] += c * (m[0] * (x * x + y * y + z * z) - 2.0 * (x * m[1] + y * m[2] + z * m[3]) +
-                     m[4]);
+      pot[i] +=
+          c * (m[0] * (x * x + y * y + z * z) - 2.0 * (x * m[1] + y * m[2] + z * m[3]) + m[4]);
       if (want_grad) {
         gx[i] += 2.0 * c * (m[0] * x - m[1]);
         gy[i] += 2.0 * c * (m[0] * y - m[2]);

@@ -26,8 +26,8 @@ static const int32_t MASKS[3][3] = {{1, 1, 1}, {1, 1, 0}, {0, 0, 1}};
 static const char *const MASK_NAME[3] = {"3D", "2D (xy)", "1D (z)"};
 
 /* The reference of geometry m (0: 3D, 1: slab, 2: line). */
-static int reference(int m, size_t n, const double *q, const double *x, size_t nt,
-                     const double *y, double L, const double o[3], double *phi, double *grad) {
+static int reference(int m, size_t n, const double *q, const double *x, size_t nt, const double *y,
+                     double L, const double o[3], double *phi, double *grad) {
   if (m == 0)
     return ewald3d(n, q, x, nt, y, L, o, 0.0, phi, grad);
   if (m == 1)
@@ -173,8 +173,8 @@ static void test_random(int m) {
 }
 
 /* ---- Madelung constants: every ion's potential is -q M / (4 pi d) ---- */
-static void madelung_check(const char *name, int64_t n, const double *x, const double *q,
-                           double L, const double o[3], double M, double dnn, double gtol) {
+static void madelung_check(const char *name, int64_t n, const double *x, const double *q, double L,
+                           const double o[3], double M, double dnn, double gtol) {
   kifmm_options opt = periodic_options(0, L, o, 1e-11);
   kifmm_plan *plan = NULL;
   double *pot = tu_alloc(n), *grad = tu_alloc(3 * n);
@@ -260,9 +260,10 @@ static void test_invariance(void) {
     evaluate_case(m, N, xs, q, L, o, tol, p1, g1);
     double ep = rel_l2(p1, p0, N), eg = rel_l2(g1, g0, 3 * N);
     printf("  %-8s lattice vectors (points outside the cell, wrapped): potential %.1e, "
-           "gradient %.1e\n", MASK_NAME[m], ep, eg);
-    EXPECT(ep < 1e-13 && eg < 1e-13, "%s lattice shift changed results: %.3e %.3e",
+           "gradient %.1e\n",
            MASK_NAME[m], ep, eg);
+    EXPECT(ep < 1e-13 && eg < 1e-13, "%s lattice shift changed results: %.3e %.3e", MASK_NAME[m],
+           ep, eg);
     /* all points and the cell moved together: the same scaled coordinates, rounding only */
     double os[3];
     for (int d = 0; d < 3; d++)
@@ -271,10 +272,10 @@ static void test_invariance(void) {
       xs[i] = x[i] + 0.37 * L;
     evaluate_case(m, N, xs, q, L, os, tol, p1, g1);
     ep = rel_l2(p1, p0, N), eg = rel_l2(g1, g0, 3 * N);
-    printf("  %-8s points and cell moved together: potential %.1e, gradient %.1e\n",
-           MASK_NAME[m], ep, eg);
-    EXPECT(ep < 1e-13 && eg < 1e-13, "%s translation changed results: %.3e %.3e",
-           MASK_NAME[m], ep, eg);
+    printf("  %-8s points and cell moved together: potential %.1e, gradient %.1e\n", MASK_NAME[m],
+           ep, eg);
+    EXPECT(ep < 1e-13 && eg < 1e-13, "%s translation changed results: %.3e %.3e", MASK_NAME[m], ep,
+           eg);
     /* points moved along the periodic axes, the cell not (points wrap, the tree differs):
      * the same sums, to the tolerance */
     for (int64_t i = 0; i < N; i++)
@@ -283,9 +284,10 @@ static void test_invariance(void) {
     evaluate_case(m, N, xs, q, L, o, tol, p1, g1);
     ep = rel_l2(p1, p0, N), eg = rel_l2(g1, g0, 3 * N);
     printf("  %-8s points moved 0.37 L along the periodic axes: potential %.1e, gradient "
-           "%.1e\n", MASK_NAME[m], ep, eg);
-    EXPECT(ep < tol && eg < tol, "%s periodic shift changed results: %.3e %.3e", MASK_NAME[m],
-           ep, eg);
+           "%.1e\n",
+           MASK_NAME[m], ep, eg);
+    EXPECT(ep < tol && eg < tol, "%s periodic shift changed results: %.3e %.3e", MASK_NAME[m], ep,
+           eg);
     free(x), free(q), free(xs), free(p0), free(g0), free(p1), free(g1);
   }
 }
