@@ -147,6 +147,8 @@ typedef struct kifmm_options {
                               Each kernel has its own measured errors by order: Yukawa
                               reaches Laplace's range, Stokes down to about 2e-8 (tighter
                               ones give KIFMM_ERR_INVALID_TOLERANCE; docs/api.md).
+                              Periodic plans choose for a third of it (their errors measure up
+                              to 3x free space's), so their floors are 3x higher.
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
                               wide far from the origin) limit any method: see docs/api.md */
   kifmm_progress_fn progress; /* NULL = no progress reports; default NULL */
@@ -159,12 +161,34 @@ typedef struct kifmm_options {
   int32_t kernel;          /* KIFMM_KERNEL_LAPLACE (default), KIFMM_KERNEL_YUKAWA or
                               KIFMM_KERNEL_STOKES: see the table below */
   int32_t periodic[3];     /* 1 = the sum runs over the images of the cell along x, y, z;
-                              0 = free; default {0, 0, 0} (free space) */
+                              0 = free; default {0, 0, 0} (free space). Laplace only, one-
+                              process plans only (distributed plans: KIFMM_ERR_UNSUPPORTED).
+                              Conventions (docs/api.md, "Periodic cells"):
+                              - the sum is over all images of every source, 1/(4 pi r) each;
+                              - the charges must be neutral: |sum q| > 1e-10 sum |q| gives
+                                KIFMM_ERR_NOT_NEUTRAL at kifmm_evaluate (per vector for
+                                kifmm_evaluate_many; nothing written); a smaller residual is
+                                neutralised by a uniform background (3D) or summed as below;
+                              - 3 axes: Ewald, tin-foil boundary, k = 0 term dropped: the
+                                potential averages to zero over the cell;
+                              - 2 axes (slab): the limit over expanding squares of images,
+                                no constant added or dropped: phi -> +-M_z / (2 L^2) far
+                                above/below the slab (M_z = sum q z, 1/(4 pi) included);
+                              - 1 axis (line): the limit over expanding segments, phi -> 0
+                                far from the line;
+                              the potentials equal those of tests/periodic/ewald.h (ewald3d,
+                              ewald2d, sum1d) to the expansion's accuracy, constants
+                              included; gradients are unique.
+                              Points: anywhere along a periodic axis (wrapped into
+                              [origin, origin + L); results do not depend on which image is
+                              given), in [origin, origin + L] along a free axis, else
+                              KIFMM_ERR_OUTSIDE_CELL naming the point and the axis. */
   double kernel_param;     /* Yukawa: screening kappa >= 0 (0 is Laplace); Stokes: viscosity
                               mu > 0; Laplace: ignored; default 0 */
   double cell_origin[3];   /* lower corner of the cell; default {0, 0, 0} */
   double cell_length;      /* side L of the cell [origin, origin + L)^3; default 1. Read only
-                              where a direction is periodic */
+                              where a direction is periodic; with one, the cell is the root of
+                              the octree whatever the points' extent */
   double cell_aspect[3];   /* sides of the cell over cell_length: {1, 1, 1} (a cube; the default)
                               is the only value supported so far, kept for rectangular cells */
   /* New fields go here, at the end, and into the Fortran type in the same place. */

@@ -109,6 +109,16 @@ static void test_kernel_and_cell(const double *pts, int64_t n) {
   o.periodic[0] = 1;
   o.cell_aspect[2] = 2.0;
   EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_INVALID_CELL);
+  o = kifmm_default_options(); /* a valid periodic cell: this test's points lie in [0, 1) */
+  o.periodic[0] = o.periodic[1] = o.periodic[2] = 1;
+  o.order = 4;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_SUCCESS);
+  kifmm_plan_destroy(&plan);
+  o.periodic[0] = o.periodic[1] = 0;
+  o.cell_origin[0] = 0.5; /* x is free: points below 0.5 are outside the cell */
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, pts, n, pts, &o), KIFMM_ERR_OUTSIDE_CELL);
+  EXPECT(strstr(kifmm_error_detail(), "along x") != NULL, "detail names the axis: %s",
+         kifmm_error_detail());
   o = kifmm_default_options();
   o.cell_length = -1.0; /* ignored in free space */
   o.cell_origin[0] = NAN;

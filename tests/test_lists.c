@@ -141,7 +141,109 @@ static void check_thread_invariance(void) {
   free(trg);
 }
 
+/* ---- periodic trees: every (source leaf image, target leaf) pair, for the images within the
+ * root's neighbours (shifts -1, 0, 1 along the periodic axes), covered exactly once ---- */
+static int v_shift_code(const kifmm_tree *t, int64_t a, int tv) {
+  uint64_t c[3];
+  int d[3], code = 0;
+  kifmm__morton_decode(t->anchor[a], &c[0], &c[1], &c[2]);
+  kifmm__tv_offset(tv, d);
+  int64_t side = (int64_t)1 << t->level[a];
+  for (int x = 0; x < 3; x++) {
+    int64_t u = (int64_t)c[x] + d[x]; /* the source's unwrapped cell */
+    int s = u < 0 ? -1 : (u >= side ? 1 : 0);
+    code = 3 * code + s + 1;
+  }
+  return code;
+}
+
+static int shift_allowed(const int32_t periodic[3], int code) {
+  int s[3];
+  kifmm__shift_vector(code, s);
+  for (int x = 0; x < 3; x++)
+    if (s[x] != 0 && !periodic[x])
+      return 0;
+  return 1;
+}
+
+static int64_t count_periodic_errors(const kifmm_tree *t, const kifmm_lists *L) {
+  int64_t errors = 0;
+  int *mark = calloc((size_t)t->nbox * 27, sizeof(int));
+  for (int64_t j = 0; j < t->nleaf; j++) {
+    int64_t T = t->leaf_box[j];
+    if (t->trg_end[T] == t->trg_begin[T])
+      continue;
+    memset(mark, 0, (size_t)t->nbox * 27 * sizeof(int));
+    for (int64_t e = L->u_ptr[T]; e < L->u_ptr[T + 1]; e++)
+      mark[27 * L->u_idx[e] + L->u_sh[e]]++;
+    for (int64_t e = L->w_ptr[T]; e < L->w_ptr[T + 1]; e++)
+      mark[27 * L->w_idx[e] + L->w_sh[e]]++;
+    for (int64_t a = T; a >= 0; a = t->parent[a]) {
+      for (int64_t e = L->v_ptr[a]; e < L->v_ptr[a + 1]; e++)
+        mark[27 * L->v_idx[e] + v_shift_code(t, a, L->v_tv[e])]++;
+      for (int64_t e = L->x_ptr[a]; e < L->x_ptr[a + 1]; e++)
+        mark[27 * L->x_idx[e] + L->x_sh[e]]++;
+    }
+    for (int64_t i = 0; i < t->nleaf; i++) {
+      int64_t S = t->leaf_box[i];
+      if (t->src_end[S] == t->src_begin[S])
+        continue;
+      for (int k = 0; k < 27; k++) {
+        if (!shift_allowed(t->periodic, k))
+          continue;
+        int total = 0;
+        for (int64_t a = S; a >= 0; a = t->parent[a])
+          total += mark[27 * a + k];
+        errors += total != 1;
+      }
+    }
+  }
+  free(mark);
+  return errors;
+}
+
+static void run_periodic_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit,
+                              const int32_t periodic[3]) {
+  uint64_t seed = 99 + (uint64_t)dist;
+  double *src = tu_alloc(3 * ns), *trg = tu_alloc(3 * nt);
+  tu_points(dist, ns, &seed, src);
+  tu_points(dist, nt, &seed, trg);
+  for (int64_t i = 0; i < nt; i++) /* targets outside the cell along periodic axes: wrapped */
+    for (int d = 0; d < 3; d++)
+      if (periodic[d] && i % 7 == 0)
+        trg[3 * i + d] += 2.0 * (i % 2 ? 2 : -1); /* whole periods of the cell */
+  const double origin[3] = {-1.0, -1.0, -1.0};
+  kifmm_tree t;
+  kifmm_lists L;
+  EXPECT_STATUS(kifmm__tree_build_cell(&t, ns, src, nt, trg, ncrit, KIFMM_MAX_LEVEL, 2, origin,
+                                       2.0, periodic),
+                KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm__lists_build(&L, &t, 2), KIFMM_SUCCESS);
+  int64_t errors = count_periodic_errors(&t, &L);
+  EXPECT(errors == 0, "%s periodic %d%d%d: %lld (leaf pair, image) not covered exactly once",
+         tu_dist_name[dist], periodic[0], periodic[1], periodic[2], (long long)errors);
+  printf("  %s periodic %d%d%d leaves=%lld depth=%d U=%lld V=%lld W=%lld X=%lld\n",
+         tu_dist_name[dist], periodic[0], periodic[1], periodic[2], (long long)t.nleaf, t.depth,
+         (long long)L.u_ptr[t.nbox], (long long)L.v_ptr[t.nbox], (long long)L.w_ptr[t.nbox],
+         (long long)L.x_ptr[t.nbox]);
+  kifmm__lists_free(&L);
+  kifmm__tree_free(&t);
+  free(src);
+  free(trg);
+}
+
+static void check_periodic(void) {
+  const int32_t masks[4][3] = {{1, 1, 1}, {1, 1, 0}, {0, 0, 1}, {1, 0, 0}};
+  for (int m = 0; m < 4; m++) {
+    run_periodic_case(TU_CUBE, 1500, 1000, 20, masks[m]);
+    run_periodic_case(TU_CLUSTER, 1500, 1200, 8, masks[m]);
+    run_periodic_case(TU_CUBE, 5, 3, 20, masks[m]); /* the root is the only leaf */
+    run_periodic_case(TU_CUBE, 60, 40, 20, masks[m]); /* depth 1 and 2 */
+  }
+}
+
 int main(void) {
+  check_periodic();
   run_case(TU_CUBE, 3000, 2000, 20, KIFMM_MAX_LEVEL, 0);
   run_case(TU_SPHERE, 4000, 4000, 30, KIFMM_MAX_LEVEL, 0);
   run_case(TU_CLUSTER, 4000, 3000, 12, KIFMM_MAX_LEVEL, 0);

@@ -10,12 +10,38 @@
 #include "mpi/let.h"
 #include "operators/opcache.h"
 
+/* The octree: rooted at the points' bounding cube, or at the periodic cell. */
+static int build_tree(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg) {
+  const kifmm_options *o = &p->opts;
+  if (!kifmm__periodic_any(o))
+    return kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, o->ncrit, o->max_level,
+                             p->nthreads);
+  return kifmm__tree_build_cell(&p->tree, nsrc, src, ntrg, trg, o->ncrit, o->max_level,
+                                p->nthreads, o->cell_origin, o->cell_length, o->periodic);
+}
+
+/* The operators, and a periodic plan's far-field operator; the cache result reported is the
+ * far-field operator's when it was not a hit (it was computed then). */
+static int obtain_operators(kifmm_plan *p) {
+  kifmm_opspec spec;
+  kifmm__plan_scale_kernel(p, p->tree.depth, &spec);
+  CHECK(kifmm__operators_obtain(&p->ops, &spec, &p->opts, p->nthreads, &p->stats.cache_result));
+  if (!kifmm__periodic_any(&p->opts))
+    return KIFMM_SUCCESS;
+  int far_result = KIFMM_CACHE_NOT_USED;
+  CHECK(kifmm__periodic_far_obtain(&p->opts, p->nthreads, &p->periodic_far, &far_result));
+  kifmm__periodic_center(p);
+  if (far_result != KIFMM_CACHE_HIT)
+    p->stats.cache_result = far_result;
+  return KIFMM_SUCCESS;
+}
+
 static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t ntrg,
                        const double *trg, int dry_run) {
   double t0 = kifmm__wtime();
   kifmm__progress("tree", 0.0);
-  CHECK(kifmm__tree_build(&p->tree, nsrc, src, ntrg, trg, p->opts.ncrit, p->opts.max_level,
-                          p->nthreads));
+  CHECK(build_tree(p, nsrc, src, ntrg, trg));
   kifmm__progress("tree", 1.0);
   double t1 = kifmm__wtime();
   kifmm__progress("lists", 0.0);
@@ -23,9 +49,7 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
   kifmm__progress("lists", 1.0);
   double t2 = kifmm__wtime();
   kifmm__progress("operators", 0.0);
-  kifmm_opspec spec;
-  kifmm__plan_scale_kernel(p, p->tree.depth, &spec);
-  CHECK(kifmm__operators_obtain(&p->ops, &spec, &p->opts, p->nthreads, &p->stats.cache_result));
+  CHECK(obtain_operators(p));
   kifmm__progress("operators", 1.0);
   double t3 = kifmm__wtime();
   if (!dry_run)
@@ -170,6 +194,7 @@ int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, doubl
     return KIFMM_SUCCESS;
   double t0 = kifmm__wtime();
   plan->nthreads = kifmm__plan_threads(&plan->opts);
+  CHECK(kifmm__periodic_check_neutral(plan, nvec, charges));
   CHECK(kifmm__plan_reserve(plan, nvec));
   permute_charges(plan, charges);
   int blas = kifmm__blas_threads_push();

@@ -90,6 +90,10 @@ static int cache_dir(const kifmm_options *o, char *dir, size_t len) {
   return KIFMM_ERR_IO;
 }
 
+int kifmm__opcache_dir(const kifmm_options *opts, char *dir, size_t len) {
+  return cache_dir(opts, dir, len);
+}
+
 int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_options *opts, char *path,
                         size_t len) {
   char dir[KIFMM_PATH_MAX + 64], key[KEY_LEN];

@@ -37,4 +37,13 @@ KIFMM_INTERNAL int kifmm__operators_obtain_comm(kifmm_operators *ops, const kifm
 KIFMM_INTERNAL int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_options *opts,
                                        char *path, size_t len);
 
+/* The cache directory for opts (options, then the environment; see kifmm_options). */
+KIFMM_INTERNAL int kifmm__opcache_dir(const kifmm_options *opts, char *dir, size_t len);
+
+/* The periodic far-field operator for opts->order and opts->periodic (farcache.c): loaded
+ * from its own cache file, or computed (kifmm__periodic_far_compute) and stored. *p gets a
+ * new nc x n array (the caller frees it), *cache_result a KIFMM_CACHE_* value. */
+KIFMM_INTERNAL int kifmm__periodic_far_obtain(const kifmm_options *opts, int nthreads, double **p,
+                                             int *cache_result);
+
 #endif /* KIFMM_OPCACHE_H */

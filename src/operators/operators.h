@@ -110,4 +110,20 @@ KIFMM_INTERNAL void kifmm__c2e_apply(int n, int nc, const double *c2e, int m, do
                                      const double *check, double beta, double *equiv,
                                      double *tmp);
 
+/* ---- The periodic far field (ewald.c) ----
+ * G_far(y_i - x_j) for nt targets y and ns sources x (interleaved xyz, unit cell: period 1
+ * along the axes with periodic[d] = 1): the lattice sum of 1/r over the images beyond the
+ * near ones (|k|_inf >= 2), in the sense of tests/periodic/ewald.h (3D: tin-foil, background,
+ * and less its quadratic (2 pi / 3) |r|^2; 2D, 1D: the divergent constant dropped), written
+ * to k (column-major, ldk). alpha <= 0: kifmm__ewald_default_alpha(); the result does not
+ * depend on alpha beyond rounding. */
+KIFMM_INTERNAL int kifmm__ewald_far_matrix(int64_t nt, const double *y, int64_t ns,
+                                           const double *x, const int32_t periodic[3],
+                                           double alpha, int nthreads, double *k, int64_t ldk);
+KIFMM_INTERNAL double kifmm__ewald_default_alpha(const int32_t periodic[3]);
+/* The periodic far-field operator of the unit cell for this order: p (nc x n, column-major)
+ * from the root's upward equivalent density (n) to its downward check potential (nc). */
+KIFMM_INTERNAL int kifmm__periodic_far_compute(int order, const int32_t periodic[3], int nthreads,
+                                              double *p);
+
 #endif /* KIFMM_OPERATORS_H */

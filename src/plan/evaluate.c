@@ -98,12 +98,61 @@ static void box_sources(const kifmm_plan *plan, int64_t a, const double **x, con
   *q = plan->q + sb * *qs;
 }
 
-/* Per-thread scratch, sized for the largest use of any pass. */
+/* Per-thread scratch, sized for the largest use of any pass; img (grown on demand, freed with
+ * buf) holds the coordinates of sources moved to a periodic image. */
 typedef struct {
   double *buf;
   soa3 surf;
   int ok;
+  double *img;
+  int64_t img_cap;
 } scratch;
+
+static void scratch_free(scratch *s) {
+  free(s->buf);
+  free(s->img);
+}
+
+/* Sources of box a as seen from their image: the box's own coordinates, or (periodic lists,
+ * entry e of a list with shift codes sh) copies moved by the entry's whole cells. */
+typedef struct {
+  const double *x, *y, *z;
+} src3;
+
+static int image_offset(const kifmm_tree *t, const int8_t *sh, int64_t e, double off[3]) {
+  if (!sh || sh[e] == KIFMM_NO_SHIFT)
+    return 0;
+  int v[3];
+  kifmm__shift_vector(sh[e], v);
+  for (int d = 0; d < 3; d++)
+    off[d] = v[d] * t->side;
+  return 1;
+}
+
+static src3 image_sources(const kifmm_tree *t, int64_t a, const int8_t *sh, int64_t e,
+                          scratch *s) {
+  int64_t sb = t->src_begin[a], na = t->src_end[a] - sb;
+  src3 r = {t->sx + sb, t->sy + sb, t->sz + sb};
+  double off[3];
+  if (!image_offset(t, sh, e, off))
+    return r;
+  if (na > s->img_cap) {
+    double *grown = realloc(s->img, (size_t)(3 * 2 * na) * sizeof(double));
+    if (!grown) {
+      s->ok = 0; /* the pass reports it: results are not used then */
+      return r;
+    }
+    s->img = grown;
+    s->img_cap = 2 * na;
+  }
+  double *x = s->img, *y = x + s->img_cap, *z = y + s->img_cap;
+  for (int64_t i = 0; i < na; i++) {
+    x[i] = r.x[i] + off[0];
+    y[i] = r.y[i] + off[1];
+    z[i] = r.z[i] + off[2];
+  }
+  return (src3){x, y, z};
+}
 
 static scratch scratch_new(size_t ndouble, int n) {
   scratch s = {0};
@@ -425,12 +474,13 @@ static void sum_to_box(kifmm_plan *plan, kifmm_rsqrt acc, int64_t ns, const doub
              t->tz + tb, out, t->ntrg);
 }
 
-/* All vectors' sums from the sources of box a (charges plan->q) to the targets of box b. */
-static void p2p_boxes(kifmm_plan *plan, int64_t a, int64_t b, int want_grad) {
+/* All vectors' sums from the sources of box a (densities plan->q, coordinates xs: the box's
+ * own or an image's) to the targets of box b. */
+static void p2p_boxes(kifmm_plan *plan, int64_t a, src3 xs, int64_t b, int want_grad) {
   const double *x[3], *q;
   int64_t qs;
   box_sources(plan, a, x, &q, &qs);
-  sum_to_box(plan, plan_rsqrt(plan), nsrc_of(&plan->tree, a), x[0], x[1], x[2], q, qs,
+  sum_to_box(plan, plan_rsqrt(plan), nsrc_of(&plan->tree, a), xs.x, xs.y, xs.z, q, qs,
              plan->ops.sdim, b, want_grad);
 }
 
@@ -467,14 +517,15 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
       box_surface(t, b, ctx->check_inner, nc, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
         int64_t a = L->x_idx[e];
+        src3 xs = image_sources(t, a, L->x_sh, e, &s);
         if (direct) {
-          p2p_boxes(plan, a, b, want_grad);
+          p2p_boxes(plan, a, xs, b, want_grad);
           continue;
         }
         const double *x[3], *q;
         int64_t qs;
         box_sources(plan, a, x, &q, &qs);
-        kernel_to_check(plan, nsrc_of(t, a), x[0], x[1], x[2], q, qs, plan->ops.sdim, &s.surf,
+        kernel_to_check(plan, nsrc_of(t, a), xs.x, xs.y, xs.z, q, qs, plan->ops.sdim, &s.surf,
                         check);
       }
       if (!direct)
@@ -482,7 +533,7 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
                          plan->local + b * ne * nv, check + (size_t)nce * nv);
     }
     failed = !s.ok;
-    free(s.buf);
+    scratch_free(&s);
   }
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
@@ -512,10 +563,17 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
     if (!box_set(plan, c))
       continue;
     if (nsrc_of(t, c) <= n) {
-      p2p_boxes(plan, c, b, want_grad);
+      p2p_boxes(plan, c, image_sources(t, c, L->w_sh, e, s), b, want_grad);
       continue;
     }
     box_surface(t, c, ctx->unit_inner, n, s->surf);
+    double off[3];
+    if (image_offset(t, L->w_sh, e, off))
+      for (int i = 0; i < n; i++) {
+        s->surf.x[i] += off[0];
+        s->surf.y[i] += off[1];
+        s->surf.z[i] += off[2];
+      }
     surface_to_box(plan, &s->surf, plan->multipole + c * plan->ops.ne * plan->nvec, b,
                    want_grad);
   }
@@ -542,6 +600,13 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
     memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
     memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
     memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
+    double off[3];
+    if (image_offset(t, L->u_sh, e, off)) /* a periodic image: moved by whole cells */
+      for (int64_t i = m; i < m + na; i++) {
+        x[i] += off[0];
+        y[i] += off[1];
+        z[i] += off[2];
+      }
     memcpy(q + m * qs, plan->q + sb * qs, (size_t)(na * qs) * sizeof(double));
     m += na;
   }
@@ -571,7 +636,8 @@ static int leaf_pass(kifmm_plan *plan, const pass_ctx *ctx, leaf_op op, int want
         failed = 1;
     }
     free(gather);
-    free(s.buf);
+    failed |= !s.ok;
+    scratch_free(&s);
   }
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
@@ -633,15 +699,20 @@ static void clear_results(kifmm_plan *plan, int want_grad) {
     memset(plan->res[k], 0, m * sizeof(double));
 }
 
-/* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. */
+/* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. A
+ * periodic plan starts at the root, whose local holds the far images (periodic.c), and its
+ * level-1 boxes have V lists (the root's images' children); its 3D background comes last. */
 static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   const kifmm_tree *t = &plan->tree;
+  const int periodic = plan->periodic_far != NULL;
   memset(plan->local, 0, (size_t)t->nbox * plan->ops.ne * plan->nvec * sizeof(double));
   plan->m2l_entries = 0;
   int status = KIFMM_SUCCESS;
   kifmm__progress("downward", 0.0);
-  for (int l = 2; l <= t->depth; l++) {
-    RUN(t_l2l, l > 2 ? l2l(plan, l) : KIFMM_SUCCESS);
+  if (periodic)
+    RUN(t_m2l, kifmm__periodic_root(plan));
+  for (int l = periodic ? 1 : 2; l <= t->depth; l++) {
+    RUN(t_l2l, l > 2 || periodic ? l2l(plan, l) : KIFMM_SUCCESS);
     RUN(t_m2l, m2l(plan, ctx, l));
     RUN(t_p2l, p2l(plan, ctx, l, want_grad));
     if (l < t->depth)
@@ -650,6 +721,8 @@ static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   kifmm__progress("downward", 1.0);
   PHASE("l2p", t_l2p, leaf_pass(plan, ctx, LEAF_L2P, want_grad));
   PHASE("m2p", t_m2p, leaf_pass(plan, ctx, LEAF_M2P, want_grad));
+  if (periodic)
+    RUN(t_l2p, kifmm__periodic_background(plan, want_grad));
   return status;
 }
 

@@ -33,6 +33,10 @@ struct kifmm_plan {
   int64_t m2l_entries; /* V-list entries M2L applied by the last evaluation (the tests' check
                           that screened levels do no far-field work) */
   struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
+  double *periodic_far;  /* periodic plans: the far-field operator of the images beyond the
+                            root's neighbours, nc x n (src/operators/ewald.c), less its mean
+                            periodic_far_mean (kifmm__periodic_center); NULL in free space */
+  double periodic_far_mean;
 };
 
 /* ---- Setting up (setup.c) ---- */
@@ -77,5 +81,29 @@ KIFMM_INTERNAL int kifmm__evaluate_downward(kifmm_plan *plan, int want_grad);
  * and M2P. The sums are those of kifmm__evaluate_downward() up to rounding (another order). */
 KIFMM_INTERNAL int kifmm__evaluate_near(kifmm_plan *plan, int want_grad);
 KIFMM_INTERNAL int kifmm__evaluate_far(kifmm_plan *plan, int want_grad);
+
+/* ---- Periodic cells (periodic.c) ---- */
+/* |sum q| above this fraction of sum |q| is not neutral (KIFMM_ERR_NOT_NEUTRAL). */
+#define KIFMM_NEUTRAL_TOL 1e-10
+KIFMM_INTERNAL int kifmm__periodic_any(const kifmm_options *o);
+/* KIFMM_ERR_OUTSIDE_CELL (with the point and axis in kifmm_error_detail()) for a point outside
+ * [origin, origin + L] along an axis that is not periodic, or too far to wrap along one that
+ * is; success for free-space options. */
+KIFMM_INTERNAL int kifmm__periodic_check_points(const kifmm_options *o, int64_t nsrc,
+                                               const double *src, int64_t ntrg,
+                                               const double *trg);
+/* KIFMM_ERR_NOT_NEUTRAL when a charge vector (caller's order, nsrc each) of a periodic plan is
+ * not neutral within KIFMM_NEUTRAL_TOL. */
+KIFMM_INTERNAL int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec,
+                                                const double *charges);
+/* Splits the plan's far-field operator into its mean, applied to the exact charge sum, and
+ * the rest, applied to the root's multipole (see periodic.c). */
+KIFMM_INTERNAL void kifmm__periodic_center(kifmm_plan *plan);
+/* The downward pass's start at level 0: root local += the far field of the images beyond the
+ * root's neighbours, from the root's multipole (nothing in free space). */
+KIFMM_INTERNAL int kifmm__periodic_root(kifmm_plan *plan);
+/* After the leaf pass, 3D: adds the uniform background's part of the far field to the sorted
+ * results (nothing otherwise). */
+KIFMM_INTERNAL int kifmm__periodic_background(kifmm_plan *plan, int want_grad);
 
 #endif /* KIFMM_PLAN_H */

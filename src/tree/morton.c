@@ -87,8 +87,9 @@ void kifmm__coarser_cells_touching(kifmm_key anchor, int level, int64_t lo[3], i
 int kifmm__cells_touch(const int64_t a[3], int la, const int64_t b[3], int lb) {
   int lf = la > lb ? la : lb;
   for (int d = 0; d < 3; d++) {
-    int64_t alo = a[d] << (lf - la), ahi = alo + ((int64_t)1 << (lf - la));
-    int64_t blo = b[d] << (lf - lb), bhi = blo + ((int64_t)1 << (lf - lb));
+    /* products, not shifts: a periodic tree's unwrapped neighbours may be at -1 */
+    int64_t alo = a[d] * ((int64_t)1 << (lf - la)), ahi = alo + ((int64_t)1 << (lf - la));
+    int64_t blo = b[d] * ((int64_t)1 << (lf - lb)), bhi = blo + ((int64_t)1 << (lf - lb));
     if (ahi < blo || bhi < alo)
       return 0;
   }

@@ -312,14 +312,37 @@ kifmm_key kifmm__point_key(const double u[3]) {
   return kifmm__morton_encode(c[0], c[1], c[2]);
 }
 
+/* How caller coordinates become scaled ones: by the bounding box (free space), or by a
+ * periodic cell (cell = 1: origin, length, and the directions that wrap). */
 typedef struct {
   const double *xyz, *center;
   double half;
+  int cell;
+  const double *origin;
+  double length;
+  const int32_t *periodic;
 } scaling;
+
+double kifmm__wrap_offset(double x, double origin, double length) {
+  double v = fmod(x - origin, length);
+  if (v < 0.0)
+    v += length;
+  return v < length ? v : 0.0; /* v + length may round up to length: that is the face 0 */
+}
+
+/* Scaled coordinate in a cell: u = 2 (x - origin) / L - 1, from the wrapped offset along a
+ * periodic direction, so that a point and its images get the same u up to rounding. */
+static double cell_scaled(const scaling *sc, double x, int d) {
+  double v = sc->periodic[d] ? kifmm__wrap_offset(x, sc->origin[d], sc->length)
+                             : x - sc->origin[d];
+  double u = 2.0 * (v / sc->length) - 1.0;
+  return u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u);
+}
 
 static void scaled_point(const scaling *sc, int64_t i, double u[3]) {
   for (int d = 0; d < 3; d++)
-    u[d] = kifmm__scaled(sc->xyz[3 * i + d], sc->center[d], sc->half);
+    u[d] = sc->cell ? cell_scaled(sc, sc->xyz[3 * i + d], d)
+                    : kifmm__scaled(sc->xyz[3 * i + d], sc->center[d], sc->half);
 }
 
 static kifmm_key full_key_of(int64_t i, const void *ctx) {
@@ -332,10 +355,10 @@ static kifmm_key full_key_of(int64_t i, const void *ctx) {
  * the keys' 48-bit prefixes, as cheap as 16-level keys; only runs of equal prefixes need full
  * keys. The radix sort's scratch is the x and y arrays, which the gather fills only after it:
  * fresh memory costs a page fault per page, so the fewer new pages the faster. */
-static int sort_points(int64_t n, const double *xyz, const double center[3], double half,
-                       int nthreads, uint64_t **prefix_out, int64_t **perm_out, double **x,
-                       double **y, double **z) {
-  const scaling sc = {xyz, center, half};
+static int sort_points(int64_t n, const double *xyz, scaling sc, int nthreads,
+                       uint64_t **prefix_out, int64_t **perm_out, double **x, double **y,
+                       double **z) {
+  sc.xyz = xyz;
   int64_t *perm;
   uint64_t *prefix;
   ALLOC(perm, n);
@@ -524,24 +547,21 @@ static int build_boxes(kifmm_tree *t, builder *b, int ncrit, int max_level, int 
   return layout_leaves(t);
 }
 
-int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
-                      const double *trg, int ncrit, int max_level, int nthreads) {
-  memset(t, 0, sizeof(*t));
+/* Sorted points and boxes once t's scaling (center, half) is set. */
+static int build_scaled(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
+                        const double *trg, int ncrit, int max_level, int nthreads,
+                        scaling sc) {
   t->nsrc = nsrc;
   t->ntrg = ntrg;
-  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  bounds_parallel(nsrc, src, lo, hi, nthreads);
-  bounds_parallel(ntrg, trg, lo, hi, nthreads);
-  kifmm__bounds_finish(lo, hi, nsrc + ntrg, t->center, &t->half);
   t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
   t->side = 2.0;
   uint64_t *sprefix = NULL, *tprefix = NULL;
   builder b = {0};
-  int status = sort_points(nsrc, src, t->center, t->half, nthreads, &sprefix, &t->src_perm,
-                           &t->sx, &t->sy, &t->sz);
+  int status = sort_points(nsrc, src, sc, nthreads, &sprefix, &t->src_perm, &t->sx, &t->sy,
+                           &t->sz);
   if (status == KIFMM_SUCCESS)
-    status = sort_points(ntrg, trg, t->center, t->half, nthreads, &tprefix, &t->trg_perm,
-                         &t->tx, &t->ty, &t->tz);
+    status = sort_points(ntrg, trg, sc, nthreads, &tprefix, &t->trg_perm, &t->tx, &t->ty,
+                         &t->tz);
   if (status == KIFMM_SUCCESS) {
     b.src = (sorted_set){sprefix, t->sx, t->sy, t->sz};
     b.trg = (sorted_set){tprefix, t->tx, t->ty, t->tz};
@@ -552,6 +572,31 @@ int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t nt
   free(sprefix);
   free(tprefix);
   return status;
+}
+
+int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
+                      const double *trg, int ncrit, int max_level, int nthreads) {
+  memset(t, 0, sizeof(*t));
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  bounds_parallel(nsrc, src, lo, hi, nthreads);
+  bounds_parallel(ntrg, trg, lo, hi, nthreads);
+  kifmm__bounds_finish(lo, hi, nsrc + ntrg, t->center, &t->half);
+  const scaling sc = {.center = t->center, .half = t->half};
+  return build_scaled(t, nsrc, src, ntrg, trg, ncrit, max_level, nthreads, sc);
+}
+
+int kifmm__tree_build_cell(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
+                           const double *trg, int ncrit, int max_level, int nthreads,
+                           const double origin[3], double length, const int32_t periodic[3]) {
+  memset(t, 0, sizeof(*t));
+  for (int d = 0; d < 3; d++) {
+    t->center[d] = origin[d] + 0.5 * length;
+    t->periodic[d] = periodic[d];
+  }
+  t->half = 0.5 * length;
+  const scaling sc = {.center = t->center, .half = t->half, .cell = 1, .origin = origin,
+                      .length = length, .periodic = periodic};
+  return build_scaled(t, nsrc, src, ntrg, trg, ncrit, max_level, nthreads, sc);
 }
 
 void kifmm__tree_free(kifmm_tree *t) {

@@ -50,6 +50,10 @@ typedef struct kifmm_tree {
   double half;      /* half the largest extent of that box (> 0) */
   double origin[3]; /* lower corner of the root cube in scaled coordinates: -1 */
   double side;      /* side of the root cube in scaled coordinates: 2 */
+  /* Periodic plans (kifmm__tree_build_cell): the root is the cell itself (center = origin +
+   * L/2, half = L/2) and periodic[d] = 1 along the directions whose images are summed; the
+   * lists then see wrapped neighbours (lists.c). All 0 in free space. */
+  int32_t periodic[3];
   int32_t depth;    /* deepest level */
   int64_t nbox, nleaf;
   int64_t level_ptr[KIFMM_MAX_LEVEL + 2]; /* boxes of level l: [level_ptr[l], level_ptr[l+1]) */
@@ -82,6 +86,17 @@ KIFMM_INTERNAL double kifmm__scaled(double x, double center, double half);
 KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
+/* The tree of a periodic cell [origin, origin + length]^3: the root is the cell whatever the
+ * points' extent, and coordinates along the directions with periodic[d] = 1 are first wrapped
+ * into [origin, origin + length) (points may lie anywhere there); along the others they must
+ * already lie in the cell (the plan checks it; rounding is clamped). */
+KIFMM_INTERNAL int kifmm__tree_build_cell(kifmm_tree *t, int64_t nsrc, const double *src,
+                                          int64_t ntrg, const double *trg, int ncrit,
+                                          int max_level, int nthreads, const double origin[3],
+                                          double length, const int32_t periodic[3]);
+/* x wrapped into [0, length) as an offset from origin: x - origin less a whole number of
+ * periods (fmod is exact), the upper face going to 0. */
+KIFMM_INTERNAL double kifmm__wrap_offset(double x, double origin, double length);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
 /* From boxes sorted by level, then along the curve (nbox, anchor, level set): depth,
  * level_ptr, parent, first_child and nchild. */
@@ -111,7 +126,21 @@ typedef struct kifmm_lists {
   int16_t *v_tv;
   int64_t *w_ptr, *w_idx;
   int64_t *x_ptr, *x_idx;
+  /* Periodic trees only (NULL in free space): the image of each U, W and X entry, a shift
+   * code (kifmm__shift_code): the entry's sources act from their box moved by that many cell
+   * sides (t->side) along each axis. A box may appear twice in one list with two shifts. V
+   * needs none: its transfer vector is the unwrapped offset. */
+  int8_t *u_sh, *w_sh, *x_sh;
 } kifmm_lists;
+
+/* Image shifts s in {-1, 0, 1}^3 as one code 9 (s_x + 1) + 3 (s_y + 1) + (s_z + 1);
+ * KIFMM_NO_SHIFT is s = 0, and 26 - code the opposite shift. */
+#define KIFMM_NO_SHIFT 13
+static inline void kifmm__shift_vector(int code, int s[3]) {
+  s[0] = code / 9 - 1;
+  s[1] = code / 3 % 3 - 1;
+  s[2] = code % 3 - 1;
+}
 
 #define KIFMM_NTV 316
 /* Target boxes one M2L block takes at most (evaluate.c); the memory estimate counts it. */
