@@ -5,7 +5,9 @@
  * --reps calls and pairs per second at the minimum. --pairs also measures the largest
  * relative error per pair: one unit charge against targets at distances 2^-150..2^150 in
  * random directions, potential and gradient against long double. --fast 1 takes the 1/r
- * the plans of orders up to 12 use (KIFMM_RSQRT_FAST). */
+ * the plans of orders up to 12 use (KIFMM_RSQRT_FAST). --kernel yukawa|stokes times that
+ * entry of the kernel table instead (--param: kappa, default 1; mu for Stokes), one density
+ * vector; pairs per second count source-target pairs whatever the kernel's components. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,8 @@ int main(int argc, char **argv) {
   int64_t nt = 244, ns = 6600, pairs = 0;
   int reps = 200, grad = 1;
   kifmm_rsqrt acc = KIFMM_RSQRT_FULL;
+  int32_t kernel = KIFMM_KERNEL_LAPLACE;
+  double param = 1.0;
   for (int a = 1; a + 1 < argc; a += 2) {
     if (strcmp(argv[a], "--nt") == 0)
       nt = atoll(argv[a + 1]);
@@ -82,11 +86,19 @@ int main(int argc, char **argv) {
       grad = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--fast") == 0)
       acc = atoi(argv[a + 1]) ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
+    else if (strcmp(argv[a], "--kernel") == 0)
+      kernel = strcmp(argv[a + 1], "yukawa") == 0   ? KIFMM_KERNEL_YUKAWA
+               : strcmp(argv[a + 1], "stokes") == 0 ? KIFMM_KERNEL_STOKES
+               : strcmp(argv[a + 1], "laplace") == 0 ? KIFMM_KERNEL_LAPLACE
+                                                     : -1;
+    else if (strcmp(argv[a], "--param") == 0)
+      param = atof(argv[a + 1]);
     else if (strcmp(argv[a], "--pairs") == 0)
       pairs = atoll(argv[a + 1]);
     else {
       fprintf(stderr,
-              "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--fast 0|1] [--pairs N]\n",
+              "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--fast 0|1] [--pairs N]\n"
+              "       [--kernel laplace|yukawa|stokes] [--param 1]\n",
               argv[0]);
       return 2;
     }
@@ -95,28 +107,35 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kifmm-p2p-bench: --nt, --ns and --reps must be positive\n");
     return 2;
   }
+  const kifmm_kernel *k = kifmm__kernel(kernel);
+  if (!k || !k->p2p) {
+    fprintf(stderr, "kifmm-p2p-bench: --kernel is laplace, yukawa or stokes\n");
+    return 2;
+  }
+  const int sd = k->sdim, td = k->tdim;
   /* a leaf's targets in a box of side 1/16 and its U-list's sources in the 3^3 boxes around */
-  double *buf = malloc(sizeof(double) * (size_t)(4 * ns + 7 * nt));
+  double *buf = malloc(sizeof(double) * (size_t)((3 + sd) * ns + (3 + 4 * td) * nt));
   double *t = malloc(sizeof(double) * (size_t)reps);
-  double *sx = buf, *sy = sx + ns, *sz = sy + ns, *q = sz + ns, *tx = q + ns, *ty = tx + nt,
-         *tz = ty + nt, *out = tz + nt;
+  double *sx = buf, *sy = sx + ns, *sz = sy + ns, *q = sz + ns, *tx = q + sd * ns, *ty = tx + nt,
+         *tz = ty + nt, *out = tz + nt, *outs[12];
+  for (int a = 0; a < 4 * td; a++)
+    outs[a] = a < td || grad ? out + a * nt : NULL;
   for (int64_t j = 0; j < 3 * ns; j++)
     sx[j] = (3 * uniform() - 1) / 16;
-  for (int64_t j = 0; j < ns; j++)
+  for (int64_t j = 0; j < sd * ns; j++)
     q[j] = uniform() - 0.5;
   for (int64_t i = 0; i < 3 * nt; i++)
     tx[i] = uniform() / 16;
   for (int r = 0; r < reps; r++) {
-    memset(out, 0, sizeof(double) * (size_t)(4 * nt));
+    memset(out, 0, sizeof(double) * (size_t)(4 * td * nt));
     double t0 = now();
-    kifmm__p2p(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, out, grad ? out + nt : NULL,
-               grad ? out + 2 * nt : NULL, grad ? out + 3 * nt : NULL);
+    k->p2p(param, acc, 1, ns, sx, sy, sz, q, sd, sd, nt, tx, ty, tz, outs, nt);
     t[r] = now() - t0;
   }
   qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  printf("{\"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"fast\": %d, \"reps\": %d, "
+  printf("{\"kernel\": \"%s\", \"param\": %g, \"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"fast\": %d, \"reps\": %d, "
          "\"min_s\": %.6e, \"median_s\": %.6e, \"max_s\": %.6e, \"gpairs_per_s\": %.4f",
-         kifmm__simd_name(kifmm__simd()), (long long)nt, (long long)ns, grad,
+         k->name, param, kifmm__simd_name(kifmm__simd()), (long long)nt, (long long)ns, grad,
          acc == KIFMM_RSQRT_FAST, reps, t[0], t[reps / 2], t[reps - 1],
          (double)nt * (double)ns / t[0] * 1e-9);
   if (pairs > 0) {

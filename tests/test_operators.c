@@ -9,6 +9,7 @@ enum { NS = 200, NT = 100 };
 
 typedef struct {
   kifmm_operators ops;
+  const kifmm_opset *s; /* Laplace's one set */
   int n, nc;           /* equivalent and check surface points */
   double *src, *q;     /* sources, interleaved */
   double surf[3 * KIFMM_MAX_SURFACE];
@@ -49,7 +50,7 @@ static void p2m(const fixture *f, int ns, const double *src, const double *q, co
   double *check = tu_alloc(f->nc + f->n);
   kifmm__surface(f->ops.check_order, KIFMM_RATIO_OUTER(f->ops.order), h, c, (double *)f->surf);
   eval(ns, src, q, f->nc, f->surf, check);
-  kifmm__c2e_apply(f->n, f->nc, f->ops.uc2e, 1, h, check, 0.0, mult, check + f->nc);
+  kifmm__c2e_apply(f->n, f->nc, f->s->uc2e, 1, h, check, 0.0, mult, check + f->nc);
   free(check);
 }
 
@@ -81,7 +82,7 @@ static double test_m2m(const fixture *f) {
       allq[25 * o + i] = tu_uniform(&seed) - 0.3;
     p2m(f, 25, allsrc + 3 * 25 * o, allq + 25 * o, cc, 0.5, stack + o * n);
   }
-  kifmm__gemm('N', 'N', n, 1, 8 * n, 1.0, f->ops.m2m, n, stack, 8 * n, 0.0, parent, n);
+  kifmm__gemm('N', 'N', n, 1, 8 * n, 1.0, f->s->m2m, n, stack, 8 * n, 0.0, parent, n);
   for (int j = 0; j < NT; j++) {
     const double tc[3] = {-2.0, 0.0, (j % 2) ? 2.0 : -1.0};
     box_points(&seed, 1, tc, 1.0, trg + 3 * j);
@@ -101,8 +102,8 @@ static double test_m2m(const fixture *f) {
  * M2L in the group g of d (Mc = V^T M, then rows g kr.. of it; Lc = A_t B_t^T Mc into rows
  * g kl..; L = D Lc), then L2P. */
 static double test_m2l(const fixture *f, int dx, int dy, int dz) {
-  const int n = f->n, kl = f->ops.kl, kr = f->ops.kr, G = KIFMM_M2L_GROUPS;
-  const int t = kifmm__tv_index(dx, dy, dz), r = f->ops.r[t], g = kifmm__tv_group(t);
+  const int n = f->n, kl = f->s->kl, kr = f->s->kr, G = KIFMM_M2L_GROUPS;
+  const int t = kifmm__tv_index(dx, dy, dz), r = f->s->r[t], g = kifmm__tv_group(t);
   const double sc[3] = {dx, dy, dz}, o[3] = {0, 0, 0};
   double *src = tu_alloc(3 * NS), *mult = tu_alloc(n), *mc = tu_alloc(G * kr), *tr = tu_alloc(r),
          *lc = tu_alloc(G * kl), *loc = tu_alloc(n), trg[3 * NT], direct[NT], approx[NT];
@@ -110,11 +111,11 @@ static double test_m2l(const fixture *f, int dx, int dy, int dz) {
   box_points(&seed, NS, sc, 1.0, src);
   box_points(&seed, NT, o, 1.0, trg);
   p2m(f, NS, src, f->q, sc, 1.0, mult);
-  const double *a = f->ops.ab + f->ops.ab_off[t], *b = a + (size_t)kl * r;
-  kifmm__gemm('N', 'N', G * kr, 1, n, 1.0, f->ops.vt, G * kr, mult, n, 0.0, mc, G * kr);
+  const double *a = f->s->ab + f->s->ab_off[t], *b = a + (size_t)kl * r;
+  kifmm__gemm('N', 'N', G * kr, 1, n, 1.0, f->s->vt, G * kr, mult, n, 0.0, mc, G * kr);
   kifmm__gemm('N', 'N', r, 1, kr, 1.0, b, r, mc + g * kr, kr, 0.0, tr, r);
   kifmm__gemm('N', 'N', kl, 1, r, 1.0, a, kl, tr, r, 0.0, lc + g * kl, kl);
-  kifmm__gemm('N', 'N', n, 1, G * kl, 1.0, f->ops.d, n, lc, G * kl, 0.0, loc, n);
+  kifmm__gemm('N', 'N', n, 1, G * kl, 1.0, f->s->d, n, lc, G * kl, 0.0, loc, n);
   eval(NS, src, f->q, NT, trg, direct);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(n, f->surf, loc, NT, trg, approx);
@@ -138,8 +139,8 @@ static double test_p2l_l2l(const fixture *f) {
   box_points(&seed, NT, cc, 0.5, trg);
   kifmm__surface(f->ops.check_order, KIFMM_RATIO_INNER(f->ops.order), 1.0, o, (double *)f->surf);
   eval(NS, src, f->q, f->nc, f->surf, check);
-  kifmm__c2e_apply(n, f->nc, f->ops.dc2e, 1, 1.0, check, 0.0, loc, check + f->nc);
-  kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->ops.l2l, 8 * n, loc, n, 0.0, out, 8 * n);
+  kifmm__c2e_apply(n, f->nc, f->s->dc2e, 1, 1.0, check, 0.0, loc, check + f->nc);
+  kifmm__gemm('N', 'N', 8 * n, 1, n, 1.0, f->s->l2l, 8 * n, loc, n, 0.0, out, 8 * n);
   eval(NS, src, f->q, NT, trg, direct);
   kifmm__surface(f->ops.order, KIFMM_RATIO_OUTER(f->ops.order), 0.5, cc, (double *)f->surf);
   eval(n, f->surf, out + 5 * n, NT, trg, approx);
@@ -152,7 +153,9 @@ static double test_p2l_l2l(const fixture *f) {
 
 static void run_order(int p, double tol) {
   fixture f;
-  EXPECT_STATUS(kifmm__operators_compute(&f.ops, p, 0.0, 2), KIFMM_SUCCESS);
+  const kifmm_opspec spec = {kifmm__kernel(KIFMM_KERNEL_LAPLACE), 0.0, p, 0.0, 0, 0};
+  EXPECT_STATUS(kifmm__operators_compute(&f.ops, &spec, 2), KIFMM_SUCCESS);
+  f.s = kifmm__opset(&f.ops, 2);
   f.n = f.ops.n;
   f.nc = f.ops.nc;
   EXPECT(f.nc == 6 * (f.ops.check_order - 1) * (f.ops.check_order - 1) + 2 && f.nc >= f.n,
@@ -180,7 +183,7 @@ static void run_order(int p, double tol) {
   }
   printf("  p=%2d kl=%d kr=%d: P2M+M2P %.2e  M2M %.2e  M2L(2,0,0) %.2e  M2L(-2,2,-2) %.2e  "
          "M2L(3,-1,3) %.2e  M2L other groups %.2e  P2L+L2L %.2e\n",
-         p, f.ops.kl, f.ops.kr, e_m2p, e_m2m, e_near, e_corner, e_far, e_groups, e_l2l);
+         p, f.s->kl, f.s->kr, e_m2p, e_m2m, e_near, e_corner, e_far, e_groups, e_l2l);
   EXPECT(e_m2p < tol, "p=%d P2M+M2P error %.3e", p, e_m2p);
   EXPECT(e_m2m < tol, "p=%d M2M error %.3e", p, e_m2m);
   EXPECT(e_near < tol && e_corner < tol && e_far < tol && e_groups < tol,

@@ -23,7 +23,9 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
   kifmm__progress("lists", 1.0);
   double t2 = kifmm__wtime();
   kifmm__progress("operators", 0.0);
-  CHECK(kifmm__operators_obtain(&p->ops, &p->opts, p->nthreads, &p->stats.cache_result));
+  kifmm_opspec spec;
+  kifmm__plan_scale_kernel(p, p->tree.depth, &spec);
+  CHECK(kifmm__operators_obtain(&p->ops, &spec, &p->opts, p->nthreads, &p->stats.cache_result));
   kifmm__progress("operators", 1.0);
   double t3 = kifmm__wtime();
   if (!dry_run)
@@ -98,57 +100,62 @@ static void print_timings(const kifmm_stats *s) {
           s->t_evaluate);
 }
 
-/* Sorted results back to the caller's target order and units: 1/(4 pi) from the kernel,
- * 1/half per length from the scaled coordinates (u = (x - center) / half), so the potential
- * scales by 1/half and the gradient by 1/half^2. Divisions, not a precomputed reciprocal,
- * so that a huge half gives gradually smaller results instead of a denormal factor. */
-static double to_potential(double v, double h) { return KIFMM_INV_4PI * v / h; }
-static double to_gradient(double v, double h) { return KIFMM_INV_4PI * v / h / h; }
+/* Sorted results back to the caller's target order and units: the kernel's constant factor
+ * (Laplace 1/(4 pi)), and 1/half per length from the scaled coordinates (u = (x - center) /
+ * half): every kernel is of degree -1 once its parameter is scaled too (kernels.h), so values
+ * scale by 1/half and gradients by 1/half^2. Divisions, not a precomputed reciprocal, so that
+ * a huge half gives gradually smaller results instead of a denormal factor. */
+static double to_value(double v, double f, double h) { return f * v / h; }
+static double to_gradient(double v, double f, double h) { return f * v / h / h; }
+
+static double plan_factor(const kifmm_plan *p) { return p->kernel->factor(p->opts.kernel_param); }
 
 /* Checked before anything is written, so that outputs stay untouched on failure. */
 static int results_representable(const kifmm_plan *p, int want_grad) {
-  const kifmm_tree *t = &p->tree;
-  const double h = t->half;
-  const int64_t m = t->ntrg * p->nvec; /* [vector][target] in all four arrays */
+  const double h = p->tree.half, f = plan_factor(p);
+  const int td = p->ops.tdim, arrays = (want_grad ? 4 : 1) * td;
+  const int64_t m = p->tree.ntrg * p->nvec; /* [vector][target] in every array */
   int64_t bad = 0;
+  for (int k = 0; k < arrays; k++) {
+    const double *r = p->res[k];
 #pragma omp parallel for num_threads(p->nthreads) schedule(static) reduction(+ : bad)
-  for (int64_t i = 0; i < m; i++) {
-    bad += !isfinite(to_potential(p->pot[i], h));
-    if (want_grad)
-      bad += !isfinite(to_gradient(p->gx[i], h)) + !isfinite(to_gradient(p->gy[i], h)) +
-             !isfinite(to_gradient(p->gz[i], h));
+    for (int64_t i = 0; i < m; i++)
+      bad += !isfinite(k < td ? to_value(r[i], f, h) : to_gradient(r[i], f, h));
   }
   return bad == 0;
 }
 
+/* Vector v's values at pot + v tdim ntrg, interleaved per target (pot[tdim t + a]); its
+ * gradients at grad + 3 v tdim ntrg, grad[3 tdim t + 3 a + l] = d value_a / d y_l. */
 static void unpermute_results(const kifmm_plan *p, double *pot, double *grad) {
   const kifmm_tree *t = &p->tree;
-  const double h = t->half;
+  const double h = t->half, f = plan_factor(p);
+  const int td = p->ops.tdim;
   const int64_t nt = t->ntrg;
   for (int v = 0; v < p->nvec; v++) {
-    double *pv = pot + v * nt, *gv = grad ? grad + 3 * v * nt : NULL;
+    double *pv = pot + v * td * nt, *gv = grad ? grad + 3 * v * td * nt : NULL;
     const int64_t o = v * nt;
 #pragma omp parallel for num_threads(p->nthreads) schedule(static)
     for (int64_t i = 0; i < nt; i++) {
       int64_t j = t->trg_perm[i];
-      pv[j] = to_potential(p->pot[o + i], h);
-      if (gv) {
-        gv[3 * j] = to_gradient(p->gx[o + i], h);
-        gv[3 * j + 1] = to_gradient(p->gy[o + i], h);
-        gv[3 * j + 2] = to_gradient(p->gz[o + i], h);
-      }
+      for (int a = 0; a < td; a++)
+        pv[td * j + a] = to_value(p->res[a][o + i], f, h);
+      for (int k = 0; gv && k < 3 * td; k++)
+        gv[3 * td * j + k] = to_gradient(p->res[td + k][o + i], f, h);
     }
   }
 }
 
-/* Caller's charge vectors (vector v at charges + v * nsrc) to Morton order, [source][vector]. */
+/* Caller's density vectors (vector v at charges + v sdim nsrc, interleaved per source) to
+ * Morton order, [source][vector][component]. */
 static void permute_charges(kifmm_plan *p, const double *charges) {
   const kifmm_tree *t = &p->tree;
-  const int nv = p->nvec;
+  const int nv = p->nvec, sd = p->ops.sdim;
 #pragma omp parallel for num_threads(p->nthreads) schedule(static)
   for (int64_t i = 0; i < t->nsrc; i++)
     for (int v = 0; v < nv; v++)
-      p->q[i * nv + v] = charges[v * t->nsrc + t->src_perm[i]];
+      for (int b = 0; b < sd; b++)
+        p->q[(i * nv + v) * sd + b] = charges[v * sd * t->nsrc + sd * t->src_perm[i] + b];
 }
 
 int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, double *pot,
@@ -157,7 +164,7 @@ int kifmm_evaluate_many(kifmm_plan *plan, int nvec, const double *charges, doubl
     return KIFMM_ERR_NULL_ARGUMENT;
   if (plan->let) /* collective: every rank learns of any rank's bad nvec there */
     return kifmm__let_evaluate(plan, nvec, charges, pot, grad);
-  CHECK(kifmm__check_evaluation(nvec, plan->tree.nsrc, plan->tree.ntrg,
+  CHECK(kifmm__check_evaluation(nvec, plan->tree.nsrc * plan->ops.sdim, plan->tree.ntrg,
                                  kifmm__work_bytes(plan, 1) + 8, charges, pot));
   if (nvec == 0)
     return KIFMM_SUCCESS;

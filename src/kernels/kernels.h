@@ -56,6 +56,29 @@ typedef void (*kifmm_p2p_fn)(double param, kifmm_rsqrt acc, int nv, int64_t ns, 
 typedef void (*kifmm_matrix_fn)(double param, int64_t nt, const double *y, int64_t ns,
                                 const double *x, double *k, int64_t ldk);
 
+/* Most components of a density or a value (Stokes: 3). Components of dimension 3 are vectors
+ * that turn with the coordinates (the operators use the cube's symmetries on them); 1 is a
+ * scalar. Those are the only dimensions the passes accept. */
+#define KIFMM_MAX_KDIM 3
+
+/* Yukawa exp(-kappa r) / r (yukawa.c; param = kappa, 0 is Laplace): value 1, gradient 3. */
+KIFMM_INTERNAL void kifmm__yukawa_matrix(double kappa, int64_t nt, const double *y, int64_t ns,
+                                         const double *x, double *k, int64_t ldk);
+KIFMM_INTERNAL void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int64_t ns,
+                                      const double *sx, const double *sy, const double *sz,
+                                      const double *q, int64_t qs, int64_t qv, int64_t nt,
+                                      const double *tx, const double *ty, const double *tz,
+                                      double *const *out, int64_t ldo);
+/* Stokeslet delta_ik / r + r_i r_k / r^3 (stokes.c; param = mu, only in the factor): 3
+ * densities, 3 values, gradient du_i/dy_l at out[3 + 3 i + l]. */
+KIFMM_INTERNAL void kifmm__stokes_matrix(double mu, int64_t nt, const double *y, int64_t ns,
+                                         const double *x, double *k, int64_t ldk);
+KIFMM_INTERNAL void kifmm__stokes_p2p(double mu, kifmm_rsqrt acc, int nv, int64_t ns,
+                                      const double *sx, const double *sy, const double *sz,
+                                      const double *q, int64_t qs, int64_t qv, int64_t nt,
+                                      const double *tx, const double *ty, const double *tz,
+                                      double *const *out, int64_t ldo);
+
 typedef struct kifmm_kernel {
   int32_t id;          /* KIFMM_KERNEL_* */
   const char *name;    /* in the operator cache key */

@@ -30,8 +30,10 @@ static void laplace_p2p(double param, kifmm_rsqrt acc, int nv, int64_t ns, const
 
 static const kifmm_kernel table[] = {
     {KIFMM_KERNEL_LAPLACE, "laplace", 1, 1, 1, laplace_factor, laplace_matrix, laplace_p2p},
-    {KIFMM_KERNEL_YUKAWA, "yukawa", 1, 1, 0, laplace_factor, NULL, NULL},
-    {KIFMM_KERNEL_STOKES, "stokes", 3, 3, 1, stokes_factor, NULL, NULL},
+    {KIFMM_KERNEL_YUKAWA, "yukawa", 1, 1, 0, laplace_factor, kifmm__yukawa_matrix,
+     kifmm__yukawa_p2p},
+    {KIFMM_KERNEL_STOKES, "stokes", 3, 3, 1, stokes_factor, kifmm__stokes_matrix,
+     kifmm__stokes_p2p},
 };
 
 const kifmm_kernel *kifmm__kernel(int32_t id) {

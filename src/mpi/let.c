@@ -835,6 +835,18 @@ static void free_state(build_state *s) {
 #endif
 }
 
+/* The operators for the deepest level over all ranks (a kernel that is not homogeneous has
+ * one set a level), obtained by rank 0 and received by the others. */
+static int obtain_operators(kifmm_plan *plan, MPI_Comm c) {
+  int depth = plan->tree.depth, deepest = depth;
+  if (MPI_Allreduce(&depth, &deepest, 1, MPI_INT, MPI_MAX, c) != MPI_SUCCESS)
+    return KIFMM_ERR_MPI;
+  kifmm_opspec spec;
+  kifmm__plan_scale_kernel(plan, deepest, &spec);
+  return kifmm__operators_obtain_comm(&plan->ops, &spec, &plan->opts, plan->nthreads, c,
+                                      &plan->stats.cache_result);
+}
+
 /* Each step returns the same status on every rank, so all ranks take the same path. */
 static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, const double *src,
                      int64_t ntrg, const double *trg) {
@@ -872,8 +884,7 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   free_state(&s);
   double t2 = kifmm__wtime();
   if (status == KIFMM_SUCCESS)
-    status = kifmm__mpi_agree(c, kifmm__operators_obtain_comm(&plan->ops, &plan->opts, plan->nthreads, c,
-                                                   &plan->stats.cache_result));
+    status = kifmm__mpi_agree(c, obtain_operators(plan, c));
   if (status == KIFMM_SUCCESS)
     status = kifmm__mpi_agree(c, kifmm__plan_alloc_work(plan));
   free_state(&s);
@@ -941,22 +952,24 @@ int kifmm__let_plan_create(kifmm_plan **plan, MPI_Comm comm, int64_t nsrc_local,
 }
 
 /* ---- evaluation ----
- * nvec vectors travel together: charges as nvec values a source ([source][vector], the
- * layout of plan->q), partial multipoles as the box's nvec expansions ([box][vector][n]),
- * results as nvec groups of potential (and gradient) a target. */
+ * nvec vectors travel together: densities as nvec sdim values a source
+ * ([source][vector][component], the layout of plan->q), partial multipoles as the box's nvec
+ * expansions ([box][vector][ne]), results as nvec groups of values (and gradients) a target,
+ * tdim (4 tdim) numbers each. */
 
-/* The caller's vectors (vector v at charges + v * n) as [source][vector]; the caller's own
- * array when there is one vector. */
-static int interleave_charges(int64_t n, int nv, const double *charges, double **out,
+/* The caller's vectors (vector v at charges + v sd n, sd components a source) as
+ * [source][vector][component]; the caller's own array when there is one vector. */
+static int interleave_charges(int64_t n, int nv, int sd, const double *charges, double **out,
                               double **owned) {
   *owned = NULL;
   *out = (double *)charges;
   if (nv == 1)
     return KIFMM_SUCCESS;
-  ALLOC(*owned, n * nv + 1);
+  ALLOC(*owned, n * nv * sd + 1);
   for (int64_t i = 0; i < n; i++)
     for (int v = 0; v < nv; v++)
-      (*owned)[i * nv + v] = charges[v * n + i];
+      for (int b = 0; b < sd; b++)
+        (*owned)[(i * nv + v) * sd + b] = charges[v * sd * n + sd * i + b];
   *out = *owned;
   return KIFMM_SUCCESS;
 }
@@ -968,16 +981,16 @@ static int interleave_charges(int64_t n, int nv, const double *charges, double *
  * only; the far field then reads the completed multipoles. */
 static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *charges,
                       int want_grad) {
-  const int nv = plan->nvec;
-  memset(plan->q, 0, (size_t)plan->tree.nsrc * nv * sizeof(double));
-  int status = pattern_run(&let->charges, 0, let, nv, charges, plan->q, 0);
+  const int nv = plan->nvec, per_source = nv * plan->ops.sdim;
+  memset(plan->q, 0, (size_t)plan->tree.nsrc * per_source * sizeof(double));
+  int status = pattern_run(&let->charges, 0, let, per_source, charges, plan->q, 0);
   int blas = kifmm__blas_threads_push();
   xfer ghosts, multipoles;
-  int s = xfer_start(&ghosts, &let->ghosts, 0, let, nv, plan->q);
+  int s = xfer_start(&ghosts, &let->ghosts, 0, let, per_source, plan->q);
   status = status ? status : s;
   s = kifmm__evaluate_upward(plan);
   status = status ? status : s;
-  s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.n * nv, plan->multipole);
+  s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.ne * nv, plan->multipole);
   status = status ? status : s;
   s = xfer_finish(&ghosts, let, plan->q, 0);
   status = status ? status : s;
@@ -992,25 +1005,21 @@ static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *cha
 }
 
 /* Packs the results of the rank's targets that go back to callers, in the callers' units
- * (per = 4: potential and gradient, 1: potential, for each of the nvec vectors); 0 when one
- * is not finite. */
+ * (per = 4 tdim: values and gradients, tdim: values, for each of the nvec vectors); 0 when
+ * one is not finite. */
 static int pack_results(const kifmm_plan *plan, xfer *f, int per) {
-  const double h = plan->tree.half;
-  const int nv = plan->nvec;
+  const double h = plan->tree.half, fac = plan->kernel->factor(plan->opts.kernel_param);
+  const int nv = plan->nvec, td = plan->ops.tdim;
   const int64_t nt = plan->tree.ntrg;
   int ok = 1;
   for (int64_t e = 0; e < f->nout; e++)
     for (int v = 0; v < nv; v++) {
       int64_t m = f->out.idx[e] + v * nt;
       double *r = f->sbuf + (e * nv + v) * per;
-      r[0] = KIFMM_INV_4PI * plan->pot[m] / h;
-      if (per == 4) {
-        r[1] = KIFMM_INV_4PI * plan->gx[m] / h / h;
-        r[2] = KIFMM_INV_4PI * plan->gy[m] / h / h;
-        r[3] = KIFMM_INV_4PI * plan->gz[m] / h / h;
-      }
-      for (int c = 0; c < per; c++)
+      for (int c = 0; c < per; c++) {
+        r[c] = c < td ? fac * plan->res[c][m] / h : fac * plan->res[c][m] / h / h;
         ok &= isfinite(r[c]) != 0;
+      }
     }
   return ok;
 }
@@ -1030,8 +1039,8 @@ static int return_results(kifmm_plan *plan, struct kifmm_let *let, int want_grad
                           double *grad) {
   /* the expansions are free until the next evaluation: the buffers' pages, touched here,
    * would otherwise add to the rank's peak */
-  const int nv = plan->nvec, per = want_grad ? 4 : 1;
-  const int64_t cap = plan->tree.nbox * plan->ops.n * nv, nt = let->ntrg_in;
+  const int nv = plan->nvec, td = plan->ops.tdim, per = (want_grad ? 4 : 1) * td;
+  const int64_t cap = plan->tree.nbox * plan->ops.ne * nv, nt = let->ntrg_in;
   xfer f;
   int status = xfer_open(&f, &let->results, 1, per * nv,
                          (xspace){plan->multipole, plan->local, cap, cap});
@@ -1046,9 +1055,9 @@ static int return_results(kifmm_plan *plan, struct kifmm_let *let, int want_grad
     for (int v = 0; v < nv; v++) {
       int64_t j = f.in.idx[e];
       const double *r = f.rbuf + (e * nv + v) * per;
-      pot[v * nt + j] = r[0];
+      memcpy(pot + td * (v * nt + j), r, (size_t)td * sizeof(double));
       if (grad)
-        memcpy(grad + 3 * (v * nt + j), r + 1, 3 * sizeof(double));
+        memcpy(grad + 3 * td * (v * nt + j), r + td, 3 * (size_t)td * sizeof(double));
     }
   xfer_close(&f);
   return agree_timed(let, status);
@@ -1061,8 +1070,10 @@ int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, doubl
   double t0 = kifmm__wtime();
   let->sent = let->received = 0;
   let->t_wait = 0;
-  int checked = kifmm__check_evaluation(nvec, let->nsrc_in, let->ntrg_in,
-                                        8 * (let->nsrc_in + 4 * let->ntrg_in + 1), charges, pot);
+  const int sd = plan->ops.sdim, td = plan->ops.tdim;
+  int checked = kifmm__check_evaluation(nvec, let->nsrc_in * sd, let->ntrg_in,
+                                        8 * (let->nsrc_in * sd + 4 * td * let->ntrg_in + 1),
+                                        charges, pot);
   int local[4] = {checked, grad != NULL, nvec, -nvec}, all[4];
   if (MPI_Allreduce(local, all, 4, MPI_INT, MPI_MAX, let->comm) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
@@ -1076,7 +1087,7 @@ int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, doubl
   double *q = NULL, *owned = NULL;
   int status = kifmm__mpi_agree(let->comm, kifmm__plan_reserve(plan, nvec));
   if (status == KIFMM_SUCCESS)
-    status = kifmm__mpi_agree(let->comm, interleave_charges(let->nsrc_in, nvec, charges, &q,
+    status = kifmm__mpi_agree(let->comm, interleave_charges(let->nsrc_in, nvec, sd, charges, &q,
                                                             &owned));
   kifmm__progress_scope(&plan->opts);
   if (status == KIFMM_SUCCESS)

@@ -18,37 +18,50 @@
 #ifndef KIFMM_OPERATORS_CODE /* digest of operators.c & co., set by src/CMakeLists.txt */
 #define KIFMM_OPERATORS_CODE "unknown"
 #endif
-#define KERNEL_NAME "laplace"
 #define FLOAT_NAME "float64"
+#define KEY_LEN 512
 
 enum { LOAD_OK, LOAD_MISSING, LOAD_BAD };
 
 /* ---- the key ---- */
+/* Everything the operators depend on. A kernel that is not homogeneous adds its parameter in
+ * root-box units and the levels that have a set each: its files hold one group of datasets a
+ * level. */
 typedef struct cache_key {
-  int32_t order, check_order, format, revision;
-  double ratio_inner, ratio_outer, tol;
+  const char *kernel;
+  int32_t order, check_order, format, revision, per_level, lo, hi;
+  double ratio_inner, ratio_outer, tol, param;
 } cache_key;
 
-static cache_key make_key(const kifmm_options *o) {
+static cache_key make_key(const kifmm_opspec *spec) {
+  kifmm_operators o; /* the dimensions kifmm__operators_compute will resolve, known before */
+  kifmm__operators_init(&o, spec);
   cache_key k;
-  k.order = o->order;
-  k.check_order = kifmm__check_order(o->order);
+  memset(&k, 0, sizeof(k));
+  k.kernel = spec->kernel->name;
+  k.order = o.order;
+  k.check_order = o.check_order;
   k.format = KIFMM_OPCACHE_FORMAT;
   k.revision = KIFMM_OPERATORS_REVISION;
-  k.ratio_inner = KIFMM_RATIO_INNER(o->order);
-  k.ratio_outer = KIFMM_RATIO_OUTER(o->order);
-  /* the tolerance kifmm__operators_compute will resolve, known before computing */
-  k.tol = o->compression_tol > 0 ? o->compression_tol : kifmm__default_tolerance(o->order);
+  k.ratio_inner = KIFMM_RATIO_INNER(o.order);
+  k.ratio_outer = KIFMM_RATIO_OUTER(o.order);
+  k.tol = o.tol;
+  k.per_level = o.per_level;
+  k.lo = o.per_level ? o.lo : 0;
+  k.hi = o.per_level ? o.hi : 0;
+  k.param = o.per_level ? o.param : 0.0; /* homogeneous kernels' parameters never enter */
   return k;
 }
 
 static void key_string(const cache_key *k, char *buf, size_t len) {
-  snprintf(buf, len,
-           "kernel=" KERNEL_NAME ";float=" FLOAT_NAME ";order=%d;check_order=%d;"
-           "ratio_inner=%.17g;ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d;"
-           "code=" KIFMM_OPERATORS_CODE,
-           k->order, k->check_order, k->ratio_inner, k->ratio_outer, k->tol, k->format,
-           k->revision);
+  int w = snprintf(buf, len,
+                   "kernel=%s;float=" FLOAT_NAME ";order=%d;check_order=%d;"
+                   "ratio_inner=%.17g;ratio_outer=%.17g;tol=%.17g;format=%d;revision=%d;"
+                   "code=" KIFMM_OPERATORS_CODE,
+                   k->kernel, k->order, k->check_order, k->ratio_inner, k->ratio_outer, k->tol,
+                   k->format, k->revision);
+  if (k->per_level && w > 0 && (size_t)w < len)
+    snprintf(buf + w, len - (size_t)w, ";param=%.17g;levels=%d-%d", k->param, k->lo, k->hi);
 }
 
 static uint64_t fnv1a(const char *s) {
@@ -77,12 +90,13 @@ static int cache_dir(const kifmm_options *o, char *dir, size_t len) {
   return KIFMM_ERR_IO;
 }
 
-int kifmm__opcache_path(const kifmm_options *opts, char *path, size_t len) {
-  char dir[KIFMM_PATH_MAX + 64], key[256];
+int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_options *opts, char *path,
+                        size_t len) {
+  char dir[KIFMM_PATH_MAX + 64], key[KEY_LEN];
   CHECK(cache_dir(opts, dir, sizeof(dir)));
-  cache_key k = make_key(opts);
+  cache_key k = make_key(spec);
   key_string(&k, key, sizeof(key));
-  int w = snprintf(path, len, "%s/" KERNEL_NAME "-" FLOAT_NAME "-p%02d-tol%.2e-%016llx.h5", dir,
+  int w = snprintf(path, len, "%s/%s-" FLOAT_NAME "-p%02d-tol%.2e-%016llx.h5", dir, k.kernel,
                    k.order, k.tol, (unsigned long long)fnv1a(key));
   return w > 0 && (size_t)w < len ? KIFMM_SUCCESS : KIFMM_ERR_IO;
 }
@@ -114,12 +128,12 @@ typedef struct matrix_desc {
   int64_t rows, cols;
 } matrix_desc;
 
-static int matrices(kifmm_operators *ops, matrix_desc m[6]) {
-  int64_t n = ops->n, nc = ops->nc, kl = KIFMM_M2L_GROUPS * (int64_t)ops->kl,
-          kr = KIFMM_M2L_GROUPS * (int64_t)ops->kr;
-  matrix_desc all[6] = {{"uc2e", &ops->uc2e, n, n + nc}, {"dc2e", &ops->dc2e, n, n + nc},
-                        {"m2m", &ops->m2m, n, 8 * n},    {"l2l", &ops->l2l, 8 * n, n},
-                        {"m2l_vt", &ops->vt, kr, n},     {"m2l_d", &ops->d, n, kl}};
+static int matrices(const kifmm_operators *ops, kifmm_opset *set, matrix_desc m[6]) {
+  int64_t n = ops->ne, nc = ops->nce, kl = KIFMM_M2L_GROUPS * (int64_t)set->kl,
+          kr = KIFMM_M2L_GROUPS * (int64_t)set->kr;
+  matrix_desc all[6] = {{"uc2e", &set->uc2e, n, n + nc}, {"dc2e", &set->dc2e, n, n + nc},
+                        {"m2m", &set->m2m, n, 8 * n},    {"l2l", &set->l2l, 8 * n, n},
+                        {"m2l_vt", &set->vt, kr, n},     {"m2l_d", &set->d, n, kl}};
   memcpy(m, all, sizeof(all));
   return 6;
 }
@@ -178,10 +192,10 @@ static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int 
 }
 
 static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) {
-  char key[256];
+  char key[KEY_LEN];
   key_string(k, key, sizeof(key));
-  int32_t n = ops->n, nc = ops->nc, groups = KIFMM_M2L_GROUPS;
-  CHECK(kifmm__h5_attr_put_string(f, "kernel", KERNEL_NAME));
+  int32_t n = ops->n, nc = ops->nc, groups = KIFMM_M2L_GROUPS, sdim = ops->sdim, tdim = ops->tdim;
+  CHECK(kifmm__h5_attr_put_string(f, "kernel", k->kernel));
   CHECK(kifmm__h5_attr_put_string(f, "float_type", FLOAT_NAME));
   CHECK(kifmm__h5_attr_put(f, "order", H5T_NATIVE_INT32, &k->order));
   CHECK(kifmm__h5_attr_put(f, "check_order", H5T_NATIVE_INT32, &k->check_order));
@@ -195,33 +209,66 @@ static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) 
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_version", KIFMM_VERSION_STRING));
   CHECK(kifmm__h5_attr_put(f, "nsurf", H5T_NATIVE_INT32, &n));
   CHECK(kifmm__h5_attr_put(f, "nsurf_check", H5T_NATIVE_INT32, &nc));
+  CHECK(kifmm__h5_attr_put(f, "density_dim", H5T_NATIVE_INT32, &sdim));
+  CHECK(kifmm__h5_attr_put(f, "value_dim", H5T_NATIVE_INT32, &tdim));
   CHECK(kifmm__h5_attr_put(f, "m2l_groups", H5T_NATIVE_INT32, &groups));
-  CHECK(kifmm__h5_attr_put(f, "m2l_rank_check", H5T_NATIVE_INT32, &ops->kl));
-  CHECK(kifmm__h5_attr_put(f, "m2l_rank_equiv", H5T_NATIVE_INT32, &ops->kr));
   CHECK(kifmm__h5_attr_put(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond));
+  CHECK(kifmm__h5_attr_put(f, "per_level", H5T_NATIVE_INT32, &k->per_level));
+  if (k->per_level) {
+    CHECK(kifmm__h5_attr_put(f, "kernel_param", H5T_NATIVE_DOUBLE, &k->param));
+    CHECK(kifmm__h5_attr_put(f, "level_lo", H5T_NATIVE_INT32, &k->lo));
+    CHECK(kifmm__h5_attr_put(f, "level_hi", H5T_NATIVE_INT32, &k->hi));
+  }
   return KIFMM_SUCCESS;
 }
 
-static int write_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
-  CHECK(write_attrs(f, k, ops));
+/* One set's datasets and ranks at loc: the file's root for a homogeneous kernel, the group
+ * "level_NN" of its level otherwise. */
+static int write_set(hid_t loc, const kifmm_operators *ops, kifmm_opset *set) {
+  CHECK(kifmm__h5_attr_put(loc, "m2l_rank_check", H5T_NATIVE_INT32, &set->kl));
+  CHECK(kifmm__h5_attr_put(loc, "m2l_rank_equiv", H5T_NATIVE_INT32, &set->kr));
+  CHECK(kifmm__h5_attr_put(loc, "set_param", H5T_NATIVE_DOUBLE, &set->param));
   matrix_desc m[6];
-  int nm = matrices(ops, m);
+  int nm = matrices(ops, set, m);
   double *buf;
   ALLOC(buf, largest(m, nm));
   int status = KIFMM_SUCCESS;
   for (int i = 0; i < nm && status == KIFMM_SUCCESS; i++) {
     hsize_t dims[2] = {(hsize_t)m[i].rows, (hsize_t)m[i].cols};
     transpose(m[i].rows, m[i].cols, *m[i].data, buf);
-    status = put_dataset(f, m[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, buf);
+    status = put_dataset(loc, m[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, buf);
   }
   free(buf);
-  hsize_t ntv = KIFMM_NTV, len = (hsize_t)ops->ab_len;
+  hsize_t ntv = KIFMM_NTV, len = (hsize_t)set->ab_len;
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(f, "m2l_rank_t", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &ntv, ops->r);
+    status = put_dataset(loc, "m2l_rank_t", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &ntv, set->r);
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(f, "m2l_ab_offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &ntv, ops->ab_off);
+    status = put_dataset(loc, "m2l_ab_offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &ntv,
+                         set->ab_off);
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(f, "m2l_ab", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &len, ops->ab);
+    status = put_dataset(loc, "m2l_ab", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &len, set->ab);
+  return status;
+}
+
+static void level_group_name(const kifmm_operators *ops, int i, char *name, size_t len) {
+  snprintf(name, len, "level_%02d", ops->lo + i);
+}
+
+static int write_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
+  CHECK(write_attrs(f, k, ops));
+  int status = KIFMM_SUCCESS;
+  for (int i = 0; i < ops->nsets && status == KIFMM_SUCCESS; i++) {
+    if (!ops->per_level) {
+      status = write_set(f, ops, &ops->set[i]);
+      continue;
+    }
+    char name[32];
+    level_group_name(ops, i, name, sizeof(name));
+    hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    status = g >= 0 ? write_set(g, ops, &ops->set[i]) : KIFMM_ERR_HDF5;
+    if (g >= 0 && H5Gclose(g) < 0)
+      status = KIFMM_ERR_HDF5;
+  }
   return status;
 }
 
@@ -307,11 +354,14 @@ static int get_dataset(hid_t f, const char *name, H5T_class_t cls, size_t size, 
   return ok ? LOAD_OK : LOAD_BAD;
 }
 
+/* The file's global attributes against the key; ops (from kifmm__operators_init) gets the
+ * file's pseudo-inverse cut-off. */
 static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
-  char key[256], text[256], want[256];
+  char key[KEY_LEN], text[KEY_LEN], want[KEY_LEN];
   key_string(k, want, sizeof(want));
-  int32_t order, check_order, format, revision, n, nc, groups, kl, kr;
-  double ri, ro, tol;
+  int32_t order, check_order, format, revision, n, nc, groups, sdim, tdim, per_level;
+  int32_t lo = 0, hi = 0;
+  double ri, ro, tol, param = 0.0;
   if (kifmm__h5_attr_get(f, "format_version", H5T_NATIVE_INT32, &format) ||
       format != k->format)
     return 0; /* checked first: a future format may lay out everything else differently */
@@ -323,49 +373,50 @@ static int attrs_match(hid_t f, const cache_key *k, kifmm_operators *ops) {
       kifmm__h5_attr_get(f, "compression_tol", H5T_NATIVE_DOUBLE, &tol) ||
       kifmm__h5_attr_get(f, "nsurf", H5T_NATIVE_INT32, &n) ||
       kifmm__h5_attr_get(f, "nsurf_check", H5T_NATIVE_INT32, &nc) ||
+      kifmm__h5_attr_get(f, "density_dim", H5T_NATIVE_INT32, &sdim) ||
+      kifmm__h5_attr_get(f, "value_dim", H5T_NATIVE_INT32, &tdim) ||
       kifmm__h5_attr_get(f, "m2l_groups", H5T_NATIVE_INT32, &groups) ||
-      kifmm__h5_attr_get(f, "m2l_rank_check", H5T_NATIVE_INT32, &kl) ||
-      kifmm__h5_attr_get(f, "m2l_rank_equiv", H5T_NATIVE_INT32, &kr) ||
+      kifmm__h5_attr_get(f, "per_level", H5T_NATIVE_INT32, &per_level) ||
       kifmm__h5_attr_get(f, "rcond", H5T_NATIVE_DOUBLE, &ops->rcond) ||
       kifmm__h5_attr_get_string(f, "key", key, sizeof(key)) ||
-      kifmm__h5_attr_get_string(f, "kernel", text, sizeof(text)) || strcmp(text, KERNEL_NAME) ||
+      kifmm__h5_attr_get_string(f, "kernel", text, sizeof(text)) || strcmp(text, k->kernel) ||
       kifmm__h5_attr_get_string(f, "float_type", text, sizeof(text)) || strcmp(text, FLOAT_NAME))
     return 0;
-  if (revision != k->revision || order != k->order || check_order != k->check_order ||
-      ri != k->ratio_inner || ro != k->ratio_outer || tol != k->tol || strcmp(key, want) ||
-      n != kifmm__surface_count(order) || nc != kifmm__surface_count(check_order) ||
-      groups != KIFMM_M2L_GROUPS || kl < 1 || kl > n || kr < 1 || kr > n || !(ops->rcond >= 0))
+  if (per_level && (kifmm__h5_attr_get(f, "kernel_param", H5T_NATIVE_DOUBLE, &param) ||
+                    kifmm__h5_attr_get(f, "level_lo", H5T_NATIVE_INT32, &lo) ||
+                    kifmm__h5_attr_get(f, "level_hi", H5T_NATIVE_INT32, &hi)))
     return 0;
-  ops->order = order;
-  ops->n = n;
-  ops->check_order = check_order;
-  ops->nc = nc;
-  ops->kl = kl;
-  ops->kr = kr;
-  ops->tol = tol;
-  return 1;
+  return revision == k->revision && order == k->order && check_order == k->check_order &&
+         ri == k->ratio_inner && ro == k->ratio_outer && tol == k->tol && !strcmp(key, want) &&
+         n == ops->n && nc == ops->nc && sdim == ops->sdim && tdim == ops->tdim &&
+         groups == KIFMM_M2L_GROUPS && per_level == k->per_level && param == k->param &&
+         lo == k->lo && hi == k->hi && ops->rcond >= 0;
 }
 
 /* Ranks and offsets must describe blocks inside ab, or evaluation would read out of bounds. */
-static int ranks_valid(const kifmm_operators *ops) {
+static int ranks_valid(const kifmm_operators *ops, const kifmm_opset *set) {
   int64_t need = 0;
+  if (set->kl < 1 || set->kl > ops->ne || set->kr < 1 || set->kr > ops->ne)
+    return 0;
   for (int t = 0; t < KIFMM_NTV; t++) {
-    if (ops->r[t] < 0 || ops->r[t] > ops->kl || ops->r[t] > ops->kr || ops->ab_off[t] < 0)
+    if (set->r[t] < 0 || set->r[t] > set->kl || set->r[t] > set->kr || set->ab_off[t] < 0)
       return 0;
-    int64_t end = ops->ab_off[t] + ((int64_t)ops->kl + ops->kr) * ops->r[t];
+    int64_t end = set->ab_off[t] + ((int64_t)set->kl + set->kr) * set->r[t];
     need = end > need ? end : need;
   }
-  return need <= ops->ab_len;
+  return need <= set->ab_len;
 }
 
-static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthreads) {
-  if (!attrs_match(f, k, ops))
+static int read_set(hid_t loc, const kifmm_operators *ops, kifmm_opset *set, int nthreads) {
+  if (kifmm__h5_attr_get(loc, "m2l_rank_check", H5T_NATIVE_INT32, &set->kl) ||
+      kifmm__h5_attr_get(loc, "m2l_rank_equiv", H5T_NATIVE_INT32, &set->kr) ||
+      kifmm__h5_attr_get(loc, "set_param", H5T_NATIVE_DOUBLE, &set->param))
     return LOAD_BAD;
   hsize_t ntv = KIFMM_NTV;
-  if (get_dataset(f, "m2l_rank_t", H5T_INTEGER, 4, H5T_NATIVE_INT32, 1, &ntv, ops->r) ||
-      get_dataset(f, "m2l_ab_offset", H5T_INTEGER, 8, H5T_NATIVE_INT64, 1, &ntv, ops->ab_off))
+  if (get_dataset(loc, "m2l_rank_t", H5T_INTEGER, 4, H5T_NATIVE_INT32, 1, &ntv, set->r) ||
+      get_dataset(loc, "m2l_ab_offset", H5T_INTEGER, 8, H5T_NATIVE_INT64, 1, &ntv, set->ab_off))
     return LOAD_BAD;
-  hid_t d = H5Lexists(f, "m2l_ab", H5P_DEFAULT) > 0 ? H5Dopen2(f, "m2l_ab", H5P_DEFAULT) : -1;
+  hid_t d = H5Lexists(loc, "m2l_ab", H5P_DEFAULT) > 0 ? H5Dopen2(loc, "m2l_ab", H5P_DEFAULT) : -1;
   hid_t s = d >= 0 ? H5Dget_space(d) : -1;
   hsize_t len = 0;
   int ok = s >= 0 && H5Sget_simple_extent_ndims(s) == 1 &&
@@ -374,15 +425,15 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthr
     H5Sclose(s);
   if (d >= 0)
     H5Dclose(d);
-  ops->ab_len = (int64_t)len;
-  if (!ok || !ranks_valid(ops))
+  set->ab_len = (int64_t)len;
+  if (!ok || !ranks_valid(ops, set))
     return LOAD_BAD;
-  if (kifmm__alloc_large((void **)&ops->ab, len, sizeof(double)) ||
-      get_dataset(f, "m2l_ab", H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 1, &len, ops->ab) ||
-      !kifmm__all_finite(ops->ab_len, ops->ab))
+  if (kifmm__alloc_large((void **)&set->ab, len, sizeof(double)) ||
+      get_dataset(loc, "m2l_ab", H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 1, &len, set->ab) ||
+      !kifmm__all_finite(set->ab_len, set->ab))
     return LOAD_BAD;
   matrix_desc m[6];
-  int nm = matrices(ops, m);
+  int nm = matrices(ops, set, m);
   double *buf = NULL;
   if (kifmm__alloc_large((void **)&buf, (size_t)largest(m, nm), sizeof(double)))
     return LOAD_BAD;
@@ -391,7 +442,7 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthr
     hsize_t dims[2] = {(hsize_t)m[i].rows, (hsize_t)m[i].cols};
     int64_t size = m[i].rows * m[i].cols;
     if (kifmm__alloc_large((void **)m[i].data, (size_t)size, sizeof(double)) ||
-        get_dataset(f, m[i].name, H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 2, dims, buf) ||
+        get_dataset(loc, m[i].name, H5T_FLOAT, 8, H5T_NATIVE_DOUBLE, 2, dims, buf) ||
         !kifmm__all_finite(size, buf))
       status = LOAD_BAD;
     else
@@ -401,8 +452,33 @@ static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthr
   return status;
 }
 
-static int load(kifmm_operators *ops, const cache_key *k, const char *path, int nthreads) {
-  memset(ops, 0, sizeof(*ops));
+static int read_file(hid_t f, const cache_key *k, kifmm_operators *ops, int nthreads) {
+  if (!attrs_match(f, k, ops))
+    return LOAD_BAD;
+  if (ops->nsets > 0 && kifmm__alloc_large((void **)&ops->set, (size_t)ops->nsets,
+                                           sizeof(*ops->set)))
+    return LOAD_BAD;
+  if (ops->nsets > 0)
+    memset(ops->set, 0, (size_t)ops->nsets * sizeof(*ops->set));
+  int status = LOAD_OK;
+  for (int i = 0; i < ops->nsets && status == LOAD_OK; i++) {
+    if (!ops->per_level) {
+      status = read_set(f, ops, &ops->set[i], nthreads);
+      continue;
+    }
+    char name[32];
+    level_group_name(ops, i, name, sizeof(name));
+    hid_t g = H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Gopen2(f, name, H5P_DEFAULT) : -1;
+    status = g >= 0 ? read_set(g, ops, &ops->set[i], nthreads) : LOAD_BAD;
+    if (g >= 0)
+      H5Gclose(g);
+  }
+  return status;
+}
+
+static int load(kifmm_operators *ops, const kifmm_opspec *spec, const cache_key *k,
+                const char *path, int nthreads) {
+  kifmm__operators_init(ops, spec);
   if (access(path, F_OK) != 0)
     return LOAD_MISSING;
   kifmm__h5_quiet quiet;
@@ -471,13 +547,13 @@ static void pause_ms(long ms) {
 }
 
 /* Wait until the file loads or the lock is free; LOAD_OK or the last load's result. */
-static int wait_for_holder(kifmm_operators *ops, const cache_key *k, const char *path,
-                           const char *lock, int nthreads) {
+static int wait_for_holder(kifmm_operators *ops, const kifmm_opspec *spec, const cache_key *k,
+                           const char *path, const char *lock, int nthreads) {
   long ms = 5;
   for (;;) {
     pause_ms(ms);
     ms = ms < 200 ? 2 * ms : 200;
-    int found = load(ops, k, path, nthreads);
+    int found = load(ops, spec, k, path, nthreads);
     if (found == LOAD_OK)
       return LOAD_OK;
     if (access(lock, F_OK) != 0)
@@ -489,20 +565,20 @@ static int wait_for_holder(kifmm_operators *ops, const cache_key *k, const char 
   }
 }
 
-static int compute_and_store(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
+static int compute_and_store(kifmm_operators *ops, const kifmm_opspec *spec, int nthreads,
                              const cache_key *k, const char *path, int found, int *cache_result) {
-  CHECK(kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads));
+  CHECK(kifmm__operators_compute(ops, spec, nthreads));
   *cache_result = store(ops, k, path) == KIFMM_SUCCESS
                       ? (found == LOAD_BAD ? KIFMM_CACHE_REBUILT : KIFMM_CACHE_STORED)
                       : KIFMM_CACHE_NOT_STORED;
   return KIFMM_SUCCESS;
 }
 
-static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
+static int obtain_cached(kifmm_operators *ops, const kifmm_opspec *spec, int nthreads,
                          const char *path, int *cache_result) {
   char lock[KIFMM_PATH_MAX + 160];
-  cache_key k = make_key(opts);
-  int found = load(ops, &k, path, nthreads);
+  cache_key k = make_key(spec);
+  int found = load(ops, spec, &k, path, nthreads);
   if (found == LOAD_OK) {
     *cache_result = KIFMM_CACHE_HIT;
     return KIFMM_SUCCESS;
@@ -511,18 +587,19 @@ static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nt
              copy_path(lock, sizeof(lock), path, ".lock") == KIFMM_SUCCESS;
   for (int state = have ? lock_try(lock) : LOCK_UNAVAILABLE;; state = lock_try(lock)) {
     if (state == LOCK_UNAVAILABLE)
-      return compute_and_store(ops, opts, nthreads, &k, path, found, cache_result);
+      return compute_and_store(ops, spec, nthreads, &k, path, found, cache_result);
     if (state == LOCK_HELD) {
-      int again = load(ops, &k, path, nthreads); /* the previous holder may have just stored it */
+      /* the previous holder may have just stored it */
+      int again = load(ops, spec, &k, path, nthreads);
       int status = KIFMM_SUCCESS;
       if (again == LOAD_OK)
         *cache_result = KIFMM_CACHE_HIT;
       else
-        status = compute_and_store(ops, opts, nthreads, &k, path, again, cache_result);
+        status = compute_and_store(ops, spec, nthreads, &k, path, again, cache_result);
       unlink(lock);
       return status;
     }
-    found = wait_for_holder(ops, &k, path, lock, nthreads);
+    found = wait_for_holder(ops, spec, &k, path, lock, nthreads);
     if (found == LOAD_OK) {
       *cache_result = KIFMM_CACHE_HIT;
       return KIFMM_SUCCESS;
@@ -530,18 +607,18 @@ static int obtain_cached(kifmm_operators *ops, const kifmm_options *opts, int nt
   }
 }
 
-int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
-                            int *cache_result) {
+int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_opspec *spec,
+                            const kifmm_options *opts, int nthreads, int *cache_result) {
   *cache_result = KIFMM_CACHE_NOT_USED;
   if (!opts->use_cache)
-    return kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads);
+    return kifmm__operators_compute(ops, spec, nthreads);
   char path[KIFMM_PATH_MAX + 128];
-  if (kifmm__opcache_path(opts, path, sizeof(path)) != KIFMM_SUCCESS) {
-    CHECK(kifmm__operators_compute(ops, opts->order, opts->compression_tol, nthreads));
+  if (kifmm__opcache_path(spec, opts, path, sizeof(path)) != KIFMM_SUCCESS) {
+    CHECK(kifmm__operators_compute(ops, spec, nthreads));
     *cache_result = KIFMM_CACHE_NOT_STORED;
     return KIFMM_SUCCESS;
   }
-  return obtain_cached(ops, opts, nthreads, path, cache_result);
+  return obtain_cached(ops, spec, nthreads, path, cache_result);
 }
 
 /* ---- one rank obtains, the others receive ---- */
@@ -558,10 +635,10 @@ static int bcast(void *buf, int64_t count, MPI_Datatype type, MPI_Comm comm) {
   return KIFMM_SUCCESS;
 }
 
-static int alloc_like(kifmm_operators *ops) {
-  ALLOC(ops->ab, ops->ab_len);
+static int alloc_like(const kifmm_operators *ops, kifmm_opset *set) {
+  ALLOC(set->ab, set->ab_len);
   matrix_desc m[6];
-  int nm = matrices(ops, m);
+  int nm = matrices(ops, set, m);
   for (int i = 0; i < nm; i++)
     ALLOC(*m[i].data, m[i].rows * m[i].cols);
   return KIFMM_SUCCESS;
@@ -575,49 +652,68 @@ static int agree(int status, MPI_Comm comm) {
   return worst;
 }
 
-static int bcast_operators(kifmm_operators *ops, int root, MPI_Comm comm) {
-  int32_t ints[6] = {ops->order, ops->n, ops->kl, ops->kr, ops->check_order, ops->nc};
-  double reals[2] = {ops->tol, ops->rcond};
-  CHECK(bcast(ints, 6, MPI_INT32_T, comm));
-  CHECK(bcast(reals, 2, MPI_DOUBLE, comm));
-  CHECK(bcast(&ops->ab_len, 1, MPI_INT64_T, comm));
-  CHECK(bcast(ops->r, KIFMM_NTV, MPI_INT32_T, comm));
-  CHECK(bcast(ops->ab_off, KIFMM_NTV, MPI_INT64_T, comm));
-  if (!root) {
-    ops->order = ints[0];
-    ops->n = ints[1];
-    ops->kl = ints[2];
-    ops->kr = ints[3];
-    ops->check_order = ints[4];
-    ops->nc = ints[5];
-    ops->tol = reals[0];
-    ops->rcond = reals[1];
-  }
-  CHECK(agree(root ? KIFMM_SUCCESS : alloc_like(ops), comm));
-  CHECK(bcast(ops->ab, ops->ab_len, MPI_DOUBLE, comm));
+static int bcast_set(const kifmm_operators *ops, kifmm_opset *set, int root, MPI_Comm comm) {
+  int32_t ints[2] = {set->kl, set->kr};
+  CHECK(bcast(ints, 2, MPI_INT32_T, comm));
+  CHECK(bcast(&set->param, 1, MPI_DOUBLE, comm));
+  CHECK(bcast(&set->ab_len, 1, MPI_INT64_T, comm));
+  CHECK(bcast(set->r, KIFMM_NTV, MPI_INT32_T, comm));
+  CHECK(bcast(set->ab_off, KIFMM_NTV, MPI_INT64_T, comm));
+  set->kl = ints[0];
+  set->kr = ints[1];
+  CHECK(agree(root ? KIFMM_SUCCESS : alloc_like(ops, set), comm));
+  CHECK(bcast(set->ab, set->ab_len, MPI_DOUBLE, comm));
   matrix_desc m[6];
-  int nm = matrices(ops, m);
+  int nm = matrices(ops, set, m);
   for (int i = 0; i < nm; i++)
     CHECK(bcast(*m[i].data, m[i].rows * m[i].cols, MPI_DOUBLE, comm));
   return KIFMM_SUCCESS;
 }
 
-int kifmm__operators_obtain_comm(kifmm_operators *ops, const kifmm_options *opts, int nthreads,
-                                 MPI_Comm comm, int *cache_result) {
+/* Every rank takes rank 0's spec (what it obtained), so the dimensions agree whatever each
+ * rank's own tree said; then the sets follow one by one. */
+static int bcast_operators(kifmm_operators *ops, const kifmm_opspec *spec, int root,
+                           MPI_Comm comm) {
+  double reals[3] = {spec->param, spec->tol, ops->rcond};
+  int32_t ints[3] = {spec->order, spec->lo, spec->hi};
+  CHECK(bcast(reals, 3, MPI_DOUBLE, comm));
+  CHECK(bcast(ints, 3, MPI_INT32_T, comm));
+  if (!root) {
+    kifmm_opspec s = *spec;
+    s.param = reals[0];
+    s.tol = reals[1];
+    s.order = ints[0];
+    s.lo = ints[1];
+    s.hi = ints[2];
+    kifmm__operators_init(ops, &s);
+    ops->rcond = reals[2];
+  }
+  CHECK(agree(root || ops->nsets == 0 ? KIFMM_SUCCESS
+                                      : kifmm__calloc((void **)&ops->set, (size_t)ops->nsets,
+                                                      sizeof(*ops->set)),
+              comm));
+  for (int i = 0; i < ops->nsets; i++)
+    CHECK(bcast_set(ops, &ops->set[i], root, comm));
+  return KIFMM_SUCCESS;
+}
+
+int kifmm__operators_obtain_comm(kifmm_operators *ops, const kifmm_opspec *spec,
+                                 const kifmm_options *opts, int nthreads, MPI_Comm comm,
+                                 int *cache_result) {
   int rank, size;
   if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
     return KIFMM_ERR_MPI;
   if (size == 1)
-    return kifmm__operators_obtain(ops, opts, nthreads, cache_result);
+    return kifmm__operators_obtain(ops, spec, opts, nthreads, cache_result);
   int state[2] = {KIFMM_SUCCESS, KIFMM_CACHE_NOT_USED};
   memset(ops, 0, sizeof(*ops));
   if (rank == 0)
-    state[0] = kifmm__operators_obtain(ops, opts, nthreads, &state[1]);
+    state[0] = kifmm__operators_obtain(ops, spec, opts, nthreads, &state[1]);
   CHECK(bcast(state, 2, MPI_INT, comm));
   *cache_result = state[1];
   if (state[0] != KIFMM_SUCCESS)
     return state[0];
-  int status = bcast_operators(ops, rank == 0, comm);
+  int status = bcast_operators(ops, spec, rank == 0, comm);
   if (status != KIFMM_SUCCESS)
     kifmm__operators_free(ops);
   return status;

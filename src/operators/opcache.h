@@ -8,29 +8,33 @@
 
 #include "operators/operators.h"
 
-/* Bump KIFMM_OPCACHE_FORMAT when the file layout changes. The key also holds a digest of
+/* Bump KIFMM_OPCACHE_FORMAT when the file layout changes (4: the kernel in the key and its
+ * dimensions in the file; per-level groups for kernels that are not homogeneous). The key also holds a digest of
  * the sources that compute the operators (KIFMM_OPERATORS_CODE, from src/CMakeLists.txt), so
  * files written by other code are never used; KIFMM_OPERATORS_REVISION is the manual
  * override for a change the digest cannot see (a BLAS/LAPACK behaviour, a build flag). */
-#define KIFMM_OPCACHE_FORMAT 3
+#define KIFMM_OPCACHE_FORMAT 4
 #define KIFMM_OPERATORS_REVISION 2
 
-/* Fill *ops for opts->order and opts->compression_tol: load from the cache when a valid
+/* Fill *ops for spec (opts gives the cache: use_cache, cache_dir): load from the cache when a valid
  * file exists, else compute with kifmm__operators_compute() and store it (atomically).
  * When another thread or process is computing the same file (its "<file>.lock" exists),
  * wait for it and load. Cache problems are never errors: they mean recomputing.
  * *cache_result gets one of the KIFMM_CACHE_* values. Returns a status only for failures
  * of the computation itself. Thread-safe. */
-KIFMM_INTERNAL int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_options *opts,
-                                           int nthreads, int *cache_result);
+KIFMM_INTERNAL int kifmm__operators_obtain(kifmm_operators *ops, const kifmm_opspec *spec,
+                                           const kifmm_options *opts, int nthreads,
+                                           int *cache_result);
 
-/* As kifmm__operators_obtain, collective over comm: rank 0 loads or computes, every rank
- * receives identical operators and cache result. Needs MPI initialised. */
-KIFMM_INTERNAL int kifmm__operators_obtain_comm(kifmm_operators *ops, const kifmm_options *opts,
-                                                int nthreads, MPI_Comm comm, int *cache_result);
+/* As kifmm__operators_obtain, collective over comm: rank 0 loads or computes for its spec,
+ * every rank receives identical operators and cache result. Needs MPI initialised. */
+KIFMM_INTERNAL int kifmm__operators_obtain_comm(kifmm_operators *ops, const kifmm_opspec *spec,
+                                                const kifmm_options *opts, int nthreads,
+                                                MPI_Comm comm, int *cache_result);
 
-/* The cache file path for opts (directory resolved from opts and the environment).
+/* The cache file path for spec (directory resolved from opts and the environment).
  * Returns KIFMM_ERR_IO when no directory can be determined or the path is too long. */
-KIFMM_INTERNAL int kifmm__opcache_path(const kifmm_options *opts, char *path, size_t len);
+KIFMM_INTERNAL int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_options *opts,
+                                       char *path, size_t len);
 
 #endif /* KIFMM_OPCACHE_H */

@@ -129,28 +129,45 @@ kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 
+/* Work of the far field a box takes part in, where its level has operators (a level
+ * without them does none: kifmm__opset). Kernel evaluations count point pairs; flops count
+ * the dense applies of ne = n sdim densities and the M2L ranks of the level's set. */
 static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_operators *ops,
                        kifmm_work *w) {
-  const double n = ops->n, nc = ops->nc, kl = ops->kl, kr = ops->kr;
+  const double n = ops->n, nc = ops->nc, ne = ops->ne;
   const double groups = KIFMM_M2L_GROUPS;
   memset(w, 0, sizeof(*w));
   for (int64_t b = 0; b < t->nbox; b++) {
+    const kifmm_opset *set = kifmm__opset(ops, t->level[b]);
     double nt = (double)ntrg_of(t, b);
     for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
       w->p2p_pairs += nt * (double)nsrc_of(t, L->u_idx[e]);
     for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) /* M2P or its direct fallback */
-      w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
+      if (kifmm__opset(ops, t->level[L->w_idx[e]]))
+        w->kernels += nt * fmin(n, (double)nsrc_of(t, L->w_idx[e]));
+    if (!set)
+      continue;
+    const double kl = set->kl, kr = set->kr;
     for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) /* P2L or its direct fallback */
       w->kernels += (nt <= n ? nt : nc) * (double)nsrc_of(t, L->x_idx[e]);
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
-      w->m2l_flops += 2.0 * (kl + kr) * ops->r[L->v_tv[e]];
+      w->m2l_flops += 2.0 * (kl + kr) * set->r[L->v_tv[e]];
     if (L->v_ptr[b + 1] > L->v_ptr[b])
-      w->m2l_flops += 2.0 * n * groups * (kl + kr);
+      w->m2l_flops += 2.0 * ne * groups * (kl + kr);
     if (t->nchild[b] == 0) /* P2M (to the check surface) and L2P */
       w->kernels += nc * (double)nsrc_of(t, b) + n * nt;
-    else /* n x 8n up and 8n x n down, 2 flops each */
-      w->m2m_flops += 32.0 * n * n;
+    else /* ne x 8ne up and 8ne x ne down, 2 flops each */
+      w->m2m_flops += 32.0 * ne * ne;
   }
+}
+
+/* A point pair of a kernel relative to one of Laplace's (potential and gradient), from what
+ * its direct sums do, never from its name: an exponential a pair where the kernel is not
+ * homogeneous (Yukawa), and a 3 x 3 tensor with its 27 derivatives where densities and values
+ * are vectors (Stokes: measured about 3.5 times a Laplace pair). */
+double kifmm__kernel_pair_cost(const kifmm_kernel *k) {
+  double c = k->homogeneous ? 1.0 : 1.5;
+  return k->sdim * k->tdim > 1 ? 3.5 * c : c;
 }
 
 /* ---- leaf size from the order and the dimension of the distribution ----
@@ -240,7 +257,13 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
    * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
   double nvec_factor =
       fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
-  *ncrit = (int)lround(nvec_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  /* A kernel's dense applies grow with sdim tdim (operators of ne = n sdim columns, nc tdim
+   * rows) and its pairs by kifmm__kernel_pair_cost(): the square root of the ratio of the two,
+   * the balance of near ~ ncrit and far ~ 1 / ncrit, moves the leaf size. */
+  const kifmm_kernel *k = kifmm__kernel(o->kernel);
+  double kernel_factor = k ? sqrt((double)(k->sdim * k->tdim) / kifmm__kernel_pair_cost(k)) : 1.0;
+  *ncrit = (int)lround(nvec_factor * kernel_factor *
+                       exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
 }
 
@@ -267,10 +290,14 @@ static double evaluation_bytes(const kifmm_plan *p, int nvec) {
       ns += (double)nsrc_of(t, L->u_idx[e]);
     gather = fmax(gather, ns);
   }
-  double n = p->ops.n, kl = p->ops.kl, kr = p->ops.kr, nv = nvec;
+  double n = p->ops.ne, kl = 0, kr = 0, nv = nvec;
+  for (int i = 0; i < p->ops.nsets; i++) {
+    kl = fmax(kl, p->ops.set[i].kl);
+    kr = fmax(kr, p->ops.set[i].kr);
+  }
   const double blk = KIFMM_M2L_BLOCK_MAX;
   double scratch = fmax(9 * n * 64, (kl + kr + 4) * blk * nv) * 8 + 2 * blk * KIFMM_NTV * 4 +
-                   (3 + nv) * gather * 8;
+                   (3 + nv * p->ops.sdim) * gather * 8;
   return 8 * kr * widest * nv + p->nthreads * scratch;
 }
 
@@ -303,9 +330,10 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
   e.t_operators = p->stats.t_operators;
   const double direct = nv * per_vector(shared_direct, nv), dense = nv * per_vector(shared_dense, nv);
-  e.t_p2p = sec_per_pair * w.p2p_pairs * per * direct;
+  const double pair = kifmm__kernel_pair_cost(p->kernel);
+  e.t_p2p = sec_per_pair * pair * w.p2p_pairs * per * direct;
   e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per * dense;
-  e.t_kernels = sec_per_kernel * w.kernels * per * direct;
+  e.t_kernels = sec_per_kernel * pair * w.kernels * per * direct;
   e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per * dense;
   e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
   e.p2p_pairs = w.p2p_pairs;
@@ -314,5 +342,7 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
 }
 
 int64_t kifmm__work_bytes(const kifmm_plan *p, int nvec) {
-  return (2 * p->tree.nbox * p->ops.n + p->tree.nsrc + 4 * p->tree.ntrg) * 8 * (int64_t)nvec;
+  return (2 * p->tree.nbox * p->ops.ne + p->tree.nsrc * p->ops.sdim +
+          4 * p->ops.tdim * p->tree.ntrg) *
+         8 * (int64_t)nvec;
 }

@@ -28,6 +28,8 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 /* Leaf size for the order and the dimension of the distribution (volume or surface), from
  * the best sizes of measured sweeps. */
 KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit);
+/* Cost of a point pair of kernel k in the direct sums relative to one of Laplace's. */
+KIFMM_INTERNAL double kifmm__kernel_pair_cost(const kifmm_kernel *k);
 /* Bytes of a plan's work arrays for nvec vectors (expansions, sorted charges and results). */
 KIFMM_INTERNAL int64_t kifmm__work_bytes(const struct kifmm_plan *p, int nvec);
 /* Fills est from a plan built without work arrays. */

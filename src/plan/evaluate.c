@@ -2,10 +2,12 @@
 /* The FMM passes over Morton-sorted data: upward (P2M, M2M), downward level by level
  * (L2L, M2L, P2L) and the leaf pass (L2P, M2P, P2P), each timed for the statistics.
  * All plan->nvec charge vectors go through every pass together: expansions are laid out
- * [box][vector][n], so a box's nvec expansions are nvec adjacent columns and every dense
- * apply has nvec times the columns of one vector; the sums over points compute each pair's
- * geometry once for all vectors (kifmm__p2p_many). Charges are [source][vector], results
- * [vector][target]. */
+ * [box][vector][ne] (ne = n sdim equivalent densities, [point][component]), so a box's nvec
+ * expansions are nvec adjacent columns and every dense apply has nvec times the columns of
+ * one vector; the sums over points are the kernel's (plan->kernel->p2p), which compute each
+ * pair's geometry once for all vectors. Densities are [source][vector][component], results
+ * [vector][target] per component (plan->res); check values [vector][component][point]. The
+ * operators of a level come from kifmm__opset(): a level without a set has no far field. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -55,6 +57,47 @@ static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
 static int64_t ntrg_of(const kifmm_tree *t, int64_t b) { return t->trg_end[b] - t->trg_begin[b]; }
 
+/* The operators of box b's level, NULL where that level has no far field. */
+static const kifmm_opset *box_set(const kifmm_plan *plan, int64_t b) {
+  return kifmm__opset(&plan->ops, plan->tree.level[b]);
+}
+
+/* The kernel's sums from ns points (densities q: component b of vector v at point j is
+ * q[j qs + v qv + b]) to nt points, into out (value component a of vector v at target i in
+ * out[a][i + v ldo], gradients after them when out[tdim] is set). */
+static void kernel_sum(const kifmm_plan *plan, kifmm_rsqrt acc, int64_t ns, const double *sx,
+                       const double *sy, const double *sz, const double *q, int64_t qs,
+                       int64_t qv, int64_t nt, const double *tx, const double *ty,
+                       const double *tz, double *const *out, int64_t ldo) {
+  plan->kernel->p2p(plan->kparam, acc, plan->nvec, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz,
+                    out, ldo);
+}
+
+/* The same onto a check surface: value component a of vector v at point i goes to
+ * check[v nce + a nc + i], the layout of the check-to-equivalent operators. */
+static void kernel_to_check(const kifmm_plan *plan, int64_t ns, const double *sx,
+                            const double *sy, const double *sz, const double *q, int64_t qs,
+                            int64_t qv, const soa3 *surf, double *check) {
+  const int nc = plan->ops.nc;
+  double *out[4 * KIFMM_MAX_KDIM] = {0};
+  for (int a = 0; a < plan->ops.tdim; a++)
+    out[a] = check + (size_t)a * nc;
+  kernel_sum(plan, KIFMM_RSQRT_FULL, ns, sx, sy, sz, q, qs, qv, nc, surf->x, surf->y, surf->z,
+             out, plan->ops.nce);
+}
+
+/* The sources of box a in the layout of kernel_sum: xyz, densities, their strides. */
+static void box_sources(const kifmm_plan *plan, int64_t a, const double **x, const double **q,
+                        int64_t *qs) {
+  const kifmm_tree *t = &plan->tree;
+  int64_t sb = t->src_begin[a];
+  x[0] = t->sx + sb;
+  x[1] = t->sy + sb;
+  x[2] = t->sz + sb;
+  *qs = (int64_t)plan->nvec * plan->ops.sdim;
+  *q = plan->q + sb * *qs;
+}
+
 /* Per-thread scratch, sized for the largest use of any pass. */
 typedef struct {
   double *buf;
@@ -74,11 +117,23 @@ static scratch scratch_new(size_t ndouble, int n) {
 }
 
 /* ---- upward pass ---- */
+/* Multipoles of the m boxes of a P2M batch (one set: its leaves share a level's operators). */
+static void p2m_flush(kifmm_plan *plan, const kifmm_opset *set, const int64_t *box, int m,
+                      double *check, double *equiv, double *tmp) {
+  const int ne = plan->ops.ne, nv = plan->nvec;
+  if (m == 0)
+    return;
+  kifmm__c2e_apply(ne, plan->ops.nce, set->uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
+  for (int i = 0; i < m; i++)
+    memcpy(plan->multipole + box[i] * ne * nv, equiv + (size_t)i * ne * nv,
+           (size_t)ne * nv * sizeof(double));
+}
+
 static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
+  const int ne = plan->ops.ne, nce = plan->ops.nce, nc = plan->ops.nc, nv = plan->nvec;
   const int chunk = box_chunk(nv);
-  const size_t blk = (size_t)n * nv * chunk, cblk = (size_t)nc * nv * chunk;
+  const size_t blk = (size_t)ne * nv * chunk, cblk = (size_t)nce * nv * chunk;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
@@ -90,26 +145,31 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
       if (!s.ok)
         continue;
       int m = 0;
+      const kifmm_opset *set = NULL;
       for (int64_t j = j0; j < j0 + chunk && j < t->nleaf; j++) {
         int64_t b = t->leaf_box[j];
-        if (nsrc_of(t, b) == 0)
+        const kifmm_opset *bs = box_set(plan, b);
+        if (nsrc_of(t, b) == 0 || !bs)
           continue;
-        double *chk = check + (size_t)m * nc * nv;
-        memset(chk, 0, (size_t)nc * nv * sizeof(double));
+        if (bs != set) { /* leaves of another level: the batch so far takes its own set */
+          p2m_flush(plan, set, box, m, check, equiv, tmp);
+          m = 0;
+          set = bs;
+        }
+        double *chk = check + (size_t)m * nce * nv;
+        memset(chk, 0, (size_t)nce * nv * sizeof(double));
         box_surface(t, b, ctx->check_outer, nc, s.surf);
-        int64_t sb = t->src_begin[b];
-        kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, b), t->sx + sb, t->sy + sb, t->sz + sb,
-                        plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, chk, NULL, NULL,
-                        NULL, nc);
+        const double *x[3], *q;
+        int64_t qs;
+        box_sources(plan, b, x, &q, &qs);
+        kernel_to_check(plan, nsrc_of(t, b), x[0], x[1], x[2], q, qs, plan->ops.sdim, &s.surf,
+                        chk);
         double h = kifmm__box_side(t, t->level[b]); /* pseudo-inverse at side h = h * unit */
-        for (int i = 0; i < nc * nv; i++)
+        for (int i = 0; i < nce * nv; i++)
           chk[i] *= h;
         box[m++] = b;
       }
-      kifmm__c2e_apply(n, nc, plan->ops.uc2e, m * nv, 1.0, check, 0.0, equiv, tmp);
-      for (int i = 0; i < m; i++)
-        memcpy(plan->multipole + box[i] * n * nv, equiv + (size_t)i * n * nv,
-               (size_t)n * nv * sizeof(double));
+      p2m_flush(plan, set, box, m, check, equiv, tmp);
     }
     failed = !s.ok;
     free(s.buf);
@@ -119,10 +179,13 @@ static int p2m(kifmm_plan *plan, const pass_ctx *ctx) {
 
 static int m2m(kifmm_plan *plan) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n, nv = plan->nvec;
+  const int n = plan->ops.ne, nv = plan->nvec;
   int failed = 0;
   for (int l = t->depth; l >= 1; l--) {
     int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
+    const kifmm_opset *set = kifmm__opset(&plan->ops, l - 1);
+    if (!set) /* the parents' level has no far field */
+      continue;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
     {
       const int chunk = box_chunk(nv);
@@ -145,7 +208,7 @@ static int m2m(kifmm_plan *plan) {
                      plan->multipole + (c * nv + v) * n, (size_t)n * sizeof(double));
           box[m++] = p;
         }
-        kifmm__mm(n, m * nv, 8 * n, 1.0, plan->ops.m2m, n, stack, 8 * n, 0.0, out, n);
+        kifmm__mm(n, m * nv, 8 * n, 1.0, set->m2m, n, stack, 8 * n, 0.0, out, n);
         for (int i = 0; i < m; i++)
           memcpy(plan->multipole + box[i] * n * nv, out + (size_t)i * n * nv,
                  (size_t)n * nv * sizeof(double));
@@ -160,8 +223,11 @@ static int m2m(kifmm_plan *plan) {
 /* ---- downward pass ---- */
 static int l2l(kifmm_plan *plan, int l) {
   const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n, nv = plan->nvec;
+  const int n = plan->ops.ne, nv = plan->nvec;
   int64_t lo = t->level_ptr[l - 1], hi = t->level_ptr[l];
+  const kifmm_opset *set = kifmm__opset(&plan->ops, l - 1);
+  if (!set) /* the parents' level has no far field: their locals are zero */
+    return KIFMM_SUCCESS;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
@@ -181,7 +247,7 @@ static int l2l(kifmm_plan *plan, int l) {
                (size_t)n * nv * sizeof(double));
         box[m++] = p;
       }
-      kifmm__mm(8 * n, m * nv, n, 1.0, plan->ops.l2l, 8 * n, par, n, 0.0, out, 8 * n);
+      kifmm__mm(8 * n, m * nv, n, 1.0, set->l2l, 8 * n, par, n, 0.0, out, 8 * n);
       for (int i = 0; i < m; i++) {
         int64_t p = box[i];
         for (int64_t c = t->first_child[p]; c < t->first_child[p] + t->nchild[p]; c++)
@@ -201,10 +267,10 @@ static int l2l(kifmm_plan *plan, int l) {
 
 /* Group g's compressed multipoles of boxes [c0, c0 + m) of a level: Mc = V_g^T M (V_g^T is
  * rows g kr.. of vt). */
-static void compress_chunk(const kifmm_plan *plan, int g, int64_t lo, int64_t c0, int m,
-                           double *mc) {
-  const int n = plan->ops.n, kr = plan->ops.kr, nv = plan->nvec;
-  kifmm__mm(kr, m * nv, n, 1.0, plan->ops.vt + (size_t)g * kr, KIFMM_M2L_GROUPS * kr,
+static void compress_chunk(const kifmm_plan *plan, const kifmm_opset *set, int g, int64_t lo,
+                           int64_t c0, int m, double *mc) {
+  const int n = plan->ops.ne, kr = set->kr, nv = plan->nvec;
+  kifmm__mm(kr, m * nv, n, 1.0, set->vt + (size_t)g * kr, KIFMM_M2L_GROUPS * kr,
             plan->multipole + (lo + c0) * n * nv, n, 0.0, mc + c0 * kr * nv, kr);
 }
 
@@ -242,11 +308,10 @@ static int m2l_work_new(int kl, int kr, int nv, int block, m2l_work *w) {
  * transfer vector, each bucket applied as two gemms (B_t^T then A_t) in the group's
  * compressed space, reading the compressed multipoles and adding to the compressed locals in
  * place, then expanded by the group's part of D. A pair is nvec column pairs. */
-static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, int g, int64_t lo, int64_t b0,
-                      int64_t b1, const double *mc, m2l_work *w) {
+static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, const kifmm_opset *ops, int g,
+                      int64_t lo, int64_t b0, int64_t b1, const double *mc, m2l_work *w) {
   const kifmm_lists *L = &plan->lists;
-  const kifmm_operators *ops = &plan->ops;
-  const int n = ops->n, kl = ops->kl, kr = ops->kr, nv = plan->nvec;
+  const int n = plan->ops.ne, kl = ops->kl, kr = ops->kr, nv = plan->nvec;
   int32_t start[KIFMM_NTV + 1] = {0}, fill[KIFMM_NTV];
   int64_t pairs = 0;
   for (int64_t e = L->v_ptr[b0]; e < L->v_ptr[b1]; e++)
@@ -308,10 +373,12 @@ static int m2l_block_size(int64_t nl, int nthreads) {
  * at once took 6 kr a box, 755 MB at level 6 of a 1e7 cube at p6. */
 static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   const kifmm_tree *t = &plan->tree;
-  const int kl = plan->ops.kl, kr = plan->ops.kr;
+  const kifmm_opset *set = kifmm__opset(&plan->ops, l);
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1], nl = hi - lo;
-  if (plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
+  if (!set || plan->lists.v_ptr[hi] == plan->lists.v_ptr[lo])
     return KIFMM_SUCCESS;
+  const int kl = set->kl, kr = set->kr;
+  plan->m2l_entries += plan->lists.v_ptr[hi] - plan->lists.v_ptr[lo];
   double *mc;
   ALLOC(mc, (size_t)kr * nl * plan->nvec);
   const int block = m2l_block_size(nl, plan->nthreads);
@@ -323,11 +390,12 @@ static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
     for (int g = 0; g < KIFMM_M2L_GROUPS; g++) {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK)
-        compress_chunk(plan, g, lo, c0, (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK), mc);
+        compress_chunk(plan, set, g, lo, c0, (int)(nl - c0 < 4 * CHUNK ? nl - c0 : 4 * CHUNK),
+                       mc);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t b0 = lo; b0 < hi; b0 += block)
         if (ok)
-          m2l_block(plan, ctx, g, lo, b0, b0 + block < hi ? b0 + block : hi, mc, &w);
+          m2l_block(plan, ctx, set, g, lo, b0, b0 + block < hi ? b0 + block : hi, mc, &w);
     }
     failed = !ok;
     free(w.mem);
@@ -336,39 +404,41 @@ static int m2l(kifmm_plan *plan, const pass_ctx *ctx, int l) {
   return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
-/* Results of vector 0 for the targets of box b; vector v is ldo = ntrg further on. */
-static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **pot,
-                             double **g) {
-  int64_t tb = plan->tree.trg_begin[b];
-  *pot = plan->pot + tb;
-  g[0] = want_grad ? plan->gx + tb : NULL;
-  g[1] = want_grad ? plan->gy + tb : NULL;
-  g[2] = want_grad ? plan->gz + tb : NULL;
+/* Results of vector 0 for the targets of box b (vector v is ldo = ntrg further on), in the
+ * layout of kernel_sum: values, then gradients when want_grad. */
+static void leaf_target_ptrs(kifmm_plan *plan, int64_t b, int want_grad, double **out) {
+  const int64_t tb = plan->tree.trg_begin[b];
+  const int td = plan->ops.tdim;
+  for (int k = 0; k < 4 * td; k++)
+    out[k] = k < td || want_grad ? plan->res[k] + tb : NULL;
+}
+
+/* The kernel's sums from points with densities (as kernel_sum) to the targets of box b. */
+static void sum_to_box(kifmm_plan *plan, kifmm_rsqrt acc, int64_t ns, const double *sx,
+                       const double *sy, const double *sz, const double *q, int64_t qs,
+                       int64_t qv, int64_t b, int want_grad) {
+  const kifmm_tree *t = &plan->tree;
+  int64_t tb = t->trg_begin[b];
+  double *out[4 * KIFMM_MAX_KDIM];
+  leaf_target_ptrs(plan, b, want_grad, out);
+  kernel_sum(plan, acc, ns, sx, sy, sz, q, qs, qv, ntrg_of(t, b), t->tx + tb, t->ty + tb,
+             t->tz + tb, out, t->ntrg);
 }
 
 /* All vectors' sums from the sources of box a (charges plan->q) to the targets of box b. */
 static void p2p_boxes(kifmm_plan *plan, int64_t a, int64_t b, int want_grad) {
-  const kifmm_tree *t = &plan->tree;
-  const int nv = plan->nvec;
-  int64_t sb = t->src_begin[a], tb = t->trg_begin[b];
-  double *pot, *g[3];
-  leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  kifmm__p2p_many(plan_rsqrt(plan), nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
-                  plan->q + sb * nv, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot,
-                  g[0], g[1], g[2], t->ntrg);
+  const double *x[3], *q;
+  int64_t qs;
+  box_sources(plan, a, x, &q, &qs);
+  sum_to_box(plan, plan_rsqrt(plan), nsrc_of(&plan->tree, a), x[0], x[1], x[2], q, qs,
+             plan->ops.sdim, b, want_grad);
 }
 
-/* All vectors' sums from n surface points with expansions exp ([vector][n]) to box b. */
+/* All vectors' sums from n surface points with expansions exp ([vector][ne]) to box b. */
 static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp, int64_t b,
                            int want_grad) {
-  const kifmm_tree *t = &plan->tree;
-  const int n = plan->ops.n;
-  int64_t tb = t->trg_begin[b];
-  double *pot, *g[3];
-  leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  kifmm__p2p_many(KIFMM_RSQRT_FULL, plan->nvec, n, surf->x, surf->y, surf->z, exp, 1, n,
-                  ntrg_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, pot, g[0], g[1], g[2],
-                  t->ntrg);
+  sum_to_box(plan, KIFMM_RSQRT_FULL, plan->ops.n, surf->x, surf->y, surf->z, exp,
+             plan->ops.sdim, plan->ops.ne, b, want_grad);
 }
 
 /* X-list sources reach a box either through its downward check surface (P2L) or, when
@@ -377,34 +447,39 @@ static void surface_to_box(kifmm_plan *plan, const soa3 *surf, const double *exp
 static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
-  const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
+  const kifmm_opset *set = kifmm__opset(&plan->ops, l);
+  const int n = plan->ops.n, ne = plan->ops.ne, nc = plan->ops.nc, nce = plan->ops.nce;
+  const int nv = plan->nvec;
   int64_t lo = t->level_ptr[l], hi = t->level_ptr[l + 1];
-  if (L->x_ptr[hi] == L->x_ptr[lo])
+  if (!set || L->x_ptr[hi] == L->x_ptr[lo])
     return KIFMM_SUCCESS;
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
-    scratch s = scratch_new((size_t)(nc + n) * nv, nc);
+    scratch s = scratch_new((size_t)(nce + ne) * nv, nc);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t b = lo; b < hi; b++) {
       if (!s.ok || L->x_ptr[b + 1] == L->x_ptr[b])
         continue;
       double *check = s.buf;
       int direct = ntrg_of(t, b) <= n; /* the distributed plan settles counts on n (let.c) */
-      memset(check, 0, (size_t)nc * nv * sizeof(double));
+      memset(check, 0, (size_t)nce * nv * sizeof(double));
       box_surface(t, b, ctx->check_inner, nc, s.surf);
       for (int64_t e = L->x_ptr[b]; e < L->x_ptr[b + 1]; e++) {
-        int64_t a = L->x_idx[e], sb = t->src_begin[a];
-        if (direct)
+        int64_t a = L->x_idx[e];
+        if (direct) {
           p2p_boxes(plan, a, b, want_grad);
-        else
-          kifmm__p2p_many(KIFMM_RSQRT_FULL, nv, nsrc_of(t, a), t->sx + sb, t->sy + sb, t->sz + sb,
-                          plan->q + sb * nv, nv, 1, nc, s.surf.x, s.surf.y, s.surf.z, check, NULL,
-                          NULL, NULL, nc);
+          continue;
+        }
+        const double *x[3], *q;
+        int64_t qs;
+        box_sources(plan, a, x, &q, &qs);
+        kernel_to_check(plan, nsrc_of(t, a), x[0], x[1], x[2], q, qs, plan->ops.sdim, &s.surf,
+                        check);
       }
       if (!direct)
-        kifmm__c2e_apply(n, nc, plan->ops.dc2e, nv, kifmm__box_side(t, l), check, 1.0,
-                         plan->local + b * n * nv, check + (size_t)nc * nv);
+        kifmm__c2e_apply(ne, nce, set->dc2e, nv, kifmm__box_side(t, l), check, 1.0,
+                         plan->local + b * ne * nv, check + (size_t)nce * nv);
     }
     failed = !s.ok;
     free(s.buf);
@@ -415,15 +490,18 @@ static int p2l(kifmm_plan *plan, const pass_ctx *ctx, int l, int want_grad) {
 /* ---- leaf pass: everything writes only to the targets of its own leaf ---- */
 typedef enum { LEAF_L2P, LEAF_M2P, LEAF_P2P } leaf_op;
 
+/* A leaf of a level without far field has a zero local expansion. */
 static void l2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
                      scratch *s) {
-  const int n = plan->ops.n;
-  box_surface(&plan->tree, b, ctx->unit_outer, n, s->surf);
-  surface_to_box(plan, &s->surf, plan->local + b * n * plan->nvec, b, want_grad);
+  if (!box_set(plan, b))
+    return;
+  box_surface(&plan->tree, b, ctx->unit_outer, plan->ops.n, s->surf);
+  surface_to_box(plan, &s->surf, plan->local + b * plan->ops.ne * plan->nvec, b, want_grad);
 }
 
 /* W-list boxes with fewer sources than surface points are summed directly: exact, and
- * cheaper than evaluating their n equivalent charges. */
+ * cheaper than evaluating their n equivalent densities. A W-list box lies at least its own
+ * side away, so a box of a level without far field is left out. */
 static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_grad,
                      scratch *s) {
   const kifmm_tree *t = &plan->tree;
@@ -431,12 +509,15 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
   const int n = plan->ops.n;
   for (int64_t e = L->w_ptr[b]; e < L->w_ptr[b + 1]; e++) {
     int64_t c = L->w_idx[e];
+    if (!box_set(plan, c))
+      continue;
     if (nsrc_of(t, c) <= n) {
       p2p_boxes(plan, c, b, want_grad);
       continue;
     }
     box_surface(t, c, ctx->unit_inner, n, s->surf);
-    surface_to_box(plan, &s->surf, plan->multipole + c * n * plan->nvec, b, want_grad);
+    surface_to_box(plan, &s->surf, plan->multipole + c * plan->ops.ne * plan->nvec, b,
+                   want_grad);
   }
 }
 
@@ -445,14 +526,14 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
                     int64_t *cap) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
-  const int nv = plan->nvec;
+  const int64_t qs = (int64_t)plan->nvec * plan->ops.sdim; /* densities a source */
   int64_t ns = 0;
   for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
     ns += nsrc_of(t, L->u_idx[e]);
   if (ns > *cap) {
     free(*gather);
     *cap = 2 * ns;
-    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + nv) * *cap), sizeof(double)));
+    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + qs) * *cap), sizeof(double)));
   }
   double *x = *gather, *y = x + *cap, *z = y + *cap, *q = z + *cap;
   int64_t m = 0;
@@ -461,14 +542,10 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
     memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
     memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
     memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
-    memcpy(q + m * nv, plan->q + sb * nv, (size_t)(na * nv) * sizeof(double));
+    memcpy(q + m * qs, plan->q + sb * qs, (size_t)(na * qs) * sizeof(double));
     m += na;
   }
-  double *pot, *g[3];
-  leaf_target_ptrs(plan, b, want_grad, &pot, g);
-  int64_t tb = t->trg_begin[b];
-  kifmm__p2p_many(plan_rsqrt(plan), nv, m, x, y, z, q, nv, 1, ntrg_of(t, b), t->tx + tb, t->ty + tb,
-                  t->tz + tb, pot, g[0], g[1], g[2], t->ntrg);
+  sum_to_box(plan, plan_rsqrt(plan), m, x, y, z, q, qs, plan->ops.sdim, b, want_grad);
   return KIFMM_SUCCESS;
 }
 
@@ -539,7 +616,7 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
   pass_ctx *ctx;
   CHECK(new_ctx(plan, &ctx));
   reset_timers(&plan->stats);
-  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
+  memset(plan->multipole, 0, (size_t)t->nbox * plan->ops.ne * plan->nvec * sizeof(double));
   int status = KIFMM_SUCCESS;
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
@@ -549,20 +626,18 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
 
 /* Zeroed results: the first of the downward parts to run adds into them. */
 static void clear_results(kifmm_plan *plan, int want_grad) {
-  const kifmm_tree *t = &plan->tree;
-  const size_t nv = (size_t)plan->nvec;
-  memset(plan->pot, 0, (size_t)t->ntrg * nv * sizeof(double));
-  if (want_grad) { /* potential only leaves the gradient arrays alone */
-    memset(plan->gx, 0, (size_t)t->ntrg * nv * sizeof(double));
-    memset(plan->gy, 0, (size_t)t->ntrg * nv * sizeof(double));
-    memset(plan->gz, 0, (size_t)t->ntrg * nv * sizeof(double));
-  }
+  const size_t m = (size_t)plan->tree.ntrg * plan->nvec;
+  const int td = plan->ops.tdim;
+  /* potential only leaves the gradient arrays alone */
+  for (int k = 0; k < (want_grad ? 4 : 1) * td; k++)
+    memset(plan->res[k], 0, m * sizeof(double));
 }
 
 /* Everything that reads multipoles: M2L, L2L and P2L level by level, then L2P and M2P. */
 static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   const kifmm_tree *t = &plan->tree;
-  memset(plan->local, 0, (size_t)t->nbox * plan->ops.n * plan->nvec * sizeof(double));
+  memset(plan->local, 0, (size_t)t->nbox * plan->ops.ne * plan->nvec * sizeof(double));
+  plan->m2l_entries = 0;
   int status = KIFMM_SUCCESS;
   kifmm__progress("downward", 0.0);
   for (int l = 2; l <= t->depth; l++) {

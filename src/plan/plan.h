@@ -18,13 +18,20 @@ struct kifmm_plan {
   kifmm_lists lists;
   kifmm_operators ops;
   kifmm_stats stats;
+  const kifmm_kernel *kernel; /* the options' kernel: the passes know it only through this */
+  double kparam;              /* its parameter in root-box units (kifmm__plan_scale_kernel) */
   /* work arrays reused by every evaluation, sized for nvec_cap charge vectors (grown by
-   * kifmm__plan_reserve, never shrunk) and laid out for the nvec of the running evaluation */
+   * kifmm__plan_reserve, never shrunk) and laid out for the nvec of the running evaluation;
+   * ne = n sdim equivalent densities a box ([point][component]) */
   int nvec, nvec_cap;
-  double *multipole; /* nbox * nvec * n: [box][vector][n] */
-  double *local;     /* nbox * nvec * n */
-  double *q;         /* sorted charges, [source][vector] */
-  double *pot, *gx, *gy, *gz; /* sorted target results, each [vector][target] */
+  double *multipole; /* nbox * nvec * ne: [box][vector][ne] */
+  double *local;     /* nbox * nvec * ne */
+  double *q;         /* sorted densities, [source][vector][sdim] */
+  /* sorted target results, each [vector][target]: value component a in res[a], its gradient
+   * d/dy_l in res[tdim + 3 a + l] (one allocation, at res[0]) */
+  double *res[4 * KIFMM_MAX_KDIM];
+  int64_t m2l_entries; /* V-list entries M2L applied by the last evaluation (the tests' check
+                          that screened levels do no far-field work) */
   struct kifmm_let *let; /* the distributed part of a plan from kifmm_plan_create_mpi() */
 };
 
@@ -52,6 +59,10 @@ KIFMM_INTERNAL int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg,
                                           int64_t per_vector, const double *charges,
                                           const double *pot);
 KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
+/* Once the tree's scaling is known (p->tree.half): the kernel's parameter in root-box units
+ * (p->kparam) and what its operators are computed for, for a tree of this depth (the deepest
+ * over all ranks for a distributed plan). */
+KIFMM_INTERNAL void kifmm__plan_scale_kernel(kifmm_plan *p, int depth, kifmm_opspec *spec);
 
 /* ---- The passes (evaluate.c) ---- */
 KIFMM_INTERNAL int kifmm__evaluate_sorted(kifmm_plan *plan, int want_grad);

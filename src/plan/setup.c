@@ -16,8 +16,12 @@ static int validate_kernel(const kifmm_options *o) {
   if (kifmm__kernel_check_param(k, o->kernel_param) != KIFMM_SUCCESS)
     return kifmm__fail(KIFMM_ERR_INVALID_KERNEL_PARAM, "kernel_param %g is out of range for %s",
                        o->kernel_param, k->name);
-  if (!k->matrix)
+  if (!k->matrix || !k->p2p)
     return kifmm__fail(KIFMM_ERR_UNSUPPORTED, "the %s kernel is not implemented yet", k->name);
+  /* the operators turn 3-component densities and values as vectors (operators.h) */
+  if ((k->sdim != 1 && k->sdim != 3) || (k->tdim != 1 && k->tdim != 3))
+    return kifmm__fail(KIFMM_ERR_UNSUPPORTED, "the %s kernel's dimensions are not 1 or 3",
+                       k->name);
   return KIFMM_SUCCESS;
 }
 
@@ -108,34 +112,32 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
   /* every size below is a count times nvec: refuse what would overflow, never allocatable */
   if (nvec > INT64_MAX / (kifmm__work_bytes(p, 1) + 8))
     return KIFMM_ERR_OUT_OF_MEMORY;
-  int64_t nb = p->tree.nbox, n = p->ops.n, nt = p->tree.ntrg;
-  double *mult = NULL, *loc = NULL, *q = NULL, *pot = NULL, *g = NULL;
-  int ok = kifmm__calloc((void **)&mult, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
-           kifmm__calloc((void **)&loc, (size_t)(nb * n * nvec), sizeof(double)) == 0 &&
-           kifmm__calloc((void **)&q, (size_t)(p->tree.nsrc * nvec), sizeof(double)) == 0 &&
-           kifmm__calloc((void **)&pot, (size_t)(nt * nvec), sizeof(double)) == 0 &&
-           kifmm__calloc((void **)&g, (size_t)(3 * nt * nvec), sizeof(double)) == 0;
+  const int td = p->ops.tdim;
+  int64_t nb = p->tree.nbox, ne = p->ops.ne, nt = p->tree.ntrg;
+  double *mult = NULL, *loc = NULL, *q = NULL, *res = NULL;
+  int ok = kifmm__calloc((void **)&mult, (size_t)(nb * ne * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&loc, (size_t)(nb * ne * nvec), sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&q, (size_t)(p->tree.nsrc * p->ops.sdim * nvec),
+                         sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&res, (size_t)(4 * td * nt * nvec), sizeof(double)) == 0;
   if (!ok) {
     free(mult);
     free(loc);
     free(q);
-    free(pot);
-    free(g);
+    free(res);
     return KIFMM_ERR_OUT_OF_MEMORY;
   }
   p->stats.bytes += kifmm__work_bytes(p, nvec) - kifmm__work_bytes(p, p->nvec_cap);
   free(p->multipole);
   free(p->local);
   free(p->q);
-  free(p->pot);
-  free(p->gx);
+  free(p->res[0]);
   p->multipole = mult;
   p->local = loc;
   p->q = q;
-  p->pot = pot;
-  p->gx = g;
-  p->gy = g + nt * nvec;
-  p->gz = p->gy + nt * nvec;
+  memset(p->res, 0, sizeof(p->res));
+  for (int k = 0; k < 4 * td; k++)
+    p->res[k] = res + k * nt * nvec;
   p->nvec = p->nvec_cap = nvec;
   return KIFMM_SUCCESS;
 }
@@ -152,10 +154,14 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   s->depth = p->tree.depth;
   s->order = p->ops.order;
   s->nsurf = p->ops.n;
-  s->m2l_rank = p->ops.kl > p->ops.kr ? p->ops.kl : p->ops.kr;
-  s->m2l_max_rank = 0;
-  for (int t = 0; t < KIFMM_NTV; t++)
-    s->m2l_max_rank = p->ops.r[t] > s->m2l_max_rank ? p->ops.r[t] : s->m2l_max_rank;
+  s->m2l_rank = s->m2l_max_rank = 0;
+  for (int i = 0; i < p->ops.nsets; i++) { /* the largest over the levels' sets */
+    const kifmm_opset *set = &p->ops.set[i];
+    s->m2l_rank = set->kl > s->m2l_rank ? set->kl : s->m2l_rank;
+    s->m2l_rank = set->kr > s->m2l_rank ? set->kr : s->m2l_rank;
+    for (int t = 0; t < KIFMM_NTV; t++)
+      s->m2l_max_rank = set->r[t] > s->m2l_max_rank ? set->r[t] : s->m2l_max_rank;
+  }
   s->compression_tol = p->ops.tol;
   s->ncrit = p->opts.ncrit;
   s->tolerance = p->opts.tolerance;
@@ -185,6 +191,8 @@ int kifmm__plan_new(int64_t nsrc, const double *src, int64_t ntrg, const double 
   if (!p)
     return KIFMM_ERR_OUT_OF_MEMORY;
   p->opts = o;
+  p->kernel = kifmm__kernel(o.kernel);
+  p->kparam = o.kernel_param;
   p->nthreads = kifmm__plan_threads(&o);
   int status = resolve_parameters(&p->opts, nsrc, src, ntrg, trg);
   if (status != KIFMM_SUCCESS) {
@@ -219,7 +227,37 @@ void kifmm__plan_free(kifmm_plan *p) {
   free(p->multipole);
   free(p->local);
   free(p->q);
-  free(p->pot);
-  free(p->gx);
+  free(p->res[0]);
   free(p);
+}
+
+/* Far field at level l reaches from a box's targets to sources at least one box side s_l =
+ * 2^(1 - l) away (V, W and X lists alike). A kernel that is not homogeneous has its parameter
+ * as an inverse length (Yukawa: exp(-kappa r) / r), so that far field is smaller than the
+ * sums near the targets by about exp(-kappa (s_l - r)), r the distance of the nearest
+ * sources, at most about half the deepest level's side where leaves hold several points.
+ * Levels where that falls below a tenth of the M2L compression get no far field at all:
+ * their error would be below the compression's own. The coarse levels go first (s_l
+ * shrinks with l), so the levels with far field are [lo, depth]. */
+static int first_far_level(double kparam, double tol, int depth) {
+  const double near = 0.5 * ldexp(1.0, 1 - depth), floor_ = 0.1 * tol;
+  int lo = 2;
+  while (lo <= depth && exp(-kparam * (ldexp(1.0, 1 - lo) - near)) < floor_)
+    lo++;
+  return lo;
+}
+
+/* Homogeneous kernels' parameters never enter the sums (the contract of kernels.h): they
+ * keep the caller's value. Any other is an inverse length, times h in root-box units. */
+void kifmm__plan_scale_kernel(kifmm_plan *p, int depth, kifmm_opspec *spec) {
+  const kifmm_kernel *k = p->kernel;
+  p->kparam = k->homogeneous ? p->opts.kernel_param : p->opts.kernel_param * p->tree.half;
+  memset(spec, 0, sizeof(*spec));
+  spec->kernel = k;
+  spec->param = p->kparam;
+  spec->order = p->opts.order;
+  spec->tol = p->opts.compression_tol;
+  const double tol = spec->tol > 0 ? spec->tol : kifmm__default_tolerance(spec->order);
+  spec->lo = k->homogeneous ? 0 : first_far_level(p->kparam, tol, depth);
+  spec->hi = k->homogeneous ? 0 : depth;
 }

@@ -20,19 +20,28 @@ static int failures = 0, rank = 0;
     }                                                                            \
   } while (0)
 
-static int same(const kifmm_operators *a, const kifmm_operators *b) {
-  int64_t nn = (int64_t)a->n * a->n, nc = (int64_t)a->n * a->nc;
-  int64_t nkl = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kl,
-          nkr = (int64_t)a->n * KIFMM_M2L_GROUPS * a->kr;
+static int same_set(const kifmm_operators *o, const kifmm_opset *a, const kifmm_opset *b) {
+  int64_t nn = (int64_t)o->n * o->n, nc = (int64_t)o->n * o->nc;
+  int64_t nkl = (int64_t)o->n * KIFMM_M2L_GROUPS * a->kl,
+          nkr = (int64_t)o->n * KIFMM_M2L_GROUPS * a->kr;
   size_t d = sizeof(double);
-  return a->order == b->order && a->n == b->n && a->kl == b->kl && a->kr == b->kr &&
-         a->tol == b->tol && a->check_order == b->check_order && a->nc == b->nc &&
-         a->rcond == b->rcond && a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
+  return a->kl == b->kl && a->kr == b->kr && a->param == b->param &&
+         a->ab_len == b->ab_len && !memcmp(a->r, b->r, sizeof(a->r)) &&
          !memcmp(a->ab_off, b->ab_off, sizeof(a->ab_off)) &&
          !memcmp(a->uc2e, b->uc2e, (nn + nc) * d) && !memcmp(a->dc2e, b->dc2e, (nn + nc) * d) &&
          !memcmp(a->m2m, b->m2m, 8 * nn * d) && !memcmp(a->l2l, b->l2l, 8 * nn * d) &&
          !memcmp(a->vt, b->vt, nkr * d) && !memcmp(a->d, b->d, nkl * d) &&
          !memcmp(a->ab, b->ab, a->ab_len * d);
+}
+
+/* Scalar kernels only (n and nc are the dimensions of every matrix). */
+static int same(const kifmm_operators *a, const kifmm_operators *b) {
+  int ok = a->order == b->order && a->n == b->n && a->tol == b->tol &&
+           a->check_order == b->check_order && a->nc == b->nc && a->rcond == b->rcond &&
+           a->nsets == b->nsets && a->lo == b->lo && a->hi == b->hi;
+  for (int i = 0; ok && i < a->nsets; i++)
+    ok = same_set(a, &a->set[i], &b->set[i]);
+  return ok;
 }
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -51,11 +60,12 @@ int main(int argc, char **argv) {
   o.order = 4;
   snprintf(o.cache_dir, sizeof(o.cache_dir), "%s", dir);
   kifmm_operators local, got;
-  EXPECT(kifmm__operators_compute(&local, o.order, o.compression_tol, 1) == KIFMM_SUCCESS, "compute");
+  const kifmm_opspec spec = {kifmm__kernel(KIFMM_KERNEL_LAPLACE), 0.0, o.order, 0.0, 0, 0};
+  EXPECT(kifmm__operators_compute(&local, &spec, 1) == KIFMM_SUCCESS, "compute");
   const int want[2] = {KIFMM_CACHE_STORED, KIFMM_CACHE_HIT};
   for (int round = 0; round < 2; round++) {
     int result = -1;
-    int s = kifmm__operators_obtain_comm(&got, &o, 1, MPI_COMM_WORLD, &result);
+    int s = kifmm__operators_obtain_comm(&got, &spec, &o, 1, MPI_COMM_WORLD, &result);
     EXPECT(s == KIFMM_SUCCESS && result == want[round], "round %d: status %d result %d", round, s,
            result);
     EXPECT(s == KIFMM_SUCCESS && same(&local, &got), "round %d: operators differ", round);
