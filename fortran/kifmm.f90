@@ -112,6 +112,7 @@ module kifmm
     private
     type(c_ptr) :: handle = c_null_ptr
     integer(c_int64_t) :: nsrc = 0, ntrg = 0
+    integer(c_int32_t) :: density_dim = 1, value_dim = 1 !< of the plan's kernel (kifmm_kernel_dims)
   end type kifmm_plan
 
   public :: kifmm_default_options, kifmm_options_set_cache_dir, kifmm_options_get_cache_dir
@@ -124,9 +125,13 @@ module kifmm
     module procedure plan_create_mpi_int
   end interface kifmm_plan_create_mpi
 
-  !> One charge vector, charges(nsrc), or several at once, charges(nsrc, nvec) (kifmm_evaluate_many).
+  !> Scalar kernels (Laplace, Yukawa): one charge vector, charges(nsrc), or several at once,
+  !> charges(nsrc, nvec) (kifmm_evaluate_many). Kernels with d density and v value components
+  !> per point (Stokes: d = v = 3): charges(d, nsrc), pot(v, ntrg), grad(3, v, ntrg), or several
+  !> vectors with one more dimension, charges(d, nsrc, nvec). The rank-2 form is read by the
+  !> plan's kernel: (nsrc, nvec) for a scalar kernel, (d, nsrc) otherwise.
   interface kifmm_evaluate
-    module procedure evaluate_one, evaluate_many
+    module procedure evaluate_one, evaluate_many, evaluate_dims_many
   end interface kifmm_evaluate
   public :: kifmm_plan_associated, kifmm_direct, kifmm_plan_estimate
   public :: kifmm_error_string, kifmm_version, kifmm_last_status
@@ -346,10 +351,21 @@ contains
     type(c_ptr), intent(in) :: handle
     integer(c_int64_t), intent(in) :: nsrc, ntrg
     integer :: ignored
+    type(kifmm_stats) :: st
+    integer(c_int32_t) :: d, v
     if (c_associated(plan%handle)) ignored = c_plan_destroy(plan%handle)
     plan%handle = handle
     plan%nsrc = nsrc
     plan%ntrg = ntrg
+    ! the kernel's dimensions, from the plan itself (its options were validated)
+    plan%density_dim = 1
+    plan%value_dim = 1
+    if (c_plan_stats_sized(handle, st, c_sizeof(st)) == KIFMM_SUCCESS) then
+      if (c_kernel_dims(st%kernel, d, v) == KIFMM_SUCCESS) then
+        plan%density_dim = d
+        plan%value_dim = v
+      end if
+    end if
   end subroutine adopt
 
   !> Collective over comm (an integer MPI handle): each rank passes its own sources src(3, n)
@@ -393,6 +409,10 @@ contains
       call finish(KIFMM_ERR_NULL_ARGUMENT, status)
       return
     end if
+    if (plan%density_dim /= 1 .or. plan%value_dim /= 1) then ! Stokes: charges(3, nsrc)
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
     pgrad = c_null_ptr
     if (present(grad)) then
       if (size(grad, 1) /= 3 .or. size(grad, 2, kind=c_int64_t) /= plan%ntrg) then
@@ -409,10 +429,13 @@ contains
     call finish(c_evaluate(plan%handle, array1_ptr(charges), array1_ptr(pot), pgrad), status)
   end subroutine evaluate_one
 
-  !> nvec = size(charges, 2) charge vectors through one evaluation: charges(nsrc, nvec),
-  !> pot(ntrg, nvec) and, if present, grad(3, ntrg, nvec); column j of each is vector j, with
-  !> the results kifmm_evaluate would give for charges(:, j). nvec = 0 does nothing and
-  !> succeeds. Extents that disagree with the plan or with each other give
+  !> Scalar kernels: nvec = size(charges, 2) charge vectors through one evaluation:
+  !> charges(nsrc, nvec), pot(ntrg, nvec) and, if present, grad(3, ntrg, nvec); column j of
+  !> each is vector j, with the results kifmm_evaluate would give for charges(:, j). nvec = 0
+  !> does nothing and succeeds.
+  !> Kernels with d, v > 1 components (Stokes): one density vector, charges(d, nsrc) (forces),
+  !> pot(v, ntrg) (velocities) and grad(3, v, ntrg), grad(l, i, t) = d pot(i, t) / d y_l.
+  !> Extents that disagree with the plan, its kernel or each other give
   !> KIFMM_ERR_INVALID_COUNT; outputs are untouched unless status is KIFMM_SUCCESS.
   subroutine evaluate_many(plan, charges, pot, grad, status)
     type(kifmm_plan), intent(in) :: plan
@@ -425,6 +448,10 @@ contains
 
     if (.not. c_associated(plan%handle)) then
       call finish(KIFMM_ERR_NULL_ARGUMENT, status)
+      return
+    end if
+    if (plan%density_dim /= 1 .or. plan%value_dim /= 1) then
+      call evaluate_dims_one(plan, charges, pot, grad, status)
       return
     end if
     nvec = size(charges, 2, kind=c_int64_t)
@@ -447,6 +474,75 @@ contains
                                 array2_ptr(pot), pgrad), status)
   end subroutine evaluate_many
 
+  ! One density vector of a kernel with components: charges(d, nsrc), pot(v, ntrg),
+  ! grad(3, v, ntrg), in kifmm_evaluate's interleaved layout.
+  subroutine evaluate_dims_one(plan, charges, pot, grad, status)
+    type(kifmm_plan), intent(in) :: plan
+    real(c_double), intent(in), contiguous, target :: charges(:, :)
+    real(c_double), intent(inout), contiguous, target :: pot(:, :)
+    real(c_double), intent(inout), contiguous, target, optional :: grad(:, :, :)
+    integer, intent(out), optional :: status
+    type(c_ptr) :: pgrad
+
+    pgrad = c_null_ptr
+    if (present(grad)) then
+      if (size(grad, 1) /= 3 .or. size(grad, 2) /= plan%value_dim .or. &
+          size(grad, 3, kind=c_int64_t) /= plan%ntrg) then
+        call finish(KIFMM_ERR_INVALID_COUNT, status)
+        return
+      end if
+      if (size(grad) > 0) pgrad = c_loc(grad)
+    end if
+    if (size(charges, 1) /= plan%density_dim .or. size(charges, 2, kind=c_int64_t) /= plan%nsrc &
+        .or. size(pot, 1) /= plan%value_dim .or. size(pot, 2, kind=c_int64_t) /= plan%ntrg) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    call finish(c_evaluate(plan%handle, array2_ptr(charges), array2_ptr(pot), pgrad), status)
+  end subroutine evaluate_dims_one
+
+  !> nvec = size(charges, 3) density vectors of any kernel through one evaluation, with the
+  !> kernel's components first: charges(d, nsrc, nvec), pot(v, ntrg, nvec) and, if present,
+  !> grad(3, v, ntrg, nvec), grad(l, i, t, j) = d pot(i, t, j) / d y_l (d = v = 3 for Stokes,
+  !> 1 for Laplace and Yukawa). nvec = 0 does nothing and succeeds. Extents that disagree with
+  !> the plan's counts, its kernel's dimensions (kifmm_kernel_dims) or each other give
+  !> KIFMM_ERR_INVALID_COUNT; outputs are untouched unless status is KIFMM_SUCCESS.
+  subroutine evaluate_dims_many(plan, charges, pot, grad, status)
+    type(kifmm_plan), intent(in) :: plan
+    real(c_double), intent(in), contiguous, target :: charges(:, :, :)
+    real(c_double), intent(inout), contiguous, target :: pot(:, :, :)
+    real(c_double), intent(inout), contiguous, target, optional :: grad(:, :, :, :)
+    integer, intent(out), optional :: status
+    type(c_ptr) :: pgrad, pq, ppot
+    integer(c_int64_t) :: nvec
+
+    if (.not. c_associated(plan%handle)) then
+      call finish(KIFMM_ERR_NULL_ARGUMENT, status)
+      return
+    end if
+    nvec = size(charges, 3, kind=c_int64_t)
+    pgrad = c_null_ptr
+    if (present(grad)) then
+      if (size(grad, 1) /= 3 .or. size(grad, 2) /= plan%value_dim .or. &
+          size(grad, 3, kind=c_int64_t) /= plan%ntrg .or. size(grad, 4, kind=c_int64_t) /= nvec) then
+        call finish(KIFMM_ERR_INVALID_COUNT, status)
+        return
+      end if
+      if (size(grad) > 0) pgrad = c_loc(grad)
+    end if
+    if (size(charges, 1) /= plan%density_dim .or. size(charges, 2, kind=c_int64_t) /= plan%nsrc &
+        .or. size(pot, 1) /= plan%value_dim .or. size(pot, 2, kind=c_int64_t) /= plan%ntrg &
+        .or. size(pot, 3, kind=c_int64_t) /= nvec .or. nvec > huge(0_c_int)) then
+      call finish(KIFMM_ERR_INVALID_COUNT, status)
+      return
+    end if
+    pq = c_null_ptr
+    ppot = c_null_ptr
+    if (size(charges) > 0) pq = c_loc(charges)
+    if (size(pot) > 0) ppot = c_loc(pot)
+    call finish(c_evaluate_many(plan%handle, int(nvec, c_int), pq, ppot, pgrad), status)
+  end subroutine evaluate_dims_many
+
   !> Free the plan's memory; afterwards kifmm_plan_associated(plan) is .false.
   !> Destroying an uncreated or already destroyed plan does nothing.
   subroutine kifmm_plan_destroy(plan, status)
@@ -456,6 +552,8 @@ contains
     plan%handle = c_null_ptr
     plan%nsrc = 0
     plan%ntrg = 0
+    plan%density_dim = 1
+    plan%value_dim = 1
   end subroutine kifmm_plan_destroy
 
   !> Copy of the plan's statistics: geometry, set-up times, timings of the last evaluation.

@@ -27,21 +27,32 @@ static const char *USAGE =
     "usage: kifmm <command> [options]\n"
     "\n"
     "commands:\n"
-    "  generate --dist cube|sphere --n N [--targets M] [--seed S] -o particles.h5\n"
+    "  generate --dist cube|sphere|ions --n N [--targets M] [--seed S]\n"
+    "           [--kernel laplace|yukawa|stokes] [--periodic xyz|xy|z|none --cell L\n"
+    "           [--origin x,y,z]] -o particles.h5\n"
     "      N uniform random sources with charges in [-0.5, 0.5) in the unit cube, or on the\n"
     "      sphere of radius 0.5 centred in it; --targets M adds M separate targets (default:\n"
-    "      targets = sources). N and M accept 1e6 notation.\n"
+    "      targets = sources). N and M accept 1e6 notation. --kernel stokes writes forces\n"
+    "      /forces (N, 3) instead of /charges. --periodic/--cell/--origin put the points in\n"
+    "      the cell [origin, origin + L)^3, record it in the file and make the system neutral\n"
+    "      (charges, or each force component, sum to exactly 0). --dist ions: N (even) unit\n"
+    "      charges, half +1 and half -1, uniform in the cell (default --periodic xyz).\n"
     "  run particles.h5 -o results.h5 [--order p] [--ncrit c] [--threads t] [--check K]\n"
     "      [--tol x] [--eps e] [--dry-run] [--no-cache] [--cache-dir DIR] [--quiet]\n"
+    "      [--kernel laplace|yukawa|stokes] [--kappa K] [--viscosity MU]\n"
+    "      [--periodic xyz|xy|z|none] [--cell L] [--origin x,y,z]\n"
     "      potentials and gradients at the targets by the FMM; progress on stderr, a summary\n"
     "      on stdout; --check K compares K sampled targets with the direct sum. --eps e asks\n"
     "      for a relative error instead of an order; --dry-run predicts memory and time and\n"
     "      evaluates nothing (-o not needed). Defaults: order 6, ncrit chosen from order and\n"
     "      distribution, threads from OMP_NUM_THREADS, no check. Under mpirun -n R each rank\n"
     "      reads, evaluates and writes its own share (give --ncrit to match one rank's\n"
-    "      results); --dry-run needs one rank.\n"
+    "      results); --dry-run needs one rank. --kernel yukawa needs --kappa K (>= 0),\n"
+    "      --kernel stokes --viscosity MU (> 0) and a file with /forces (velocities and their\n"
+    "      gradients are written). The cell comes from the file's attributes; --periodic,\n"
+    "      --cell and --origin override them. --check is not available for periodic runs.\n"
     "  info file.h5\n"
-    "      describe a particle or result file.\n"
+    "      describe a particle or result file (kernel, cell, datasets, attributes).\n"
     "\n"
     "  kifmm --help | --version\n"
     "\n"
@@ -63,6 +74,16 @@ static int failure(int code, const char *fmt, ...) {
 static int io_failure(int status) {
   const char *m = kifmm_io_error_message();
   return failure(EXIT_FAILED, "%s", m && *m ? m : kifmm_error_string(status));
+}
+
+/* A library call failed: its status message, and kifmm_error_detail() when it says more. */
+static int lib_failure(const char *what, int status) {
+  const char *d = kifmm_error_detail(), *m = kifmm_error_string(status);
+  const char *paren = strstr(m, " (kifmm_error_detail()"); /* the detail follows instead */
+  if (d && *d)
+    return failure(EXIT_FAILED, "%s: %.*s: %s", what, paren ? (int)(paren - m) : (int)strlen(m),
+                   m, d);
+  return failure(EXIT_FAILED, "%s: %s", what, kifmm_error_string(status));
 }
 
 /* One line per phase: elapsed time at the end of the phase, the phase, what it did, and how
@@ -101,6 +122,72 @@ static int parse_int(const char *s, int *out) {
   return 1;
 }
 
+static int parse_double(const char *s, double *out) {
+  char *end = NULL;
+  double v = s ? strtod(s, &end) : NAN;
+  if (!s || end == s || *end || !isfinite(v))
+    return 0;
+  *out = v;
+  return 1;
+}
+
+/* laplace, yukawa or stokes */
+static const char *const KERNEL_NAMES[] = {"laplace", "yukawa", "stokes"};
+
+static int parse_kernel(const char *s, int32_t *kernel) {
+  for (int32_t k = 0; s && k < 3; k++)
+    if (!strcmp(s, KERNEL_NAMES[k])) {
+      *kernel = k;
+      return 1;
+    }
+  return 0;
+}
+
+static const char *kernel_str(int32_t k) { return k >= 0 && k < 3 ? KERNEL_NAMES[k] : "?"; }
+
+/* "none" or the periodic directions, each of x, y, z at most once ("xyz", "xy", "z"). */
+static int parse_periodic(const char *s, int32_t p[3]) {
+  int32_t q[3] = {0, 0, 0};
+  if (!s || !*s)
+    return 0;
+  if (strcmp(s, "none")) {
+    for (const char *c = s; *c; c++) {
+      if (*c < 'x' || *c > 'z' || q[*c - 'x'])
+        return 0;
+      q[*c - 'x'] = 1;
+    }
+  }
+  memcpy(p, q, sizeof(q));
+  return 1;
+}
+
+/* "xyz", "z", ... or "none" */
+static const char *periodic_str(const int32_t p[3], char buf[4]) {
+  int n = 0;
+  for (int d = 0; d < 3; d++)
+    if (p[d])
+      buf[n++] = (char)('x' + d);
+  buf[n] = '\0';
+  return n ? buf : "none";
+}
+
+/* three finite numbers "x,y,z" */
+static int parse_vec3(const char *s, double v[3]) {
+  double w[3];
+  const char *c = s;
+  for (int d = 0; c && d < 3; d++) {
+    char *end = NULL;
+    w[d] = strtod(c, &end);
+    if (end == c || !isfinite(w[d]) || *end != (d < 2 ? ',' : '\0'))
+      return 0;
+    c = end + 1;
+  }
+  if (!c)
+    return 0;
+  memcpy(v, w, sizeof(w));
+  return 1;
+}
+
 static double peak_mb(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -118,28 +205,58 @@ static double uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   return (double)(z >> 11) * 0x1.0p-53;
 }
 
+/* Points of the distribution in the cube [origin, origin + L)^3 (the unit cube by default:
+ * then the values are the plain uniform numbers). In a cell (clamp) a coordinate that rounds
+ * up to origin + L is moved just below it, so every point lies in the half-open cell. */
 static void make_points(int sphere, uint64_t seed, uint64_t stream, int64_t off, int64_t cnt,
-                        double *xyz) {
+                        const double origin[3], double len, int clamp, double *xyz) {
   for (int64_t j = 0; j < cnt; j++) {
     uint64_t i = (uint64_t)(off + j);
-    double *p = xyz + 3 * j;
+    double *p = xyz + 3 * j, u[3];
     if (sphere) {
       double z = 2 * uniform(seed, stream, 2 * i) - 1;
       double phi = 2 * 3.14159265358979323846 * uniform(seed, stream, 2 * i + 1);
       double r = sqrt(1 - z * z);
-      p[0] = 0.5 + 0.5 * r * cos(phi);
-      p[1] = 0.5 + 0.5 * r * sin(phi);
-      p[2] = 0.5 + 0.5 * z;
+      u[0] = 0.5 + 0.5 * r * cos(phi);
+      u[1] = 0.5 + 0.5 * r * sin(phi);
+      u[2] = 0.5 + 0.5 * z;
     } else {
       for (int d = 0; d < 3; d++)
-        p[d] = uniform(seed, stream, 3 * i + d);
+        u[d] = uniform(seed, stream, 3 * i + d);
+    }
+    for (int d = 0; d < 3; d++) {
+      p[d] = origin[d] + len * u[d];
+      if (clamp && p[d] >= origin[d] + len)
+        p[d] = nextafter(origin[d] + len, -INFINITY);
+      if (clamp && p[d] < origin[d])
+        p[d] = origin[d];
     }
   }
+}
+
+/* Neutral densities, the same for any number of ranks: value k of pair i/2 is a multiple of
+ * 2^-21 in [-0.5, 0.5), and the odd member of the pair carries its negative (the last of an
+ * odd count carries 0). Every partial sum of such numbers is exact in double precision (for
+ * fewer than 2^32 values), so the total is exactly 0 in any order of summation. */
+static double neutral_value(uint64_t seed, uint64_t stream, int64_t i, int64_t n, int k, int dim) {
+  if (n % 2 && i == n - 1)
+    return 0.0;
+  double u = floor(uniform(seed, stream, (uint64_t)(dim * (i / 2) + k)) * 0x1p21) * 0x1p-21 - 0.5;
+  return i % 2 ? -u : u;
+}
+
+/* Ions: unit charges, +1 and -1 in each pair (which is which drawn at random). */
+static double ion_charge(uint64_t seed, int64_t i) {
+  double s = uniform(seed, 5, (uint64_t)(i / 2)) < 0.5 ? 1.0 : -1.0;
+  return i % 2 ? -s : s;
 }
 
 static int cmd_generate(int argc, char **argv) {
   const char *dist = "cube", *out = NULL;
   int64_t n = -1, m = -1, seed = 42;
+  int32_t kernel = KIFMM_KERNEL_LAPLACE, periodic[3] = {0, 0, 0};
+  int has_periodic = 0, has_cell = 0, has_origin = 0;
+  double cell = 1.0, origin[3] = {0, 0, 0};
   for (int i = 0; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int ok = v != NULL;
@@ -151,28 +268,56 @@ static int cmd_generate(int argc, char **argv) {
       ok = parse_count(v, &m);
     else if (!strcmp(k, "--seed"))
       ok = parse_count(v, &seed);
+    else if (!strcmp(k, "--kernel"))
+      ok = parse_kernel(v, &kernel);
+    else if (!strcmp(k, "--periodic"))
+      ok = has_periodic = parse_periodic(v, periodic);
+    else if (!strcmp(k, "--cell"))
+      ok = has_cell = parse_double(v, &cell) && cell > 0;
+    else if (!strcmp(k, "--origin"))
+      ok = has_origin = parse_vec3(v, origin);
     else if (!strcmp(k, "-o") || !strcmp(k, "--output"))
       out = v;
     else
       return failure(EXIT_USAGE, "generate: unknown option '%s' (see kifmm --help)", k);
-    if (!ok)
+    if (!ok) {
+      if (!strcmp(k, "--kernel"))
+        return failure(EXIT_USAGE, "generate: --kernel must be laplace, yukawa or stokes");
+      if (!strcmp(k, "--periodic"))
+        return failure(EXIT_USAGE, "generate: --periodic must be none or the periodic "
+                                   "directions (xyz, xy, z, ...)");
+      if (!strcmp(k, "--cell"))
+        return failure(EXIT_USAGE, "generate: --cell L needs a finite L > 0");
+      if (!strcmp(k, "--origin"))
+        return failure(EXIT_USAGE, "generate: --origin needs three finite numbers x,y,z");
       return failure(EXIT_USAGE, "generate: %s needs a valid value", k);
+    }
     i++;
   }
-  if (!dist || (strcmp(dist, "cube") && strcmp(dist, "sphere")))
-    return failure(EXIT_USAGE, "generate: --dist must be cube or sphere");
+  if (!dist || (strcmp(dist, "cube") && strcmp(dist, "sphere") && strcmp(dist, "ions")))
+    return failure(EXIT_USAGE, "generate: --dist must be cube, sphere or ions");
   if (n < 1)
     return failure(EXIT_USAGE, "generate: --n N (N >= 1) is required");
   if (!out)
     return failure(EXIT_USAGE, "generate: -o particles.h5 is required");
-  int sphere = !strcmp(dist, "sphere");
+  int sphere = !strcmp(dist, "sphere"), ions = !strcmp(dist, "ions");
+  if (ions && kernel == KIFMM_KERNEL_STOKES)
+    return failure(EXIT_USAGE, "generate: --dist ions gives charges: use --kernel laplace or "
+                               "yukawa, not stokes");
+  if (ions && n % 2)
+    return failure(EXIT_USAGE, "generate: --dist ions needs an even --n (half +1, half -1)");
+  if (ions && !has_periodic) /* ions are for periodic runs */
+    periodic[0] = periodic[1] = periodic[2] = 1, has_periodic = 1;
+  int in_cell = has_periodic || has_cell || has_origin;
+  int neutral = periodic[0] || periodic[1] || periodic[2];
+  int dim = kernel == KIFMM_KERNEL_STOKES ? 3 : 1;
   double t = MPI_Wtime();
   int64_t so, sn, to = 0, tn = 0;
   kifmm_io_slab(n, g_size, g_rank, &so, &sn);
   if (m >= 0)
     kifmm_io_slab(m, g_size, g_rank, &to, &tn);
   double *src = malloc(sizeof(double) * (size_t)(3 * sn + 1)),
-         *q = malloc(sizeof(double) * (size_t)(sn + 1)),
+         *q = malloc(sizeof(double) * (size_t)(dim * sn + 1)),
          *trg = malloc(sizeof(double) * (size_t)(3 * tn + 1));
   int local_ok = src && q && trg, ok = 0;
   MPI_Allreduce(&local_ok, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
@@ -180,16 +325,36 @@ static int cmd_generate(int argc, char **argv) {
     free(src), free(q), free(trg);
     return failure(EXIT_FAILED, "generate: out of memory for %lld points", (long long)n);
   }
-  make_points(sphere, (uint64_t)seed, 0, so, sn, src);
-  make_points(sphere, (uint64_t)seed, 1, to, tn, trg);
+  make_points(sphere, (uint64_t)seed, 0, so, sn, origin, cell, in_cell, src);
+  make_points(sphere, (uint64_t)seed, 1, to, tn, origin, cell, in_cell, trg);
   for (int64_t j = 0; j < sn; j++)
-    q[j] = uniform((uint64_t)seed, 2, (uint64_t)(so + j)) - 0.5;
-  int s = kifmm_io_write_particles(MPI_COMM_WORLD, out, n, so, sn, src, q, m, to, tn, trg);
+    for (int c = 0; c < dim; c++) {
+      int64_t i = so + j;
+      if (ions)
+        q[j] = ion_charge((uint64_t)seed, i);
+      else if (neutral)
+        q[dim * j + c] = neutral_value((uint64_t)seed, 2, i, n, c, dim);
+      else /* the values of earlier versions for charges */
+        q[dim * j + c] = uniform((uint64_t)seed, 2, (uint64_t)(dim * i + c)) - 0.5;
+    }
+  kifmm_particles_desc d = kifmm_io_particles_desc_default();
+  d.nsrc = n;
+  d.ntrg = m;
+  d.has_targets = m >= 0;
+  d.density_dim = dim;
+  d.kernel = kernel;
+  d.has_cell = in_cell;
+  memcpy(d.periodic, periodic, sizeof(periodic));
+  memcpy(d.cell_origin, origin, sizeof(origin));
+  d.cell_length = cell;
+  int s = kifmm_io_write_particles_desc(MPI_COMM_WORLD, out, &d, so, sn, src, q, to, tn, trg);
   free(src), free(q), free(trg);
   if (s != KIFMM_SUCCESS)
     return io_failure(s);
-  progress("generate", MPI_Wtime() - t, "%s: %lld %s sources, %s", out, (long long)n, dist,
-           m >= 0 ? "separate targets" : "targets = sources");
+  char pb[4];
+  progress("generate", MPI_Wtime() - t, "%s: %lld %s %s, %s%s%s", out, (long long)n, dist,
+           dim == 3 ? "forces" : ions ? "(unit charges)" : "sources", m >= 0 ? "separate targets" : "targets = sources",
+           in_cell ? ", periodic " : "", in_cell ? periodic_str(periodic, pb) : "");
   return EXIT_OK;
 }
 
@@ -199,7 +364,22 @@ typedef struct run_args {
   kifmm_options opts;
   int64_t check;
   int dry_run;
+  /* given on the command line: they override the file's cell */
+  int has_kappa, has_viscosity, has_periodic, has_cell, has_origin;
+  int32_t periodic[3];
+  double kappa, viscosity, cell, origin[3];
 } run_args;
+
+/* Values per target of the run's kernel: 1 (Laplace, Yukawa) or 3 (Stokes velocity). */
+static int value_dim(const kifmm_options *o) {
+  int32_t v = 1;
+  kifmm_kernel_dims(o->kernel, NULL, &v);
+  return (int)v;
+}
+
+static int is_periodic(const kifmm_options *o) {
+  return o->periodic[0] || o->periodic[1] || o->periodic[2];
+}
 
 /* Library phases as they happen (progress callback), under the names of the summary: the
  * library's p2m+m2m are "upward", its downward sweep (M2L, P2L, L2L) "M2L", l2p "downward",
@@ -247,6 +427,8 @@ static int parse_run(int argc, char **argv, run_args *a) {
   a->opts = kifmm_default_options();
   a->check = 0;
   a->dry_run = 0;
+  a->has_kappa = a->has_viscosity = a->has_periodic = a->has_cell = a->has_origin = 0;
+  a->kappa = a->viscosity = 0;
   for (int i = 0; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int ok = v != NULL;
@@ -286,12 +468,43 @@ static int parse_run(int argc, char **argv, run_args *a) {
       ok = v && strlen(v) < sizeof(a->opts.cache_dir);
       if (ok)
         strcpy(a->opts.cache_dir, v);
+    } else if (!strcmp(k, "--kernel")) {
+      if (!parse_kernel(v, &a->opts.kernel))
+        return failure(EXIT_USAGE, "run: --kernel must be laplace, yukawa or stokes");
+    } else if (!strcmp(k, "--kappa")) {
+      if (!(a->has_kappa = parse_double(v, &a->kappa)) || a->kappa < 0)
+        return failure(EXIT_USAGE, "run: --kappa K needs a finite K >= 0");
+    } else if (!strcmp(k, "--viscosity")) {
+      if (!(a->has_viscosity = parse_double(v, &a->viscosity)) || !(a->viscosity > 0))
+        return failure(EXIT_USAGE, "run: --viscosity MU needs a finite MU > 0");
+    } else if (!strcmp(k, "--periodic")) {
+      if (!(a->has_periodic = parse_periodic(v, a->periodic)))
+        return failure(EXIT_USAGE, "run: --periodic must be none or the periodic directions "
+                                   "(xyz, xy, z, ...)");
+    } else if (!strcmp(k, "--cell")) {
+      if (!(a->has_cell = parse_double(v, &a->cell)) || !(a->cell > 0))
+        return failure(EXIT_USAGE, "run: --cell L needs a finite L > 0");
+    } else if (!strcmp(k, "--origin")) {
+      if (!(a->has_origin = parse_vec3(v, a->origin)))
+        return failure(EXIT_USAGE, "run: --origin needs three finite numbers x,y,z");
     } else
       return failure(EXIT_USAGE, "run: unknown option '%s' (see kifmm --help)", k);
     if (!ok)
       return failure(EXIT_USAGE, "run: %s needs a valid value", k);
     i++;
   }
+  /* the kernel's parameter: required, and only for its kernel */
+  int32_t kern = a->opts.kernel;
+  if (a->has_kappa && kern != KIFMM_KERNEL_YUKAWA)
+    return failure(EXIT_USAGE, "run: --kappa is the Yukawa screening: it needs --kernel yukawa");
+  if (a->has_viscosity && kern != KIFMM_KERNEL_STOKES)
+    return failure(EXIT_USAGE, "run: --viscosity is the Stokes viscosity: it needs --kernel stokes");
+  if (kern == KIFMM_KERNEL_YUKAWA && !a->has_kappa)
+    return failure(EXIT_USAGE, "run: --kernel yukawa needs --kappa K (K >= 0)");
+  if (kern == KIFMM_KERNEL_STOKES && !a->has_viscosity)
+    return failure(EXIT_USAGE, "run: --kernel stokes needs --viscosity MU (MU > 0)");
+  a->opts.kernel_param = kern == KIFMM_KERNEL_YUKAWA ? a->kappa
+                         : kern == KIFMM_KERNEL_STOKES ? a->viscosity : 0.0;
   if (!a->in)
     return failure(EXIT_USAGE, "run: an input particle file is required");
   if (!a->out && !a->dry_run)
@@ -304,8 +517,10 @@ static int parse_run(int argc, char **argv, run_args *a) {
     return failure(EXIT_USAGE, "run: --ncrit must be >= 0 (0 = chosen) and --threads >= 0");
   if (!(o->compression_tol >= 0 && o->compression_tol < 1))
     return failure(EXIT_USAGE, "run: --tol must be 0 (automatic) or in (0, 1)");
-  if (a->check > INT_MAX / 7) /* the sampled rows travel in one MPI message of 7K doubles */
-    return failure(EXIT_USAGE, "run: --check K must be at most %d", INT_MAX / 7);
+  /* the sampled rows travel in one MPI message of (3 + 4 V) K doubles, V values per target */
+  int row = 3 + 4 * value_dim(o);
+  if (a->check > INT_MAX / row)
+    return failure(EXIT_USAGE, "run: --check K must be at most %d", INT_MAX / row);
   if (a->out && !strcmp(a->in, a->out))
     return failure(EXIT_USAGE, "run: the output must not overwrite the input");
   return EXIT_OK;
@@ -316,6 +531,7 @@ static int parse_run(int argc, char **argv, run_args *a) {
 typedef struct particles {
   int64_t nsrc, ntrg;
   int has_targets;
+  int dim, vdim; /* density components per source, value components per target */
   int64_t src_off, nsrc_loc, trg_off, ntrg_loc;
   double *src, *q, *trg, *pot, *grad;
 } particles;
@@ -331,11 +547,55 @@ static int all_ok(int local_ok) {
   return ok;
 }
 
-static int read_input(const run_args *a, particles *p) {
+/* The cell of the run: the file's attributes, then the command line's overrides. */
+static int resolve_cell(run_args *a, const kifmm_particles_desc *d) {
+  kifmm_options *o = &a->opts;
+  int have_length = d->has_cell;
+  if (d->has_cell) {
+    memcpy(o->periodic, d->periodic, sizeof(o->periodic));
+    memcpy(o->cell_origin, d->cell_origin, sizeof(o->cell_origin));
+    o->cell_length = d->cell_length;
+  }
+  if (a->has_periodic)
+    memcpy(o->periodic, a->periodic, sizeof(o->periodic));
+  if (a->has_cell)
+    o->cell_length = a->cell, have_length = 1;
+  if (a->has_origin)
+    memcpy(o->cell_origin, a->origin, sizeof(o->cell_origin));
+  if (is_periodic(o) && !have_length)
+    return failure(EXIT_USAGE,
+                   "run: a periodic run needs the cell: --cell L (and --origin x,y,z, default "
+                   "0,0,0), or a particle file that records it (%s does not)", a->in);
+  if (is_periodic(o) && a->check > 0)
+    return failure(EXIT_USAGE, "run: --check is not available for periodic runs (no Ewald "
+                               "reference in the program yet); run without --check");
+  return EXIT_OK;
+}
+
+static int read_input(run_args *a, particles *p) {
   double t = MPI_Wtime();
-  int s = kifmm_io_particles_info(MPI_COMM_WORLD, a->in, &p->nsrc, &p->ntrg, &p->has_targets);
+  kifmm_particles_desc d;
+  int s = kifmm_io_particles_describe(MPI_COMM_WORLD, a->in, &d);
   if (s != KIFMM_SUCCESS)
     return io_failure(s);
+  int stokes = a->opts.kernel == KIFMM_KERNEL_STOKES;
+  if (d.density_dim == 3 && !stokes)
+    return failure(EXIT_FAILED,
+                   "%s holds /forces (N, 3), the forces of a Stokes problem, and no /charges: "
+                   "a %s run needs charges (run it with --kernel stokes --viscosity MU)",
+                   a->in, kernel_str(a->opts.kernel));
+  if (d.density_dim == 1 && stokes)
+    return failure(EXIT_FAILED,
+                   "%s holds /charges and no /forces: a Stokes run needs forces /forces (N, 3) "
+                   "(kifmm generate --kernel stokes writes them)", a->in);
+  int rc = resolve_cell(a, &d);
+  if (rc != EXIT_OK)
+    return rc;
+  p->nsrc = d.nsrc;
+  p->ntrg = d.ntrg;
+  p->has_targets = d.has_targets;
+  p->dim = d.density_dim;
+  p->vdim = value_dim(&a->opts);
   kifmm_io_slab(p->nsrc, g_size, g_rank, &p->src_off, &p->nsrc_loc);
   /* without /targets the targets are the sources: the same slab, so each rank's targets are
    * its own sources (kifmm_io_read_particles then reads them from /sources) */
@@ -343,17 +603,17 @@ static int read_input(const run_args *a, particles *p) {
     kifmm_io_slab(p->ntrg, g_size, g_rank, &p->trg_off, &p->ntrg_loc);
   else
     p->trg_off = p->src_off, p->ntrg_loc = p->nsrc_loc;
-  int64_t n = p->nsrc_loc, m = p->ntrg_loc;
+  int64_t n = p->nsrc_loc, m = p->ntrg_loc, dim = p->dim, vdim = p->vdim;
   p->src = malloc(sizeof(double) * (size_t)(3 * n + 1));
-  p->q = malloc(sizeof(double) * (size_t)(n + 1));
+  p->q = malloc(sizeof(double) * (size_t)(dim * n + 1));
   p->trg = malloc(sizeof(double) * (size_t)(3 * m + 1));
-  p->pot = malloc(sizeof(double) * (size_t)(m + 1));
-  p->grad = malloc(sizeof(double) * (size_t)(3 * m + 1));
+  p->pot = malloc(sizeof(double) * (size_t)(vdim * m + 1));
+  p->grad = malloc(sizeof(double) * (size_t)(3 * vdim * m + 1));
   if (!all_ok(p->src && p->q && p->trg && p->pot && p->grad))
     return failure(EXIT_FAILED, "out of memory for %lld sources and %lld targets",
                    (long long)p->nsrc, (long long)p->ntrg);
-  s = kifmm_io_read_particles(MPI_COMM_WORLD, a->in, p->src_off, n, p->src, p->q, p->trg_off, m,
-                              p->trg);
+  s = kifmm_io_read_particles_density(MPI_COMM_WORLD, a->in, (int32_t)dim, p->src_off, n,
+                                      p->src, p->q, p->trg_off, m, p->trg);
   if (s != KIFMM_SUCCESS)
     return io_failure(s);
   progress("read", MPI_Wtime() - t, "%s: N=%lld M=%lld%s", a->in, (long long)p->nsrc,
@@ -363,55 +623,103 @@ static int read_input(const run_args *a, particles *p) {
 
 /* The K sampled targets (global indices i * (ntrg / K)) with their FMM results, known to
  * every rank: each rank fills the rows it owns, zeros elsewhere, and a sum completes them.
- * Row i of y: x, y, z, pot, gx, gy, gz. */
+ * Row i of y (w = 3 + 4 V doubles): x, y, z, the V values, the 3 V gradient components. */
 static void gather_samples(const particles *p, int64_t k, double *y) {
-  int64_t stride = p->ntrg / k;
-  memset(y, 0, sizeof(double) * (size_t)(7 * k));
+  int64_t stride = p->ntrg / k, v = p->vdim, w = 3 + 4 * v;
+  memset(y, 0, sizeof(double) * (size_t)(w * k));
   for (int64_t i = 0; i < k; i++) {
     int64_t j = i * stride - p->trg_off;
     if (j < 0 || j >= p->ntrg_loc)
       continue;
-    memcpy(y + 7 * i, p->trg + 3 * j, 3 * sizeof(double));
-    y[7 * i + 3] = p->pot[j];
-    memcpy(y + 7 * i + 4, p->grad + 3 * j, 3 * sizeof(double));
+    memcpy(y + w * i, p->trg + 3 * j, 3 * sizeof(double));
+    memcpy(y + w * i + 3, p->pot + v * j, (size_t)v * sizeof(double));
+    memcpy(y + w * i + 3 + v, p->grad + 3 * v * j, (size_t)(3 * v) * sizeof(double));
   }
-  MPI_Allreduce(MPI_IN_PLACE, y, (int)(7 * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, y, (int)(w * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+/* Direct sums of the Yukawa and Stokes kernels (kifmm.h's table), for --check: pot[V t + i]
+ * and grad[3 V t + 3 i + l] at nt targets y over ns sources x with densities q (dim per
+ * source). Pairs at distance 0 are skipped. The library's kifmm_direct serves Laplace. */
+static void direct_kernel(int32_t kernel, double param, int64_t ns, const double *x,
+                          const double *q, int64_t nt, const double *y, double *pot,
+                          double *grad) {
+  const double inv4pi = 0.25 / 3.14159265358979323846;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t t = 0; t < nt; t++) {
+    double u[3] = {0, 0, 0}, g[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t j = 0; j < ns; j++) {
+      double r[3] = {y[3 * t] - x[3 * j], y[3 * t + 1] - x[3 * j + 1], y[3 * t + 2] - x[3 * j + 2]};
+      double r2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+      if (r2 == 0)
+        continue;
+      double rn = sqrt(r2), ir = 1 / rn, ir3 = ir * ir * ir;
+      if (kernel == KIFMM_KERNEL_YUKAWA) {
+        double e = exp(-param * rn);
+        u[0] += q[j] * e * ir;
+        double c = -q[j] * e * (1 + param * rn) * ir3; /* d/dy (e^{-kr}/r) = c r */
+        for (int l = 0; l < 3; l++)
+          g[l] += c * r[l];
+      } else { /* Stokes: u_i = (f_i / r + r_i (r.f) / r^3) */
+        const double *f = q + 3 * j;
+        double rf = r[0] * f[0] + r[1] * f[1] + r[2] * f[2];
+        for (int i = 0; i < 3; i++) {
+          u[i] += f[i] * ir + r[i] * rf * ir3;
+          for (int l = 0; l < 3; l++) /* d u_i / d y_l */
+            g[3 * i + l] += (-f[i] * r[l] + (i == l ? rf : 0.0) + r[i] * f[l]) * ir3 -
+                            3 * r[i] * r[l] * rf * ir3 * ir * ir;
+        }
+      }
+    }
+    double c = kernel == KIFMM_KERNEL_YUKAWA ? inv4pi : inv4pi / (2 * param);
+    int v = kernel == KIFMM_KERNEL_STOKES ? 3 : 1;
+    for (int i = 0; i < v; i++)
+      pot[v * t + i] = c * u[i];
+    for (int i = 0; i < 3 * v; i++)
+      grad[3 * v * t + i] = c * g[i];
+  }
 }
 
 /* Direct sum at the sampled targets over all sources, no rank holding them all: each rank sums
- * over its own slab and the partial sums are added. [out] d: k potentials, then 3k gradients. */
+ * over its own slab and the partial sums are added. [out] d: V k values, then 3 V k gradients. */
 static int distributed_direct(const run_args *a, const particles *p, int64_t k, const double *y,
                               double *d) {
+  int64_t v = p->vdim, w = 3 + 4 * v;
   double *xyz = malloc(sizeof(double) * (size_t)(3 * k));
   int s = xyz ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
-  memset(d, 0, sizeof(double) * (size_t)(4 * k));
+  memset(d, 0, sizeof(double) * (size_t)(4 * v * k));
   if (xyz) {
     for (int64_t i = 0; i < k; i++)
-      memcpy(xyz + 3 * i, y + 7 * i, 3 * sizeof(double));
-    if (p->nsrc_loc > 0) /* a rank without sources contributes zeros */
+      memcpy(xyz + 3 * i, y + w * i, 3 * sizeof(double));
+    if (p->nsrc_loc > 0 && a->opts.kernel == KIFMM_KERNEL_LAPLACE) /* a rank without sources
+                                                                      contributes zeros */
       s = kifmm_direct(p->nsrc_loc, p->src, p->q, k, xyz, d, d + k, a->opts.num_threads);
+    else if (p->nsrc_loc > 0)
+      direct_kernel(a->opts.kernel, a->opts.kernel_param, p->nsrc_loc, p->src, p->q, k, xyz, d,
+                    d + v * k);
   }
   free(xyz);
   int worst = 0;
   MPI_Allreduce(&s, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (worst != KIFMM_SUCCESS)
     return worst;
-  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * v * k), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   return KIFMM_SUCCESS;
 }
 
-/* Relative l2 errors on K evenly spaced targets against the direct sum. */
+/* Relative l2 errors on K evenly spaced targets against the direct sum (over all components of
+ * the values and of the gradients). */
 static int sampled_errors(const run_args *a, const particles *p, kifmm_result_meta *m) {
-  int64_t k = a->check < p->ntrg ? a->check : p->ntrg;
+  int64_t k = a->check < p->ntrg ? a->check : p->ntrg, v = p->vdim, w = 3 + 4 * v;
   if (k <= 0)
     return EXIT_OK;
   double t = MPI_Wtime();
-  double *y = malloc(sizeof(double) * (size_t)(11 * k));
+  double *y = malloc(sizeof(double) * (size_t)((w + 4 * v) * k));
   if (!all_ok(y != NULL)) {
     free(y);
     return failure(EXIT_FAILED, "out of memory for --check %lld", (long long)k);
   }
-  double *dp = y + 7 * k, *dg = dp + k;
+  double *dp = y + w * k, *dg = dp + v * k;
   gather_samples(p, k, y);
   int s = distributed_direct(a, p, k, y, dp);
   if (s != KIFMM_SUCCESS) {
@@ -420,21 +728,24 @@ static int sampled_errors(const run_args *a, const particles *p, kifmm_result_me
   }
   double ep = 0, np = 0, eg = 0, ng = 0;
   for (int64_t i = 0; i < k; i++) {
-    const double *r = y + 7 * i;
-    ep += (r[3] - dp[i]) * (r[3] - dp[i]);
-    np += dp[i] * dp[i];
-    for (int d = 0; d < 3; d++) {
-      double e = r[4 + d] - dg[3 * i + d];
+    const double *r = y + w * i;
+    for (int64_t c = 0; c < v; c++) {
+      double e = r[3 + c] - dp[v * i + c];
+      ep += e * e;
+      np += dp[v * i + c] * dp[v * i + c];
+    }
+    for (int64_t c = 0; c < 3 * v; c++) {
+      double e = r[3 + v + c] - dg[3 * v * i + c];
       eg += e * e;
-      ng += dg[3 * i + d] * dg[3 * i + d];
+      ng += dg[3 * v * i + c] * dg[3 * v * i + c];
     }
   }
   free(y);
   m->check_count = k;
   m->err_potential = np > 0 ? sqrt(ep / np) : sqrt(ep);
   m->err_gradient = ng > 0 ? sqrt(eg / ng) : sqrt(eg);
-  progress("check", MPI_Wtime() - t, "%lld targets vs direct sum: pot %.2e grad %.2e",
-           (long long)k, m->err_potential, m->err_gradient);
+  progress("check", MPI_Wtime() - t, "%lld targets vs direct sum: %s %.2e grad %.2e",
+           (long long)k, v == 3 ? "vel" : "pot", m->err_potential, m->err_gradient);
   return EXIT_OK;
 }
 
@@ -476,6 +787,14 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
          st->m2l_rank);
   printf("  %-22s %d\n", "ncrit", m->ncrit);
   printf("  %-22s %d\n", "threads", m->num_threads);
+  if (m->kernel != KIFMM_KERNEL_LAPLACE) /* Laplace summaries keep their old rows */
+    printf("  %-22s %s (%s %g)\n", "kernel", kernel_str(m->kernel),
+           m->kernel == KIFMM_KERNEL_STOKES ? "viscosity" : "kappa", m->kernel_param);
+  if (m->periodic[0] || m->periodic[1] || m->periodic[2]) {
+    char pb[4];
+    printf("  %-22s %s, cell [%g, %g, %g] + %g\n", "periodic", periodic_str(m->periodic, pb),
+           m->cell_origin[0], m->cell_origin[1], m->cell_origin[2], m->cell_length);
+  }
   if (m->nranks > 1) /* one-rank summaries keep their old rows */
     printf("  %-22s %d (boxes: largest local tree, times: slowest rank)\n", "MPI ranks",
            m->nranks);
@@ -501,9 +820,12 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
   printf("  %-22s %9.1f MB (plan %.1f MB)%s\n", "peak memory", mem.peak_mb, mem.plan_mb,
          m->nranks > 1 ? " on the largest rank" : "");
   if (m->check_count > 0) {
-    printf("  %-22s %.3e (relative l2, %lld targets)\n", "error potential", m->err_potential,
+    int stokes = m->kernel == KIFMM_KERNEL_STOKES;
+    printf("  %-22s %.3e (relative l2, %lld targets)\n",
+           stokes ? "error velocity" : "error potential", m->err_potential,
            (long long)m->check_count);
-    printf("  %-22s %.3e\n", "error gradient", m->err_gradient);
+    printf("  %-22s %.3e\n", stokes ? "error velocity grad" : "error gradient",
+           m->err_gradient);
   }
   fflush(stdout);
 }
@@ -542,7 +864,7 @@ static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm
     fprintf(stderr, "[%8.2f s] planning: tree, lists, operators...\n", MPI_Wtime() - g_t0);
   int s = create_plan(&plan, p, &o);
   if (s != KIFMM_SUCCESS)
-    return failure(EXIT_FAILED, "planning failed: %s", kifmm_error_string(s));
+    return lib_failure("planning failed", s);
   kifmm_plan_stats(plan, st);
   if (!g_quiet && g_rank == 0)
     fprintf(stderr,
@@ -559,7 +881,7 @@ static int evaluate(const run_args *a, particles *p, kifmm_result_meta *m, kifmm
   }
   kifmm_plan_destroy(&plan);
   if (s != KIFMM_SUCCESS)
-    return failure(EXIT_FAILED, "evaluation failed: %s", kifmm_error_string(s));
+    return lib_failure("evaluation failed", s);
   return EXIT_OK;
 }
 
@@ -568,7 +890,7 @@ static int dry_run(const run_args *a, const particles *p) {
   kifmm_estimate e;
   int s = kifmm_plan_estimate(p->nsrc, p->src, p->ntrg, p->trg, &a->opts, &e);
   if (s != KIFMM_SUCCESS)
-    return failure(EXIT_FAILED, "dry run failed: %s", kifmm_error_string(s));
+    return lib_failure("dry run failed", s);
   if (g_rank != 0)
     return EXIT_OK;
   printf("kifmm run --dry-run: %s\n", a->in);
@@ -640,17 +962,25 @@ static int cmd_run(int argc, char **argv) {
 /* ---- info ---- */
 static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data) {
   (void)ainfo, (void)data;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = H5Aget_type(a);
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = H5Aget_type(a), sp = H5Aget_space(a);
   H5T_class_t c = H5Tget_class(t);
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
   printf("  @%-20s ", name);
-  if (c == H5T_INTEGER) {
-    long long v = 0;
-    H5Aread(a, H5T_NATIVE_LLONG, &v);
-    printf("%lld\n", v);
-  } else if (c == H5T_FLOAT) {
-    double v = 0;
-    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-    printf("%.6g\n", v);
+  if ((c == H5T_INTEGER || c == H5T_FLOAT) && n >= 1 && n <= 16) {
+    long long iv[16];
+    double fv[16];
+    if (c == H5T_INTEGER)
+      H5Aread(a, H5T_NATIVE_LLONG, iv);
+    else
+      H5Aread(a, H5T_NATIVE_DOUBLE, fv);
+    printf("%s", n > 1 ? "[" : "");
+    for (hssize_t i = 0; i < n; i++) {
+      if (c == H5T_INTEGER)
+        printf("%s%lld", i ? ", " : "", iv[i]);
+      else
+        printf("%s%.6g", i ? ", " : "", fv[i]);
+    }
+    printf("%s\n", n > 1 ? "]" : "");
   } else if (c == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < 256) {
     char buf[256] = {0};
     H5Aread(a, t, buf);
@@ -658,9 +988,20 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *ainfo, v
   } else {
     printf("(not shown)\n");
   }
+  H5Sclose(sp);
   H5Tclose(t);
   H5Aclose(a);
   return 0;
+}
+
+/* The cell line of info: from the attributes periodic, cell_origin, cell_length. */
+static void print_cell(int has, const int32_t periodic[3], const double o[3], double len) {
+  char pb[4];
+  if (!has)
+    printf("  periodic none (free space; no cell attributes)\n");
+  else
+    printf("  periodic %s, cell [%g, %g, %g] + %g (side %g)\n", periodic_str(periodic, pb),
+           o[0], o[1], o[2], len, len);
 }
 
 static herr_t print_link(hid_t g, const char *name, const H5L_info_t *info, void *data) {
@@ -694,48 +1035,118 @@ static void describe_contents(const char *path) {
   H5Fclose(f);
 }
 
-static int info_particles(const char *path, int64_t n, int64_t m, int has) {
-  double *src = malloc(sizeof(double) * (size_t)(3 * n + 1)), *q = malloc(sizeof(double) * (size_t)(n + 1)),
+static int info_particles(const char *path, const kifmm_particles_desc *d) {
+  int64_t n = d->nsrc, m = d->ntrg, dim = d->density_dim;
+  double *src = malloc(sizeof(double) * (size_t)(3 * n + 1)),
+         *q = malloc(sizeof(double) * (size_t)(dim * n + 1)),
          *trg = malloc(sizeof(double) * (size_t)(3 * m + 1));
   if (!src || !q || !trg) {
     free(src), free(q), free(trg);
     return failure(EXIT_FAILED, "info: out of memory");
   }
-  int s = kifmm_io_read_particles(MPI_COMM_WORLD, path, 0, n, src, q, 0, m, trg);
+  int s = kifmm_io_read_particles_density(MPI_COMM_WORLD, path, (int32_t)dim, 0, n, src, q, 0,
+                                          m, trg);
   if (s == KIFMM_SUCCESS) {
-    double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY}, sq = 0;
+    double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    double sq[3] = {0, 0, 0};
     for (int64_t i = 0; i < n; i++) {
-      sq += q[i];
-      for (int d = 0; d < 3; d++) {
-        lo[d] = fmin(lo[d], src[3 * i + d]);
-        hi[d] = fmax(hi[d], src[3 * i + d]);
+      for (int64_t c = 0; c < dim; c++)
+        sq[c] += q[dim * i + c];
+      for (int c = 0; c < 3; c++) {
+        lo[c] = fmin(lo[c], src[3 * i + c]);
+        hi[c] = fmax(hi[c], src[3 * i + c]);
       }
     }
     printf("%s: kifmm particle file (valid)\n", path);
     printf("  sources N = %lld, targets M = %lld%s\n", (long long)n, (long long)m,
-           has ? "" : " (no /targets: targets = sources)");
-    printf("  source bounding box [%g, %g] x [%g, %g] x [%g, %g], total charge %.6g\n", lo[0],
-           hi[0], lo[1], hi[1], lo[2], hi[2], sq);
+           d->has_targets ? "" : " (no /targets: targets = sources)");
+    if (dim == 3)
+      printf("  source bounding box [%g, %g] x [%g, %g] x [%g, %g], total force (%.6g, %.6g, "
+             "%.6g)\n", lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], sq[0], sq[1], sq[2]);
+    else
+      printf("  source bounding box [%g, %g] x [%g, %g] x [%g, %g], total charge %.6g\n",
+             lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], sq[0]);
+    printf("  kernel %s (density /%s; kernel_param is given at run time: --kappa, "
+           "--viscosity)\n",
+           dim == 3 ? "stokes" : d->kernel == KIFMM_KERNEL_YUKAWA ? "yukawa" : "laplace or yukawa",
+           dim == 3 ? "forces (N, 3)" : "charges (N)");
+    print_cell(d->has_cell, d->periodic, d->cell_origin, d->cell_length);
   }
   free(src), free(q), free(trg);
   return s == KIFMM_SUCCESS ? EXIT_OK : io_failure(s);
 }
 
+/* Attributes of a result file that info reports: kernel, kernel_param and the cell (a file
+ * from before 0.4 has none: Laplace in free space). */
+static void info_result_attrs(const char *path) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    return;
+  char kernel[32] = "laplace";
+  double param = 0, origin[3] = {0, 0, 0}, len = 1;
+  int32_t periodic[3] = {0, 0, 0};
+  int has_kernel = H5Aexists(f, "kernel") > 0, has_cell = H5Aexists(f, "periodic") > 0 &&
+                                                          H5Aexists(f, "cell_origin") > 0 &&
+                                                          H5Aexists(f, "cell_length") > 0;
+  if (has_kernel) {
+    hid_t a = H5Aopen(f, "kernel", H5P_DEFAULT), t = H5Aget_type(a);
+    if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < sizeof(kernel)) {
+      memset(kernel, 0, sizeof(kernel));
+      H5Aread(a, t, kernel);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+  }
+  if (H5Aexists(f, "kernel_param") > 0) {
+    hid_t a = H5Aopen(f, "kernel_param", H5P_DEFAULT);
+    H5Aread(a, H5T_NATIVE_DOUBLE, &param);
+    H5Aclose(a);
+  }
+  if (has_cell) {
+    const char *names[3] = {"periodic", "cell_origin", "cell_length"};
+    void *bufs[3] = {periodic, origin, &len};
+    hid_t types[3] = {H5T_NATIVE_INT32, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE};
+    hssize_t want[3] = {3, 3, 1};
+    for (int i = 0; i < 3; i++) {
+      hid_t a = H5Aopen(f, names[i], H5P_DEFAULT), sp = H5Aget_space(a);
+      if (H5Sget_simple_extent_npoints(sp) == want[i])
+        H5Aread(a, types[i], bufs[i]);
+      else
+        has_cell = 0;
+      H5Sclose(sp);
+      H5Aclose(a);
+    }
+  }
+  H5Fclose(f);
+  if (!strcmp(kernel, "yukawa"))
+    printf("  kernel yukawa, kernel_param %g (kappa)\n", param);
+  else if (!strcmp(kernel, "stokes"))
+    printf("  kernel stokes, kernel_param %g (viscosity)\n", param);
+  else
+    printf("  kernel %s, kernel_param %g%s\n", kernel, param,
+           has_kernel ? "" : " (no kernel attribute: a file from before 0.4)");
+  print_cell(has_cell, periodic, origin, len);
+}
+
 static int info_results(const char *path) {
   int64_t m = 0;
-  int s = kifmm_io_read_results(MPI_COMM_WORLD, path, 0, 0, &m, NULL, NULL);
+  int32_t v = 1;
+  int s = kifmm_io_read_results_dim(MPI_COMM_WORLD, path, 0, 0, &m, &v, NULL, NULL);
   if (s != KIFMM_SUCCESS)
     return s;
-  double *pot = malloc(sizeof(double) * (size_t)(m + 1));
+  double *pot = malloc(sizeof(double) * (size_t)(v * m + 1));
   if (!pot)
     return failure(EXIT_FAILED, "info: out of memory"), KIFMM_ERR_OUT_OF_MEMORY;
-  s = kifmm_io_read_results(MPI_COMM_WORLD, path, 0, m, NULL, pot, NULL);
+  s = kifmm_io_read_results_dim(MPI_COMM_WORLD, path, 0, m, NULL, NULL, pot, NULL);
   if (s == KIFMM_SUCCESS) {
     double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < m; i++)
+    for (int64_t i = 0; i < v * m; i++)
       lo = fmin(lo, pot[i]), hi = fmax(hi, pot[i]);
     printf("%s: kifmm result file\n", path);
-    printf("  targets M = %lld, potential in [%.6g, %.6g]\n", (long long)m, lo, hi);
+    printf("  targets M = %lld, %s in [%.6g, %.6g]\n", (long long)m,
+           v == 3 ? "velocity components" : "potential", lo, hi);
+    if (g_rank == 0)
+      info_result_attrs(path);
   }
   free(pot);
   return s;
@@ -745,13 +1156,14 @@ static int cmd_info(int argc, char **argv) {
   if (argc != 1)
     return failure(EXIT_USAGE, "info: exactly one file expected (kifmm info file.h5)");
   const char *path = argv[0];
-  int64_t n = 0, m = 0;
-  int has = 0, rc;
-  int s = kifmm_io_particles_info(MPI_COMM_WORLD, path, &n, &m, &has);
-  if (s == KIFMM_ERR_FILE_NOT_FOUND || s == KIFMM_ERR_FILE_NOT_HDF5)
+  int rc;
+  kifmm_particles_desc d;
+  int s = kifmm_io_particles_describe(MPI_COMM_WORLD, path, &d);
+  if (s == KIFMM_ERR_FILE_NOT_FOUND || s == KIFMM_ERR_FILE_NOT_HDF5 ||
+      s == KIFMM_ERR_INVALID_CELL)
     return io_failure(s);
   if (s == KIFMM_SUCCESS) {
-    rc = info_particles(path, n, m, has);
+    rc = info_particles(path, &d);
   } else {
     char why[800];
     snprintf(why, sizeof(why), "%s", kifmm_io_error_message());

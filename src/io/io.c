@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define KIFMM_IO_ABI_V0_3_DEFINITIONS /* this file defines the exported 0.3 forms */
 #include "io/h5util.h"
 #include "plan/plan.h" /* kifmm_io_result_meta reads the plan it describes */
 #include "kifmm_io.h"
+#include "kernels/kernels.h" /* kernel names */
 
 static _Thread_local char g_message[768];
 
@@ -81,7 +83,13 @@ static void close_file(hid_t *file) {
   *file = -1;
 }
 
-/* ---- validation of one dataset: exists, float64, (n) or (n, 3) ---- */
+/* Shapes of the datasets: cols 1 is (N), 3 is (N, 3), 9 is (N, 3, 3). */
+static int shape_rank(int cols) { return cols == 1 ? 1 : cols == 9 ? 3 : 2; }
+static const char *shape_name(int cols) {
+  return cols == 1 ? "1 (N)" : cols == 9 ? "3 (N, 3, 3)" : "2 (N, 3)";
+}
+
+/* ---- validation of one dataset: exists, float64, (n), (n, 3) or (n, 3, 3) ---- */
 static int check_dataset(hid_t f, const char *path, const char *name, int cols, int64_t *rows) {
   if (H5Lexists(f, name, H5P_DEFAULT) <= 0)
     return fail(KIFMM_ERR_FILE_MISSING_DATASET, "%s: no dataset %s", path, name);
@@ -92,7 +100,7 @@ static int check_dataset(hid_t f, const char *path, const char *name, int cols, 
   if (d < 0)
     return fail(KIFMM_ERR_HDF5, "%s: cannot open %s", path, name);
   hid_t t = H5Dget_type(d), s = H5Dget_space(d);
-  int status = KIFMM_SUCCESS, want = cols > 1 ? 2 : 1, nd = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
+  int status = KIFMM_SUCCESS, want = shape_rank(cols), nd = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
   hsize_t dims[H5S_MAX_RANK] = {0};
   if (t < 0 || s < 0) {
     status = fail(KIFMM_ERR_HDF5, "%s: cannot inspect %s", path, name);
@@ -101,12 +109,16 @@ static int check_dataset(hid_t f, const char *path, const char *name, int cols, 
                   name, H5Tget_class(t) == H5T_FLOAT ? "floats" : "non-floats", H5Tget_size(t));
   } else if (nd != want) {
     status = fail(KIFMM_ERR_FILE_SHAPE, "%s: %s has rank %d, %s expected", path, name, nd,
-                  want == 2 ? "2 (N, 3)" : "1 (N)");
+                  shape_name(cols));
   } else {
     H5Sget_simple_extent_dims(s, dims, NULL);
     if (want == 2 && dims[1] != (hsize_t)cols)
       status = fail(KIFMM_ERR_FILE_SHAPE, "%s: %s has shape (%llu, %llu), (N, %d) expected",
                     path, name, (unsigned long long)dims[0], (unsigned long long)dims[1], cols);
+    if (want == 3 && (dims[1] != 3 || dims[2] != 3))
+      status = fail(KIFMM_ERR_FILE_SHAPE, "%s: %s has shape (%llu, %llu, %llu), (N, 3, 3) expected",
+                    path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                    (unsigned long long)dims[2]);
     *rows = (int64_t)dims[0];
   }
   if (t >= 0)
@@ -128,7 +140,8 @@ static int slab_io(hid_t f, const char *name, int cols, int64_t off, int64_t cnt
   int ok = d >= 0 && fs >= 0 && ms >= 0 && dxpl >= 0 &&
            H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) >= 0;
   if (ok && cnt > 0) {
-    hsize_t start[2] = {(hsize_t)off, 0}, count[2] = {(hsize_t)cnt, (hsize_t)cols};
+    hsize_t start[3] = {(hsize_t)off, 0, 0};
+    hsize_t count[3] = {(hsize_t)cnt, (hsize_t)(cols == 9 ? 3 : cols), 3};
     ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0;
   } else if (ok) { /* this rank owns nothing but still joins the collective call */
     ok = H5Sselect_none(fs) >= 0 && H5Sselect_none(ms) >= 0;
@@ -164,18 +177,171 @@ static int check_finite(MPI_Comm comm, const char *path, const char *name, int c
 }
 
 /* ---- particles ---- */
-static int particles_sizes(hid_t f, const char *path, int64_t *nsrc, int64_t *ntrg, int *has_trg) {
+static int has_link(hid_t f, const char *name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
+
+/* The density dataset of a particle file: /charges (dim 1) or /forces (dim 3). */
+static const char *density_name(int dim) { return dim == 3 ? "/forces" : "/charges"; }
+
+/* Sizes of a particle file whose density is the dataset of density_dim; a file holding the
+ * other one is named in the message. */
+static int particles_sizes_dim(hid_t f, const char *path, int dim, int64_t *nsrc,
+                               int64_t *ntrg, int *has_trg) {
   int64_t nq = 0;
+  const char *dname = density_name(dim);
   CHECK(check_dataset(f, path, "/sources", 3, nsrc));
-  CHECK(check_dataset(f, path, "/charges", 1, &nq));
+  if (!has_link(f, dname) && has_link(f, density_name(dim == 3 ? 1 : 3)))
+    return fail(KIFMM_ERR_FILE_MISSING_DATASET,
+                dim == 3 ? "%s: no dataset /forces: the file holds /charges, the charges of a "
+                           "Laplace or Yukawa problem, not Stokes forces"
+                         : "%s: no dataset /charges: the file holds /forces, the forces of a "
+                           "Stokes problem",
+                path);
+  CHECK(check_dataset(f, path, dname, dim, &nq));
   if (nq != *nsrc)
-    return fail(KIFMM_ERR_FILE_SHAPE, "%s: /charges has %lld entries, /sources %lld rows", path,
-                (long long)nq, (long long)*nsrc);
-  *has_trg = H5Lexists(f, "/targets", H5P_DEFAULT) > 0;
+    return fail(KIFMM_ERR_FILE_SHAPE, "%s: %s has %lld %s, /sources %lld rows", path, dname,
+                (long long)nq, dim == 3 ? "rows" : "entries", (long long)*nsrc);
+  *has_trg = has_link(f, "/targets");
   *ntrg = *nsrc;
   if (*has_trg)
     CHECK(check_dataset(f, path, "/targets", 3, ntrg));
   return KIFMM_SUCCESS;
+}
+
+static int particles_sizes(hid_t f, const char *path, int64_t *nsrc, int64_t *ntrg, int *has_trg) {
+  return particles_sizes_dim(f, path, 1, nsrc, ntrg, has_trg);
+}
+
+/* ---- attributes of the kernel and the cell ---- */
+/* An attribute of n numbers (a scalar is n = 1), converted to mtype. */
+static int attr_get_n(hid_t f, const char *name, hid_t mtype, hssize_t n, void *v) {
+  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+  if (a < 0)
+    return KIFMM_ERR_HDF5;
+  hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
+  int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_npoints(sp) == n &&
+           (H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT) &&
+           H5Aread(a, mtype, v) >= 0;
+  if (t >= 0)
+    H5Tclose(t);
+  if (sp >= 0)
+    H5Sclose(sp);
+  H5Aclose(a);
+  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+}
+
+static int attr_put_n(hid_t f, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
+                      const void *v) {
+  hid_t sp = H5Screate_simple(1, &n, NULL);
+  hid_t a = sp >= 0 ? H5Acreate2(f, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+  int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
+  if (a >= 0)
+    H5Aclose(a);
+  if (sp >= 0)
+    H5Sclose(sp);
+  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+}
+
+static int cell_valid(const int32_t periodic[3], const double origin[3], double length) {
+  for (int d = 0; d < 3; d++)
+    if ((periodic[d] != 0 && periodic[d] != 1) || !isfinite(origin[d]))
+      return 0;
+  return isfinite(length) && length > 0;
+}
+
+/* The cell attributes: all three or none (free space). */
+static int read_cell(hid_t f, const char *path, int32_t *has, int32_t periodic[3],
+                     double origin[3], double *length) {
+  static const char *const names[3] = {"periodic", "cell_origin", "cell_length"};
+  int present = 0;
+  for (int i = 0; i < 3; i++)
+    present += H5Aexists(f, names[i]) > 0;
+  *has = 0;
+  periodic[0] = periodic[1] = periodic[2] = 0;
+  origin[0] = origin[1] = origin[2] = 0;
+  *length = 1;
+  if (present == 0)
+    return KIFMM_SUCCESS;
+  if (present != 3)
+    return fail(KIFMM_ERR_INVALID_CELL,
+                "%s: the cell needs all three attributes periodic, cell_origin, cell_length",
+                path);
+  if (attr_get_n(f, "periodic", H5T_NATIVE_INT32, 3, periodic) != KIFMM_SUCCESS ||
+      attr_get_n(f, "cell_origin", H5T_NATIVE_DOUBLE, 3, origin) != KIFMM_SUCCESS ||
+      attr_get_n(f, "cell_length", H5T_NATIVE_DOUBLE, 1, length) != KIFMM_SUCCESS)
+    return fail(KIFMM_ERR_INVALID_CELL,
+                "%s: cell attributes must be periodic int[3], cell_origin float64[3], "
+                "cell_length float64", path);
+  if (!cell_valid(periodic, origin, *length))
+    return fail(KIFMM_ERR_INVALID_CELL,
+                "%s: bad cell (periodic must be 0 or 1, cell_origin finite, cell_length "
+                "finite and > 0)", path);
+  *has = 1;
+  return KIFMM_SUCCESS;
+}
+
+static int write_cell(hid_t f, const int32_t periodic[3], const double origin[3],
+                      double length) {
+  CHECK(attr_put_n(f, "periodic", H5T_STD_I32LE, H5T_NATIVE_INT32, 3, periodic));
+  CHECK(attr_put_n(f, "cell_origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, origin));
+  return kifmm__h5_attr_put(f, "cell_length", H5T_NATIVE_DOUBLE, &length);
+}
+
+/* The kernel of a `kernel` attribute's name, -1 when absent or unknown. */
+static int32_t read_kernel_name(hid_t f) {
+  char name[32];
+  if (H5Aexists(f, "kernel") <= 0 ||
+      kifmm__h5_attr_get_string(f, "kernel", name, sizeof(name)) != KIFMM_SUCCESS)
+    return -1;
+  for (int32_t id = 0; id < 8; id++) {
+    const kifmm_kernel *k = kifmm__kernel(id);
+    if (k && !strcmp(k->name, name))
+      return id;
+  }
+  return -1;
+}
+
+static const char *kernel_name(int32_t id) {
+  const kifmm_kernel *k = kifmm__kernel(id);
+  return k ? k->name : "unknown";
+}
+
+/* Layouts of kifmm_particles_desc the library knows: the one released so far. */
+static int desc_size_ok(size_t size) { return size == sizeof(kifmm_particles_desc); }
+
+static int describe(hid_t f, const char *path, kifmm_particles_desc *d) {
+  int dim = has_link(f, "/charges") || !has_link(f, "/forces") ? 1 : 3, has = 0;
+  CHECK(particles_sizes_dim(f, path, dim, &d->nsrc, &d->ntrg, &has));
+  d->density_dim = dim;
+  d->has_targets = has;
+  d->kernel = read_kernel_name(f);
+  return read_cell(f, path, &d->has_cell, d->periodic, d->cell_origin, &d->cell_length);
+}
+
+int kifmm_io_particles_describe_sized(MPI_Comm comm, const char *path,
+                                      kifmm_particles_desc *desc, size_t struct_size) {
+  int rank, size;
+  if (!path || !desc)
+    return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_particles_describe: NULL argument");
+  if (!desc_size_ok(struct_size))
+    return fail(KIFMM_ERR_STRUCT_SIZE, "kifmm_io_particles_describe: unknown struct_size %zu",
+                struct_size);
+  CHECK(check_mpi(comm, &rank, &size));
+  kifmm_particles_desc d = kifmm_io_particles_desc_default();
+  kifmm__h5_quiet q;
+  kifmm__h5_quiet_begin(&q);
+  hid_t f;
+  int status = open_read(comm, path, &f);
+  if (status == KIFMM_SUCCESS)
+    status = describe(f, path, &d);
+  close_file(&f);
+  kifmm__h5_quiet_end(&q);
+  status = agree(status, comm);
+  if (status == KIFMM_SUCCESS) {
+    d.struct_size = (int32_t)struct_size;
+    memcpy(desc, &d, struct_size);
+    g_message[0] = '\0';
+  }
+  return status;
 }
 
 int kifmm_io_particles_info(MPI_Comm comm, const char *path, int64_t *nsrc, int64_t *ntrg,
@@ -209,11 +375,13 @@ static int slab_ok(int64_t n, int64_t off, int64_t cnt, const void *buf) {
   return cnt > 0 && !buf ? KIFMM_ERR_NULL_ARGUMENT : KIFMM_SUCCESS;
 }
 
-static int read_particles(MPI_Comm comm, hid_t f, const char *path, int64_t so, int64_t sn,
-                          double *src, double *q, int64_t to, int64_t tn, double *trg) {
+static int read_particles(MPI_Comm comm, hid_t f, const char *path, int dim, int64_t so,
+                          int64_t sn, double *src, double *q, int64_t to, int64_t tn,
+                          double *trg) {
   int64_t nsrc, ntrg;
   int has;
-  int status = particles_sizes(f, path, &nsrc, &ntrg, &has);
+  const char *dname = density_name(dim);
+  int status = particles_sizes_dim(f, path, dim, &nsrc, &ntrg, &has);
   if (status == KIFMM_SUCCESS && (slab_ok(nsrc, so, sn, src) || slab_ok(nsrc, so, sn, q) ||
                                   slab_ok(ntrg, to, tn, trg)))
     status = fail(KIFMM_ERR_INVALID_COUNT, "%s: slab outside the file's %lld sources / %lld targets",
@@ -222,31 +390,33 @@ static int read_particles(MPI_Comm comm, hid_t f, const char *path, int64_t so, 
   const char *tname = has ? "/targets" : "/sources";
   status = slab_io(f, "/sources", 3, so, sn, src, 0);
   if (status == KIFMM_SUCCESS)
-    status = slab_io(f, "/charges", 1, so, sn, q, 0);
+    status = slab_io(f, dname, dim, so, sn, q, 0);
   if (status == KIFMM_SUCCESS)
     status = slab_io(f, tname, 3, to, tn, trg, 0);
   if (status != KIFMM_SUCCESS)
     fail(status, "%s: reading failed (damaged file?)", path);
   CHECK(agree(status, comm));
   CHECK(check_finite(comm, path, "/sources", 3, so, sn, src));
-  CHECK(check_finite(comm, path, "/charges", 1, so, sn, q));
+  CHECK(check_finite(comm, path, dname, dim, so, sn, q));
   return check_finite(comm, path, tname, 3, to, tn, trg);
 }
 
-int kifmm_io_read_particles(MPI_Comm comm, const char *path, int64_t src_offset,
-                            int64_t nsrc_local, double *src, double *charges, int64_t trg_offset,
-                            int64_t ntrg_local, double *trg) {
+static int read_particles_file(MPI_Comm comm, const char *path, int dim, int64_t src_offset,
+                               int64_t nsrc_local, double *src, double *density,
+                               int64_t trg_offset, int64_t ntrg_local, double *trg) {
   int rank, size;
   if (!path)
     return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_read_particles: NULL path");
+  if (dim != 1 && dim != 3)
+    return fail(KIFMM_ERR_INVALID_COUNT, "%s: density_dim %d (1 or 3 expected)", path, dim);
   CHECK(check_mpi(comm, &rank, &size));
   kifmm__h5_quiet q;
   kifmm__h5_quiet_begin(&q);
   hid_t f;
   int status = agree(open_read(comm, path, &f), comm);
   if (status == KIFMM_SUCCESS)
-    status = read_particles(comm, f, path, src_offset, nsrc_local, src, charges, trg_offset,
-                            ntrg_local, trg);
+    status = read_particles(comm, f, path, dim, src_offset, nsrc_local, src, density,
+                            trg_offset, ntrg_local, trg);
   close_file(&f);
   kifmm__h5_quiet_end(&q);
   if (status == KIFMM_SUCCESS)
@@ -254,12 +424,27 @@ int kifmm_io_read_particles(MPI_Comm comm, const char *path, int64_t src_offset,
   return status;
 }
 
+int kifmm_io_read_particles(MPI_Comm comm, const char *path, int64_t src_offset,
+                            int64_t nsrc_local, double *src, double *charges, int64_t trg_offset,
+                            int64_t ntrg_local, double *trg) {
+  return read_particles_file(comm, path, 1, src_offset, nsrc_local, src, charges, trg_offset,
+                             ntrg_local, trg);
+}
+
+int kifmm_io_read_particles_density(MPI_Comm comm, const char *path, int32_t density_dim,
+                                    int64_t src_offset, int64_t nsrc_local, double *src,
+                                    double *density, int64_t trg_offset, int64_t ntrg_local,
+                                    double *trg) {
+  return read_particles_file(comm, path, density_dim, src_offset, nsrc_local, src, density,
+                             trg_offset, ntrg_local, trg);
+}
+
 /* ---- writing: temporary file, collective create and slab writes, rename ---- */
 typedef int (*fill_fn)(hid_t f, const void *ctx);
 
 static int create_dataset(hid_t f, const char *name, int64_t rows, int cols) {
-  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-  hid_t s = H5Screate_simple(cols > 1 ? 2 : 1, dims, NULL);
+  hsize_t dims[3] = {(hsize_t)rows, (hsize_t)(cols == 9 ? 3 : cols), 3};
+  hid_t s = H5Screate_simple(shape_rank(cols), dims, NULL);
   hid_t d = s >= 0 ? H5Dcreate2(f, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
                    : -1;
   if (d >= 0)
@@ -321,7 +506,8 @@ static int check_slabs(MPI_Comm comm, const char *path, const char *what, int64_
 }
 
 typedef struct particles_ctx {
-  int64_t nsrc, so, sn, ntrg, to, tn;
+  kifmm_particles_desc d;
+  int64_t so, sn, to, tn;
   const double *src, *q, *trg;
 } particles_ctx;
 
@@ -329,29 +515,38 @@ static int fill_particles(hid_t f, const void *vctx) {
   const particles_ctx *c = vctx;
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_version", KIFMM_VERSION_STRING));
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_file", "particles"));
-  CHECK(write_array(f, "/sources", c->nsrc, 3, c->so, c->sn, c->src));
-  CHECK(write_array(f, "/charges", c->nsrc, 1, c->so, c->sn, c->q));
-  if (c->ntrg >= 0)
-    CHECK(write_array(f, "/targets", c->ntrg, 3, c->to, c->tn, c->trg));
+  if (c->d.kernel >= 0)
+    CHECK(kifmm__h5_attr_put_string(f, "kernel", kernel_name(c->d.kernel)));
+  if (c->d.has_cell)
+    CHECK(write_cell(f, c->d.periodic, c->d.cell_origin, c->d.cell_length));
+  CHECK(write_array(f, "/sources", c->d.nsrc, 3, c->so, c->sn, c->src));
+  CHECK(write_array(f, density_name(c->d.density_dim), c->d.nsrc, c->d.density_dim, c->so,
+                    c->sn, c->q));
+  if (c->d.has_targets)
+    CHECK(write_array(f, "/targets", c->d.ntrg, 3, c->to, c->tn, c->trg));
   return KIFMM_SUCCESS;
 }
 
-int kifmm_io_write_particles(MPI_Comm comm, const char *path, int64_t nsrc, int64_t src_offset,
-                             int64_t nsrc_local, const double *src, const double *charges,
-                             int64_t ntrg, int64_t trg_offset, int64_t ntrg_local,
-                             const double *trg) {
+static int write_particles(MPI_Comm comm, const char *path, const kifmm_particles_desc *d,
+                           int64_t src_offset, int64_t nsrc_local, const double *src,
+                           const double *charges, int64_t trg_offset, int64_t ntrg_local,
+                           const double *trg) {
   int rank, size;
-  if (!path)
-    return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_write_particles: NULL path");
   CHECK(check_mpi(comm, &rank, &size));
-  if (nsrc < 0)
+  if (d->nsrc < 0)
     return fail(KIFMM_ERR_INVALID_COUNT, "%s: negative source count", path);
-  particles_ctx c = {nsrc, src_offset, nsrc_local, ntrg, trg_offset, ntrg_local,
-                     src, charges, trg};
-  if (ntrg < 0)
-    c.to = c.tn = 0;
-  CHECK(check_slabs(comm, path, "source", nsrc, src_offset, nsrc_local, src, charges));
-  CHECK(check_slabs(comm, path, "target", ntrg, c.to, c.tn, trg, trg));
+  if (d->density_dim != 1 && d->density_dim != 3)
+    return fail(KIFMM_ERR_INVALID_COUNT, "%s: density_dim %d (1 or 3 expected)", path,
+                (int)d->density_dim);
+  if (d->has_cell && !cell_valid(d->periodic, d->cell_origin, d->cell_length))
+    return fail(KIFMM_ERR_INVALID_CELL,
+                "%s: bad cell (periodic must be 0 or 1, cell_origin finite, cell_length "
+                "finite and > 0)", path);
+  particles_ctx c = {*d, src_offset, nsrc_local, trg_offset, ntrg_local, src, charges, trg};
+  if (!d->has_targets)
+    c.to = c.tn = 0, c.d.ntrg = -1;
+  CHECK(check_slabs(comm, path, "source", d->nsrc, src_offset, nsrc_local, src, charges));
+  CHECK(check_slabs(comm, path, "target", c.d.ntrg, c.to, c.tn, trg, trg));
   kifmm__h5_quiet q;
   kifmm__h5_quiet_begin(&q);
   int status = write_atomic(comm, rank, path, fill_particles, &c);
@@ -361,39 +556,106 @@ int kifmm_io_write_particles(MPI_Comm comm, const char *path, int64_t nsrc, int6
   return status;
 }
 
+int kifmm_io_write_particles(MPI_Comm comm, const char *path, int64_t nsrc, int64_t src_offset,
+                             int64_t nsrc_local, const double *src, const double *charges,
+                             int64_t ntrg, int64_t trg_offset, int64_t ntrg_local,
+                             const double *trg) {
+  if (!path)
+    return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_write_particles: NULL path");
+  kifmm_particles_desc d = kifmm_io_particles_desc_default();
+  d.nsrc = nsrc;
+  d.ntrg = ntrg;
+  d.has_targets = ntrg >= 0;
+  return write_particles(comm, path, &d, src_offset, nsrc_local, src, charges, trg_offset,
+                         ntrg_local, trg);
+}
+
+int kifmm_io_write_particles_desc(MPI_Comm comm, const char *path,
+                                  const kifmm_particles_desc *desc, int64_t src_offset,
+                                  int64_t nsrc_local, const double *src, const double *density,
+                                  int64_t trg_offset, int64_t ntrg_local, const double *trg) {
+  if (!path || !desc)
+    return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_write_particles_desc: NULL argument");
+  if (desc->struct_size <= 0 || !desc_size_ok((size_t)desc->struct_size))
+    return fail(KIFMM_ERR_STRUCT_SIZE,
+                "%s: desc->struct_size %d is not a known layout (use "
+                "kifmm_io_particles_desc_default())", path, (int)desc->struct_size);
+  kifmm_particles_desc d = kifmm_io_particles_desc_default();
+  memcpy(&d, desc, (size_t)desc->struct_size);
+  return write_particles(comm, path, &d, src_offset, nsrc_local, src, density, trg_offset,
+                         ntrg_local, trg);
+}
+
 /* ---- results ---- */
-int kifmm_io_result_meta(const kifmm_plan *plan, kifmm_result_meta *m) {
-  if (!plan || !m)
+/* sizeof of kifmm_result_meta whose last member was `last` (trailing padding included): the
+ * layouts of the releases. */
+#define META_LAYOUT(last)                                                                 \
+  ((offsetof(kifmm_result_meta, last) + sizeof(((kifmm_result_meta *)0)->last) +          \
+    _Alignof(kifmm_result_meta) - 1) /                                                    \
+   _Alignof(kifmm_result_meta) * _Alignof(kifmm_result_meta))
+#define META_V0_3 META_LAYOUT(err_gradient)
+_Static_assert(sizeof(kifmm_result_meta) == META_LAYOUT(cell_length),
+               "kifmm_result_meta grew: add its new layout to meta_size_ok");
+
+static int meta_size_ok(size_t size) {
+  return size == META_V0_3 || size == sizeof(kifmm_result_meta);
+}
+
+static int result_meta(const kifmm_plan *plan, kifmm_result_meta *out, size_t size) {
+  if (!plan || !out)
     return KIFMM_ERR_NULL_ARGUMENT;
+  if (!meta_size_ok(size))
+    return KIFMM_ERR_STRUCT_SIZE;
   const kifmm_stats *s = &plan->stats;
-  memset(m, 0, sizeof(*m));
-  m->nsrc = s->nsrc;
-  m->ntrg = s->ntrg;
-  m->order = plan->opts.order;
-  m->ncrit = plan->opts.ncrit;
-  m->num_threads = plan->nthreads;
-  m->nranks = 1;
-  m->nboxes = s->nboxes;
-  m->nleaves = s->nleaves;
-  m->depth = s->depth;
-  m->cache_result = s->cache_result;
-  m->t_tree = s->t_tree;
-  m->t_lists = s->t_lists;
-  m->t_operators = s->t_operators;
-  m->t_upward = s->t_p2m + s->t_m2m;
-  m->t_m2l = s->t_m2l + s->t_p2l;
-  m->t_downward = s->t_l2l + s->t_l2p;
-  m->t_near = s->t_p2p + s->t_m2p;
-  m->t_evaluate = s->t_evaluate;
-  m->check_count = 0;
-  m->err_potential = m->err_gradient = NAN;
+  kifmm_result_meta m;
+  memset(&m, 0, sizeof(m));
+  m.nsrc = s->nsrc;
+  m.ntrg = s->ntrg;
+  m.order = plan->opts.order;
+  m.ncrit = plan->opts.ncrit;
+  m.num_threads = plan->nthreads;
+  m.nranks = 1;
+  m.nboxes = s->nboxes;
+  m.nleaves = s->nleaves;
+  m.depth = s->depth;
+  m.cache_result = s->cache_result;
+  m.t_tree = s->t_tree;
+  m.t_lists = s->t_lists;
+  m.t_operators = s->t_operators;
+  m.t_upward = s->t_p2m + s->t_m2m;
+  m.t_m2l = s->t_m2l + s->t_p2l;
+  m.t_downward = s->t_l2l + s->t_l2p;
+  m.t_near = s->t_p2p + s->t_m2p;
+  m.t_evaluate = s->t_evaluate;
+  m.check_count = 0;
+  m.err_potential = m.err_gradient = NAN;
+  m.kernel = plan->opts.kernel;
+  m.kernel_param = plan->opts.kernel == KIFMM_KERNEL_LAPLACE ? 0.0 : plan->opts.kernel_param;
+  for (int d = 0; d < 3; d++) {
+    m.periodic[d] = plan->opts.periodic[d];
+    m.cell_origin[d] = plan->opts.cell_origin[d];
+  }
+  m.cell_length = plan->opts.cell_length;
+  memcpy(out, &m, size);
   return KIFMM_SUCCESS;
+}
+
+int kifmm_io_result_meta_sized(const kifmm_plan *plan, kifmm_result_meta *meta,
+                               size_t struct_size) {
+  return result_meta(plan, meta, struct_size);
+}
+
+/* The 0.3 symbol, for binaries built against 0.3: fills the 0.3 layout. */
+KIFMM_EXPORT int kifmm_io_result_meta(const kifmm_plan *plan, kifmm_result_meta *meta);
+int kifmm_io_result_meta(const kifmm_plan *plan, kifmm_result_meta *meta) {
+  return result_meta(plan, meta, META_V0_3);
 }
 
 typedef struct results_ctx {
   int64_t ntrg, off, cnt;
+  int vdim; /* values per target */
   const double *pot, *grad;
-  const kifmm_result_meta *meta;
+  const kifmm_result_meta *meta; /* complete (a 0.3 caller's copied into defaults), or NULL */
 } results_ctx;
 
 static int put_i64(hid_t f, const char *name, int64_t v) {
@@ -405,6 +667,8 @@ static int put_i32(hid_t f, const char *name, int32_t v) {
 static int put_f64(hid_t f, const char *name, double v) {
   return kifmm__h5_attr_put(f, name, H5T_NATIVE_DOUBLE, &v);
 }
+
+static int any_periodic(const int32_t p[3]) { return p[0] || p[1] || p[2]; }
 
 static int fill_meta(hid_t f, const kifmm_result_meta *m) {
   CHECK(put_i64(f, "nsrc", m->nsrc));
@@ -428,7 +692,18 @@ static int fill_meta(hid_t f, const kifmm_result_meta *m) {
     CHECK(put_f64(f, "err_potential", m->err_potential));
     CHECK(put_f64(f, "err_gradient", m->err_gradient));
   }
+  /* since 0.4: the kernel always, the cell when a direction is periodic */
+  CHECK(kifmm__h5_attr_put_string(f, "kernel", kernel_name(m->kernel)));
+  CHECK(put_f64(f, "kernel_param", m->kernel_param));
+  if (any_periodic(m->periodic))
+    CHECK(write_cell(f, m->periodic, m->cell_origin, m->cell_length));
   return KIFMM_SUCCESS;
+}
+
+/* Dataset names of the values and their gradients for a value dimension. */
+static const char *value_name(int vdim) { return vdim == 3 ? "/velocity" : "/potential"; }
+static const char *gradient_name(int vdim) {
+  return vdim == 3 ? "/velocity_gradient" : "/gradient";
 }
 
 static int fill_results(hid_t f, const void *vctx) {
@@ -437,22 +712,39 @@ static int fill_results(hid_t f, const void *vctx) {
   CHECK(kifmm__h5_attr_put_string(f, "kifmm_file", "results"));
   if (c->meta)
     CHECK(fill_meta(f, c->meta));
-  CHECK(write_array(f, "/potential", c->ntrg, 1, c->off, c->cnt, c->pot));
+  CHECK(write_array(f, value_name(c->vdim), c->ntrg, c->vdim, c->off, c->cnt, c->pot));
   if (c->grad)
-    CHECK(write_array(f, "/gradient", c->ntrg, 3, c->off, c->cnt, c->grad));
+    CHECK(write_array(f, gradient_name(c->vdim), c->ntrg, 3 * c->vdim, c->off, c->cnt,
+                      c->grad));
   return KIFMM_SUCCESS;
 }
 
-int kifmm_io_write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_t offset,
-                           int64_t ntrg_local, const double *pot, const double *grad,
-                           const kifmm_result_meta *meta) {
+static int write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_t offset,
+                         int64_t ntrg_local, const double *pot, const double *grad,
+                         const kifmm_result_meta *meta, size_t meta_size) {
   int rank, size;
   if (!path)
     return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_write_results: NULL path");
+  if (meta && !meta_size_ok(meta_size))
+    return fail(KIFMM_ERR_STRUCT_SIZE, "%s: meta_size %zu is not a kifmm_result_meta layout",
+                path, meta_size);
   CHECK(check_mpi(comm, &rank, &size));
   if (ntrg < 0)
     return fail(KIFMM_ERR_INVALID_COUNT, "%s: negative target count", path);
-  /* all ranks must agree on whether /gradient exists */
+  /* a 0.3 meta is read as a prefix: Laplace in free space after it */
+  kifmm_result_meta m;
+  memset(&m, 0, sizeof(m));
+  m.kernel = KIFMM_KERNEL_LAPLACE;
+  m.cell_length = 1.0;
+  if (meta)
+    memcpy(&m, meta, meta_size);
+  int32_t vdim = 1;
+  if (kifmm_kernel_dims(m.kernel, NULL, &vdim) != KIFMM_SUCCESS)
+    return fail(KIFMM_ERR_INVALID_KERNEL, "%s: meta->kernel %d is not a kernel", path,
+                (int)m.kernel);
+  if (any_periodic(m.periodic) && !cell_valid(m.periodic, m.cell_origin, m.cell_length))
+    return fail(KIFMM_ERR_INVALID_CELL, "%s: meta holds a bad cell", path);
+  /* all ranks must agree on whether the gradient exists */
   int want_grad = grad != NULL || ntrg_local == 0, all_grad = 0, any_grad = 0;
   int has = grad != NULL;
   MPI_Allreduce(&want_grad, &all_grad, 1, MPI_INT, MPI_MIN, comm);
@@ -461,7 +753,8 @@ int kifmm_io_write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_
   if (any_grad && !all_grad)
     return fail(KIFMM_ERR_NULL_ARGUMENT, "%s: grad is NULL on some ranks only", path);
   static const double none = 0;
-  results_ctx c = {ntrg, offset, ntrg_local, pot, any_grad ? (grad ? grad : &none) : NULL, meta};
+  results_ctx c = {ntrg, offset, ntrg_local, vdim, pot,
+                   any_grad ? (grad ? grad : &none) : NULL, meta ? &m : NULL};
   kifmm__h5_quiet q;
   kifmm__h5_quiet_begin(&q);
   int status = write_atomic(comm, rank, path, fill_results, &c);
@@ -471,15 +764,42 @@ int kifmm_io_write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_
   return status;
 }
 
-static int read_results(MPI_Comm comm, hid_t f, const char *path, int64_t off, int64_t cnt,
-                        int64_t *ntrg, double *pot, double *grad) {
+int kifmm_io_write_results_sized(MPI_Comm comm, const char *path, int64_t ntrg, int64_t offset,
+                                 int64_t ntrg_local, const double *pot, const double *grad,
+                                 const kifmm_result_meta *meta, size_t meta_size) {
+  return write_results(comm, path, ntrg, offset, ntrg_local, pot, grad, meta, meta_size);
+}
+
+/* The 0.3 symbol, for binaries built against 0.3: a 0.3 meta, Laplace. */
+KIFMM_EXPORT int kifmm_io_write_results(MPI_Comm comm, const char *path, int64_t ntrg,
+                                        int64_t offset, int64_t ntrg_local, const double *pot,
+                                        const double *grad, const kifmm_result_meta *meta);
+int kifmm_io_write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_t offset,
+                           int64_t ntrg_local, const double *pot, const double *grad,
+                           const kifmm_result_meta *meta) {
+  return write_results(comm, path, ntrg, offset, ntrg_local, pot, grad, meta, META_V0_3);
+}
+
+/* want_vdim 0: whichever the file holds; 1: /potential only (the 0.3 reader). */
+static int read_results(MPI_Comm comm, hid_t f, const char *path, int want_vdim, int64_t off,
+                        int64_t cnt, int64_t *ntrg, int32_t *value_dim, double *pot,
+                        double *grad) {
   int64_t n = 0, ng = 0;
-  int status = check_dataset(f, path, "/potential", 1, &n);
+  int vdim = 1;
+  if (want_vdim == 0 && !has_link(f, "/potential") && has_link(f, "/velocity"))
+    vdim = 3;
+  int status = KIFMM_SUCCESS;
+  if (want_vdim == 1 && !has_link(f, "/potential") && has_link(f, "/velocity"))
+    status = fail(KIFMM_ERR_FILE_MISSING_DATASET,
+                  "%s: no dataset /potential: the file holds /velocity, the result of a Stokes "
+                  "run (read it with kifmm_io_read_results_dim)", path);
+  if (status == KIFMM_SUCCESS)
+    status = check_dataset(f, path, value_name(vdim), vdim, &n);
   if (status == KIFMM_SUCCESS && grad) {
-    status = check_dataset(f, path, "/gradient", 3, &ng);
+    status = check_dataset(f, path, gradient_name(vdim), 3 * vdim, &ng);
     if (status == KIFMM_SUCCESS && ng != n)
-      status = fail(KIFMM_ERR_FILE_SHAPE, "%s: /gradient has %lld rows, /potential %lld", path,
-                    (long long)ng, (long long)n);
+      status = fail(KIFMM_ERR_FILE_SHAPE, "%s: %s has %lld rows, %s %lld", path,
+                    gradient_name(vdim), (long long)ng, value_name(vdim), (long long)n);
   }
   if (status == KIFMM_SUCCESS && (slab_ok(n, off, cnt, pot) || (grad && slab_ok(n, off, cnt, grad))))
     status = fail(KIFMM_ERR_INVALID_COUNT, "%s: slab outside the file's %lld targets", path,
@@ -487,16 +807,19 @@ static int read_results(MPI_Comm comm, hid_t f, const char *path, int64_t off, i
   CHECK(agree(status, comm));
   if (ntrg)
     *ntrg = n;
-  status = slab_io(f, "/potential", 1, off, cnt, pot, 0);
+  if (value_dim)
+    *value_dim = vdim;
+  status = slab_io(f, value_name(vdim), vdim, off, cnt, pot, 0);
   if (status == KIFMM_SUCCESS && grad)
-    status = slab_io(f, "/gradient", 3, off, cnt, grad, 0);
+    status = slab_io(f, gradient_name(vdim), 3 * vdim, off, cnt, grad, 0);
   if (status != KIFMM_SUCCESS)
     fail(status, "%s: reading failed (damaged file?)", path);
   return agree(status, comm);
 }
 
-int kifmm_io_read_results(MPI_Comm comm, const char *path, int64_t offset, int64_t ntrg_local,
-                          int64_t *ntrg, double *pot, double *grad) {
+static int read_results_file(MPI_Comm comm, const char *path, int want_vdim, int64_t offset,
+                             int64_t ntrg_local, int64_t *ntrg, int32_t *value_dim, double *pot,
+                             double *grad) {
   int rank, size;
   if (!path)
     return fail(KIFMM_ERR_NULL_ARGUMENT, "kifmm_io_read_results: NULL path");
@@ -506,10 +829,22 @@ int kifmm_io_read_results(MPI_Comm comm, const char *path, int64_t offset, int64
   hid_t f;
   int status = agree(open_read(comm, path, &f), comm);
   if (status == KIFMM_SUCCESS)
-    status = read_results(comm, f, path, offset, ntrg_local, ntrg, pot, grad);
+    status = read_results(comm, f, path, want_vdim, offset, ntrg_local, ntrg, value_dim, pot,
+                          grad);
   close_file(&f);
   kifmm__h5_quiet_end(&q);
   if (status == KIFMM_SUCCESS)
     g_message[0] = '\0';
   return status;
+}
+
+int kifmm_io_read_results(MPI_Comm comm, const char *path, int64_t offset, int64_t ntrg_local,
+                          int64_t *ntrg, double *pot, double *grad) {
+  return read_results_file(comm, path, 1, offset, ntrg_local, ntrg, NULL, pot, grad);
+}
+
+int kifmm_io_read_results_dim(MPI_Comm comm, const char *path, int64_t offset,
+                              int64_t ntrg_local, int64_t *ntrg, int32_t *value_dim, double *pot,
+                              double *grad) {
+  return read_results_file(comm, path, 0, offset, ntrg_local, ntrg, value_dim, pot, grad);
 }
