@@ -142,7 +142,7 @@ typedef struct kifmm_options {
                               plan then chooses the order (reported in the stats; the
                               gradient's error is within 10x); 0 = use order; default 0.
                               Each kernel has its own measured errors by order: Yukawa
-                              reaches Laplace's range, Stokes down to about 2e-8 (tighter
+                              reaches Laplace's range, Stokes down to about 6e-10 (tighter
                               ones give KIFMM_ERR_INVALID_TOLERANCE; docs/api.md).
                               Points given to fewer digits than asked (e.g. a cluster 1e-3
                               wide far from the origin) limit any method: see docs/api.md */

@@ -73,16 +73,16 @@ static const double volume_error_by_order[] = {1.8e-14, 1.3e-14}; /* p17, p18 */
 /* Stokes (the velocity's relative l2 error, worst of test_kernel_fmm's cube, sphere and
  * cluster clouds of 6e3 points at leaf size 80 and of 3e3 points at the automatic one,
  * default compression, times 1.2): it converges more slowly than Laplace (p4 3.5e-4, p6
- * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9 on the
- * cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
+ * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9, p12 2.4e-10
+ * on the cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
  * pseudo-inverse cut-offs 1e-12 and 1e-15 3.7e-6: neither limits it). p2, p3 and p5 are Laplace's times the measured ratio of their
- * neighbours (2, 2, 1.7), p9 the geometric mean of p8 and p10 times 1.5 (1e-7); orders without a
+ * neighbours (2, 2, 1.7), p9 and p11 the geometric means of their neighbours times 1.5 (1e-7, 2.3e-9); orders without a
  * measurement are 1 (never chosen), so tolerances below what the measured orders reach are
  * refused (their operators are also 8x Laplace's in memory and 30-100x in time: p10 cube
- * precomputation 367 s on a loaded 2-core machine, cache file about 0.8 GB). */
+ * precomputation 367 s on a loaded 2-core machine, cache file 0.8 GB; p12 1394 s, 1.7 GB). */
 static const double stokes_error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 2.4e-1, [3] = 4.4e-3, [4] = 4.2e-4, [5] = 4.3e-5, [6] = 4.4e-6,  [7] = 1.05e-6,
-    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 1.0,  [12] = 1.0,    [13] = 1.0,
+    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 2.3e-9, [12] = 2.8e-10, [13] = 1.0,
     [14] = 1.0,   [15] = 1.0,   [16] = 1.0,   [17] = 1.0,   [18] = 1.0};
 
 /* Yukawa's errors follow Laplace's, up to 1.7 times them: kappa 10 over the width, p6, cube
