@@ -187,14 +187,21 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
   }
 }
 
-/* A point pair of a kernel relative to one of Laplace's (potential and gradient), from what
- * its direct sums do, never from its name: an exponential a pair where the kernel is not
- * homogeneous (Yukawa), and a 3 x 3 tensor with its 27 derivatives where densities and values
- * are vectors (Stokes: measured about 3.5 times a Laplace pair). */
+/* A point pair of a kernel relative to one of Laplace's (potential and gradient, full 1/r),
+ * from what its direct sums do, never from its name: an exponential a pair where the kernel
+ * is not homogeneous (Yukawa), a 3 x 3 tensor with its 27 derivatives a vector density
+ * (Stokes). Measured with kifmm-p2p-bench (AVX-512, 244 x 6600, one thread, minimum of 200):
+ * Laplace 1.20 ms, Yukawa 3.39 ms (2.8x), Stokes 2.77 ms (2.3x; a pair does 3 densities'
+ * work). */
 double kifmm__kernel_pair_cost(const kifmm_kernel *k) {
-  double c = k->homogeneous ? 1.0 : 1.5;
-  return k->sdim * k->tdim > 1 ? 3.5 * c : c;
+  double c = k->homogeneous ? 1.0 : 2.8;
+  return k->sdim * k->tdim > 1 ? 2.3 * c : c;
 }
+
+/* M2L and the other dense applies of a kernel relative to Laplace's at the same tree and
+ * order: ne = n sdim columns and ranks that grow with the components. Measured, cube 1e5, p6,
+ * 2 threads: Stokes' M2L 4-5.6x Laplace's (1.29-1.47 s against 0.23-0.37 s). */
+static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdim > 1 ? 5.0 : 1.0; }
 
 /* ---- leaf size from the order and the dimension of the distribution ----
  * The best leaf size balances the near field (grows with ncrit) against M2L (grows with
@@ -283,11 +290,11 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
    * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
   double nvec_factor =
       fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
-  /* A kernel's dense applies grow with sdim tdim (operators of ne = n sdim columns, nc tdim
-   * rows) and its pairs by kifmm__kernel_pair_cost(): the square root of the ratio of the two,
-   * the balance of near ~ ncrit and far ~ 1 / ncrit, moves the leaf size. */
+  /* A kernel's dense applies grow (kernel_dense_cost) and so do its pairs
+   * (kifmm__kernel_pair_cost): the square root of the ratio of the two, the balance of
+   * near ~ ncrit and far ~ 1 / ncrit, moves the leaf size (Yukawa 0.6x, Stokes 1.5x). */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
-  double kernel_factor = k ? sqrt((double)(k->sdim * k->tdim) / kifmm__kernel_pair_cost(k)) : 1.0;
+  double kernel_factor = k ? sqrt(kernel_dense_cost(k) / kifmm__kernel_pair_cost(k)) : 1.0;
   *ncrit = (int)lround(nvec_factor * kernel_factor *
                        exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
