@@ -145,7 +145,7 @@ typedef struct kifmm_options {
                               for targets away from every source, which take a higher order);
                               0 = use order; default 0.
                               Each kernel has its own measured errors by order: Yukawa
-                              reaches Laplace's range, Stokes down to about 2e-8 (tighter
+                              reaches Laplace's range, Stokes down to about 6e-10 (tighter
                               ones give KIFMM_ERR_INVALID_TOLERANCE; docs/api.md).
                               Periodic plans choose for a third of it (their errors measure up
                               to 3x free space's), so their floors are 3x higher.

@@ -63,7 +63,7 @@ typedef struct {
   double err_pot, err_grad, trace; /* trace: |sum_i du_i/dy_i| / |grad| (Stokes) */
   int order, ncrit, depth, status;
   int64_t m2l_entries;
-  double t_eval, t_plan;
+  double t_eval, t_plan, t_p2p, t_m2l, t_ops;
 } result;
 
 static double rel(int64_t n, const double *a, const double *b) {
@@ -131,6 +131,9 @@ static result run(int kernel, double param, const double *x, int64_t n, int orde
     r.ncrit = st.ncrit;
     r.depth = st.depth;
     r.t_eval = st.t_evaluate;
+    r.t_p2p = st.t_p2p;
+    r.t_m2l = st.t_m2l;
+    r.t_ops = st.t_operators;
     r.m2l_entries = plan->m2l_entries;
     const int64_t m = CHECK_TARGETS < n ? CHECK_TARGETS : n, stride = n / m;
     double *t = tu_alloc(3 * m), *rp = tu_alloc(td * m), *rg = tu_alloc(3 * td * m);
@@ -400,9 +403,9 @@ static void measure(int argc, char **argv) {
       double *x = cloud((tu_dist)d, n, 11 + d, 1.0, 0.0);
       result r = run(kernel, param, x, n, p, 0.0, 7 + d);
       printf("%s p%-2d %-7s ncrit %-4d depth %d pot %.3e grad %.3e trace %.1e plan %.2f s "
-             "eval %.3f s\n",
+             "(operators %.2f s) eval %.3f s (p2p %.3f, m2l %.3f)\n",
              kname(kernel), p, tu_dist_name[d], r.ncrit, r.depth, r.err_pot, r.err_grad, r.trace,
-             r.t_plan, r.t_eval);
+             r.t_plan, r.t_ops, r.t_eval, r.t_p2p, r.t_m2l);
       fflush(stdout);
       free(x);
     }

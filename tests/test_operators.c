@@ -230,6 +230,44 @@ static void test_symmetry(int p) {
   free(k0);
 }
 
+/* The same for the Stokeslet, whose force and velocity components turn with the points: the
+ * signed permutation of the unknowns (point-major here on both sides) gives
+ * K_t[x][y] == sgn[x] sgn[y] K_t0[idx[x]][idx[y]] for all 316 vectors. */
+static void test_symmetry_signed(int p) {
+  const kifmm_kernel *st = kifmm__kernel(KIFMM_KERNEL_STOKES);
+  const int n = 6 * (p - 1) * (p - 1) + 2, m = 3 * n;
+  int *idx = calloc((size_t)m, sizeof(int));
+  double *sgn = tu_alloc(m), *pts = tu_alloc(6 * n), *k = tu_alloc((size_t)m * m),
+         *k0 = tu_alloc((size_t)m * m), worst = 0, scale = 0;
+  for (int t = 0; idx && t < KIFMM_NTV; t++) {
+    int t0 = kifmm__tv_symmetry_signed(p, 3, 0, t, idx, sgn), d[3], d0[3];
+    kifmm__tv_offset(t, d);
+    kifmm__tv_offset(t0, d0);
+    const double o[3] = {0, 0, 0}, c[3] = {d[0], d[1], d[2]}, c0[3] = {d0[0], d0[1], d0[2]};
+    double r = KIFMM_RATIO_INNER(p);
+    kifmm__surface(p, r, 1, o, pts);
+    kifmm__surface(p, r, 1, c, pts + 3 * n);
+    st->matrix(1.0, n, pts, n, pts + 3 * n, k, m);
+    kifmm__surface(p, r, 1, c0, pts + 3 * n);
+    st->matrix(1.0, n, pts, n, pts + 3 * n, k0, m);
+    for (int y = 0; y < m; y++)
+      for (int x = 0; x < m; x++) {
+        double e = fabs(k[x + (size_t)y * m] - sgn[x] * sgn[y] * k0[idx[x] + (size_t)idx[y] * m]);
+        worst = e > worst ? e : worst;
+        scale = fmax(scale, fabs(k[x + (size_t)y * m]));
+      }
+  }
+  printf("  p=%2d Stokes symmetry: largest |K_t - P K_t0 P^T| %.1e (entries up to %.1e)\n", p,
+         worst, scale);
+  EXPECT(idx && worst < 1e-14 * scale, "p=%d: Stokes K_t differs from its signed image by %.3e",
+         p, worst);
+  free(idx);
+  free(sgn);
+  free(pts);
+  free(k);
+  free(k0);
+}
+
 /* Every transfer vector lies in its group's closed cone and in no earlier group's, every group
  * holds some, and the groups are images of each other: 74 vectors in each closed cone. */
 static void test_groups(void) {
@@ -253,6 +291,8 @@ int main(void) {
   test_groups();
   test_symmetry(4);
   test_symmetry(7);
+  test_symmetry_signed(3);
+  test_symmetry_signed(5);
   run_order(4, 2e-3);
   run_order(6, 1e-4);
   run_order(8, 1e-5);

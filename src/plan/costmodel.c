@@ -84,16 +84,16 @@ static const double surface_floor = 3e-13;
 /* Stokes (the velocity's relative l2 error, worst of test_kernel_fmm's cube, sphere and
  * cluster clouds of 6e3 points at leaf size 80 and of 3e3 points at the automatic one,
  * default compression, times 1.2): it converges more slowly than Laplace (p4 3.5e-4, p6
- * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9 on the
- * cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
+ * 3.7e-6, p7 8.7e-7, p8 2.6e-7 (3e3 points at leaf size 50: 4.15e-7), p10 7.2e-9, p12 2.4e-10
+ * on the cube, the worst cloud; 1e5 cube p6 3.7e-6; p6 with compression 1e-12 3.2e-6, with
  * pseudo-inverse cut-offs 1e-12 and 1e-15 3.7e-6: neither limits it). p2, p3 and p5 are Laplace's times the measured ratio of their
- * neighbours (2, 2, 1.7), p9 the geometric mean of p8 and p10 times 1.5 (1e-7); orders without a
+ * neighbours (2, 2, 1.7), p9 and p11 the geometric means of their neighbours times 1.5 (1e-7, 2.3e-9); orders without a
  * measurement are 1 (never chosen), so tolerances below what the measured orders reach are
  * refused (their operators are also 8x Laplace's in memory and 30-100x in time: p10 cube
- * precomputation 367 s on a loaded 2-core machine, cache file about 0.8 GB). */
+ * precomputation 367 s on a loaded 2-core machine, cache file 0.8 GB; p12 1394 s, 1.7 GB). */
 static const double stokes_error_by_order[KIFMM_MAX_ORDER + 1] = {
     [2] = 2.4e-1, [3] = 4.4e-3, [4] = 4.2e-4, [5] = 4.3e-5, [6] = 4.4e-6,  [7] = 1.05e-6,
-    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 1.0,  [12] = 1.0,    [13] = 1.0,
+    [8] = 5.0e-7, [9] = 1.0e-7, [10] = 8.7e-9, [11] = 2.3e-9, [12] = 2.8e-10, [13] = 1.0,
     [14] = 1.0,   [15] = 1.0,   [16] = 1.0,   [17] = 1.0,   [18] = 1.0};
 
 /* Yukawa's errors follow Laplace's, up to 1.7 times them: kappa 10 over the width, p6, cube
@@ -245,14 +245,21 @@ static void count_work(const kifmm_tree *t, const kifmm_lists *L, const kifmm_op
   }
 }
 
-/* A point pair of a kernel relative to one of Laplace's (potential and gradient), from what
- * its direct sums do, never from its name: an exponential a pair where the kernel is not
- * homogeneous (Yukawa), and a 3 x 3 tensor with its 27 derivatives where densities and values
- * are vectors (Stokes: measured about 3.5 times a Laplace pair). */
+/* A point pair of a kernel relative to one of Laplace's (potential and gradient, full 1/r),
+ * from what its direct sums do, never from its name: an exponential a pair where the kernel
+ * is not homogeneous (Yukawa), a 3 x 3 tensor with its 27 derivatives a vector density
+ * (Stokes). Measured with kifmm-p2p-bench (AVX-512, 244 x 6600, one thread, minimum of 200):
+ * Laplace 1.20 ms, Yukawa 3.39 ms (2.8x), Stokes 2.77 ms (2.3x; a pair does 3 densities'
+ * work). */
 double kifmm__kernel_pair_cost(const kifmm_kernel *k) {
-  double c = k->homogeneous ? 1.0 : 1.5;
-  return k->sdim * k->tdim > 1 ? 3.5 * c : c;
+  double c = k->homogeneous ? 1.0 : 2.8;
+  return k->sdim * k->tdim > 1 ? 2.3 * c : c;
 }
+
+/* M2L and the other dense applies of a kernel relative to Laplace's at the same tree and
+ * order: ne = n sdim columns and ranks that grow with the components. Measured, cube 1e5, p6,
+ * 2 threads: Stokes' M2L 4-5.6x Laplace's (1.29-1.47 s against 0.23-0.37 s). */
+static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdim > 1 ? 5.0 : 1.0; }
 
 /* ---- leaf size from the order and the dimension of the distribution ----
  * The best leaf size balances the near field (grows with ncrit) against M2L (grows with
@@ -412,11 +419,11 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
    * (1.47 at 2 vectors, 3.5 at 8, 5.2 at 16), reaches that measured optimum. */
   double nvec_factor =
       fmin(per_vector(shared_dense, o->nvec) / per_vector(shared_direct, o->nvec), 6.0);
-  /* A kernel's dense applies grow with sdim tdim (operators of ne = n sdim columns, nc tdim
-   * rows) and its pairs by kifmm__kernel_pair_cost(): the square root of the ratio of the two,
-   * the balance of near ~ ncrit and far ~ 1 / ncrit, moves the leaf size. */
+  /* A kernel's dense applies grow (kernel_dense_cost) and so do its pairs
+   * (kifmm__kernel_pair_cost): the square root of the ratio of the two, the balance of
+   * near ~ ncrit and far ~ 1 / ncrit, moves the leaf size (Yukawa 0.6x, Stokes 1.5x). */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
-  double kernel_factor = k ? sqrt((double)(k->sdim * k->tdim) / kifmm__kernel_pair_cost(k)) : 1.0;
+  double kernel_factor = k ? sqrt(kernel_dense_cost(k) / kifmm__kernel_pair_cost(k)) : 1.0;
   *ncrit = (int)lround(nvec_factor * kernel_factor *
                        exp(w * log(r.volume) + (1 - w) * log(r.surface)));
   return KIFMM_SUCCESS;
