@@ -161,8 +161,8 @@ typedef struct kifmm_options {
   int32_t kernel;          /* KIFMM_KERNEL_LAPLACE (default), KIFMM_KERNEL_YUKAWA or
                               KIFMM_KERNEL_STOKES: see the table below */
   int32_t periodic[3];     /* 1 = the sum runs over the images of the cell along x, y, z;
-                              0 = free; default {0, 0, 0} (free space). Laplace only, one-
-                              process plans only (distributed plans: KIFMM_ERR_UNSUPPORTED).
+                              0 = free; default {0, 0, 0} (free space). Laplace only;
+                              distributed plans too (docs/mpi.md).
                               Conventions (docs/api.md, "Periodic cells"):
                               - the sum is over all images of every source, 1/(4 pi r) each;
                               - the charges must be neutral: |sum q| > 1e-10 sum |q| gives

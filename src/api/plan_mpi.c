@@ -16,12 +16,6 @@ int kifmm_plan_create_mpi(kifmm_plan **plan, MPI_Comm comm, int64_t nsrc_local,
   CHECK(kifmm__mpi_agree(comm, plan ? KIFMM_SUCCESS : KIFMM_ERR_NULL_ARGUMENT));
   kifmm_options o; /* the caller's layout may be older than ours: abi.c reads it */
   CHECK(kifmm__mpi_agree(comm, kifmm__options_import(&o, opts)));
-  /* the locally essential tree knows nothing of images yet: refused, never wrong */
-  CHECK(kifmm__mpi_agree(comm, !(o.periodic[0] || o.periodic[1] || o.periodic[2])
-                                   ? KIFMM_SUCCESS
-                                   : kifmm__fail(KIFMM_ERR_UNSUPPORTED,
-                                                 "periodic cells are not supported by "
-                                                 "distributed plans yet")));
   return kifmm__let_plan_create(plan, comm, nsrc_local, src_local, ntrg_local, trg_local, &o);
 }
 

@@ -515,7 +515,9 @@ static int settle_counts(const kifmm_plan *plan, build_state *s) {
 
 /* What the lists of this rank's targets read: sources of U-list leaves and of X-list boxes
  * (P2P, P2L); multipoles of V-list boxes and of W-list boxes with more sources than surface
- * points; and the points that settle_counts() adds. */
+ * points; and the points that settle_counts() adds. Periodic lists need nothing more: an
+ * entry's image shift moves the box's sources or multipole at evaluation, so a shifted entry
+ * needs what an unshifted one of the same box does; the root's multipole is needed too. */
 static int mark_needs(const kifmm_plan *plan, build_state *s) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
@@ -534,6 +536,8 @@ static int mark_needs(const kifmm_plan *plan, build_state *s) {
     for (int64_t e = L->v_ptr[b]; e < L->v_ptr[b + 1]; e++)
       s->need_m[L->v_idx[e]] = 1;
   }
+  /* the far images act through the whole cell's multipole, a sum over every rank's sources */
+  s->need_m[0] |= kifmm__periodic_any(&plan->opts);
   return settle_counts(plan, s);
 }
 
@@ -847,14 +851,43 @@ static int obtain_operators(kifmm_plan *plan, MPI_Comm c) {
                                       &plan->stats.cache_result);
 }
 
+/* A periodic plan's far-field operator (nc x n doubles, small), obtained by rank 0, from the
+ * cache or computed, and sent to the others; every rank then splits off its mean alike. */
+static int obtain_periodic_far(kifmm_plan *plan, MPI_Comm c, int rank) {
+  if (!kifmm__periodic_any(&plan->opts))
+    return KIFMM_SUCCESS;
+  int state[2] = {KIFMM_SUCCESS, KIFMM_CACHE_NOT_USED};
+  if (rank == 0)
+    state[0] = kifmm__periodic_far_obtain(&plan->opts, plan->nthreads, &plan->periodic_far,
+                                          &state[1]);
+  if (MPI_Bcast(state, 2, MPI_INT, 0, c) != MPI_SUCCESS)
+    return KIFMM_ERR_MPI;
+  CHECK(state[0]);
+  const int64_t m = (int64_t)plan->ops.nc * plan->ops.n;
+  int status = rank == 0 ? KIFMM_SUCCESS
+                         : kifmm__calloc((void **)&plan->periodic_far, (size_t)m, sizeof(double));
+  CHECK(kifmm__mpi_agree(c, status));
+  if (MPI_Bcast(plan->periodic_far, (int)m, MPI_DOUBLE, 0, c) != MPI_SUCCESS)
+    return KIFMM_ERR_MPI;
+  kifmm__periodic_center(plan);
+  if (state[1] != KIFMM_CACHE_HIT)
+    plan->stats.cache_result = state[1];
+  return KIFMM_SUCCESS;
+}
+
 /* Each step returns the same status on every rank, so all ranks take the same path. */
 static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, const double *src,
                      int64_t ntrg, const double *trg) {
   build_state s = {0};
   MPI_Comm c = let->comm;
   double t0 = kifmm__wtime();
-  int status = kifmm__partition_create(&s.part, c, nsrc, src, ntrg, trg, plan->opts.ncrit,
-                                       plan->opts.max_level, 1, NULL);
+  const kifmm_options *o = &plan->opts;
+  kifmm_partition_cell cell = {{o->cell_origin[0], o->cell_origin[1], o->cell_origin[2]},
+                               o->cell_length,
+                               {o->periodic[0], o->periodic[1], o->periodic[2]}};
+  int status = kifmm__partition_create_cell(&s.part, c, nsrc, src, ntrg, trg, o->ncrit,
+                                            o->max_level, 1, NULL,
+                                            kifmm__periodic_any(o) ? &cell : NULL);
   let->nsrc_global = s.part.nsrc_global;
   let->ntrg_global = s.part.ntrg_global;
   if (status == KIFMM_SUCCESS)
@@ -866,6 +899,8 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
     t->half = s.part.half;
     t->origin[0] = t->origin[1] = t->origin[2] = -1.0;
     t->side = 2.0;
+    for (int d = 0; d < 3; d++) /* the lists then see the images (kifmm__tree_build_cell's) */
+      t->periodic[d] = o->periodic[d];
   }
   s.nsurf = kifmm__surface_count(plan->opts.order);
   if (status == KIFMM_SUCCESS)
@@ -885,6 +920,8 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   double t2 = kifmm__wtime();
   if (status == KIFMM_SUCCESS)
     status = kifmm__mpi_agree(c, obtain_operators(plan, c));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__mpi_agree(c, obtain_periodic_far(plan, c, let->rank));
   if (status == KIFMM_SUCCESS)
     status = kifmm__mpi_agree(c, kifmm__plan_alloc_work(plan));
   free_state(&s);
@@ -983,6 +1020,18 @@ static int interleave_charges(int64_t n, int nv, int sd, const double *charges, 
   return KIFMM_SUCCESS;
 }
 
+/* The upward pass left each rank's own sources' moments (its ghosts' densities were still
+ * zero); the far images and the 3D background need the whole cell's. Every rank calls it. */
+static int sum_periodic_moments(kifmm_plan *plan, struct kifmm_let *let) {
+  if (!plan->periodic_far)
+    return KIFMM_SUCCESS;
+  double t0 = kifmm__wtime();
+  int rc = MPI_Allreduce(MPI_IN_PLACE, plan->periodic_moments, 5 * plan->nvec, MPI_DOUBLE,
+                         MPI_SUM, let->comm);
+  let->t_wait += kifmm__wtime() - t0;
+  return rc == MPI_SUCCESS ? KIFMM_SUCCESS : KIFMM_ERR_MPI;
+}
+
 /* The passes with the exchanges between them; every rank runs every exchange whatever its
  * local status, so that a failure on one rank cannot leave the others waiting. Ghost charges
  * travel during the upward pass, and the partial multipoles (each rank's are sums over the
@@ -998,6 +1047,8 @@ static int run_passes(kifmm_plan *plan, struct kifmm_let *let, const double *cha
   int s = xfer_start(&ghosts, &let->ghosts, 0, let, per_source, plan->q);
   status = status ? status : s;
   s = kifmm__evaluate_upward(plan);
+  status = status ? status : s;
+  s = sum_periodic_moments(plan, let);
   status = status ? status : s;
   s = xfer_start(&multipoles, &let->multipoles, 0, let, plan->ops.ne * nv, plan->multipole);
   status = status ? status : s;
@@ -1072,6 +1123,28 @@ static int return_results(kifmm_plan *plan, struct kifmm_let *let, int want_grad
   return agree_timed(let, status);
 }
 
+/* A periodic plan's charges must be neutral over all ranks' sources together: the sums are
+ * added over the ranks, so every rank reaches the same verdict (and detail) before anything
+ * is computed or written. */
+static int check_neutral(const kifmm_plan *plan, struct kifmm_let *let, int nvec,
+                         const double *charges) {
+  if (!kifmm__periodic_any(&plan->opts))
+    return KIFMM_SUCCESS;
+  double *sums = NULL;
+  int status = kifmm__mpi_agree(
+      let->comm, kifmm__calloc((void **)&sums, 2 * (size_t)nvec, sizeof(double)));
+  if (status == KIFMM_SUCCESS) {
+    kifmm__periodic_charge_sums(plan->nthreads, let->nsrc_in, nvec, charges, sums);
+    if (MPI_Allreduce(MPI_IN_PLACE, sums, 2 * nvec, MPI_DOUBLE, MPI_SUM, let->comm) !=
+        MPI_SUCCESS)
+      status = KIFMM_ERR_MPI;
+  }
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__periodic_neutral_verdict(nvec, sums);
+  free(sums);
+  return kifmm__mpi_agree(let->comm, status); /* should an MPI fail on one rank only */
+}
+
 /* Every rank passes the same nvec; the checks are agreed first so that all take one path. */
 int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, double *pot,
                         double *grad) {
@@ -1094,7 +1167,9 @@ int kifmm__let_evaluate(kifmm_plan *plan, int nvec, const double *charges, doubl
     return KIFMM_SUCCESS;
   plan->nthreads = plan->opts.num_threads > 0 ? plan->opts.num_threads : omp_get_max_threads();
   double *q = NULL, *owned = NULL;
-  int status = kifmm__mpi_agree(let->comm, kifmm__plan_reserve(plan, nvec));
+  int status = check_neutral(plan, let, nvec, charges);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__mpi_agree(let->comm, kifmm__plan_reserve(plan, nvec));
   if (status == KIFMM_SUCCESS)
     status = kifmm__mpi_agree(let->comm, interleave_charges(let->nsrc_in, nvec, sd, charges, &q,
                                                             &owned));

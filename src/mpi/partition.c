@@ -55,6 +55,7 @@ typedef struct {
   int rank, size;
   int ncrit, max_level;
   kifmm_partition_work work;
+  const kifmm_partition_cell *cell; /* periodic plans: the root is this cell; NULL otherwise */
   MPI_Datatype rec_type, box_type, leaf_type;
   point_rec *pt;
   int64_t n;
@@ -192,15 +193,24 @@ static int sort_records(point_rec **pt, int64_t n) {
   return status;
 }
 
-static void fill_records(point_rec *pt, int rank, int kind, int64_t n, const double *xyz,
-                         const double center[3], double half) {
+/* Scaled coordinates as the serial tree computes them: by the bounding box, or in the cell
+ * (wrapped along its periodic axes), so that every rank's points get the serial keys. */
+static double scale_coord(const part_state *s, double x, int d, const double center[3],
+                          double half) {
+  const kifmm_partition_cell *c = s->cell;
+  return c ? kifmm__cell_scaled(x, c->origin[d], c->length, c->periodic[d])
+           : kifmm__scaled(x, center[d], half);
+}
+
+static void fill_records(const part_state *s, point_rec *pt, int kind, int64_t n,
+                         const double *xyz, const double center[3], double half) {
   for (int64_t i = 0; i < n; i++) {
     point_rec *r = &pt[i];
     for (int d = 0; d < 3; d++)
-      r->u[d] = kifmm__scaled(xyz[3 * i + d], center[d], half);
+      r->u[d] = scale_coord(s, xyz[3 * i + d], d, center, half);
     r->key = kifmm__point_key(r->u);
     r->index = i;
-    r->rank = rank;
+    r->rank = s->rank;
     r->kind = kind;
   }
 }
@@ -210,8 +220,8 @@ static int make_records(part_state *s, int64_t nsrc, const double *src, int64_t 
                         const double *trg, const double center[3], double half) {
   s->n = nsrc + ntrg;
   ALLOC(s->pt, s->n);
-  fill_records(s->pt, s->rank, 0, nsrc, src, center, half);
-  fill_records(s->pt + nsrc, s->rank, 1, ntrg, trg, center, half);
+  fill_records(s, s->pt, 0, nsrc, src, center, half);
+  fill_records(s, s->pt + nsrc, 1, ntrg, trg, center, half);
   return sort_records(&s->pt, s->n);
 }
 
@@ -990,9 +1000,21 @@ static int make_types(part_state *s) {
   return KIFMM_SUCCESS;
 }
 
+/* The root cube: the points' global bounding box, or the cell (kifmm__tree_build_cell's). */
+static int root_cube(const part_state *s, kifmm_partition *p, int64_t nsrc, const double *src,
+                     int64_t ntrg, const double *trg) {
+  const kifmm_partition_cell *c = s->cell;
+  if (!c)
+    return kifmm__global_bounds(s->comm, nsrc, src, ntrg, trg, p->center, &p->half);
+  for (int d = 0; d < 3; d++)
+    p->center[d] = c->origin[d] + 0.5 * c->length;
+  p->half = 0.5 * c->length;
+  return KIFMM_SUCCESS;
+}
+
 static int run_phases(part_state *s, kifmm_partition *p, int64_t nsrc, const double *src,
                       int64_t ntrg, const double *trg, int balance) {
-  CHECK(kifmm__global_bounds(s->comm, nsrc, src, ntrg, trg, p->center, &p->half));
+  CHECK(root_cube(s, p, nsrc, src, ntrg, trg));
   int64_t n[2] = {nsrc, ntrg};
   MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, n, 2, MPI_INT64_T, MPI_SUM, s->comm));
   p->nsrc_global = n[0];
@@ -1012,9 +1034,17 @@ static int run_phases(part_state *s, kifmm_partition *p, int64_t nsrc, const dou
 int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, int64_t nsrc, const double *src,
                             int64_t ntrg, const double *trg, int ncrit, int max_level,
                             int balance, const kifmm_partition_work *work) {
+  return kifmm__partition_create_cell(p, comm, nsrc, src, ntrg, trg, ncrit, max_level, balance,
+                                      work, NULL);
+}
+
+int kifmm__partition_create_cell(kifmm_partition *p, MPI_Comm comm, int64_t nsrc,
+                                 const double *src, int64_t ntrg, const double *trg, int ncrit,
+                                 int max_level, int balance, const kifmm_partition_work *work,
+                                 const kifmm_partition_cell *cell) {
   memset(p, 0, sizeof(*p));
   part_state s = {.comm = comm, .ncrit = ncrit, .max_level = max_level,
-                  .work = work ? *work : (kifmm_partition_work){1, 1, 0},
+                  .work = work ? *work : (kifmm_partition_work){1, 1, 0}, .cell = cell,
                   .rec_type = MPI_DATATYPE_NULL, .box_type = MPI_DATATYPE_NULL,
                   .leaf_type = MPI_DATATYPE_NULL};
   MPI_CALL(MPI_Comm_rank(comm, &s.rank));

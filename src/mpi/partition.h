@@ -74,6 +74,22 @@ KIFMM_INTERNAL int kifmm__partition_create(kifmm_partition *p, MPI_Comm comm, in
                                            const double *src, int64_t ntrg, const double *trg,
                                            int ncrit, int max_level, int balance,
                                            const kifmm_partition_work *work);
+/* A periodic cell [origin, origin + length]^3 (kifmm__tree_build_cell's): the root of the
+ * partition's tree is the cell instead of the points' bounding box, and coordinates along the
+ * axes with periodic[d] != 0 are wrapped into it, so that every rank's points get the keys of
+ * the one-process periodic tree whichever image a rank was given. */
+typedef struct kifmm_partition_cell {
+  double origin[3], length;
+  int32_t periodic[3];
+} kifmm_partition_cell;
+
+/* kifmm__partition_create() with the root at cell (NULL: the global bounding box); the points
+ * along the cell's free axes must lie in it (the plan checks them first). */
+KIFMM_INTERNAL int kifmm__partition_create_cell(kifmm_partition *p, MPI_Comm comm, int64_t nsrc,
+                                                const double *src, int64_t ntrg,
+                                                const double *trg, int ncrit, int max_level,
+                                                int balance, const kifmm_partition_work *work,
+                                                const kifmm_partition_cell *cell);
 KIFMM_INTERNAL void kifmm__partition_free(kifmm_partition *p);
 
 /* Rank owning curve position pos according to global_first. */

@@ -25,9 +25,11 @@ static void compact(void *array, size_t elem, const kifmm_tree *t, const int64_t
       memmove(a + (size_t)old2new[b] * elem, a + (size_t)b * elem, elem);
 }
 
-/* One CSR list renumbered: box b's entries become new box old2new[b]'s, entries renumbered. */
+/* One CSR list renumbered: box b's entries become new box old2new[b]'s, entries renumbered;
+ * the per-entry transfer vectors (tv) and image shift codes (sh, periodic lists) move with
+ * their entries (either may be NULL). */
 static void remap_list(int64_t nbox_old, const int64_t *old2new, int64_t *ptr, int64_t *idx,
-                       int16_t *tv) {
+                       int16_t *tv, int8_t *sh) {
   int64_t m = 0;
   for (int64_t b = 0; b < nbox_old; b++) {
     int64_t lo = ptr[b], hi = ptr[b + 1];
@@ -38,6 +40,8 @@ static void remap_list(int64_t nbox_old, const int64_t *old2new, int64_t *ptr, i
       idx[m] = old2new[idx[e]];
       if (tv)
         tv[m] = tv[e];
+      if (sh)
+        sh[m] = sh[e];
     }
   }
   int64_t n = 0;
@@ -54,10 +58,10 @@ int kifmm__tree_prune(kifmm_tree *t, kifmm_lists *L, int8_t *keep, int64_t *old2
   compact(t->src_end, sizeof(int64_t), t, old2new);
   compact(t->trg_begin, sizeof(int64_t), t, old2new);
   compact(t->trg_end, sizeof(int64_t), t, old2new);
-  remap_list(t->nbox, old2new, L->u_ptr, L->u_idx, NULL);
-  remap_list(t->nbox, old2new, L->v_ptr, L->v_idx, L->v_tv);
-  remap_list(t->nbox, old2new, L->w_ptr, L->w_idx, NULL);
-  remap_list(t->nbox, old2new, L->x_ptr, L->x_idx, NULL);
+  remap_list(t->nbox, old2new, L->u_ptr, L->u_idx, NULL, L->u_sh);
+  remap_list(t->nbox, old2new, L->v_ptr, L->v_idx, L->v_tv, NULL);
+  remap_list(t->nbox, old2new, L->w_ptr, L->w_idx, NULL, L->w_sh);
+  remap_list(t->nbox, old2new, L->x_ptr, L->x_idx, NULL, L->x_sh);
   t->nbox = nbox;
   /* ancestors are kept, so the linkage and leaves follow from the kept boxes alone; pruned
    * boxes hold no points, so the leaves' CSR bookends stay contiguous */

@@ -686,6 +686,7 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
   int status = KIFMM_SUCCESS;
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
+  kifmm__periodic_moments(plan); /* with the multipoles: what the far images need */
   free(ctx);
   return status;
 }

@@ -53,28 +53,44 @@ int kifmm__periodic_check_points(const kifmm_options *o, int64_t nsrc, const dou
   return check_set(o, "target", ntrg, trg);
 }
 
-int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec, const double *charges) {
-  if (!kifmm__periodic_any(&plan->opts))
-    return KIFMM_SUCCESS;
-  const int64_t ns = plan->tree.nsrc;
+void kifmm__periodic_charge_sums(int nthreads, int64_t n, int nvec, const double *charges,
+                                 double *sums) {
   for (int v = 0; v < nvec; v++) {
     double sum = 0.0, abs_sum = 0.0;
-    const double *q = charges + (int64_t)v * ns;
-#pragma omp parallel for num_threads(plan->nthreads) reduction(+ : sum, abs_sum)
-    for (int64_t i = 0; i < ns; i++) {
+    const double *q = charges + (int64_t)v * n;
+#pragma omp parallel for num_threads(nthreads) reduction(+ : sum, abs_sum)
+    for (int64_t i = 0; i < n; i++) {
       sum += q[i];
       abs_sum += fabs(q[i]);
     }
-    if (fabs(sum) > KIFMM_NEUTRAL_TOL * abs_sum)
+    sums[2 * v] = sum;
+    sums[2 * v + 1] = abs_sum;
+  }
+}
+
+int kifmm__periodic_neutral_verdict(int nvec, const double *sums) {
+  for (int v = 0; v < nvec; v++)
+    if (fabs(sums[2 * v]) > KIFMM_NEUTRAL_TOL * sums[2 * v + 1])
       return kifmm__fail(KIFMM_ERR_NOT_NEUTRAL,
                          "charge vector %d adds to %.17g, more than 1e-10 of sum |q| = %.17g", v,
-                         sum, abs_sum);
-  }
+                         sums[2 * v], sums[2 * v + 1]);
   return KIFMM_SUCCESS;
 }
 
+int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec, const double *charges) {
+  if (!kifmm__periodic_any(&plan->opts))
+    return KIFMM_SUCCESS;
+  double *sums;
+  ALLOC(sums, 2 * (size_t)nvec);
+  kifmm__periodic_charge_sums(plan->nthreads, plan->tree.nsrc, nvec, charges, sums);
+  int status = kifmm__periodic_neutral_verdict(nvec, sums);
+  free(sums);
+  return status;
+}
+
 /* Charge, dipole and second moment of vector v's sources (scaled coordinates): m[0] = Q,
- * m[1..3] = sum q x, m[4] = sum q |x|^2. */
+ * m[1..3] = sum q x, m[4] = sum q |x|^2. Sums over the tree's sources: a distributed plan's
+ * ghosts hold zero densities during the upward pass, when this runs (evaluate.c). */
 static void moments(const kifmm_plan *plan, int v, double m[5]) {
   const kifmm_tree *t = &plan->tree;
   const int nv = plan->nvec;
@@ -93,6 +109,13 @@ static void moments(const kifmm_plan *plan, int v, double m[5]) {
   m[2] = qy;
   m[3] = qz;
   m[4] = q2;
+}
+
+void kifmm__periodic_moments(kifmm_plan *plan) {
+  if (!plan->periodic_far)
+    return;
+  for (int v = 0; v < plan->nvec; v++)
+    moments(plan, v, plan->periodic_moments + 5 * v);
 }
 
 /* G_far is large and nearly constant over the check and equivalent surfaces (in the unit
@@ -114,20 +137,19 @@ void kifmm__periodic_center(kifmm_plan *plan) {
 
 /* Root local += DC2E (P M + mean Q): the images beyond the root's neighbours. P is the unit
  * cell's (ewald.c); at the root's side h = 2 the check potential is P M / h and the
- * pseudo-inverse h DC2E, so the two factors cancel. */
+ * pseudo-inverse h DC2E, so the two factors cancel. M and Q are the whole cell's (a
+ * distributed plan's root multipole and moments are summed over its ranks by then), so a
+ * rank without sources of its own still gets the far images. */
 int kifmm__periodic_root(kifmm_plan *plan) {
   const int n = plan->ops.n, nc = plan->ops.nc, nv = plan->nvec;
-  if (!plan->periodic_far || plan->tree.nsrc == 0 || plan->tree.ntrg == 0)
+  if (!plan->periodic_far || plan->tree.ntrg == 0)
     return KIFMM_SUCCESS;
   double *check;
   ALLOC(check, (size_t)(nc + n) * nv);
   kifmm__mm(nc, nv, n, 1.0, plan->periodic_far, nc, plan->multipole, n, 0.0, check, nc);
-  for (int v = 0; v < nv; v++) {
-    double m[5];
-    moments(plan, v, m);
+  for (int v = 0; v < nv; v++)
     for (int i = 0; i < nc; i++)
-      check[i + (size_t)v * nc] += plan->periodic_far_mean * m[0];
-  }
+      check[i + (size_t)v * nc] += plan->periodic_far_mean * plan->periodic_moments[5 * v];
   kifmm__c2e_apply(n, nc, kifmm__opset(&plan->ops, 0)->dc2e, nv, 1.0, check, 1.0, plan->local,
                    check + (size_t)nc * nv);
   free(check);
@@ -144,8 +166,7 @@ int kifmm__periodic_background(kifmm_plan *plan, int want_grad) {
   const double c = 2.0 * 3.14159265358979323846 / (3.0 * t->side * t->side * t->side);
   const int64_t nt = t->ntrg;
   for (int v = 0; v < plan->nvec; v++) {
-    double m[5];
-    moments(plan, v, m);
+    const double *m = plan->periodic_moments + 5 * v;
     double *pot = plan->res[0] + v * nt, *gx = plan->res[1] + v * nt, *gy = plan->res[2] + v * nt,
            *gz = plan->res[3] + v * nt;
 #pragma omp parallel for num_threads(plan->nthreads) schedule(static)

@@ -37,6 +37,10 @@ struct kifmm_plan {
                             root's neighbours, nc x n (src/operators/ewald.c), less its mean
                             periodic_far_mean (kifmm__periodic_center); NULL in free space */
   double periodic_far_mean;
+  /* periodic plans: each vector's charge, dipole and second moment (5 a vector, scaled
+   * coordinates), from the upward pass; a distributed plan sums them over its ranks before
+   * the downward pass (kifmm__periodic_moments) */
+  double *periodic_moments;
 };
 
 /* ---- Setting up (setup.c) ---- */
@@ -96,6 +100,16 @@ KIFMM_INTERNAL int kifmm__periodic_check_points(const kifmm_options *o, int64_t 
  * not neutral within KIFMM_NEUTRAL_TOL. */
 KIFMM_INTERNAL int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec,
                                                 const double *charges);
+/* The two halves of that check, so that a distributed plan can add the sums over its ranks:
+ * sums[2 v] = sum q, sums[2 v + 1] = sum |q| of vector v (n charges each, caller's order), and
+ * the verdict on such sums (KIFMM_ERR_NOT_NEUTRAL with the vector in the detail). */
+KIFMM_INTERNAL void kifmm__periodic_charge_sums(int nthreads, int64_t n, int nvec,
+                                               const double *charges, double *sums);
+KIFMM_INTERNAL int kifmm__periodic_neutral_verdict(int nvec, const double *sums);
+/* At the end of the upward pass: plan->periodic_moments from the tree's sources and their
+ * densities in plan->q (nothing in free space). A distributed plan's ghost densities are
+ * still zero then, so these are the rank's own sources' moments. */
+KIFMM_INTERNAL void kifmm__periodic_moments(kifmm_plan *plan);
 /* Splits the plan's far-field operator into its mean, applied to the exact charge sum, and
  * the rest, applied to the root's multipole (see periodic.c). */
 KIFMM_INTERNAL void kifmm__periodic_center(kifmm_plan *plan);

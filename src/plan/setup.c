@@ -137,13 +137,15 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
     return KIFMM_ERR_OUT_OF_MEMORY;
   const int td = p->ops.tdim;
   int64_t nb = p->tree.nbox, ne = p->ops.ne, nt = p->tree.ntrg;
-  double *mult = NULL, *loc = NULL, *q = NULL, *res = NULL;
-  int ok = kifmm__calloc((void **)&mult, (size_t)(nb * ne * nvec), sizeof(double)) == 0 &&
+  double *mult = NULL, *loc = NULL, *q = NULL, *res = NULL, *mom = NULL;
+  int ok = kifmm__calloc((void **)&mom, 5 * (size_t)nvec, sizeof(double)) == 0 &&
+           kifmm__calloc((void **)&mult, (size_t)(nb * ne * nvec), sizeof(double)) == 0 &&
            kifmm__calloc((void **)&loc, (size_t)(nb * ne * nvec), sizeof(double)) == 0 &&
            kifmm__calloc((void **)&q, (size_t)(p->tree.nsrc * p->ops.sdim * nvec),
                          sizeof(double)) == 0 &&
            kifmm__calloc((void **)&res, (size_t)(4 * td * nt * nvec), sizeof(double)) == 0;
   if (!ok) {
+    free(mom);
     free(mult);
     free(loc);
     free(q);
@@ -155,6 +157,8 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
   free(p->local);
   free(p->q);
   free(p->res[0]);
+  free(p->periodic_moments);
+  p->periodic_moments = mom;
   p->multipole = mult;
   p->local = loc;
   p->q = q;
@@ -255,6 +259,7 @@ void kifmm__plan_free(kifmm_plan *p) {
   free(p->local);
   free(p->q);
   free(p->res[0]);
+  free(p->periodic_moments);
   free(p);
 }
 

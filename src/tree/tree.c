@@ -332,11 +332,14 @@ double kifmm__wrap_offset(double x, double origin, double length) {
 
 /* Scaled coordinate in a cell: u = 2 (x - origin) / L - 1, from the wrapped offset along a
  * periodic direction, so that a point and its images get the same u up to rounding. */
-static double cell_scaled(const scaling *sc, double x, int d) {
-  double v = sc->periodic[d] ? kifmm__wrap_offset(x, sc->origin[d], sc->length)
-                             : x - sc->origin[d];
-  double u = 2.0 * (v / sc->length) - 1.0;
+double kifmm__cell_scaled(double x, double origin, double length, int periodic) {
+  double v = periodic ? kifmm__wrap_offset(x, origin, length) : x - origin;
+  double u = 2.0 * (v / length) - 1.0;
   return u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u);
+}
+
+static double cell_scaled(const scaling *sc, double x, int d) {
+  return kifmm__cell_scaled(x, sc->origin[d], sc->length, sc->periodic[d]);
 }
 
 static void scaled_point(const scaling *sc, int64_t i, double u[3]) {

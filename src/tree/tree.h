@@ -97,6 +97,9 @@ KIFMM_INTERNAL int kifmm__tree_build_cell(kifmm_tree *t, int64_t nsrc, const dou
 /* x wrapped into [0, length) as an offset from origin: x - origin less a whole number of
  * periods (fmod is exact), the upper face going to 0. */
 KIFMM_INTERNAL double kifmm__wrap_offset(double x, double origin, double length);
+/* Scaled coordinate of x in a cell along one axis, as kifmm__tree_build_cell() computes it
+ * (wrapped when periodic != 0, clamped to [-1, 1]): the distributed partition scales by it. */
+KIFMM_INTERNAL double kifmm__cell_scaled(double x, double origin, double length, int periodic);
 KIFMM_INTERNAL void kifmm__tree_free(kifmm_tree *t);
 /* From boxes sorted by level, then along the curve (nbox, anchor, level set): depth,
  * level_ptr, parent, first_child and nchild. */

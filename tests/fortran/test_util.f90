@@ -6,7 +6,8 @@ module kifmm_test_util
   use, intrinsic :: iso_fortran_env, only: error_unit
   implicit none
   private
-  public :: check, check_status, failures, random_points, random_charges, rel_l2, report
+  public :: check, check_status, failures, random_points, random_charges, rel_l2, report, &
+            rock_salt
 
   integer, save :: failures = 0
   integer(c_int64_t), save :: lcg_state = 20240611_c_int64_t !< Park-Miller state
@@ -65,6 +66,34 @@ contains
     real(c_double), intent(in) :: a(:), ref(:)
     rel_l2 = sqrt(sum((a - ref)**2) / sum(ref**2))
   end function rel_l2
+
+  ! Rock salt (NaCl) supercell of k^3 conventional cells of side 1, moved by offset along
+  ! every axis: x(3, 8 k^3), charges +1 (Na, the fcc sites) and -1 (Cl, the fcc sites moved
+  ! by half a side). The nearest-neighbour distance is 1/2; the cell is [0, k)^3.
+  subroutine rock_salt(k, offset, x, q)
+    integer, intent(in) :: k
+    real(c_double), intent(in) :: offset
+    real(c_double), intent(out) :: x(:, :), q(:)
+    real(c_double), parameter :: base(3, 8) = reshape([ &
+      0.0_c_double, 0.0_c_double, 0.0_c_double, 0.0_c_double, 0.5_c_double, 0.5_c_double, &
+      0.5_c_double, 0.0_c_double, 0.5_c_double, 0.5_c_double, 0.5_c_double, 0.0_c_double, &
+      0.5_c_double, 0.0_c_double, 0.0_c_double, 0.0_c_double, 0.5_c_double, 0.0_c_double, &
+      0.0_c_double, 0.0_c_double, 0.5_c_double, 0.5_c_double, 0.5_c_double, 0.5_c_double], &
+      [3, 8])
+    integer :: a, b, c, s, n
+    n = 0
+    do a = 0, k - 1
+      do b = 0, k - 1
+        do c = 0, k - 1
+          do s = 1, 8
+            n = n + 1
+            x(:, n) = base(:, s) + real([a, b, c], c_double) + offset
+            q(n) = merge(1.0_c_double, -1.0_c_double, s <= 4)
+          end do
+        end do
+      end do
+    end do
+  end subroutine rock_salt
 
   ! Print a summary and give the exit code for ctest (non-zero on any failure).
   subroutine report(suite)

@@ -226,11 +226,6 @@ static void bad_input(void) {
   EXPECT_STATUS(kifmm_plan_create_mpi(rank_ == last ? NULL : &plan, MPI_COMM_WORLD, N, src, N,
                                       src, &o),
                 KIFMM_ERR_NULL_ARGUMENT);
-  kifmm_options per = o; /* periodic cells: one-process plans only, refused here */
-  per.periodic[2] = 1;
-  EXPECT_STATUS(kifmm_plan_create_mpi(&plan, MPI_COMM_WORLD, N, src, N, src, &per),
-                KIFMM_ERR_UNSUPPORTED);
-  EXPECT(plan == NULL, "no distributed periodic plan");
   EXPECT_STATUS(kifmm_plan_create_mpi(&plan, MPI_COMM_WORLD, N, src, N, src, &o), KIFMM_SUCCESS);
   EXPECT_STATUS(kifmm_evaluate(plan, q, pot, NULL), KIFMM_SUCCESS);
   for (int i = 0; i < N; i++)
