@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* kifmm-bench: N random sources and N separate random targets, one plan and one (or more)
  * evaluations, errors against a direct sum on K sampled targets; prints one JSON line.
+ * --kernel laplace|yukawa|stokes picks the kernel: random charges in [-0.5, 0.5) for Laplace
+ * and Yukawa, random forces (3 components each in [-0.5, 0.5)) for Stokes.
  * Under mpirun -n R each rank generates and evaluates its own block of the same global point
  * set; rank 0 prints the line (times of the slowest rank, memory of the largest). */
 #include <limits.h>
@@ -23,7 +25,10 @@ typedef struct {
   uint64_t seed;
   int nvec;     /* --nvec V: also time kifmm_evaluate_many(V) against V kifmm_evaluate calls */
   int pot_only; /* --pot-only 1: the same comparison without gradient as well */
+  int sdim, vdim; /* densities per source and values per target of the kernel (1 or 3) */
 } bench_args;
+
+static const char *const KERNEL_NAMES[] = {"laplace", "yukawa", "stokes"};
 
 /* Value number c of the splitmix64 stream started at seed. Indexed rather than sequential so
  * that a rank generates its block without the values before it, and the global point set
@@ -73,7 +78,9 @@ static int usage(void) {
             "usage: kifmm-bench [--n N] [--dist cube|sphere|tight] [--order p] [--ncrit c]\n"
             "                   [--threads t] [--check K] [--repeat r] [--tol x] [--eps e]\n"
             "                   [--seed s] [--nvec V [--pot-only 1] [--plan-nvec P]]\n"
+            "                   [--kernel laplace|yukawa|stokes] [--kappa K] [--viscosity MU]\n"
             "  --tol: options.compression_tol; --eps: options.tolerance (the plan picks the order)\n"
+            "  --kappa: Yukawa screening (default 1); --viscosity: Stokes mu (default 1)\n"
             "       under mpirun -n R each rank takes its block of the same points\n");
   return 2;
 }
@@ -87,6 +94,8 @@ static int parse(int argc, char **argv, bench_args *a) {
   a->seed = 42;
   a->nvec = 0;
   a->pot_only = 0;
+  double kappa = 1, viscosity = 1;
+  int has_kappa = 0, has_viscosity = 0;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v)
@@ -117,13 +126,36 @@ static int parse(int argc, char **argv, bench_args *a) {
       a->pot_only = atoi(v);
     else if (!strcmp(k, "--plan-nvec")) /* options.nvec: the plan's tuning hint */
       a->opts.nvec = atoi(v);
+    else if (!strcmp(k, "--kernel")) {
+      int found = -1;
+      for (int j = 0; j < 3; j++)
+        if (!strcmp(v, KERNEL_NAMES[j]))
+          found = j;
+      if (found < 0)
+        return usage();
+      a->opts.kernel = found;
+    } else if (!strcmp(k, "--kappa"))
+      kappa = atof(v), has_kappa = 1;
+    else if (!strcmp(k, "--viscosity"))
+      viscosity = atof(v), has_viscosity = 1;
     else
       return usage();
     i++;
   }
   if (strcmp(a->dist, "cube") && strcmp(a->dist, "sphere") && strcmp(a->dist, "tight"))
     return usage();
-  if (a->check < 0 || a->check > INT_MAX / 7) /* sampled rows travel in one message of 7K doubles */
+  if (a->nvec > 0 && a->opts.kernel != KIFMM_KERNEL_LAPLACE) /* --nvec: charges only */
+    return usage();
+  if ((has_kappa && a->opts.kernel != KIFMM_KERNEL_YUKAWA) ||
+      (has_viscosity && a->opts.kernel != KIFMM_KERNEL_STOKES))
+    return usage();
+  a->opts.kernel_param = a->opts.kernel == KIFMM_KERNEL_YUKAWA   ? kappa
+                         : a->opts.kernel == KIFMM_KERNEL_STOKES ? viscosity
+                                                                 : 0.0;
+  if (kifmm_kernel_dims(a->opts.kernel, &a->sdim, &a->vdim) != KIFMM_SUCCESS)
+    return usage();
+  /* sampled rows travel in one message of (3 + 4 V) K doubles */
+  if (a->check < 0 || a->check > INT_MAX / (3 + 4 * a->vdim))
     return usage();
   return 0;
 }
@@ -155,42 +187,93 @@ static int all_ok(int local_ok) {
   return ok;
 }
 
-/* Relative l2 errors of pot and grad on `check` evenly spaced targets. No rank holds every
- * source: the sampled targets and their results are summed into every rank (zeros where it
- * does not own them), each rank adds its own sources' direct sum, and the sums are added. */
+/* Direct sums of the Yukawa and Stokes kernels (kifmm.h's table) at nt targets y over ns
+ * sources x with densities q (sdim per source): pot[V t + i] and grad[3 V t + 3 i + l] with V
+ * the values per target. Pairs at distance 0 are skipped. Each target's sum runs in long
+ * double, so its rounding stays far below the tolerances checked. kifmm_direct serves
+ * Laplace. */
+static void direct_kernel(int32_t kernel, double param, int64_t ns, const double *x,
+                          const double *q, int64_t nt, const double *y, double *pot,
+                          double *grad, int threads) {
+  const double inv4pi = 0.25 / 3.14159265358979323846;
+  const int stokes = kernel == KIFMM_KERNEL_STOKES, v = stokes ? 3 : 1;
+  const double c = stokes ? inv4pi / (2 * param) : inv4pi;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : 1)
+  for (int64_t t = 0; t < nt; t++) {
+    long double u[3] = {0, 0, 0}, g[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t j = 0; j < ns; j++) {
+      double r[3] = {y[3 * t] - x[3 * j], y[3 * t + 1] - x[3 * j + 1],
+                     y[3 * t + 2] - x[3 * j + 2]};
+      double r2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+      if (r2 == 0)
+        continue;
+      double rn = sqrt(r2), ir = 1 / rn, ir3 = ir * ir * ir;
+      if (!stokes) { /* Yukawa: e^{-k r} / r, gradient -(1 + k r) e^{-k r} r / r^3 */
+        double e = exp(-param * rn), d = -q[j] * e * (1 + param * rn) * ir3;
+        u[0] += q[j] * e * ir;
+        for (int l = 0; l < 3; l++)
+          g[l] += d * r[l];
+      } else { /* Stokes: u_i = f_i / r + r_i (r.f) / r^3 */
+        const double *f = q + 3 * j;
+        double rf = r[0] * f[0] + r[1] * f[1] + r[2] * f[2], ir5 = ir3 * ir * ir;
+        for (int i = 0; i < 3; i++) {
+          u[i] += f[i] * ir + r[i] * rf * ir3;
+          for (int l = 0; l < 3; l++) /* d u_i / d y_l */
+            g[3 * i + l] += (-f[i] * r[l] + (i == l ? rf : 0.0) + r[i] * f[l]) * ir3 -
+                            3 * r[i] * r[l] * rf * ir5;
+        }
+      }
+    }
+    for (int i = 0; i < v; i++)
+      pot[v * t + i] = c * (double)u[i];
+    for (int i = 0; i < 3 * v; i++)
+      grad[3 * v * t + i] = c * (double)g[i];
+  }
+}
+
+/* Relative l2 errors of values and gradients (all components) on `check` evenly spaced
+ * targets. No rank holds every source: the sampled targets and their results are summed into
+ * every rank (zeros where it does not own them), each rank adds its own sources' direct sum,
+ * and the sums are added. */
 static int sampled_errors(const bench_args *a, const share *s, double *err_pot,
                           double *err_grad) {
+  const int64_t v = a->vdim, w = 3 + 4 * v; /* row: x y z, V values, 3 V gradients */
   int64_t m = a->check < a->n ? a->check : a->n, stride = a->n / (m > 0 ? m : 1);
-  double *y = calloc((size_t)(7 * m), sizeof(double)), *t = malloc(sizeof(double) * 3 * m),
-         *d = calloc((size_t)(4 * m), sizeof(double));
+  double *y = calloc((size_t)(w * m), sizeof(double)), *t = malloc(sizeof(double) * 3 * m),
+         *d = calloc((size_t)(4 * v * m), sizeof(double));
   int status = y && t && d ? KIFMM_SUCCESS : KIFMM_ERR_OUT_OF_MEMORY;
   if (!all_ok(status == KIFMM_SUCCESS)) {
     free(y), free(t), free(d);
     return KIFMM_ERR_OUT_OF_MEMORY;
   }
-  for (int64_t i = 0; i < m; i++) { /* row: x y z pot gx gy gz */
+  for (int64_t i = 0; i < m; i++) {
     int64_t j = i * stride - s->off;
     if (j < 0 || j >= s->cnt)
       continue;
-    memcpy(y + 7 * i, s->trg + 3 * j, 3 * sizeof(double));
-    y[7 * i + 3] = s->pot[j];
-    memcpy(y + 7 * i + 4, s->grad + 3 * j, 3 * sizeof(double));
+    memcpy(y + w * i, s->trg + 3 * j, 3 * sizeof(double));
+    memcpy(y + w * i + 3, s->pot + v * j, (size_t)v * sizeof(double));
+    memcpy(y + w * i + 3 + v, s->grad + 3 * v * j, (size_t)(3 * v) * sizeof(double));
   }
-  MPI_Allreduce(MPI_IN_PLACE, y, (int)(7 * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, y, (int)(w * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   for (int64_t i = 0; i < m; i++)
-    memcpy(t + 3 * i, y + 7 * i, 3 * sizeof(double));
-  if (s->cnt > 0)
+    memcpy(t + 3 * i, y + w * i, 3 * sizeof(double));
+  if (s->cnt > 0 && a->opts.kernel == KIFMM_KERNEL_LAPLACE)
     status = kifmm_direct(s->cnt, s->src, s->q, m, t, d, d + m, a->opts.num_threads);
+  else if (s->cnt > 0)
+    direct_kernel(a->opts.kernel, a->opts.kernel_param, s->cnt, s->src, s->q, m, t, d,
+                  d + v * m, a->opts.num_threads);
   MPI_Allreduce(MPI_IN_PLACE, &status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-  double ep = 0, np = 0, eg = 0, ng = 0, *p = d, *g = d + m;
+  MPI_Allreduce(MPI_IN_PLACE, d, (int)(4 * v * m), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  double ep = 0, np = 0, eg = 0, ng = 0, *p = d, *g = d + v * m;
   for (int64_t i = 0; i < m; i++) {
-    const double *r = y + 7 * i;
-    ep += (r[3] - p[i]) * (r[3] - p[i]);
-    np += p[i] * p[i];
-    for (int k = 0; k < 3; k++) {
-      eg += (r[4 + k] - g[3 * i + k]) * (r[4 + k] - g[3 * i + k]);
-      ng += g[3 * i + k] * g[3 * i + k];
+    const double *r = y + w * i;
+    for (int64_t k = 0; k < v; k++) {
+      ep += (r[3 + k] - p[v * i + k]) * (r[3 + k] - p[v * i + k]);
+      np += p[v * i + k] * p[v * i + k];
+    }
+    for (int64_t k = 0; k < 3 * v; k++) {
+      eg += (r[3 + v + k] - g[3 * v * i + k]) * (r[3 + v + k] - g[3 * v * i + k]);
+      ng += g[3 * v * i + k] * g[3 * v * i + k];
     }
   }
   *err_pot = sqrt(ep / np);
@@ -207,16 +290,19 @@ static void share_free(share *s) {
 static int make_share(const bench_args *a, int size, int rank, share *s) {
   block(a->n, size, rank, &s->off, &s->cnt);
   size_t c = (size_t)s->cnt + 1; /* never malloc(0): a rank may own nothing */
+  size_t sd = (size_t)a->sdim, vd = (size_t)a->vdim;
   s->src = malloc(sizeof(double) * 3 * c), s->trg = malloc(sizeof(double) * 3 * c);
-  s->q = malloc(sizeof(double) * c), s->pot = malloc(sizeof(double) * c);
-  s->grad = malloc(sizeof(double) * 3 * c);
+  s->q = malloc(sizeof(double) * sd * c), s->pot = malloc(sizeof(double) * vd * c);
+  s->grad = malloc(sizeof(double) * 3 * vd * c);
   if (!all_ok(s->src && s->trg && s->q && s->pot && s->grad))
     return KIFMM_ERR_OUT_OF_MEMORY;
   uint64_t per_set = per_point(a->dist) * (uint64_t)a->n;
   points(a->dist, a->seed, 0, s->off, s->cnt, s->src);
   points(a->dist, a->seed, per_set, s->off, s->cnt, s->trg);
-  for (int64_t j = 0; j < s->cnt; j++)
-    s->q[j] = uniform(a->seed, 2 * per_set + (uint64_t)(s->off + j)) - 0.5;
+  /* density component k of source i: value 2 * per_set + sdim * i + k (Laplace's charges as
+   * before the kernels came) */
+  for (int64_t j = 0; j < a->sdim * s->cnt; j++)
+    s->q[j] = uniform(a->seed, 2 * per_set + (uint64_t)(a->sdim * s->off + j)) - 0.5;
   return KIFMM_SUCCESS;
 }
 
@@ -273,12 +359,13 @@ static void print_json(const bench_args *a, const kifmm_stats *st, const double 
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
          "\"simd\": \"%s\", \"blas_core\": \"%s\", \"tolerance\": %.3e, "
-         "\"compression_tol\": %.3e%s%s}\n",
+         "\"compression_tol\": %.3e, \"kernel\": \"%s\", \"kernel_param\": %.6g%s%s}\n",
          (long long)a->n, a->dist, st->order, st->ncrit, a->opts.num_threads,
          (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
          v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
          v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
-         st->simd, st->blas_core, st->tolerance, st->compression_tol, ranks, nvec_json);
+         st->simd, st->blas_core, st->tolerance, st->compression_tol,
+         KERNEL_NAMES[a->opts.kernel], a->opts.kernel_param, ranks, nvec_json);
   fflush(stdout);
 }
 
