@@ -11,7 +11,7 @@ BENCH_DEBS = python3-matplotlib
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps configure build test demo bench install check-sanitize check-sanitize-mpi check-tsan \
+.PHONY: all deps configure build test test-slow demo bench install check-sanitize check-sanitize-mpi check-tsan \
         check-valgrind clean
 
 all: build
@@ -32,8 +32,13 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Label "slow": tests whose operators take many minutes to precompute (Stokes at p11, p12);
+# `make test-slow` runs them.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900
+	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900 -LE slow
+
+test-slow: build
+	cd $(BUILD) && ctest --output-on-failure -j 1 -L slow
 
 demo: build
 	$(BUILD)/tools/kifmm generate --dist cube --n 1e6 --seed 42 -o $(BUILD)/demo-particles.h5
