@@ -37,6 +37,12 @@ KIFMM_INTERNAL int kifmm__h5_attr_put_string(hid_t obj, const char *name, const 
 KIFMM_INTERNAL int kifmm__h5_attr_get(hid_t obj, const char *name, hid_t type, void *value);
 KIFMM_INTERNAL int kifmm__h5_attr_get_string(hid_t obj, const char *name, char *buf, size_t len);
 
+/* A new dataset `name` of rank 1 or 2 (dims, file type ftype) written from data (memory type
+ * mtype), in chunks of whole rows up to 1 MB with the Fletcher32 checksum, so that a flipped
+ * byte fails the read. Returns KIFMM_SUCCESS or KIFMM_ERR_HDF5. */
+KIFMM_INTERNAL int kifmm__h5_put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype,
+                                         int rank, const hsize_t *dims, const void *data);
+
 /* Create a new empty file "<final>.tmp.<pid>.<n>.<c>" in the directory of `final` (O_EXCL,
  * so concurrent writers never share one); its name goes to tmp. KIFMM_ERR_IO on failure. */
 KIFMM_INTERNAL int kifmm__tmp_create(const char *final, char *tmp, size_t len);

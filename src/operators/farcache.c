@@ -38,19 +38,12 @@ static far_key make_key(int order, const int32_t periodic[3]) {
   return k;
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 static int far_path(const kifmm_options *opts, const far_key *k, const int32_t periodic[3],
                     char *path, size_t len) {
   char dir[KIFMM_PATH_MAX + 64];
   CHECK(kifmm__opcache_dir(opts, dir, sizeof(dir)));
   int w = snprintf(path, len, "%s/laplace-float64-p%02d-periodic%d%d%d-%016llx.h5", dir, k->order,
-                   periodic[0], periodic[1], periodic[2], (unsigned long long)fnv1a(k->key));
+                   periodic[0], periodic[1], periodic[2], (unsigned long long)kifmm__opcache_hash(k->key));
   return w > 0 && (size_t)w < len ? KIFMM_SUCCESS : KIFMM_ERR_IO;
 }
 
@@ -58,20 +51,7 @@ static int far_path(const kifmm_options *opts, const far_key *k, const int32_t p
  * rows up to 1 MB with the Fletcher32 checksum (a flipped byte fails the read). */
 static int write_dataset(hid_t f, const far_key *k, const double *rowmajor) {
   hsize_t dims[2] = {(hsize_t)k->nc, (hsize_t)k->n};
-  hsize_t rows = ((hsize_t)1 << 17) / dims[1],
-          chunk[2] = {rows < dims[0] ? rows : dims[0], dims[1]};
-  hid_t space = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  int ok =
-      space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 2, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
-  hid_t d = ok ? H5Dcreate2(f, DATASET, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
-  ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowmajor) >= 0;
-  if (d >= 0)
-    H5Dclose(d);
-  if (dcpl >= 0)
-    H5Pclose(dcpl);
-  if (space >= 0)
-    H5Sclose(space);
-  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+  return kifmm__h5_put_dataset(f, DATASET, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, rowmajor);
 }
 
 static int write_file(hid_t f, const far_key *k, const double *rowmajor) {

@@ -64,8 +64,8 @@ static void key_string(const cache_key *k, char *buf, size_t len) {
     snprintf(buf + w, len - (size_t)w, ";param=%.17g;levels=%d-%d", k->param, k->lo, k->hi);
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
+uint64_t kifmm__opcache_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (; *s; s++)
     h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
@@ -101,7 +101,7 @@ int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_options *opts, cha
   cache_key k = make_key(spec);
   key_string(&k, key, sizeof(key));
   int w = snprintf(path, len, "%s/%s-" FLOAT_NAME "-p%02d-tol%.2e-%016llx.h5", dir, k.kernel,
-                   k.order, k.tol, (unsigned long long)fnv1a(key));
+                   k.order, k.tol, (unsigned long long)kifmm__opcache_hash(key));
   return w > 0 && (size_t)w < len ? KIFMM_SUCCESS : KIFMM_ERR_IO;
 }
 
@@ -168,33 +168,6 @@ static void untranspose(int64_t rows, int64_t cols, const double *in, double *ou
           out[i + j * rows] = in[i * cols + j];
 }
 
-/* Chunks of at most 1 MB (whole rows) with the Fletcher32 checksum, so any flipped byte in
- * the data fails the read. Small chunks let HDF5 reuse one buffer for the chunks it checks
- * and copies, where one chunk per dataset made it fault in a fresh one as large as the
- * dataset (up to ~120 MB at p = 16) for every read. */
-static int put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
-                       const hsize_t *dims, const void *data) {
-  const hsize_t chunk_elems = (hsize_t)1 << 17;
-  hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  int ok = space >= 0 && dcpl >= 0;
-  hsize_t total = 1, row = rank > 1 ? dims[1] : 1; /* elements a chunk row holds */
-  for (int i = 0; i < rank; i++)
-    total *= dims[i];
-  hsize_t rows = row >= chunk_elems ? 1 : chunk_elems / row;
-  hsize_t chunk[2] = {rows < dims[0] ? rows : dims[0], row};
-  if (ok && total > 0)
-    ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
-  hid_t d = ok ? H5Dcreate2(f, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
-  ok = d >= 0 && (total == 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
-  if (d >= 0)
-    H5Dclose(d);
-  if (dcpl >= 0)
-    H5Pclose(dcpl);
-  if (space >= 0)
-    H5Sclose(space);
-  return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
-}
-
 static int write_attrs(hid_t f, const cache_key *k, const kifmm_operators *ops) {
   char key[KEY_LEN];
   key_string(k, key, sizeof(key));
@@ -240,17 +213,17 @@ static int write_set(hid_t loc, const kifmm_operators *ops, kifmm_opset *set) {
   for (int i = 0; i < nm && status == KIFMM_SUCCESS; i++) {
     hsize_t dims[2] = {(hsize_t)m[i].rows, (hsize_t)m[i].cols};
     transpose(m[i].rows, m[i].cols, *m[i].data, buf);
-    status = put_dataset(loc, m[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, buf);
+    status = kifmm__h5_put_dataset(loc, m[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, buf);
   }
   free(buf);
   hsize_t ntv = KIFMM_NTV, len = (hsize_t)set->ab_len;
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(loc, "m2l_rank_t", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &ntv, set->r);
+    status = kifmm__h5_put_dataset(loc, "m2l_rank_t", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &ntv, set->r);
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(loc, "m2l_ab_offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &ntv,
+    status = kifmm__h5_put_dataset(loc, "m2l_ab_offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &ntv,
                          set->ab_off);
   if (status == KIFMM_SUCCESS)
-    status = put_dataset(loc, "m2l_ab", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &len, set->ab);
+    status = kifmm__h5_put_dataset(loc, "m2l_ab", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &len, set->ab);
   return status;
 }
 

@@ -38,6 +38,8 @@ KIFMM_INTERNAL int kifmm__opcache_path(const kifmm_opspec *spec, const kifmm_opt
                                        char *path, size_t len);
 
 /* The cache directory for opts (options, then the environment; see kifmm_options). */
+/* The 64-bit FNV-1a hash of a key string, in cache file names. */
+KIFMM_INTERNAL uint64_t kifmm__opcache_hash(const char *s);
 KIFMM_INTERNAL int kifmm__opcache_dir(const kifmm_options *opts, char *dir, size_t len);
 
 /* The periodic far-field operator for opts->order and opts->periodic (farcache.c): loaded
