@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,4 +185,137 @@ int kifmm__h5_put_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, i
   if (space >= 0)
     H5Sclose(space);
   return ok ? KIFMM_SUCCESS : KIFMM_ERR_HDF5;
+}
+
+/* ---- files built in memory, written by us ----
+ * The core driver allocates and grows its buffer through these callbacks; at close it hands
+ * the buffer to image_free, which keeps it instead of freeing it, so the finished image is
+ * taken over without a copy. */
+typedef struct {
+  void *kept;
+} image_owner;
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op, (void)udata;
+  return malloc(size);
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata) {
+  (void)op, (void)udata;
+  return memcpy(dest, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op, (void)udata;
+  return realloc(ptr, size);
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  image_owner *owner = udata;
+  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && !owner->kept)
+    owner->kept = ptr;
+  else
+    free(ptr);
+  return 0;
+}
+
+static void *owner_copy(void *udata) { return udata; }
+static herr_t owner_free(void *udata) {
+  (void)udata;
+  return 0;
+}
+
+/* An in-memory file filled by fill; its image (size bytes) goes to *image (free() it). */
+static int build_image(kifmm__h5_fill_fn fill, const void *ctx, void **image, size_t *size) {
+  enum { GROW = 16 << 20 }; /* the core driver's increment: few reallocs for large files */
+  image_owner owner = {NULL};
+  H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
+                                    owner_copy,   owner_free,   &owner};
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  int ok = fapl >= 0 && H5Pset_fapl_core(fapl, GROW, 0) >= 0 &&
+           H5Pset_file_image_callbacks(fapl, &cb) >= 0;
+  /* the name only identifies the file inside HDF5; nothing is created on disk */
+  hid_t f = ok ? H5Fcreate("kifmm-image.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+  int status = f >= 0 ? fill(f, ctx) : KIFMM_ERR_HDF5;
+  ssize_t len = -1;
+  if (status == KIFMM_SUCCESS && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0)
+    len = H5Fget_file_image(f, NULL, 0); /* the size of the image, copying nothing */
+  if (status == KIFMM_SUCCESS && len <= 0)
+    status = KIFMM_ERR_HDF5;
+  if (f >= 0 && H5Fclose(f) < 0 && status == KIFMM_SUCCESS)
+    status = KIFMM_ERR_HDF5;
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  if (status == KIFMM_SUCCESS && !owner.kept)
+    status = KIFMM_ERR_HDF5;
+  if (status != KIFMM_SUCCESS) {
+    free(owner.kept);
+    return status;
+  }
+  *image = owner.kept;
+  *size = (size_t)len;
+  return KIFMM_SUCCESS;
+}
+
+static int write_all(const char *path, const void *data, size_t size) {
+  int fd = open(path, O_WRONLY | O_TRUNC);
+  if (fd < 0)
+    return KIFMM_ERR_IO;
+  const char *p = data;
+  int ok = 1;
+  while (ok && size > 0) {
+    ssize_t w = write(fd, p, size > ((size_t)1 << 30) ? (size_t)1 << 30 : size);
+    if (w < 0 && errno == EINTR)
+      continue;
+    ok = w > 0;
+    if (ok)
+      p += w, size -= (size_t)w;
+  }
+  return close(fd) == 0 && ok ? KIFMM_SUCCESS : KIFMM_ERR_IO;
+}
+
+int kifmm__h5_store(const char *path, kifmm__h5_fill_fn fill, const void *ctx) {
+  void *image = NULL;
+  size_t size = 0;
+  int status = build_image(fill, ctx, &image, &size);
+  if (status != KIFMM_SUCCESS)
+    return status;
+  char tmp[KIFMM_PATH_MAX + 160];
+  status = kifmm__tmp_create(path, tmp, sizeof(tmp));
+  if (status == KIFMM_SUCCESS) {
+    status = write_all(tmp, image, size);
+    if (status == KIFMM_SUCCESS)
+      status = kifmm__tmp_commit(tmp, path);
+    if (status != KIFMM_SUCCESS)
+      unlink(tmp);
+  }
+  free(image);
+  return status;
+}
+
+int kifmm__disk_room(const char *path, uint64_t bytes, int keep_reserve) {
+  struct rlimit rl; /* a file-size limit (ulimit -f) fails a write just like a full disk */
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && bytes > rl.rlim_cur)
+    return 0;
+  char dir[KIFMM_PATH_MAX + 160];
+  int w = snprintf(dir, sizeof(dir), "%s", path);
+  if (w < 0 || (size_t)w >= sizeof(dir))
+    return 1;
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    snprintf(dir, sizeof(dir), ".");
+  else if (slash == dir)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  struct statvfs sv;
+  if (statvfs(dir, &sv) != 0 || sv.f_frsize == 0)
+    return 1;
+  const uint64_t unit = sv.f_frsize, total = (uint64_t)sv.f_blocks * unit;
+  const uint64_t avail = (uint64_t)sv.f_bavail * unit;
+  uint64_t reserve = keep_reserve ? total / 50 : 0;
+  if (reserve > ((uint64_t)1 << 30))
+    reserve = (uint64_t)1 << 30;
+  return avail >= bytes && avail - bytes >= reserve;
 }

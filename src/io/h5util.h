@@ -50,4 +50,23 @@ KIFMM_INTERNAL int kifmm__tmp_create(const char *final, char *tmp, size_t len);
  * over `final`. KIFMM_ERR_IO on failure (tmp is then left for the caller to unlink). */
 KIFMM_INTERNAL int kifmm__tmp_commit(const char *tmp, const char *final);
 
+/* Fill a new HDF5 file with fill(f, ctx) and write it to `path` atomically, without HDF5 ever
+ * touching the disk: the file is built in memory (HDF5's core driver) and only its finished
+ * image is written, by us, to a temporary file that is renamed into place. The reason is a
+ * bug of HDF5 1.10: when a flush fails (disk full, file-size limit), H5Fclose fails and leaves
+ * the file half-closed in HDF5's tables; any later HDF5 call may then crash, and a new file
+ * that reuses its inode number reads the old file's data. Here a full disk is only a failed
+ * write(2): nothing is left behind and the caller gets KIFMM_ERR_IO. The image needs its size
+ * in memory once more while it is written. Call between kifmm__h5_quiet_begin and _end.
+ * Returns KIFMM_SUCCESS, KIFMM_ERR_IO (disk), KIFMM_ERR_HDF5, KIFMM_ERR_ALLOC or the status
+ * of fill. */
+typedef int (*kifmm__h5_fill_fn)(hid_t f, const void *ctx);
+KIFMM_INTERNAL int kifmm__h5_store(const char *path, kifmm__h5_fill_fn fill, const void *ctx);
+
+/* 1 when the file system holding `path` (a file to be created) has `bytes` free, plus, with
+ * keep_reserve, a reserve of min(1 GiB, 2% of its size): the cache must never fill a disk that
+ * other programs need, while a file the user asks for may use it all. 0 also when `bytes`
+ * exceed the process's file-size limit (RLIMIT_FSIZE); 1 when the room cannot be told. */
+KIFMM_INTERNAL int kifmm__disk_room(const char *path, uint64_t bytes, int keep_reserve);
+
 #endif /* KIFMM_H5UTIL_H */

@@ -460,11 +460,20 @@ static int write_array(hid_t f, const char *name, int64_t rows, int cols, int64_
   return slab_io(f, name, cols, off, cnt, (void *)v, 1);
 }
 
-/* Rank 0 makes the temporary name, everyone writes it, rank 0 renames or removes it. */
-static int write_atomic(MPI_Comm comm, int rank, const char *path, fill_fn fill, const void *ctx) {
+/* Rank 0 makes the temporary name, everyone writes it, rank 0 renames or removes it.
+ * HDF5 1.10 cannot recover from a failed flush (a half-closed file stays in its tables and
+ * may crash a later call, see h5util.h), so rank 0 first checks that the data (`bytes`) and
+ * a margin for HDF5's own records fit on the disk; only a disk that fills up meanwhile,
+ * from another program, gets past that check. */
+static int write_atomic(MPI_Comm comm, int rank, const char *path, uint64_t bytes, fill_fn fill,
+                        const void *ctx) {
   char tmp[KIFMM_PATH_MAX + 160] = {0};
   int status = KIFMM_SUCCESS;
-  if (rank == 0 && kifmm__tmp_create(path, tmp, sizeof(tmp)) != KIFMM_SUCCESS)
+  if (rank == 0 && !kifmm__disk_room(path, bytes + ((uint64_t)1 << 20), 0))
+    status = fail(KIFMM_ERR_IO, "%s: not enough free space on its disk for %llu bytes", path,
+                  (unsigned long long)bytes);
+  if (rank == 0 && status == KIFMM_SUCCESS &&
+      kifmm__tmp_create(path, tmp, sizeof(tmp)) != KIFMM_SUCCESS)
     status = fail(KIFMM_ERR_IO, "%s: cannot create a file in its directory", path);
   CHECK(agree(status, comm));
   if (MPI_Bcast(tmp, (int)sizeof(tmp), MPI_CHAR, 0, comm) != MPI_SUCCESS)
@@ -549,7 +558,9 @@ static int write_particles(MPI_Comm comm, const char *path, const kifmm_particle
   CHECK(check_slabs(comm, path, "target", c.d.ntrg, c.to, c.tn, trg, trg));
   kifmm__h5_quiet q;
   kifmm__h5_quiet_begin(&q);
-  int status = write_atomic(comm, rank, path, fill_particles, &c);
+  const uint64_t values = (uint64_t)d->nsrc * (uint64_t)(3 + d->density_dim) +
+                         (d->has_targets ? (uint64_t)c.d.ntrg * 3 : 0);
+  int status = write_atomic(comm, rank, path, values * sizeof(double), fill_particles, &c);
   kifmm__h5_quiet_end(&q);
   if (status == KIFMM_SUCCESS)
     g_message[0] = '\0';
@@ -757,7 +768,8 @@ static int write_results(MPI_Comm comm, const char *path, int64_t ntrg, int64_t 
                    any_grad ? (grad ? grad : &none) : NULL, meta ? &m : NULL};
   kifmm__h5_quiet q;
   kifmm__h5_quiet_begin(&q);
-  int status = write_atomic(comm, rank, path, fill_results, &c);
+  const uint64_t values = (uint64_t)(ntrg > 0 ? ntrg : 0) * (uint64_t)vdim * (any_grad ? 4 : 1);
+  int status = write_atomic(comm, rank, path, values * sizeof(double), fill_results, &c);
   kifmm__h5_quiet_end(&q);
   if (status == KIFMM_SUCCESS)
     g_message[0] = '\0';

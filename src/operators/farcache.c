@@ -63,30 +63,30 @@ static int write_file(hid_t f, const far_key *k, const double *rowmajor) {
   return write_dataset(f, k, rowmajor);
 }
 
+typedef struct {
+  const far_key *k;
+  const double *rowmajor;
+} store_ctx;
+
+static int fill_file(hid_t f, const void *vctx) {
+  const store_ctx *c = vctx;
+  return write_file(f, c->k, c->rowmajor);
+}
+
 static int store(const far_key *k, const char *path, const double *p) {
+  const size_t count = (size_t)k->nc * k->n;
+  if (!kifmm__disk_room(path, count * sizeof(double) + ((uint64_t)1 << 20), 1))
+    return KIFMM_ERR_IO;
   double *rowmajor;
-  ALLOC(rowmajor, (size_t)k->nc * k->n);
+  ALLOC(rowmajor, count);
   for (int j = 0; j < k->n; j++)
     for (int i = 0; i < k->nc; i++)
       rowmajor[(size_t)i * k->n + j] = p[i + (size_t)j * k->nc];
-  char tmp[KIFMM_PATH_MAX + 256];
-  int status = kifmm__tmp_create(path, tmp, sizeof(tmp));
-  if (status == KIFMM_SUCCESS) {
-    kifmm__h5_quiet quiet;
-    kifmm__h5_quiet_begin(&quiet);
-    hid_t fapl = kifmm__h5_fapl(MPI_COMM_NULL);
-    hid_t f = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
-    status = f >= 0 ? write_file(f, k, rowmajor) : KIFMM_ERR_HDF5;
-    if (f >= 0 && H5Fclose(f) < 0)
-      status = KIFMM_ERR_HDF5;
-    if (fapl >= 0)
-      H5Pclose(fapl);
-    kifmm__h5_quiet_end(&quiet);
-    if (status == KIFMM_SUCCESS)
-      status = kifmm__tmp_commit(tmp, path);
-    if (status != KIFMM_SUCCESS)
-      unlink(tmp);
-  }
+  const store_ctx c = {k, rowmajor};
+  kifmm__h5_quiet quiet;
+  kifmm__h5_quiet_begin(&quiet);
+  int status = kifmm__h5_store(path, fill_file, &c);
+  kifmm__h5_quiet_end(&quiet);
   free(rowmajor);
   return status;
 }

@@ -249,33 +249,27 @@ static int write_file(hid_t f, const cache_key *k, kifmm_operators *ops) {
   return status;
 }
 
-/* Write to a temporary file beside the final one and rename it into place: a crash or a
- * concurrent writer can leave a stray temporary, never a half-written cache file. */
-static int write_tmp(kifmm_operators *ops, const cache_key *k, const char *tmp) {
-  int status = KIFMM_ERR_HDF5;
-  kifmm__h5_quiet quiet;
-  kifmm__h5_quiet_begin(&quiet);
-  hid_t fapl = kifmm__h5_fapl(MPI_COMM_NULL);
-  hid_t f = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
-  if (f >= 0) {
-    status = write_file(f, k, ops);
-    if (H5Fclose(f) < 0 && status == KIFMM_SUCCESS)
-      status = KIFMM_ERR_HDF5;
-  }
-  if (fapl >= 0)
-    H5Pclose(fapl);
-  kifmm__h5_quiet_end(&quiet);
-  return status;
+typedef struct {
+  const cache_key *k;
+  kifmm_operators *ops;
+} store_ctx;
+
+static int fill_file(hid_t f, const void *vctx) {
+  const store_ctx *c = vctx;
+  return write_file(f, c->k, c->ops);
 }
 
+/* Built in memory and renamed into place (kifmm__h5_store): a crash, a concurrent writer or a
+ * full disk leaves at most a stray temporary, never a half-written cache file. A file that
+ * would eat into the disk's reserve is not written at all. */
 static int store(kifmm_operators *ops, const cache_key *k, const char *path) {
-  char tmp[KIFMM_PATH_MAX + 160];
-  CHECK(kifmm__tmp_create(path, tmp, sizeof(tmp)));
-  int status = write_tmp(ops, k, tmp);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__tmp_commit(tmp, path);
-  if (status != KIFMM_SUCCESS)
-    unlink(tmp);
+  if (!kifmm__disk_room(path, (uint64_t)kifmm__operators_bytes(ops) + ((uint64_t)1 << 20), 1))
+    return KIFMM_ERR_IO;
+  const store_ctx c = {k, ops};
+  kifmm__h5_quiet quiet;
+  kifmm__h5_quiet_begin(&quiet);
+  int status = kifmm__h5_store(path, fill_file, &c);
+  kifmm__h5_quiet_end(&quiet);
   return status;
 }
 
