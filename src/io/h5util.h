@@ -58,7 +58,7 @@ KIFMM_INTERNAL int kifmm__tmp_commit(const char *tmp, const char *final);
  * that reuses its inode number reads the old file's data. Here a full disk is only a failed
  * write(2): nothing is left behind and the caller gets KIFMM_ERR_IO. The image needs its size
  * in memory once more while it is written. Call between kifmm__h5_quiet_begin and _end.
- * Returns KIFMM_SUCCESS, KIFMM_ERR_IO (disk), KIFMM_ERR_HDF5, KIFMM_ERR_ALLOC or the status
+ * Returns KIFMM_SUCCESS, KIFMM_ERR_IO (disk), KIFMM_ERR_HDF5, KIFMM_ERR_OUT_OF_MEMORY or the status
  * of fill. */
 typedef int (*kifmm__h5_fill_fn)(hid_t f, const void *ctx);
 KIFMM_INTERNAL int kifmm__h5_store(const char *path, kifmm__h5_fill_fn fill, const void *ctx);

@@ -75,7 +75,8 @@ static int fill_file(hid_t f, const void *vctx) {
 
 static int store(const far_key *k, const char *path, const double *p) {
   const size_t count = (size_t)k->nc * k->n;
-  if (!kifmm__disk_room(path, count * sizeof(double) + ((uint64_t)1 << 20), 1))
+  const uint64_t bytes = count * sizeof(double) + ((uint64_t)1 << 20);
+  if (!kifmm__cache_make_room(path, bytes) || !kifmm__disk_room(path, bytes, 1))
     return KIFMM_ERR_IO;
   double *rowmajor;
   ALLOC(rowmajor, count);
@@ -140,6 +141,8 @@ static int load(const far_key *k, const char *path, double *p) {
     H5Pclose(fapl);
   kifmm__h5_quiet_end(&quiet);
   free(rowmajor);
+  if (ok)
+    kifmm__cache_touch(path);
   return ok;
 }
 

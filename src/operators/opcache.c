@@ -263,7 +263,8 @@ static int fill_file(hid_t f, const void *vctx) {
  * full disk leaves at most a stray temporary, never a half-written cache file. A file that
  * would eat into the disk's reserve is not written at all. */
 static int store(kifmm_operators *ops, const cache_key *k, const char *path) {
-  if (!kifmm__disk_room(path, (uint64_t)kifmm__operators_bytes(ops) + ((uint64_t)1 << 20), 1))
+  const uint64_t bytes = (uint64_t)kifmm__operators_bytes(ops) + ((uint64_t)1 << 20);
+  if (!kifmm__cache_make_room(path, bytes) || !kifmm__disk_room(path, bytes, 1))
     return KIFMM_ERR_IO;
   const store_ctx c = {k, ops};
   kifmm__h5_quiet quiet;
@@ -464,6 +465,8 @@ static int load(kifmm_operators *ops, const kifmm_opspec *spec, const cache_key 
   kifmm__h5_quiet_end(&quiet);
   if (result != LOAD_OK)
     kifmm__operators_free(ops);
+  else
+    kifmm__cache_touch(path);
   return result;
 }
 

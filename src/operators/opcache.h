@@ -48,4 +48,14 @@ KIFMM_INTERNAL int kifmm__opcache_dir(const kifmm_options *opts, char *dir, size
 KIFMM_INTERNAL int kifmm__periodic_far_obtain(const kifmm_options *opts, int nthreads, double **p,
                                              int *cache_result);
 
+/* The cache's size limit (cachesize.c): KIFMM_CACHE_MAX_BYTES, a byte count with an optional
+ * K, M, G or T (powers of 1024) or "unlimited"; unset or not a size: 8 GiB. */
+KIFMM_INTERNAL uint64_t kifmm__cache_max_bytes(void);
+/* Before storing `bytes` at path: remove the least recently used cache files of its
+ * directory until the new file fits under the limit. 1 when it fits (store it), 0 when not
+ * (larger than the limit, or files that could not be removed). */
+KIFMM_INTERNAL int kifmm__cache_make_room(const char *path, uint64_t bytes);
+/* Mark a cache file just used (a hit): its modification time becomes now. */
+KIFMM_INTERNAL void kifmm__cache_touch(const char *path);
+
 #endif /* KIFMM_OPCACHE_H */
