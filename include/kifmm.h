@@ -244,7 +244,8 @@ typedef struct kifmm_stats {
                                     thread or process that was computing it) */
 #define KIFMM_CACHE_STORED 2     /* no file: operators computed and stored */
 #define KIFMM_CACHE_REBUILT 3    /* bad file (truncated, corrupt, mismatched): recomputed and rewritten */
-#define KIFMM_CACHE_NOT_STORED 4 /* computed; the cache directory is not writable, kept in memory */
+#define KIFMM_CACHE_NOT_STORED 4 /* computed, kept in memory: directory not writable, disk full, or
+                                    over KIFMM_CACHE_MAX_BYTES */
 
 /* Thread safety. Any number of plans may be created, evaluated and destroyed from different
  * threads at the same time; one plan is used by one thread at a time. The library serialises
