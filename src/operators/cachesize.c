@@ -115,10 +115,12 @@ int kifmm__cache_make_room(const char *path, uint64_t bytes) {
     free(files);
     return 0;
   }
-  qsort(files, (size_t)n, sizeof(cache_entry), older);
+  if (n > 1) /* qsort wants a real array even for none */
+    qsort(files, (size_t)n, sizeof(cache_entry), older);
   for (int i = 0; i < n && total + bytes > max; i++) {
     char victim[KIFMM_PATH_MAX + 300];
-    snprintf(victim, sizeof(victim), "%s/%s", dir, files[i].name);
+    if (snprintf(victim, sizeof(victim), "%s/%s", dir, files[i].name) >= (int)sizeof(victim))
+      continue; /* cannot happen: list_files made the same path */
     /* gone already (another process evicted it) counts as removed */
     if (!strcmp(files[i].name, self) || unlink(victim) == 0 || errno == ENOENT)
       total -= files[i].bytes;
