@@ -273,16 +273,21 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
  * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
  * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
- * 5.79 s against 6.58-8.31). Cube p8 (and p7, which takes this row) at 1e6: 488 points a
- * leaf beat 61 (M2L 0.7 s, P2P 4.1 s, total 5.8 s against M2L 5.4-5.8 s, total 8.0-8.4 s;
- * p7 5.3-5.5 s against 5.7-5.9 s, loaded machine, interleaved), hence 600 for p8, not 300. */
+ * 5.79 s against 6.58-8.31). Cube p7 and p8 (p7 takes p8's row), 1e6, measured again
+ * 2026-12-07 on an idle machine, 2 runs interleaved, both SIMD paths: since the M2L speed-ups
+ * 61 points a leaf (ncrit 150) beat 488 (ncrit 600) on both: p7 AVX-512 1.50 s against
+ * 2.10, AVX2 2.6-3.9 against 4.7; p8 AVX-512 2.13-2.33 against 2.27-2.73, AVX2 3.72-3.82
+ * against 4.58-4.60 (M2L 1.1-2.0 s, P2P 1.8-4.0 s at 488); p9 (p10's row, 600) the other way
+ * on AVX-512 (2.32-2.38 against 2.86-3.08) and even on AVX2 (4.96-5.16 against 4.87-5.03).
+ * (An earlier, loaded measurement had 488 ahead at p8, with M2L 5.4-5.8 s at 61 a leaf.)
+ * Sphere p7, p8 at 200 and 550: within 10 % either way, so the surface column stays. */
 typedef struct {
   int order;
   double volume, surface;
 } ncrit_row;
 
 static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
-                                       {8, 600, 550},   {10, 600, 700},   {12, 800, 1000},
+                                       {8, 150, 550},   {10, 600, 700},   {12, 800, 1000},
                                        {14, 1000, 1300}, {16, 1200, 1600}, {18, 1200, 1600}};
 
 enum { DIM_SAMPLE = 65536 };
