@@ -5,7 +5,7 @@
  * --reps calls and pairs per second at the minimum. --pairs also measures the largest
  * relative error per pair: one unit charge against targets at distances 2^-150..2^150 in
  * random directions, potential and gradient against long double. --fast 1 takes the 1/r
- * the plans of orders up to 12 use (KIFMM_RSQRT_FAST). --kernel yukawa|stokes times that
+ * the plans of low orders use (KIFMM_RSQRT_FAST: up to p12 on AVX-512, p9 on AVX2). --kernel yukawa|stokes times that
  * entry of the kernel table instead (--param: kappa, default 1; mu for Stokes), one density
  * vector; pairs per second count source-target pairs whatever the kernel's components. */
 #include <math.h>

@@ -5,8 +5,9 @@
  * against kifmm__p2p per vector: vector counts around the group sizes, source counts around
  * the chunk, both charge layouts, strided results that accumulate, and potential only
  * leaving the gradients alone. Single pairs at distances 2^-150..2^150 against long double:
- * each within a few units in the last place, or within KIFMM_RSQRT_FAST_ERROR for the fast
- * 1/r (and not further from the full one than that). ctest runs this once per path. */
+ * each within a few units in the last place, or within the fast 1/r's bound on the path
+ * (kifmm__rsqrt_fast_error: AVX-512 and AVX2 have a fast form; not further from the full one
+ * than that). ctest runs this once per path. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -73,15 +74,16 @@ static void check(kifmm_rsqrt acc, int64_t ns, int64_t nt, double scale, uint64_
     }
   }
   double bp = 1e-12, bg = 1e-12; /* charges of both signs cancel: a few ulps of each term */
-  if (acc == KIFMM_RSQRT_FAST && kifmm__simd() == KIFMM_SIMD_AVX512) {
+  const double fe = kifmm__rsqrt_fast_error(); /* the fast form's bound on this path */
+  if (acc == KIFMM_RSQRT_FAST && fe > 0) {
     /* each term within the fast 1/r's error (3 times for R^3), against the terms' scale */
     ne = ng = 0;
     for (int64_t i = 0; i < nt; i++) {
       ne += scale * mag[2 * i] * scale * mag[2 * i];
       ng += 3 * s2 * mag[2 * i + 1] * s2 * mag[2 * i + 1];
     }
-    bp = KIFMM_RSQRT_FAST_ERROR + 1e-15;
-    bg = 3 * KIFMM_RSQRT_FAST_ERROR + 1e-15;
+    bp = fe + 1e-15;
+    bg = 3 * fe + 1e-15;
   }
   double ep = ne > 0 ? sqrt(e / ne) : sqrt(e), egr = ng > 0 ? sqrt(eg / ng) : sqrt(eg);
   EXPECT(ep < bp && egr < bg, "acc %d ns=%lld nt=%lld scale %g: pot %.2e grad %.2e", acc,
@@ -147,10 +149,10 @@ static void check_pairs(kifmm_rsqrt acc, int64_t n, uint64_t *seed) {
   }
   /* with a double-precision reference, its own rounding (a few ulp) comes on top */
   const double slack = long_double_is_extended() ? 1.0 : 4.0;
-  /* the fast 1/r on the AVX-512 path: the gradient takes R^3, so three times its error */
-  const int fast = acc == KIFMM_RSQRT_FAST && kifmm__simd() == KIFMM_SIMD_AVX512;
-  const double bp = fast ? KIFMM_RSQRT_FAST_ERROR + 5e-16 : 5e-16 * slack;
-  const double bg = fast ? 3 * KIFMM_RSQRT_FAST_ERROR + 1.5e-15 : 1.5e-15 * slack;
+  /* the fast 1/r (AVX-512, AVX2): the gradient takes R^3, so three times its error */
+  const double fe = acc == KIFMM_RSQRT_FAST ? kifmm__rsqrt_fast_error() : 0.0;
+  const double bp = fe > 0 ? fe + 5e-16 : 5e-16 * slack;
+  const double bg = fe > 0 ? 3 * fe + 1.5e-15 : 1.5e-15 * slack;
   EXPECT(ep < bp && eg < bg, "single pairs, acc %d: potential %.2e, gradient %.2e", acc, ep, eg);
   printf("single pairs, acc %d: largest relative error potential %.2e, gradient %.2e\n", acc, ep,
          eg);

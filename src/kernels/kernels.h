@@ -8,12 +8,16 @@
 
 /* ---- Kernel (kernel_laplace.c): 1/r without the 1/(4 pi), applied once at the end ---- */
 /* How closely the direct sums take 1/r: to double precision (each pair within a few ulp), or
- * within 1.5e-13 relative for one multiplier op a pair less, where the expansion order's own
- * error is far above that (kifmm__rsqrt_for_order). Only the AVX-512 path has the fast form;
- * the others always give full precision. */
+ * a little less closely for fewer vector ops a pair, where the expansion order's own error is
+ * far above that (kifmm__rsqrt_for_order): within 1.5e-13 on the AVX-512 path (one multiplier
+ * op less), within 4e-11 on the AVX2 path (one Newton step less, 3 ops). The portable path
+ * always gives full precision. */
 typedef enum { KIFMM_RSQRT_FULL = 0, KIFMM_RSQRT_FAST = 1 } kifmm_rsqrt;
-/* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (kernel_laplace.c). */
+/* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (laplace.c), per path. */
 #define KIFMM_RSQRT_FAST_ERROR 1.5e-13
+#define KIFMM_RSQRT_FAST_ERROR_AVX2 4e-11
+/* That bound on the SIMD path in use (kifmm__simd()); 0 where the path has no fast form. */
+KIFMM_INTERNAL double kifmm__rsqrt_fast_error(void);
 
 /* pot[j] += sum_i q_i / |y_j - x_i|, grad[3j..] += sum_i q_i d/dy (1/|y-x|) (grad may be NULL).
  * Sources in SoA (x,y,z), targets in SoA. Pairs at distance 0 are skipped. */

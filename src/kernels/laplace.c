@@ -167,17 +167,21 @@ static KIFMM_TARGET_AVX512 void p2p_avx512_acc(kifmm_rsqrt acc, int64_t ns, cons
 }
 
 /* ---- AVX2 + FMA ---- */
+#define INLINE256 static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2
+
 /* 1/sqrt(r2) without a hardware estimate for doubles: halving the exponent by integer
  * arithmetic gives 3.4% (the classic magic constant), and four Newton steps take that to
- * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). Lanes with r2 == 0 give 0. The estimate
- * needs a normal r2: points closer than 1.5e-154 (but not equal) get no accurate value. */
-static inline KIFMM_TARGET_AVX2 __m256d rsqrt_avx2(__m256d r2) {
+ * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). KIFMM_RSQRT_FAST stops after three
+ * (within KIFMM_RSQRT_FAST_ERROR_AVX2), 3 of a pair's ~30 vector ops fewer. Lanes with
+ * r2 == 0 give 0. The estimate needs a normal r2: points closer than 1.5e-154 (but not
+ * equal) get no accurate value. */
+INLINE256 __m256d rsqrt_avx2(__m256d r2, const int fast) {
   const __m256d half = _mm256_set1_pd(0.5), three_halves = _mm256_set1_pd(1.5);
   const __m256i magic = _mm256_set1_epi64x(0x5fe6eb50c7b537a9);
   __m256d y = _mm256_castsi256_pd(
       _mm256_sub_epi64(magic, _mm256_srli_epi64(_mm256_castpd_si256(r2), 1)));
   __m256d hr2 = _mm256_mul_pd(half, r2);
-  for (int it = 0; it < 4; it++)
+  for (int it = 0; it < (fast ? 3 : 4); it++)
     y = _mm256_mul_pd(y, _mm256_fnmadd_pd(hr2, _mm256_mul_pd(y, y), three_halves));
   return _mm256_and_pd(y, _mm256_cmp_pd(r2, _mm256_setzero_pd(), _CMP_GT_OQ));
 }
@@ -189,9 +193,8 @@ static inline KIFMM_TARGET_AVX2 void add_masked(double *p, __m256i lanes, __m256
 /* 1/r for 4 targets and a chunk of sources into rr, the first of two passes as on AVX-512,
  * r2 first and then 1/r in place: the chain of four Newton steps made the one-pass loop wait
  * on latency. */
-static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, const double *sy,
-                                               const double *sz, __m256d x, __m256d y,
-                                               __m256d z, double *rr) {
+INLINE256 void chunk_rsqrt_avx2(const int fast, int64_t m, const double *sx, const double *sy,
+                                const double *sz, __m256d x, __m256d y, __m256d z, double *rr) {
   for (int64_t j = 0; j < m; j++) {
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
@@ -200,34 +203,33 @@ static KIFMM_TARGET_AVX2 void chunk_rsqrt_avx2(int64_t m, const double *sx, cons
                     _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx))));
   }
   for (int64_t j = 0; j < m; j++)
-    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(_mm256_load_pd(rr + 4 * j)));
+    _mm256_store_pd(rr + 4 * j, rsqrt_avx2(_mm256_load_pd(rr + 4 * j), fast));
 }
 
 /* The potential alone in one pass: a second pass would be bound by the latency of the sum. */
-static KIFMM_TARGET_AVX2 __m256d pot_block_avx2(int64_t ns, const double *sx, const double *sy,
-                                                const double *sz, const double *q, __m256d x,
-                                                __m256d y, __m256d z) {
+INLINE256 __m256d pot_block_avx2(const int fast, int64_t ns, const double *sx, const double *sy,
+                                 const double *sz, const double *q, __m256d x, __m256d y,
+                                 __m256d z) {
   __m256d p = _mm256_setzero_pd();
   for (int64_t j = 0; j < ns; j++) {
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
     __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
     __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
-    p = _mm256_add_pd(p, _mm256_mul_pd(_mm256_broadcast_sd(q + j), rsqrt_avx2(r2)));
+    p = _mm256_add_pd(p, _mm256_mul_pd(_mm256_broadcast_sd(q + j), rsqrt_avx2(r2, fast)));
   }
   return p;
 }
 
 /* With gradient, two passes per chunk of sources (1.25x on Zen 4). */
-static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const double *sy,
-                                             const double *sz, const double *q, __m256i lanes,
-                                             const double *tx, const double *ty,
-                                             const double *tz, double *pot, double *gx,
-                                             double *gy, double *gz) {
+INLINE256 void p2p_block_avx2(const int fast, int64_t ns, const double *sx, const double *sy,
+                              const double *sz, const double *q, __m256i lanes, const double *tx,
+                              const double *ty, const double *tz, double *pot, double *gx,
+                              double *gy, double *gz) {
   __m256d x = _mm256_maskload_pd(tx, lanes), y = _mm256_maskload_pd(ty, lanes),
           z = _mm256_maskload_pd(tz, lanes);
   if (!gx) {
-    add_masked(pot, lanes, pot_block_avx2(ns, sx, sy, sz, q, x, y, z));
+    add_masked(pot, lanes, pot_block_avx2(fast, ns, sx, sy, sz, q, x, y, z));
     return;
   }
   const __m256d zero = _mm256_setzero_pd();
@@ -235,7 +237,7 @@ static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const
   __m256d p = zero, ax = zero, ay = zero, az = zero;
   for (int64_t j0 = 0; j0 < ns; j0 += P2P_CHUNK) {
     const int64_t m = ns - j0 < P2P_CHUNK ? ns - j0 : P2P_CHUNK;
-    chunk_rsqrt_avx2(m, sx + j0, sy + j0, sz + j0, x, y, z, rr);
+    chunk_rsqrt_avx2(fast, m, sx + j0, sy + j0, sz + j0, x, y, z, rr);
     for (int64_t j = 0; j < m; j++) {
       __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j0 + j));
       __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j0 + j));
@@ -255,16 +257,28 @@ static KIFMM_TARGET_AVX2 void p2p_block_avx2(int64_t ns, const double *sx, const
   add_masked(gz, lanes, az);
 }
 
-static KIFMM_TARGET_AVX2 void p2p_avx2(int64_t ns, const double *sx, const double *sy,
-                                       const double *sz, const double *q, int64_t nt,
-                                       const double *tx, const double *ty, const double *tz,
-                                       double *pot, double *gx, double *gy, double *gz) {
+INLINE256 void p2p_avx2(const int fast, int64_t ns, const double *sx, const double *sy,
+                        const double *sz, const double *q, int64_t nt, const double *tx,
+                        const double *ty, const double *tz, double *pot, double *gx, double *gy,
+                        double *gz) {
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   for (int64_t i = 0; i < nt; i += 4) {
     __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nt - i), lane);
-    p2p_block_avx2(ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i,
+    p2p_block_avx2(fast, ns, sx, sy, sz, q, lanes, tx + i, ty + i, tz + i, pot + i,
                    gx ? gx + i : NULL, gx ? gy + i : NULL, gx ? gz + i : NULL);
   }
+}
+
+/* One copy of the loops per accuracy, the Newton steps a constant in each. */
+static KIFMM_TARGET_AVX2 void p2p_avx2_acc(kifmm_rsqrt acc, int64_t ns, const double *sx,
+                                           const double *sy, const double *sz, const double *q,
+                                           int64_t nt, const double *tx, const double *ty,
+                                           const double *tz, double *pot, double *gx,
+                                           double *gy, double *gz) {
+  if (acc == KIFMM_RSQRT_FAST)
+    p2p_avx2(1, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
+  else
+    p2p_avx2(0, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
 }
 
 /* ---- Portable ---- */
@@ -304,7 +318,7 @@ void kifmm__p2p(kifmm_rsqrt acc, int64_t ns, const double *sx, const double *sy,
     p2p_avx512_acc(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
     break;
   case KIFMM_SIMD_AVX2:
-    p2p_avx2(ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
+    p2p_avx2_acc(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
     break;
   default:
     p2p_portable(ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
@@ -483,15 +497,15 @@ static KIFMM_TARGET_AVX512 void many_avx512_acc(kifmm_rsqrt acc, int64_t ns, con
     many_avx512(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
 }
 
-static KIFMM_TARGET_AVX2 void many_geometry256(int grad, int64_t m, const double *sx,
-                                               const double *sy, const double *sz, __m256d x,
-                                               __m256d y, __m256d z, double *geo) {
+INLINE256 void many_geometry256(const int fast, int grad, int64_t m, const double *sx,
+                                const double *sy, const double *sz, __m256d x, __m256d y,
+                                __m256d z, double *geo) {
   for (int64_t j = 0; j < m; j++) {
     __m256d dx = _mm256_sub_pd(x, _mm256_broadcast_sd(sx + j));
     __m256d dy = _mm256_sub_pd(y, _mm256_broadcast_sd(sy + j));
     __m256d dz = _mm256_sub_pd(z, _mm256_broadcast_sd(sz + j));
     __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
-    __m256d rinv = rsqrt_avx2(r2);
+    __m256d rinv = rsqrt_avx2(r2, fast);
     _mm256_store_pd(geo + 4 * j, rinv);
     if (grad) {
       __m256d r3 = _mm256_mul_pd(rinv, _mm256_mul_pd(rinv, rinv));
@@ -531,9 +545,9 @@ static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2 void many_group25
   }
 }
 
-static KIFMM_TARGET_AVX2 void many_avx2(int64_t ns, const double *sx, const double *sy,
-                                        const double *sz, int64_t nt, const double *tx,
-                                        const double *ty, const double *tz, const many_io *io) {
+INLINE256 void many_avx2(const int fast, int64_t ns, const double *sx, const double *sy,
+                         const double *sz, int64_t nt, const double *tx, const double *ty,
+                         const double *tz, const many_io *io) {
   const int grad = io->gx != NULL, gmax = many_group(grad, KIFMM_SIMD_AVX2);
   const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
   double geo[4 * MANY_CHUNK * 4] __attribute__((aligned(32)));
@@ -543,7 +557,7 @@ static KIFMM_TARGET_AVX2 void many_avx2(int64_t ns, const double *sx, const doub
             z = _mm256_maskload_pd(tz + i, lanes);
     for (int64_t j0 = 0; j0 < ns; j0 += MANY_CHUNK) {
       int64_t m = ns - j0 < MANY_CHUNK ? ns - j0 : MANY_CHUNK;
-      many_geometry256(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
+      many_geometry256(fast, grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
       for (int v0 = 0; v0 < io->nv; v0 += gmax) {
         int g = io->nv - v0 < gmax ? io->nv - v0 : gmax;
         const double *q = io->q + j0 * io->qs + v0 * io->qv;
@@ -555,6 +569,16 @@ static KIFMM_TARGET_AVX2 void many_avx2(int64_t ns, const double *sx, const doub
       }
     }
   }
+}
+
+static KIFMM_TARGET_AVX2 void many_avx2_acc(kifmm_rsqrt acc, int64_t ns, const double *sx,
+                                            const double *sy, const double *sz, int64_t nt,
+                                            const double *tx, const double *ty, const double *tz,
+                                            const many_io *io) {
+  if (acc == KIFMM_RSQRT_FAST)
+    many_avx2(1, ns, sx, sy, sz, nt, tx, ty, tz, io);
+  else
+    many_avx2(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
 }
 
 /* One target at a time: the chunk's geometry, then each vector's sums over it, both loops
@@ -617,10 +641,21 @@ void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const double *sx, cons
     many_avx512_acc(acc, ns, sx, sy, sz, nt, tx, ty, tz, &io);
     break;
   case KIFMM_SIMD_AVX2:
-    many_avx2(ns, sx, sy, sz, nt, tx, ty, tz, &io);
+    many_avx2_acc(acc, ns, sx, sy, sz, nt, tx, ty, tz, &io);
     break;
   default:
     many_portable(ns, sx, sy, sz, nt, tx, ty, tz, &io);
     break;
+  }
+}
+
+double kifmm__rsqrt_fast_error(void) {
+  switch (kifmm__simd()) {
+  case KIFMM_SIMD_AVX512:
+    return KIFMM_RSQRT_FAST_ERROR;
+  case KIFMM_SIMD_AVX2:
+    return KIFMM_RSQRT_FAST_ERROR_AVX2;
+  default:
+    return 0.0;
   }
 }

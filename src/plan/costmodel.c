@@ -206,8 +206,8 @@ double kifmm__tolerance_floor(void) {
 kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
   if (order < KIFMM_MIN_ORDER || order > KIFMM_MAX_ORDER)
     return KIFMM_RSQRT_FULL;
-  return error_by_order[order] >= 30 * KIFMM_RSQRT_FAST_ERROR ? KIFMM_RSQRT_FAST
-                                                               : KIFMM_RSQRT_FULL;
+  const double fast = kifmm__rsqrt_fast_error(); /* 0: the path has no fast form */
+  return fast > 0 && error_by_order[order] >= 30 * fast ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
