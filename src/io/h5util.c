@@ -294,21 +294,21 @@ int kifmm__h5_store(const char *path, kifmm__h5_fill_fn fill, const void *ctx) {
   return status;
 }
 
+int kifmm__path_dir(const char *path, char *dir, size_t len) {
+  const char *slash = strrchr(path, '/');
+  int w = !slash ? snprintf(dir, len, ".")
+          : slash == path ? snprintf(dir, len, "/")
+                          : snprintf(dir, len, "%.*s", (int)(slash - path), path);
+  return w > 0 && (size_t)w < len ? KIFMM_SUCCESS : KIFMM_ERR_IO;
+}
+
 int kifmm__disk_room(const char *path, uint64_t bytes, int keep_reserve) {
   struct rlimit rl; /* a file-size limit (ulimit -f) fails a write just like a full disk */
   if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && bytes > rl.rlim_cur)
     return 0;
   char dir[KIFMM_PATH_MAX + 160];
-  int w = snprintf(dir, sizeof(dir), "%s", path);
-  if (w < 0 || (size_t)w >= sizeof(dir))
+  if (kifmm__path_dir(path, dir, sizeof(dir)) != KIFMM_SUCCESS)
     return 1;
-  char *slash = strrchr(dir, '/');
-  if (!slash)
-    snprintf(dir, sizeof(dir), ".");
-  else if (slash == dir)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
   struct statvfs sv;
   if (statvfs(dir, &sv) != 0 || sv.f_frsize == 0)
     return 1;

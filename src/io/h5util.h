@@ -63,6 +63,10 @@ KIFMM_INTERNAL int kifmm__tmp_commit(const char *tmp, const char *final);
 typedef int (*kifmm__h5_fill_fn)(hid_t f, const void *ctx);
 KIFMM_INTERNAL int kifmm__h5_store(const char *path, kifmm__h5_fill_fn fill, const void *ctx);
 
+/* The directory part of path into dir: "." for a bare name, "/" for a file in the root.
+ * KIFMM_ERR_IO when dir is too short. */
+KIFMM_INTERNAL int kifmm__path_dir(const char *path, char *dir, size_t len);
+
 /* 1 when the file system holding `path` (a file to be created) has `bytes` free, plus, with
  * keep_reserve, a reserve of min(1 GiB, 2% of its size): the cache must never fill a disk that
  * other programs need, while a file the user asks for may use it all. 0 also when `bytes`

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The operator cache's size limit: before a file is stored, the least recently used cache
+/* Storing a cache file (operators or the periodic far operator), and the cache's size limit:
+ * before a file is stored, the least recently used cache
  * files of its directory are removed until the new one fits under KIFMM_CACHE_MAX_BYTES
  * (default 8 GiB). A hit refreshes its file's modification time, so "least recently used"
  * is the oldest mtime. Files of other programs are never touched: only names of the form
@@ -101,13 +102,9 @@ int kifmm__cache_make_room(const char *path, uint64_t bytes) {
   if (max == UINT64_MAX)
     return 1;
   char dir[KIFMM_PATH_MAX + 160];
-  if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+  if (kifmm__path_dir(path, dir, sizeof(dir)) != KIFMM_SUCCESS)
     return 0;
-  char *slash = strrchr(dir, '/');
-  if (!slash)
-    return 0;
-  *slash = '\0';
-  const char *self = path + (slash - dir) + 1; /* the new file's own name */
+  const char *slash = strrchr(path, '/'), *self = slash ? slash + 1 : path; /* its own name */
   cache_entry *files;
   int n;
   uint64_t total;
@@ -132,4 +129,16 @@ int kifmm__cache_make_room(const char *path, uint64_t bytes) {
 void kifmm__cache_touch(const char *path) {
   /* best effort: a read-only cache directory simply keeps its old times */
   (void)utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+int kifmm__cache_store(const char *path, uint64_t data_bytes, kifmm__h5_fill_fn fill,
+                       const void *ctx) {
+  const uint64_t bytes = data_bytes + ((uint64_t)1 << 20); /* and HDF5's own records */
+  if (!kifmm__cache_make_room(path, bytes) || !kifmm__disk_room(path, bytes, 1))
+    return KIFMM_ERR_IO;
+  kifmm__h5_quiet quiet;
+  kifmm__h5_quiet_begin(&quiet);
+  int status = kifmm__h5_store(path, fill, ctx);
+  kifmm__h5_quiet_end(&quiet);
+  return status;
 }

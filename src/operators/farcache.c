@@ -75,19 +75,13 @@ static int fill_file(hid_t f, const void *vctx) {
 
 static int store(const far_key *k, const char *path, const double *p) {
   const size_t count = (size_t)k->nc * k->n;
-  const uint64_t bytes = count * sizeof(double) + ((uint64_t)1 << 20);
-  if (!kifmm__cache_make_room(path, bytes) || !kifmm__disk_room(path, bytes, 1))
-    return KIFMM_ERR_IO;
   double *rowmajor;
   ALLOC(rowmajor, count);
   for (int j = 0; j < k->n; j++)
     for (int i = 0; i < k->nc; i++)
       rowmajor[(size_t)i * k->n + j] = p[i + (size_t)j * k->nc];
   const store_ctx c = {k, rowmajor};
-  kifmm__h5_quiet quiet;
-  kifmm__h5_quiet_begin(&quiet);
-  int status = kifmm__h5_store(path, fill_file, &c);
-  kifmm__h5_quiet_end(&quiet);
+  int status = kifmm__cache_store(path, count * sizeof(double), fill_file, &c);
   free(rowmajor);
   return status;
 }

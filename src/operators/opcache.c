@@ -259,29 +259,15 @@ static int fill_file(hid_t f, const void *vctx) {
   return write_file(f, c->k, c->ops);
 }
 
-/* Built in memory and renamed into place (kifmm__h5_store): a crash, a concurrent writer or a
- * full disk leaves at most a stray temporary, never a half-written cache file. A file that
- * would eat into the disk's reserve is not written at all. */
 static int store(kifmm_operators *ops, const cache_key *k, const char *path) {
-  const uint64_t bytes = (uint64_t)kifmm__operators_bytes(ops) + ((uint64_t)1 << 20);
-  if (!kifmm__cache_make_room(path, bytes) || !kifmm__disk_room(path, bytes, 1))
-    return KIFMM_ERR_IO;
   const store_ctx c = {k, ops};
-  kifmm__h5_quiet quiet;
-  kifmm__h5_quiet_begin(&quiet);
-  int status = kifmm__h5_store(path, fill_file, &c);
-  kifmm__h5_quiet_end(&quiet);
-  return status;
+  return kifmm__cache_store(path, (uint64_t)kifmm__operators_bytes(ops), fill_file, &c);
 }
 
 /* The directory of a cache file path, created when missing. */
 static int make_parent(const char *path) {
   char dir[KIFMM_PATH_MAX + 128];
-  CHECK(copy_path(dir, sizeof(dir), path, ""));
-  char *slash = strrchr(dir, '/');
-  if (!slash || slash == dir)
-    return KIFMM_SUCCESS;
-  *slash = '\0';
+  CHECK(kifmm__path_dir(path, dir, sizeof(dir)));
   return make_dirs(dir);
 }
 

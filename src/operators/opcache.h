@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 
+#include "io/h5util.h"
 #include "operators/operators.h"
 
 /* Bump KIFMM_OPCACHE_FORMAT when the file layout changes (4: the kernel in the key and its
@@ -55,6 +56,13 @@ KIFMM_INTERNAL uint64_t kifmm__cache_max_bytes(void);
  * directory until the new file fits under the limit. 1 when it fits (store it), 0 when not
  * (larger than the limit, or files that could not be removed). */
 KIFMM_INTERNAL int kifmm__cache_make_room(const char *path, uint64_t bytes);
+/* Store one cache file at path, about data_bytes of data written by fill: room is made under
+ * the limit first, a file that would eat into the disk's reserve (kifmm__disk_room) is not
+ * written, and the file is built in memory and renamed into place (kifmm__h5_store), so a
+ * crash, a concurrent writer or a full disk leaves at most a stray temporary. Takes the HDF5
+ * lock itself. KIFMM_ERR_IO when the file does not fit or cannot be written. */
+KIFMM_INTERNAL int kifmm__cache_store(const char *path, uint64_t data_bytes,
+                                      kifmm__h5_fill_fn fill, const void *ctx);
 /* Mark a cache file just used (a hit): its modification time becomes now. */
 KIFMM_INTERNAL void kifmm__cache_touch(const char *path);
 
