@@ -148,4 +148,29 @@ static inline void tu_errors(int64_t nsrc, const double *src, const double *q, i
   free(g);
 }
 
+/* The tolerance contract at every target: a plan with options.tolerance = tol alone, its
+ * potential within tol and gradient within 10 tol of kifmm_direct's (every target, as a few
+ * can dominate). Prints a line with the order, leaf size and compression chosen. */
+static inline void tu_check_tolerance(const char *label, int64_t ns, const double *src,
+                                      const double *q, int64_t nt, const double *trg,
+                                      double tol) {
+  double *pot = tu_alloc(nt), *grad = tu_alloc(3 * nt);
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = tol;
+  kifmm_plan *plan = NULL;
+  EXPECT_STATUS(kifmm_plan_create(&plan, ns, src, nt, trg, &o), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate(plan, q, pot, grad), KIFMM_SUCCESS);
+  kifmm_stats st;
+  kifmm_plan_stats(plan, &st);
+  double ep, eg;
+  tu_errors(ns, src, q, nt, trg, pot, grad, nt, &ep, &eg);
+  printf("  tolerance %.0e %s: order %d ncrit %d compression %.0e, pot %.2e grad %.2e\n", tol,
+         label, st.order, st.ncrit, st.compression_tol, ep, eg);
+  EXPECT(ep <= tol, "%s: potential error %.2e above the tolerance %.0e", label, ep, tol);
+  EXPECT(eg <= 10 * tol, "%s: gradient error %.2e above 10x the tolerance %.0e", label, eg, tol);
+  kifmm_plan_destroy(&plan);
+  free(pot);
+  free(grad);
+}
+
 #endif
