@@ -280,15 +280,21 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * against 4.58-4.60 (M2L 1.1-2.0 s, P2P 1.8-4.0 s at 488); p9 (p10's row, 600) the other way
  * on AVX-512 (2.32-2.38 against 2.86-3.08) and even on AVX2 (4.96-5.16 against 4.87-5.03).
  * (An earlier, loaded measurement had 488 ahead at p8, with M2L 5.4-5.8 s at 61 a leaf.)
- * Sphere p7, p8 at 200 and 550: within 10 % either way, so the surface column stays. */
+ * Sphere p7, p8 at 200 and 550: within 10 % either way, so the surface column stays.
+ * That holds for Laplace only (column laplace): the other kernels' factors (kernel_factor
+ * below) were fitted against 600, and from 150 they build trees measured slower, cube 1e6
+ * at tolerance 1e-6: Stokes p8 16.9 s at ncrit 221 against 9.1 s at 885 (its M2L is 5x
+ * Laplace's), Yukawa p7 4.38 s at 90 against 3.74 at 359; so they keep the volume column. */
 typedef struct {
   int order;
   double volume, surface;
+  double laplace; /* Laplace's volume value where it differs (0: the same) */
 } ncrit_row;
 
-static const ncrit_row best_ncrit[] = {{2, 48, 128},    {4, 96, 256},     {6, 150, 400},
-                                       {8, 150, 550},   {10, 600, 700},   {12, 800, 1000},
-                                       {14, 1000, 1300}, {16, 1200, 1600}, {18, 1200, 1600}};
+static const ncrit_row best_ncrit[] = {
+    {2, 48, 128, 0},     {4, 96, 256, 0},     {6, 150, 400, 0},    {8, 600, 550, 150},
+    {10, 600, 700, 0},   {12, 800, 1000, 0},  {14, 1000, 1300, 0}, {16, 1200, 1600, 0},
+    {18, 1200, 1600, 0}};
 
 enum { DIM_SAMPLE = 65536 };
 
@@ -416,6 +422,8 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
       break;
     }
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
+  if (o->kernel == KIFMM_KERNEL_LAPLACE && r.laplace > 0)
+    r.volume = r.laplace;
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
    * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
    * but a uniform tree's levels are discrete (1e6 cube: 61 or 488 points a leaf) and M2L
