@@ -66,6 +66,71 @@ static int lists_well_formed(const kifmm_tree *t, const kifmm_lists *L) {
   return ok;
 }
 
+/* The near field's schedule (tree/near.c): each pair of distinct leaves whose targets are
+ * their sources (not a periodic image) is taken both ways by exactly one of them, the other's
+ * entry skips it; every leaf with targets runs once; the leaves of one colour write disjoint
+ * leaves (their own and their owned partners'). Where targets are not the sources: no
+ * schedule. Returns the pairs taken both ways. */
+static int64_t check_near(const kifmm_tree *t, const kifmm_lists *L, const char *label) {
+  kifmm_near nr;
+  EXPECT_STATUS(kifmm__near_build(&nr, t, L), KIFMM_SUCCESS);
+  int64_t both = 0, bad_roles = 0, bad_runs = 0, conflicts = 0;
+  if (nr.ncolour == 0) {
+    kifmm__near_free(&nr);
+    return 0;
+  }
+  for (int64_t b = 0; b < t->nbox; b++)
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
+      int64_t a = L->u_idx[e];
+      int8_t mirror = -1; /* the role of a's entry for b with the opposite shift */
+      for (int64_t f = L->u_ptr[a]; f < L->u_ptr[a + 1]; f++)
+        if (L->u_idx[f] == b && (!L->u_sh || L->u_sh[f] == 26 - L->u_sh[e]))
+          mirror = nr.u_role[f];
+      both += nr.u_role[e] == KIFMM_NEAR_BOTH;
+      if (nr.u_role[e] == KIFMM_NEAR_BOTH)
+        bad_roles += !(a > b && mirror == KIFMM_NEAR_PARTNER);
+      else if (nr.u_role[e] == KIFMM_NEAR_PARTNER)
+        bad_roles += !(a < b && mirror == KIFMM_NEAR_BOTH);
+      else
+        bad_roles += mirror != KIFMM_NEAR_ONE_WAY && !(a == b && mirror < 0);
+    }
+  const size_t nb = (size_t)(t->nbox > 0 ? t->nbox : 1);
+  int64_t *runs = calloc(nb, sizeof(int64_t)), *stamp = calloc(nb, sizeof(int64_t));
+  if (!runs || !stamp) {
+    fprintf(stderr, "test: out of memory\n");
+    exit(2);
+  }
+  for (int64_t b = 0; b < t->nbox; b++)
+    stamp[b] = -1;
+  for (int32_t c = 0; c < nr.ncolour; c++)
+    for (int64_t k = nr.colour_ptr[c]; k < nr.colour_ptr[c + 1]; k++) {
+      int64_t b = nr.colour_box[k];
+      runs[b]++;
+      conflicts += stamp[b] == c;
+      stamp[b] = c;
+      for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+        if (nr.u_role[e] == KIFMM_NEAR_BOTH) {
+          conflicts += stamp[L->u_idx[e]] == c;
+          stamp[L->u_idx[e]] = c;
+        }
+    }
+  for (int64_t j = 0; j < t->nleaf; j++) {
+    int64_t b = t->leaf_box[j];
+    bad_runs += runs[b] != (t->trg_end[b] > t->trg_begin[b]);
+  }
+  EXPECT(bad_roles == 0, "%s: %lld U entries with roles that do not pair up", label,
+         (long long)bad_roles);
+  EXPECT(bad_runs == 0, "%s: %lld leaves not run exactly once", label, (long long)bad_runs);
+  EXPECT(conflicts == 0, "%s: %lld leaves written twice within a colour", label,
+         (long long)conflicts);
+  printf("  %s: near field %lld pairs both ways, %d colours\n", label, (long long)both,
+         nr.ncolour);
+  free(runs);
+  free(stamp);
+  kifmm__near_free(&nr);
+  return both;
+}
+
 static void run_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit, int max_level,
                      int same_points) {
   uint64_t seed = 21 + (uint64_t)dist;
@@ -88,6 +153,9 @@ static void run_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit, int max_le
          (long long)nw, (long long)nx);
   if (dist == TU_CLUSTER)
     EXPECT(nw > 0 && nx > 0, "adaptive tree exercises W and X lists");
+  int64_t both = check_near(&t, &L, tu_dist_name[dist]);
+  EXPECT((both > 0) == (same_points && ns > 2 * ncrit), "%s: %lld pairs both ways, points %s",
+         tu_dist_name[dist], (long long)both, same_points ? "the same" : "separate");
   kifmm__lists_free(&L);
   kifmm__tree_free(&t);
   free(src);
@@ -219,6 +287,18 @@ static void run_periodic_case(tu_dist dist, int64_t ns, int64_t nt, int ncrit,
                                        2.0, periodic),
                 KIFMM_SUCCESS);
   EXPECT_STATUS(kifmm__lists_build(&L, &t, 2), KIFMM_SUCCESS);
+  if (ns > 2 * ncrit) { /* the same points for both: the schedule with periodic images */
+    kifmm_tree ts;
+    kifmm_lists Ls;
+    EXPECT_STATUS(kifmm__tree_build_cell(&ts, ns, src, ns, src, ncrit, KIFMM_MAX_LEVEL, 2,
+                                         origin, 2.0, periodic),
+                  KIFMM_SUCCESS);
+    EXPECT_STATUS(kifmm__lists_build(&Ls, &ts, 2), KIFMM_SUCCESS);
+    EXPECT(check_near(&ts, &Ls, "periodic, targets = sources") > 0,
+           "periodic: pairs taken both ways");
+    kifmm__lists_free(&Ls);
+    kifmm__tree_free(&ts);
+  }
   int64_t errors = count_periodic_errors(&t, &L);
   EXPECT(errors == 0, "%s periodic %d%d%d: %lld (leaf pair, image) not covered exactly once",
          tu_dist_name[dist], periodic[0], periodic[1], periodic[2], (long long)errors);
@@ -248,6 +328,8 @@ int main(void) {
   run_case(TU_SPHERE, 4000, 4000, 30, KIFMM_MAX_LEVEL, 0);
   run_case(TU_CLUSTER, 4000, 3000, 12, KIFMM_MAX_LEVEL, 0);
   run_case(TU_CLUSTER, 3000, 0, 10, 8, 1);
+  run_case(TU_CUBE, 3000, 3000, 20, KIFMM_MAX_LEVEL, 1);
+  run_case(TU_CLUSTER, 4000, 4000, 12, KIFMM_MAX_LEVEL, 1);
   run_case(TU_CLUSTER, 2000, 500, 3, 10, 0);
   check_thread_invariance();
   return tu_finish("test_lists");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Tolerance-driven plans: the measured error of the potential is at or below the tolerance
  * asked on uniform, sphere and clustered inputs (the gradient's within 10x), the stats say
- * which order and leaf size were chosen, and tolerances out of range are refused. Below
+ * which order and leaf size were chosen (never one that splits only part of a volume's
+ * level), and tolerances out of range are refused. Below
  * 1.2e-13 only points that fill a volume are served (orders 17, 18); a sphere is refused. */
 #include "testutil.h"
 
@@ -82,7 +83,37 @@ static void test_refused(void) {
   }
 }
 
+/* The automatic leaf size never splits only part of a uniform volume's level: with p6's
+ * size (150) placed at 0.8, 1 and 1.2 times the points of a depth-3 box, every leaf is a
+ * depth-3 box (none split: 512 leaves), as with sizes clear of the band (a depth-3 box of
+ * half of it; twice it splits every one, 4096 leaves at depth 4). Targets = sources: a box
+ * counts each point twice. */
+static void test_leaf_size_clear_of_levels(void) {
+  const double per_box[] = {0.5 * 150, 0.8 * 150, 150, 1.2 * 150, 2 * 150};
+  const int64_t want_leaves[] = {512, 512, 512, 512, 4096};
+  for (int i = 0; i < 5; i++) {
+    const int64_t n = (int64_t)(per_box[i] * 512 / 2);
+    uint64_t seed = 11 + (uint64_t)i;
+    double *x = tu_alloc(3 * n);
+    tu_points(TU_CUBE, n, &seed, x);
+    kifmm_options o = kifmm_default_options();
+    o.order = 6;
+    kifmm_plan *plan = NULL;
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, x, &o), KIFMM_SUCCESS);
+    kifmm_stats st;
+    kifmm_plan_stats(plan, &st);
+    printf("  %lld points a depth-3 box: ncrit %d, %lld leaves, depth %d\n",
+           (long long)(2 * n / 512), st.ncrit, (long long)st.nleaves, st.depth);
+    EXPECT(st.nleaves == want_leaves[i] && st.nleaves == (int64_t)1 << (3 * st.depth),
+           "%lld points a depth-3 box: %lld leaves at depth %d, not a uniform %lld",
+           (long long)(2 * n / 512), (long long)st.nleaves, st.depth, (long long)want_leaves[i]);
+    kifmm_plan_destroy(&plan);
+    free(x);
+  }
+}
+
 int main(void) {
+  test_leaf_size_clear_of_levels();
   /* orders 4, 6, 8, 10 and 12 are chosen here, the ones the accuracy tests cache as well */
   const double tols[] = {1e-3, 1e-5, 2e-7, 5e-9, 1e-10};
   for (int i = 0; i < 5; i++)

@@ -83,6 +83,23 @@ KIFMM_INTERNAL void kifmm__stokes_p2p(double mu, kifmm_rsqrt acc, int nv, int64_
                                       const double *tx, const double *ty, const double *tz,
                                       double *const *out, int64_t ldo);
 
+/* The near field between two point sets that are each other's sources and targets, each
+ * pair's geometry once for both ends (Newton's third law), one density vector, to full double
+ * precision (Laplace: as its one-way sums for acc): outa[0][i] += sum_j qb_j K(a_i - b_j) and outb[0][j] += sum_i qa_i K(b_j - a_i);
+ * gradients d/dy at out[1..3] when outa[1] != NULL (then outb[1..3] are set too). Pairs at
+ * distance 0 contribute nothing. A kernel's entry has one where its value is even in the
+ * difference and its gradient odd, of one density component. */
+typedef void (*kifmm_p2p_both_fn)(double param, kifmm_rsqrt acc, int64_t na, const double *ax, const double *ay,
+                                  const double *az, const double *qa, double *const *outa,
+                                  int64_t nb, const double *bx, const double *by,
+                                  const double *bz, const double *qb, double *const *outb);
+/* That for the scalar kernels Laplace (kappa == 0) and Yukawa exp(-kappa r)/r (symmetric.c). */
+KIFMM_INTERNAL void kifmm__p2p_symmetric(double kappa, kifmm_rsqrt acc, int64_t na, const double *ax,
+                                         const double *ay, const double *az, const double *qa,
+                                         double *const *outa, int64_t nb, const double *bx,
+                                         const double *by, const double *bz, const double *qb,
+                                         double *const *outb);
+
 typedef struct kifmm_kernel {
   int32_t id;          /* KIFMM_KERNEL_* */
   const char *name;    /* in the operator cache key */
@@ -93,6 +110,7 @@ typedef struct kifmm_kernel {
   double (*factor)(double param);
   kifmm_matrix_fn matrix; /* NULL: not implemented yet (plans refuse the kernel) */
   kifmm_p2p_fn p2p;
+  kifmm_p2p_both_fn p2p_both; /* NULL: the near field is taken one way only */
 } kifmm_kernel;
 
 /* The entry of kernel id, NULL for an unknown id. */

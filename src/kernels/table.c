@@ -28,12 +28,31 @@ static void laplace_p2p(double param, kifmm_rsqrt acc, int nv, int64_t ns, const
                   out[1] ? out[2] : NULL, out[1] ? out[3] : NULL, ldo);
 }
 
+static void laplace_both(double param, kifmm_rsqrt acc, int64_t na, const double *ax, const double *ay,
+                         const double *az, const double *qa, double *const *outa, int64_t nb,
+                         const double *bx, const double *by, const double *bz, const double *qb,
+                         double *const *outb) {
+  (void)param;
+  kifmm__p2p_symmetric(0.0, acc, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);
+}
+
+/* Yukawa's sums are full precision whatever acc (as its one-way sums, yukawa.c); kappa == 0
+ * is Laplace's, with acc. */
+static void yukawa_both(double kappa, kifmm_rsqrt acc, int64_t na, const double *ax,
+                        const double *ay, const double *az, const double *qa,
+                        double *const *outa, int64_t nb, const double *bx, const double *by,
+                        const double *bz, const double *qb, double *const *outb) {
+  kifmm__p2p_symmetric(kappa, kappa == 0.0 ? acc : KIFMM_RSQRT_FULL, na, ax, ay, az, qa, outa,
+                       nb, bx, by, bz, qb, outb);
+}
+
 static const kifmm_kernel table[] = {
-    {KIFMM_KERNEL_LAPLACE, "laplace", 1, 1, 1, laplace_factor, laplace_matrix, laplace_p2p},
+    {KIFMM_KERNEL_LAPLACE, "laplace", 1, 1, 1, laplace_factor, laplace_matrix, laplace_p2p,
+     laplace_both},
     {KIFMM_KERNEL_YUKAWA, "yukawa", 1, 1, 0, laplace_factor, kifmm__yukawa_matrix,
-     kifmm__yukawa_p2p},
+     kifmm__yukawa_p2p, yukawa_both},
     {KIFMM_KERNEL_STOKES, "stokes", 3, 3, 1, stokes_factor, kifmm__stokes_matrix,
-     kifmm__stokes_p2p},
+     kifmm__stokes_p2p, NULL},
 };
 
 const kifmm_kernel *kifmm__kernel(int32_t id) {

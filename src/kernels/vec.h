@@ -116,6 +116,12 @@ KIFMM_VEC_INLINE512 void kifmm__vec_acc512(double *p, __mmask8 lanes, __m512d v)
 KIFMM_VEC_INLINE256 void kifmm__vec_acc256(double *p, __m256i lanes, __m256d v) {
   _mm256_maskstore_pd(p, lanes, _mm256_add_pd(_mm256_maskload_pd(p, lanes), v));
 }
+/* The sum of the lanes, in one fixed order. */
+KIFMM_VEC_INLINE512 double kifmm__vec_hsum512(__m512d v) { return _mm512_reduce_add_pd(v); }
+KIFMM_VEC_INLINE256 double kifmm__vec_hsum256(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
 KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_set_epi64x(3, 2, 1, 0));
 }
@@ -144,6 +150,7 @@ KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
 #undef vlanes
 #undef vload_lanes
 #undef vacc_lanes
+#undef vhsum
 
 #if KIFMM_VEC == 512
 #define VW 8 /* lanes */
@@ -167,6 +174,7 @@ KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
 #define vlanes(n) ((__mmask8)((1u << (n)) - 1))
 #define vload_lanes(p, m) _mm512_maskz_loadu_pd(m, p)
 #define vacc_lanes kifmm__vec_acc512
+#define vhsum kifmm__vec_hsum512
 #elif KIFMM_VEC == 256
 #define VW 4
 #define VD __m256d
@@ -189,4 +197,5 @@ KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
 #define vlanes(n) kifmm__vec_lanes256(n)
 #define vload_lanes(p, m) _mm256_maskload_pd(p, m)
 #define vacc_lanes kifmm__vec_acc256
+#define vhsum kifmm__vec_hsum256
 #endif

@@ -304,14 +304,20 @@ static int compare_keys(const void *a, const void *b) {
 }
 
 /* Growth of the number of occupied boxes per level, log2, where boxes still hold many
- * points of a subsample: 3 for a volume, 2 for a surface, 1 for a curve. */
-int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
-                                  const double *trg, double *dim) {
-  if (nsrc + ntrg == 0) {
-    *dim = 3.0;
+ * points of a subsample: 3 for a volume, 2 for a surface, 1 for a curve. The mean number of
+ * points (sources and targets, as the tree counts them) in an occupied box of each level goes
+ * to d->occupancy: measured where the sample resolves the level, then extrapolated with that
+ * growth. */
+int kifmm__distribution(int64_t nsrc, const double *src, int64_t ntrg, const double *trg,
+                        kifmm_distribution *d) {
+  const int nlev = KIFMM_OCCUPANCY_LEVELS;
+  int64_t total = nsrc + ntrg;
+  d->dim = 3.0;
+  for (int l = 0; l < nlev; l++) /* a volume's, until measured */
+    d->occupancy[l] = (double)total / exp2(3.0 * l);
+  if (total == 0)
     return KIFMM_SUCCESS;
-  }
-  int64_t total = nsrc + ntrg, stride = (total + DIM_SAMPLE - 1) / DIM_SAMPLE;
+  int64_t stride = (total + DIM_SAMPLE - 1) / DIM_SAMPLE;
   int64_t m = (total + stride - 1) / stride;
   kifmm_key *key;
   ALLOC(key, m);
@@ -320,13 +326,14 @@ int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
   for (int64_t i = 0, j = 0; i < total && j < m; i += stride, j++) {
     const double *x = i < nsrc ? src + 3 * i : trg + 3 * (i - nsrc);
     double u[3];
-    for (int d = 0; d < 3; d++)
-      u[d] = kifmm__scaled(x[d], center[d], half);
+    for (int c = 0; c < 3; c++)
+      u[c] = kifmm__scaled(x[c], center[c], half);
     key[j] = kifmm__point_key(u);
   }
   qsort(key, (size_t)m, sizeof(*key), compare_keys);
   double prev = 1, growth = 3.0;
-  for (int l = 1; l <= 12; l++) {
+  int resolved = 0; /* the deepest level the sample resolves */
+  for (int l = 1; l <= 12 && l < nlev; l++) {
     int shift = 3 * (KIFMM_KEY_BITS - l);
     double cells = 1;
     for (int64_t j = 1; j < m; j++)
@@ -336,9 +343,13 @@ int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
     if (l >= 2)
       growth = log2(cells / prev);
     prev = cells;
+    resolved = l;
+    d->occupancy[l] = (double)total / cells;
   }
   free(key);
-  *dim = fmin(fmax(growth, 1.0), 3.0);
+  d->dim = fmin(fmax(growth, 1.0), 3.0);
+  for (int l = resolved + 1; l < nlev; l++)
+    d->occupancy[l] = d->occupancy[l - 1] / exp2(d->dim);
   return KIFMM_SUCCESS;
 }
 
@@ -413,7 +424,32 @@ int kifmm__far_target_fraction(int64_t nsrc, const double *src, int64_t ntrg, co
   return KIFMM_SUCCESS;
 }
 
-int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
+/* A volume's boxes of one level hold about the same number of points m (Poisson, with a
+ * standard deviation sd of up to sqrt(2 m): where targets are the sources a point counts
+ * twice), so a leaf size near m splits some of them and not others: a tree half a level
+ * deeper, whose W and X lists (M2P, P2L) cost more than either uniform tree does. Such a size
+ * moves above the band (m - 3.5 sd .. m + 4.5 sd, at least 1.3 m: a volume's density need not
+ * be even), so that none of the level's boxes split; a size clear of every band stays. Yukawa
+ * at kappa 5 and 1e-10 (p12), cube 1e6 + 1e6 (488 points a depth-4 box), AVX-512, 2 threads,
+ * 2 runs interleaved: the table's 800 times the kernel's 0.6, 478, built a tree of 22961
+ * leaves at depths 4 and 5, 10.3-10.6 s (M2P + P2L 2.1-2.2 s) with a plan of 1154 MB; moved to
+ * 634, the uniform depth-4 tree, 9.3-10.3 s and 714 MB (the finer uniform tree, ncrit 150:
+ * 9.24 s and 1309 MB, one level of operators more). Laplace p10 at 300-450 was 2-3x slower
+ * than at 600. Surfaces and curves have boxes of every count: no band to avoid. */
+static double clear_of_levels(double c, const kifmm_distribution *d) {
+  if (d->dim < 2.5)
+    return c;
+  for (int l = 1; l < KIFMM_OCCUPANCY_LEVELS; l++) {
+    const double m = d->occupancy[l], sd = sqrt(2.0 * m);
+    const double lo = m - 3.5 * sd, hi = m + fmax(0.3 * m, 4.5 * sd);
+    if (m >= 24 && c > lo && c < hi)
+      return hi;
+  }
+  return c;
+}
+
+int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, int *ncrit) {
+  const double dim = d->dim;
   const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
   ncrit_row r = best_ncrit[nrow - 1];
   for (int i = 0; i < nrow; i++)
@@ -437,8 +473,8 @@ int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit) {
    * near ~ ncrit and far ~ 1 / ncrit, moves the leaf size (Yukawa 0.6x, Stokes 1.5x). */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
   double kernel_factor = k ? sqrt(kernel_dense_cost(k) / kifmm__kernel_pair_cost(k)) : 1.0;
-  *ncrit = (int)lround(nvec_factor * kernel_factor *
-                       exp(w * log(r.volume) + (1 - w) * log(r.surface)));
+  double c = nvec_factor * kernel_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface));
+  *ncrit = (int)fmax(1.0, floor(clear_of_levels(c, d)));
   return KIFMM_SUCCESS;
 }
 

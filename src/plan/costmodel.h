@@ -10,10 +10,16 @@
 struct kifmm_plan;
 
 /* ---- Cost model (costmodel.c) ---- */
-/* Dimension of the distribution, measured on a sample: 3 for points that fill a volume
- * (and for no points), 2 for a surface, 1 for a curve. */
-KIFMM_INTERNAL int kifmm__distribution_dimension(int64_t nsrc, const double *src, int64_t ntrg,
-                                                 const double *trg, double *dim);
+/* What the automatic choices know of the points, measured on a sample: the dimension of the
+ * distribution (3 for points that fill a volume, and for no points; 2 a surface; 1 a curve)
+ * and the mean number of points (sources and targets) in an occupied box of each level. */
+#define KIFMM_OCCUPANCY_LEVELS 24
+typedef struct kifmm_distribution {
+  double dim;
+  double occupancy[KIFMM_OCCUPANCY_LEVELS];
+} kifmm_distribution;
+KIFMM_INTERNAL int kifmm__distribution(int64_t nsrc, const double *src, int64_t ntrg,
+                                       const double *trg, kifmm_distribution *d);
 /* Smallest order whose measured worst error (of kernel's own table: KIFMM_KERNEL_*) on
  * distributions of that dimension, with a
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
@@ -35,9 +41,11 @@ KIFMM_INTERNAL double kifmm__tolerance_floor(void);
  * on the SIMD path in use (AVX-512: up to p12; AVX2: up to p9), so the direct sums' part of
  * the error stays a few percent of it. */
 KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
-/* Leaf size for the order and the dimension of the distribution (volume or surface), from
- * the best sizes of measured sweeps. */
-KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, double dim, int *ncrit);
+/* Leaf size for the order and the distribution (volume or surface), from the best sizes of
+ * measured sweeps, kept clear of the sizes that would split only some of a volume's boxes of
+ * one level. */
+KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d,
+                                       int *ncrit);
 /* Cost of a point pair of kernel k in the direct sums relative to one of Laplace's. */
 KIFMM_INTERNAL double kifmm__kernel_pair_cost(const kifmm_kernel *k);
 /* Bytes of a plan's work arrays for nvec vectors (expansions, sorted charges and results). */

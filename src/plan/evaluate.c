@@ -410,8 +410,13 @@ static void m2l_block(kifmm_plan *plan, const pass_ctx *ctx, const kifmm_opset *
 /* Target boxes an M2L block takes: large blocks fill the transfer-vector buckets (about
  * 0.6 pairs a box each), so every product has more columns to share its operator with
  * (512 measured 10 % faster M2L than 128 at p6), but a level keeps at least 4 blocks a
- * thread for the dynamic schedule to balance. */
+ * thread for the dynamic schedule to balance. The SIMD paths' products give each column the
+ * same bits whatever the others; the portable path's are the BLAS's, whose rounding depends
+ * on the shape, so there the blocks are those of 16 threads for every count, and results do
+ * not depend on it. */
 static int m2l_block_size(int64_t nl, int nthreads) {
+  if (kifmm__simd() == KIFMM_SIMD_PORTABLE)
+    nthreads = 16;
   int block = KIFMM_M2L_BLOCK_MAX;
   while (block > M2L_BLOCK_MIN && nl < (int64_t)4 * nthreads * block)
     block /= 2;
@@ -579,8 +584,75 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
   }
 }
 
-/* Gathers the sources of all U-list leaves so one vectorized sum covers them. */
-static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
+/* Near field taken both ways where the schedule has pairs for it (one-process plans whose
+ * targets are the sources) and the kernel a sum for it, for one density vector. */
+static int near_both_ways(const kifmm_plan *plan) {
+  return plan->near.ncolour > 0 && plan->nvec == 1 && plan->kernel->p2p_both != NULL;
+}
+
+/* Copies the sources of U entry e of box b to position m of the gather arrays (x, y, z and
+ * densities, stride cap), moved to their periodic image where the entry says so. */
+static int64_t gather_entry(const kifmm_plan *plan, int64_t e, double *g, int64_t cap,
+                            int64_t m) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  const int64_t qs = (int64_t)plan->nvec * plan->ops.sdim; /* densities a source */
+  int64_t a = L->u_idx[e], sb = t->src_begin[a], na = nsrc_of(t, a);
+  double *x = g, *y = x + cap, *z = y + cap, *q = z + cap;
+  memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
+  memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
+  memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
+  double off[3];
+  if (image_offset(t, L->u_sh, e, off)) /* a periodic image: moved by whole cells */
+    for (int64_t i = m; i < m + na; i++) {
+      x[i] += off[0];
+      y[i] += off[1];
+      z[i] += off[2];
+    }
+  memcpy(q + m * qs, plan->q + sb * qs, (size_t)(na * qs) * sizeof(double));
+  return na;
+}
+
+/* The pairs leaf b owns, both ways: the partners' points gathered, one sum for both ends
+ * (kernel p2p_both), and the partners' part added to their targets, which are their sources
+ * in the same order. g holds the gather (x, y, z, density, stride cap) and 4 result arrays. */
+static void p2p_owned_pairs(kifmm_plan *plan, int64_t b, int want_grad, double *g, int64_t cap) {
+  const kifmm_tree *t = &plan->tree;
+  const kifmm_lists *L = &plan->lists;
+  int64_t m = 0;
+  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+    if (plan->near.u_role[e] == KIFMM_NEAR_BOTH)
+      m += gather_entry(plan, e, g, cap, m);
+  if (m == 0)
+    return;
+  const int nout = want_grad ? 4 : 1;
+  double *outb[4] = {NULL, NULL, NULL, NULL};
+  for (int k = 0; k < nout; k++) {
+    outb[k] = g + (4 + k) * cap;
+    memset(outb[k], 0, (size_t)m * sizeof(double));
+  }
+  double *outa[4 * KIFMM_MAX_KDIM];
+  leaf_target_ptrs(plan, b, want_grad, outa);
+  int64_t sb = t->src_begin[b], tb = t->trg_begin[b];
+  /* the partners first: the kernel's lanes run over its first set and sum the second's
+   * results across lanes once a point, so the smaller set (this leaf) goes second */
+  plan->kernel->p2p_both(plan->kparam, plan_rsqrt(plan), m, g, g + cap, g + 2 * cap, g + 3 * cap, outb,
+                         nsrc_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, plan->q + sb, outa);
+  m = 0;
+  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
+    if (plan->near.u_role[e] != KIFMM_NEAR_BOTH)
+      continue;
+    int64_t a = L->u_idx[e], na = ntrg_of(t, a), ta = t->trg_begin[a];
+    for (int k = 0; k < nout; k++)
+      for (int64_t i = 0; i < na; i++)
+        plan->res[k][ta + i] += outb[k][m + i];
+    m += na;
+  }
+}
+
+/* Gathers the sources of all U-list leaves so one vectorized sum covers them; with the near
+ * field taken both ways (both), only the entries taken one way, then the owned pairs. */
+static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, int both, double **gather,
                     int64_t *cap) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
@@ -591,31 +663,45 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, double **gather,
   if (ns > *cap) {
     free(*gather);
     *cap = 2 * ns;
-    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + qs) * *cap), sizeof(double)));
+    /* coordinates and densities, and the results of the owned pairs' partners */
+    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + qs + 4) * *cap), sizeof(double)));
   }
   double *x = *gather, *y = x + *cap, *z = y + *cap, *q = z + *cap;
   int64_t m = 0;
-  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
-    int64_t a = L->u_idx[e], sb = t->src_begin[a], na = nsrc_of(t, a);
-    memcpy(x + m, t->sx + sb, (size_t)na * sizeof(double));
-    memcpy(y + m, t->sy + sb, (size_t)na * sizeof(double));
-    memcpy(z + m, t->sz + sb, (size_t)na * sizeof(double));
-    double off[3];
-    if (image_offset(t, L->u_sh, e, off)) /* a periodic image: moved by whole cells */
-      for (int64_t i = m; i < m + na; i++) {
-        x[i] += off[0];
-        y[i] += off[1];
-        z[i] += off[2];
-      }
-    memcpy(q + m * qs, plan->q + sb * qs, (size_t)(na * qs) * sizeof(double));
-    m += na;
-  }
+  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
+    if (!both || plan->near.u_role[e] == KIFMM_NEAR_ONE_WAY)
+      m += gather_entry(plan, e, *gather, *cap, m);
   sum_to_box(plan, plan_rsqrt(plan), m, x, y, z, q, qs, plan->ops.sdim, b, want_grad);
+  if (both)
+    p2p_owned_pairs(plan, b, want_grad, *gather, *cap);
   return KIFMM_SUCCESS;
+}
+
+/* The near field both ways: the colours one after the other (the loop's barrier between
+ * them), the leaves of a colour in parallel; they write disjoint targets (tree/near.c). */
+static int p2p_both_ways(kifmm_plan *plan, int want_grad) {
+  const kifmm_near *nr = &plan->near;
+  int failed = 0;
+#pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
+  {
+    double *gather = NULL;
+    int64_t cap = 0;
+    for (int32_t c = 0; c < nr->ncolour; c++) {
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t k = nr->colour_ptr[c]; k < nr->colour_ptr[c + 1]; k++)
+        if (!failed && p2p_leaf(plan, nr->colour_box[k], want_grad, 1, &gather, &cap) !=
+                           KIFMM_SUCCESS)
+          failed = 1;
+    }
+    free(gather);
+  }
+  return failed ? KIFMM_ERR_OUT_OF_MEMORY : KIFMM_SUCCESS;
 }
 
 static int leaf_pass(kifmm_plan *plan, const pass_ctx *ctx, leaf_op op, int want_grad) {
   const kifmm_tree *t = &plan->tree;
+  if (op == LEAF_P2P && near_both_ways(plan))
+    return p2p_both_ways(plan, want_grad);
   int failed = 0;
 #pragma omp parallel num_threads(plan->nthreads) reduction(| : failed)
   {
@@ -632,7 +718,7 @@ static int leaf_pass(kifmm_plan *plan, const pass_ctx *ctx, leaf_op op, int want
         l2p_leaf(plan, ctx, b, want_grad, &s);
       else if (op == LEAF_M2P)
         m2p_leaf(plan, ctx, b, want_grad, &s);
-      else if (p2p_leaf(plan, b, want_grad, &gather, &cap) != KIFMM_SUCCESS)
+      else if (p2p_leaf(plan, b, want_grad, 0, &gather, &cap) != KIFMM_SUCCESS)
         failed = 1;
     }
     free(gather);
@@ -686,7 +772,8 @@ int kifmm__evaluate_upward(kifmm_plan *plan) {
   int status = KIFMM_SUCCESS;
   PHASE("p2m", t_p2m, p2m(plan, ctx));
   PHASE("m2m", t_m2m, m2m(plan));
-  kifmm__periodic_moments(plan); /* with the multipoles: what the far images need */
+  if (status == KIFMM_SUCCESS) /* with the multipoles: what the far images need */
+    status = kifmm__periodic_moments(plan);
   free(ctx);
   return status;
 }

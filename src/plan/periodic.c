@@ -88,15 +88,13 @@ int kifmm__periodic_check_neutral(const kifmm_plan *plan, int nvec, const double
   return status;
 }
 
-/* Charge, dipole and second moment of vector v's sources (scaled coordinates): m[0] = Q,
- * m[1..3] = sum q x, m[4] = sum q |x|^2. Sums over the tree's sources: a distributed plan's
- * ghosts hold zero densities during the upward pass, when this runs (evaluate.c). */
-static void moments(const kifmm_plan *plan, int v, double m[5]) {
+/* Charge, dipole and second moment of vector v's sources [i0, i1) (scaled coordinates):
+ * m[0] = Q, m[1..3] = sum q x, m[4] = sum q |x|^2. */
+static void moments(const kifmm_plan *plan, int v, int64_t i0, int64_t i1, double m[5]) {
   const kifmm_tree *t = &plan->tree;
   const int nv = plan->nvec;
   double q0 = 0, qx = 0, qy = 0, qz = 0, q2 = 0;
-#pragma omp parallel for num_threads(plan->nthreads) reduction(+ : q0, qx, qy, qz, q2)
-  for (int64_t i = 0; i < t->nsrc; i++) {
+  for (int64_t i = i0; i < i1; i++) {
     double q = plan->q[i * nv + v], x = t->sx[i], y = t->sy[i], z = t->sz[i];
     q0 += q;
     qx += q * x;
@@ -111,11 +109,34 @@ static void moments(const kifmm_plan *plan, int v, double m[5]) {
   m[4] = q2;
 }
 
-void kifmm__periodic_moments(kifmm_plan *plan) {
+/* The moments of every vector over the tree's sources (a distributed plan's ghosts hold zero
+ * densities during the upward pass, when this runs: evaluate.c), in blocks of a fixed size
+ * summed in block order, so that they do not depend on the number of threads (an OpenMP
+ * reduction adds the threads' partial sums: other bits for other counts). */
+enum { MOMENT_BLOCK = 8192, MOMENT_BLOCKS_MAX = 4096 };
+int kifmm__periodic_moments(kifmm_plan *plan) {
   if (!plan->periodic_far)
-    return;
-  for (int v = 0; v < plan->nvec; v++)
-    moments(plan, v, plan->periodic_moments + 5 * v);
+    return KIFMM_SUCCESS;
+  const int64_t n = plan->tree.nsrc;
+  int64_t nb = (n + MOMENT_BLOCK - 1) / MOMENT_BLOCK;
+  nb = nb < 1 ? 1 : nb;
+  double *part;
+  ALLOC(part, 5 * (size_t)nb);
+  for (int v = 0; v < plan->nvec; v++) {
+#pragma omp parallel for num_threads(plan->nthreads) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+      int64_t i1 = (b + 1) * MOMENT_BLOCK;
+      moments(plan, v, b * MOMENT_BLOCK, i1 < n ? i1 : n, part + 5 * b);
+    }
+    double *m = plan->periodic_moments + 5 * v;
+    for (int k = 0; k < 5; k++) {
+      m[k] = 0.0;
+      for (int64_t b = 0; b < nb; b++)
+        m[k] += part[5 * b + k];
+    }
+  }
+  free(part);
+  return KIFMM_SUCCESS;
 }
 
 /* G_far is large and nearly constant over the check and equivalent surfaces (in the unit

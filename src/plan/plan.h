@@ -16,6 +16,7 @@ struct kifmm_plan {
   int nthreads;
   kifmm_tree tree;
   kifmm_lists lists;
+  kifmm_near near; /* one-process plans: the near field's schedule (tree/near.c) */
   kifmm_operators ops;
   kifmm_stats stats;
   const kifmm_kernel *kernel; /* the options' kernel: the passes know it only through this */
@@ -109,7 +110,7 @@ KIFMM_INTERNAL int kifmm__periodic_neutral_verdict(int nvec, const double *sums)
 /* At the end of the upward pass: plan->periodic_moments from the tree's sources and their
  * densities in plan->q (nothing in free space). A distributed plan's ghost densities are
  * still zero then, so these are the rank's own sources' moments. */
-KIFMM_INTERNAL void kifmm__periodic_moments(kifmm_plan *plan);
+KIFMM_INTERNAL int kifmm__periodic_moments(kifmm_plan *plan);
 /* Splits the plan's far-field operator into its mean, applied to the exact charge sum, and
  * the rest, applied to the root's multipole (see periodic.c). */
 KIFMM_INTERNAL void kifmm__periodic_center(kifmm_plan *plan);

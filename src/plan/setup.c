@@ -92,19 +92,19 @@ static double error_factor(const kifmm_options *o) {
  * (ncrit = 0). Stats report what was chosen. */
 static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src, int64_t ntrg,
                               const double *trg) {
-  double dim = 3.0;
+  kifmm_distribution d = {.dim = 3.0};
   if (o->tolerance > 0.0 || o->ncrit == 0)
-    CHECK(kifmm__distribution_dimension(nsrc, src, ntrg, trg, &dim));
+    CHECK(kifmm__distribution(nsrc, src, ntrg, trg, &d));
   if (o->tolerance > 0.0) { /* -1 below the smallest tolerance of this distribution */
     double far = 0.0;
     CHECK(kifmm__far_target_fraction(nsrc, src, ntrg, trg, &far));
-    o->order = kifmm__order_for_tolerance(o->tolerance / error_factor(o), dim, far, o->kernel,
+    o->order = kifmm__order_for_tolerance(o->tolerance / error_factor(o), d.dim, far, o->kernel,
                                           &o->compression_tol);
   }
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
-    CHECK(kifmm__choose_ncrit(o, dim, &o->ncrit));
+    CHECK(kifmm__choose_ncrit(o, &d, &o->ncrit));
   return KIFMM_SUCCESS;
 }
 
@@ -206,8 +206,9 @@ void kifmm__plan_fill_stats(kifmm_plan *p) {
   int64_t work = kifmm__work_bytes(p, p->nvec_cap > 1 ? p->nvec_cap : 1);
   int64_t far = p->periodic_far ? (int64_t)p->ops.nc * p->ops.n * (int64_t)sizeof(double) : 0;
   s->bytes = (int64_t)sizeof(*p) + kifmm__tree_bytes(&p->tree) +
-             kifmm__lists_bytes(&p->lists, &p->tree) + kifmm__operators_bytes(&p->ops) + work +
-             far;
+             kifmm__lists_bytes(&p->lists, &p->tree) +
+             kifmm__near_bytes(&p->near, &p->lists, &p->tree) +
+             kifmm__operators_bytes(&p->ops) + work + far;
 }
 
 /* Checked options and points, and a plan with its parameters resolved (nothing built yet). */
@@ -253,6 +254,7 @@ void kifmm__plan_free(kifmm_plan *p) {
     return;
   kifmm__tree_free(&p->tree);
   kifmm__lists_free(&p->lists);
+  kifmm__near_free(&p->near);
   kifmm__operators_free(&p->ops);
   free(p->periodic_far);
   free(p->multipole);

@@ -145,6 +145,24 @@ static inline void kifmm__shift_vector(int code, int s[3]) {
   s[2] = code % 3 - 1;
 }
 
+/* ---- The near field's schedule where targets are sources (near.c) ----
+ * Role of each U entry (b, a): taken one way (a's sources to b's targets), both ways by b
+ * (the pair's owner, the leaf of smaller box index), or not by b (a owns it). Both ways only
+ * where the two leaves' targets are their sources point for point and a is not a periodic
+ * image. colour_box lists the leaves with targets by colour (colour_ptr, ncolour + 1): the
+ * leaves of one colour write disjoint targets, their own and their owned partners'. No
+ * arrays (ncolour 0) where no pair is taken both ways. */
+enum { KIFMM_NEAR_ONE_WAY = 0, KIFMM_NEAR_BOTH = 1, KIFMM_NEAR_PARTNER = 2 };
+typedef struct kifmm_near {
+  int8_t *u_role;
+  int32_t ncolour;
+  int64_t *colour_ptr, *colour_box;
+} kifmm_near;
+KIFMM_INTERNAL int kifmm__near_build(kifmm_near *nr, const kifmm_tree *t, const kifmm_lists *L);
+KIFMM_INTERNAL void kifmm__near_free(kifmm_near *nr);
+KIFMM_INTERNAL int64_t kifmm__near_bytes(const kifmm_near *nr, const kifmm_lists *L,
+                                         const kifmm_tree *t);
+
 #define KIFMM_NTV 316
 /* Target boxes one M2L block takes at most (evaluate.c); the memory estimate counts it. */
 KIFMM_INTERNAL int kifmm__lists_build(kifmm_lists *l, const kifmm_tree *t, int nthreads);
