@@ -358,13 +358,14 @@ static void print_json(const bench_args *a, const kifmm_stats *st, const double 
          "\"p2m\": %.4f, \"m2m\": %.4f, \"m2l\": %.4f, \"l2l\": %.4f, \"l2p\": %.4f, "
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
-         "\"simd\": \"%s\", \"blas_core\": \"%s\", \"tolerance\": %.3e, "
+         "\"simd\": \"%s\", \"near_precision\": %d, \"near_symmetric\": %d, "
+         "\"blas_core\": \"%s\", \"tolerance\": %.3e, "
          "\"compression_tol\": %.3e, \"kernel\": \"%s\", \"kernel_param\": %.6g%s%s}\n",
          (long long)a->n, a->dist, st->order, st->ncrit, a->opts.num_threads,
          (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
          v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
          v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
-         st->simd, st->blas_core, st->tolerance, st->compression_tol,
+         st->simd, st->near_precision, st->near_symmetric, st->blas_core, st->tolerance, st->compression_tol,
          KERNEL_NAMES[a->opts.kernel], a->opts.kernel_param, ranks, nvec_json);
   fflush(stdout);
 }

@@ -5,7 +5,8 @@
  * --reps calls and pairs per second at the minimum. --pairs also measures the largest
  * relative error per pair: one unit charge against targets at distances 2^-150..2^150 in
  * random directions, potential and gradient against long double. --fast 1 takes the 1/r
- * the plans of low orders use (KIFMM_RSQRT_FAST: up to p12 on AVX-512, p9 on AVX2). --kernel yukawa|stokes times that
+ * the plans of low orders use (KIFMM_RSQRT_FAST: up to p12 on AVX-512, p9 on AVX2); --single 1
+ * the single-precision sums (KIFMM_RSQRT_SINGLE, the lowest orders). --kernel yukawa|stokes times that
  * entry of the kernel table instead (--param: kappa, default 1; mu for Stokes), one density
  * vector; pairs per second count source-target pairs whatever the kernel's components. */
 #include <math.h>
@@ -86,6 +87,8 @@ int main(int argc, char **argv) {
       grad = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--fast") == 0)
       acc = atoi(argv[a + 1]) ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
+    else if (strcmp(argv[a], "--single") == 0)
+      acc = atoi(argv[a + 1]) ? KIFMM_RSQRT_SINGLE : acc;
     else if (strcmp(argv[a], "--kernel") == 0)
       kernel = strcmp(argv[a + 1], "yukawa") == 0   ? KIFMM_KERNEL_YUKAWA
                : strcmp(argv[a + 1], "stokes") == 0 ? KIFMM_KERNEL_STOKES
@@ -97,7 +100,8 @@ int main(int argc, char **argv) {
       pairs = atoll(argv[a + 1]);
     else {
       fprintf(stderr,
-              "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--fast 0|1] [--pairs N]\n"
+              "usage: %s [--nt 244] [--ns 6600] [--reps 200] [--grad 1] [--fast 0|1] [--single 0|1]\n"
+              "       [--pairs N]"
               "       [--kernel laplace|yukawa|stokes] [--param 1]\n",
               argv[0]);
       return 2;
@@ -133,10 +137,10 @@ int main(int argc, char **argv) {
     t[r] = now() - t0;
   }
   qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  printf("{\"kernel\": \"%s\", \"param\": %g, \"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"fast\": %d, \"reps\": %d, "
+  printf("{\"kernel\": \"%s\", \"param\": %g, \"simd\": \"%s\", \"nt\": %lld, \"ns\": %lld, \"grad\": %d, \"fast\": %d, \"single\": %d, \"reps\": %d, "
          "\"min_s\": %.6e, \"median_s\": %.6e, \"max_s\": %.6e, \"gpairs_per_s\": %.4f",
          k->name, param, kifmm__simd_name(kifmm__simd()), (long long)nt, (long long)ns, grad,
-         acc == KIFMM_RSQRT_FAST, reps, t[0], t[reps / 2], t[reps - 1],
+         acc == KIFMM_RSQRT_FAST, acc == KIFMM_RSQRT_SINGLE, reps, t[0], t[reps / 2], t[reps - 1],
          (double)nt * (double)ns / t[0] * 1e-9);
   if (pairs > 0) {
     double ep, eg;

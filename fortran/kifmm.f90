@@ -87,6 +87,8 @@ module kifmm
     integer(c_int32_t) :: kernel            !< options%kernel
     integer(c_int32_t) :: periodic(3)       !< options%periodic
     real(c_double) :: kernel_param          !< options%kernel_param
+    integer(c_int32_t) :: near_precision    !< last evaluation: 32 single, 64 double near field
+    integer(c_int32_t) :: near_symmetric    !< last evaluation: 1 near field both ways, 0 one way
   end type kifmm_stats
 
   !> A plan: octree, interaction lists and operators for one geometry. Create it with

@@ -235,6 +235,11 @@ typedef struct kifmm_stats {
   int32_t kernel;          /* options.kernel */
   int32_t periodic[3];     /* options.periodic */
   double kernel_param;     /* options.kernel_param */
+  int32_t near_precision;  /* last evaluation: 32 where the near field's pairs ran in single
+                              precision with double sums (the lowest orders, see docs/api.md,
+                              "Precision"), 64 where in double */
+  int32_t near_symmetric;  /* last evaluation: 1 where near-field pairs of leaves were taken
+                              both ways (targets are the sources), 0 one way */
   /* New fields go here, at the end, and into the Fortran type in the same place. */
 } kifmm_stats;
 

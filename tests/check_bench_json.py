@@ -48,6 +48,7 @@ bench = sys.argv[1]
 r = run(bench, 0)
 assert r["err_pot"] is None and r["err_grad"] is None, r
 assert r["simd"] in ("avx512", "avx2", "portable"), r
+assert r["near_precision"] in (32, 64) and r["near_symmetric"] in (0, 1), r
 r = run(bench, 50)
 assert isinstance(r["err_pot"], float) and r["err_pot"] < 1e-4, r
 assert isinstance(r["err_grad"], float) and r["err_grad"] < 1e-3, r

@@ -3,8 +3,10 @@
  * with every pair taken one way (KIFMM_NEAR=one-way) to rounding, on the cube, a clustered
  * cloud (adaptive tree) and a periodic cell, Laplace and Yukawa, with and without gradient,
  * targets passed as the same array or as a copy, with coincident points; bit for bit the same
- * for 1, 2 and 3 threads; the potential against the direct sum. Run on the SIMD path named by
- * argv[1] (KIFMM_SIMD set by ctest). */
+ * for 1, 2 and 3 threads; the potential against the direct sum. In double precision
+ * (KIFMM_PRECISION=double); in single (Laplace's sums of the lowest orders) the near field
+ * goes one way, the same bits as KIFMM_NEAR=one-way, within the single-precision error of
+ * the double results. Run on the SIMD path named by argv[1] (KIFMM_SIMD set by ctest). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
@@ -15,12 +17,19 @@ typedef struct {
   int order, ncrit, threads;
   int one_way; /* KIFMM_NEAR=one-way for this plan */
   int grad;
+  int single; /* KIFMM_PRECISION=single for this plan, else double */
 } near_case;
+
+static int simd_has_single(void) {
+  const char *e = getenv("KIFMM_SIMD");
+  return !(e && strcmp(e, "portable") == 0);
+}
 
 static void evaluate(const near_case *c, int64_t n, const double *src, const double *trg,
                      const double *q, double *pot, double *grad) {
   if (c->one_way)
     setenv("KIFMM_NEAR", "one-way", 1);
+  setenv("KIFMM_PRECISION", c->single ? "single" : "double", 1);
   kifmm_options o = kifmm_default_options();
   o.kernel = c->kernel;
   o.kernel_param = c->kappa;
@@ -34,8 +43,15 @@ static void evaluate(const near_case *c, int64_t n, const double *src, const dou
   memset(grad, 0, (size_t)(3 * n) * sizeof(double));
   EXPECT_STATUS(kifmm_plan_create(&plan, n, src, n, trg, &o), KIFMM_SUCCESS);
   EXPECT_STATUS(kifmm_evaluate(plan, q, pot, c->grad ? grad : NULL), KIFMM_SUCCESS);
+  kifmm_stats st;
+  EXPECT_STATUS(kifmm_plan_stats(plan, &st), KIFMM_SUCCESS);
+  const int single = c->single && c->kernel == KIFMM_KERNEL_LAPLACE && simd_has_single();
+  EXPECT(st.near_precision == (single ? 32 : 64), "near_precision %d, expected %d",
+         st.near_precision, single ? 32 : 64);
+  EXPECT(st.near_symmetric == (!c->one_way && !single), "near_symmetric %d", st.near_symmetric);
   kifmm_plan_destroy(&plan);
   unsetenv("KIFMM_NEAR");
+  unsetenv("KIFMM_PRECISION");
 }
 
 static double rel_diff(int64_t n, const double *a, const double *b) {
@@ -85,6 +101,47 @@ static void compare_ways(const char *label, near_case c, int64_t n, const double
   free(g2);
 }
 
+/* Single precision against double both ways, within the single-precision sums' measured
+ * error (2e-7 potential, 4e-7 gradient; KIFMM_SINGLE_ERROR) times 2.5, and bit for bit
+ * KIFMM_NEAR=one-way's (single precision goes one way); 1 and 3 threads bit for bit. */
+static void compare_single(const char *label, near_case c, int64_t n, const double *x,
+                           const double *q) {
+  double *pd = tu_alloc(n), *gd = tu_alloc(3 * n), *ps = tu_alloc(n), *gs = tu_alloc(3 * n);
+  double *po = tu_alloc(n), *go = tu_alloc(3 * n);
+  c.threads = 2;
+  evaluate(&c, n, x, x, q, pd, gd);
+  c.single = 1;
+  evaluate(&c, n, x, x, q, ps, gs);
+  c.one_way = 1;
+  evaluate(&c, n, x, x, q, po, go);
+  c.one_way = 0;
+  const double dp = rel_diff(n, ps, pd), dg = c.grad ? rel_diff(3 * n, gs, gd) : 0;
+  printf("  %-28s single precision against double both ways: pot %.1e grad %.1e\n", label, dp,
+         dg);
+  EXPECT(all_finite(n, ps) && all_finite(3 * n, gs), "%s: single results finite", label);
+  EXPECT(dp <= 5e-7 && dg <= 1e-6, "%s: single precision %.1e / %.1e off the double", label, dp,
+         dg);
+  if (simd_has_single()) /* the portable path has none: double both ways */
+    EXPECT(memcmp(po, ps, (size_t)n * sizeof(double)) == 0 &&
+               memcmp(go, gs, (size_t)(3 * n) * sizeof(double)) == 0,
+           "%s: single precision other than one way's", label);
+  if (simd_has_single())
+    EXPECT(dp > 0, "%s: single precision gave the double bits", label);
+  for (int threads = 1; threads <= 3; threads += 2) {
+    c.threads = threads;
+    evaluate(&c, n, x, x, q, po, go);
+    EXPECT(memcmp(po, ps, (size_t)n * sizeof(double)) == 0 &&
+               memcmp(go, gs, (size_t)(3 * n) * sizeof(double)) == 0,
+           "%s: single precision, %d threads give other bits than 2", label, threads);
+  }
+  free(pd);
+  free(gd);
+  free(ps);
+  free(gs);
+  free(po);
+  free(go);
+}
+
 static double *charges(int64_t n, uint64_t *seed, int neutral) {
   double *q = tu_alloc(n), sum = 0;
   for (int64_t i = 0; i < n; i++)
@@ -112,6 +169,9 @@ static void free_space_cases(void) {
   near_case big = lap;
   big.ncrit = 400; /* leaves of more than a chunk (64 points) */
   compare_ways("laplace cube, large leaves", big, n, x, q);
+  compare_single("laplace cube", lap, n, x, q);
+  compare_single("laplace cube, potential only", pot_only, n, x, q);
+  compare_single("laplace cube, large leaves", big, n, x, q);
 
   /* the potential against the direct sum; targets as a copy give the same bits */
   double *pot = tu_alloc(n), *grad = tu_alloc(3 * n), *p2 = tu_alloc(n), *g2 = tu_alloc(3 * n);
@@ -147,6 +207,7 @@ static void cluster_cases(void) {
     memcpy(x + 3 * (n - 1 - i), x + 3 * (i * 7), 3 * sizeof(double));
   near_case lap = {.kernel = KIFMM_KERNEL_LAPLACE, .order = 6, .ncrit = 32, .grad = 1};
   compare_ways("laplace cluster + duplicates", lap, n, x, q);
+  compare_single("laplace cluster + duplicates", lap, n, x, q);
   near_case yuk = lap;
   yuk.kernel = KIFMM_KERNEL_YUKAWA;
   yuk.kappa = 30.0;
@@ -164,6 +225,7 @@ static void periodic_case(void) {
   near_case lap = {.kernel = KIFMM_KERNEL_LAPLACE, .periodic = 1, .order = 6, .ncrit = 64,
                    .grad = 1};
   compare_ways("laplace periodic cell", lap, n, x, q);
+  compare_single("laplace periodic cell", lap, n, x, q);
   free(x);
   free(q);
 }

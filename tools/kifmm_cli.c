@@ -802,6 +802,8 @@ static void summary(const run_args *a, const kifmm_stats *st, const kifmm_result
   printf("  %-22s %d\n", "depth", m->depth);
   printf("  %-22s %s\n", "operator cache", cache_name(m->cache_result));
   printf("  %-22s %s\n", "SIMD path", st->simd);
+  printf("  %-22s %s precision, %s\n", "near field", st->near_precision == 32 ? "single" : "double",
+         st->near_symmetric ? "both ways" : "one way");
   printf("  %-22s %s (kernel %s)\n", "BLAS", st->blas, st->blas_core[0] ? st->blas_core : "?");
   const struct { const char *name; double t; } ph[] = {
       {"time tree", m->t_tree},          {"time lists", m->t_lists},

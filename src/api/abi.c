@@ -27,11 +27,12 @@ static const size_t stats_sizes[] = {LAYOUT_SIZE(kifmm_stats, nevaluations),
                                      LAYOUT_SIZE(kifmm_stats, tolerance),
                                      LAYOUT_SIZE(kifmm_stats, simd),
                                      LAYOUT_SIZE(kifmm_stats, t_comm_wait),
-                                     LAYOUT_SIZE(kifmm_stats, kernel_param)};
+                                     LAYOUT_SIZE(kifmm_stats, kernel_param),
+                                     LAYOUT_SIZE(kifmm_stats, near_symmetric)};
 #define NSIZES(a) (sizeof(a) / sizeof((a)[0]))
 _Static_assert(sizeof(kifmm_options) == LAYOUT_SIZE(kifmm_options, cell_aspect),
                "kifmm_options grew: append its new size to options_sizes");
-_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, kernel_param),
+_Static_assert(sizeof(kifmm_stats) == LAYOUT_SIZE(kifmm_stats, near_symmetric),
                "kifmm_stats grew: append its new size to stats_sizes");
 
 /* The 0.1 layouts, frozen: no struct_size, otherwise the same fields in the same order. */

@@ -67,6 +67,7 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
   p->stats.t_tree = t1 - t0;
   p->stats.t_lists = t2 - t1;
   p->stats.t_operators = t3 - t2;
+  kifmm__plan_choose_precision(p);
   kifmm__plan_fill_stats(p);
   if (p->opts.verbose)
     fprintf(stderr,

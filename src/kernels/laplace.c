@@ -123,7 +123,7 @@ static KIFMM_TARGET_AVX512 void p2p_avx512_acc(kifmm_rsqrt acc, int64_t ns, cons
                                                int64_t nt, const double *tx, const double *ty,
                                                const double *tz, double *pot, double *gx,
                                                double *gy, double *gz) {
-  if (acc == KIFMM_RSQRT_FAST)
+  if (acc != KIFMM_RSQRT_FULL)
     p2p_avx512(1, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
   else
     p2p_avx512(0, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
@@ -219,7 +219,7 @@ static KIFMM_TARGET_AVX2 void p2p_avx2_acc(kifmm_rsqrt acc, int64_t ns, const do
                                            int64_t nt, const double *tx, const double *ty,
                                            const double *tz, double *pot, double *gx,
                                            double *gy, double *gz) {
-  if (acc == KIFMM_RSQRT_FAST)
+  if (acc != KIFMM_RSQRT_FULL)
     p2p_avx2(1, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
   else
     p2p_avx2(0, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
@@ -257,6 +257,9 @@ static void p2p_portable(int64_t ns, const double *sx, const double *sy, const d
 void kifmm__p2p(kifmm_rsqrt acc, int64_t ns, const double *sx, const double *sy, const double *sz,
                 const double *q, int64_t nt, const double *tx, const double *ty, const double *tz,
                 double *pot, double *gx, double *gy, double *gz) {
+  if (acc == KIFMM_RSQRT_SINGLE &&
+      kifmm__p2p_single(1, ns, sx, sy, sz, q, 1, 0, nt, tx, ty, tz, pot, gx, gy, gz, nt))
+    return;
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
     p2p_avx512_acc(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);
@@ -435,7 +438,7 @@ static KIFMM_TARGET_AVX512 void many_avx512_acc(kifmm_rsqrt acc, int64_t ns, con
                                                 const double *sy, const double *sz, int64_t nt,
                                                 const double *tx, const double *ty,
                                                 const double *tz, const many_io *io) {
-  if (acc == KIFMM_RSQRT_FAST)
+  if (acc != KIFMM_RSQRT_FULL)
     many_avx512(1, ns, sx, sy, sz, nt, tx, ty, tz, io);
   else
     many_avx512(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
@@ -519,7 +522,7 @@ static KIFMM_TARGET_AVX2 void many_avx2_acc(kifmm_rsqrt acc, int64_t ns, const d
                                             const double *sy, const double *sz, int64_t nt,
                                             const double *tx, const double *ty, const double *tz,
                                             const many_io *io) {
-  if (acc == KIFMM_RSQRT_FAST)
+  if (acc != KIFMM_RSQRT_FULL)
     many_avx2(1, ns, sx, sy, sz, nt, tx, ty, tz, io);
   else
     many_avx2(0, ns, sx, sy, sz, nt, tx, ty, tz, io);
@@ -574,6 +577,9 @@ void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const double *sx, cons
                      const double *tx, const double *ty, const double *tz, double *pot, double *gx,
                      double *gy, double *gz, int64_t ldo) {
   if (nv <= 0 || ns <= 0 || nt <= 0)
+    return;
+  if (acc == KIFMM_RSQRT_SINGLE && kifmm__p2p_single(nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty,
+                                                     tz, pot, gx, gy, gz, ldo))
     return;
   if (nv == 1 && qs == 1) { /* the single-vector kernel, as fast as before */
     kifmm__p2p(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, gx, gy, gz);

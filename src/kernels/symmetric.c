@@ -70,7 +70,7 @@ void kifmm__p2p_symmetric(double kappa, kifmm_rsqrt acc, int64_t na, const doubl
                           const double *qb, double *const *outb) {
   if (na <= 0 || nb <= 0)
     return;
-  const int fast = acc == KIFMM_RSQRT_FAST;
+  const int fast = acc != KIFMM_RSQRT_FULL;
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
     p2p_symmetric_avx512(kappa, fast, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);

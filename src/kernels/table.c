@@ -48,11 +48,11 @@ static void yukawa_both(double kappa, kifmm_rsqrt acc, int64_t na, const double 
 
 static const kifmm_kernel table[] = {
     {KIFMM_KERNEL_LAPLACE, "laplace", 1, 1, 1, laplace_factor, laplace_matrix, laplace_p2p,
-     laplace_both},
+     laplace_both, 1},
     {KIFMM_KERNEL_YUKAWA, "yukawa", 1, 1, 0, laplace_factor, kifmm__yukawa_matrix,
-     kifmm__yukawa_p2p, yukawa_both},
+     kifmm__yukawa_p2p, yukawa_both, 0},
     {KIFMM_KERNEL_STOKES, "stokes", 3, 3, 1, stokes_factor, kifmm__stokes_matrix,
-     kifmm__stokes_p2p, NULL},
+     kifmm__stokes_p2p, NULL, 0},
 };
 
 const kifmm_kernel *kifmm__kernel(int32_t id) {

@@ -928,8 +928,10 @@ static int build_let(kifmm_plan *plan, struct kifmm_let *let, int64_t nsrc, cons
   plan->stats.t_tree = t1 - t0;
   plan->stats.t_lists = t2 - t1;
   plan->stats.t_operators = kifmm__wtime() - t2;
-  if (status == KIFMM_SUCCESS)
+  if (status == KIFMM_SUCCESS) {
+    kifmm__plan_choose_precision(plan);
     fill_stats(plan, let);
+  }
   return status;
 }
 

@@ -3,6 +3,7 @@
  * memory a plan and one evaluation take, and the choices made from them: the expansion
  * order for a tolerance and the leaf size (ncrit) for a point distribution. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plan/plan.h"
@@ -208,6 +209,19 @@ kifmm_rsqrt kifmm__rsqrt_for_order(int order) {
     return KIFMM_RSQRT_FULL;
   const double fast = kifmm__rsqrt_fast_error(); /* 0: the path has no fast form */
   return fast > 0 && error_by_order[order] >= 30 * fast ? KIFMM_RSQRT_FAST : KIFMM_RSQRT_FULL;
+}
+
+kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance, const kifmm_kernel *k) {
+  const char *e = getenv("KIFMM_PRECISION");
+  const int never = e && strcmp(e, "double") == 0, always = e && strcmp(e, "single") == 0;
+  const int known = order >= KIFMM_MIN_ORDER && order <= KIFMM_MAX_ORDER;
+  const double ep = known ? error_by_order[order] : 0.0;
+  const int fits = known && (tolerance > 0
+                                 ? error_margin * (ep + KIFMM_SINGLE_ERROR) <= tolerance
+                                 : ep >= KIFMM_SINGLE_MARGIN * KIFMM_SINGLE_ERROR);
+  if (k && k->single && kifmm__simd() != KIFMM_SIMD_PORTABLE && !never && (always || fits))
+    return KIFMM_RSQRT_SINGLE;
+  return kifmm__rsqrt_for_order(order);
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }

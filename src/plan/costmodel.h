@@ -41,6 +41,17 @@ KIFMM_INTERNAL double kifmm__tolerance_floor(void);
  * on the SIMD path in use (AVX-512: up to p12; AVX2: up to p9), so the direct sums' part of
  * the error stays a few percent of it. */
 KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
+/* How the near field of a plan of this order and kernel takes a pair: KIFMM_RSQRT_SINGLE
+ * where the kernel and the SIMD path have single-precision sums and their error
+ * (KIFMM_SINGLE_ERROR) fits:
+ * with a tolerance, the order's worst measured error plus theirs, with the margin the order
+ * was chosen with, is within it (1e-6: p7 and single precision); with an order alone, the
+ * order's error is at least KIFMM_SINGLE_MARGIN times theirs (p6 and below). Else
+ * kifmm__rsqrt_for_order.
+ * KIFMM_PRECISION=double in the environment never takes single precision, =single always
+ * where the kernel has it (for tests and comparisons). */
+KIFMM_INTERNAL kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance,
+                                              const kifmm_kernel *k);
 /* Leaf size for the order and the distribution (volume or surface), from the best sizes of
  * measured sweeps, kept clear of the sizes that would split only some of a volume's boxes of
  * one level. */

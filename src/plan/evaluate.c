@@ -45,13 +45,14 @@ typedef struct {
 } pass_ctx;
 
 /* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
- * order needs (kifmm__rsqrt_for_order). The sums over equivalent densities (L2P, M2P) and
+ * order needs, in single precision at the lowest orders (plan->near_acc,
+ * kifmm__near_accuracy). The sums over equivalent densities (L2P, M2P) and
  * onto check surfaces (P2M, P2L) always take the full one: equivalent densities are large
  * and of both signs, so an error of each term is one of their much larger magnitudes, and
  * the least-squares fit to the check surfaces would amplify it (p12, 6e3 cube: the fast 1/r
  * in L2P and M2P too took the error from 8.1e-12 to 2.7e-11). */
 static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
-  return kifmm__rsqrt_for_order(plan->ops.order);
+  return plan->near_acc;
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
@@ -585,9 +586,14 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
 }
 
 /* Near field taken both ways where the schedule has pairs for it (one-process plans whose
- * targets are the sources) and the kernel a sum for it, for one density vector. */
+ * targets are the sources) and the kernel a sum for it, in double precision. In single
+ * precision the near field goes one way, as in distributed plans: a sum both ways rounds
+ * its floats in another order, and one-process and distributed results would then differ by
+ * 1e-7 instead of rounding (both ways measured no faster in single at the leaf sizes the
+ * plans take: cube 1e6 at p7, 0.24-0.38 s one way, 0.31-0.34 s both ways). */
 static int near_both_ways(const kifmm_plan *plan) {
-  return plan->near.ncolour > 0 && plan->nvec == 1 && plan->kernel->p2p_both != NULL;
+  return plan->near.ncolour > 0 && plan->kernel->p2p_both != NULL &&
+         plan->near_acc != KIFMM_RSQRT_SINGLE;
 }
 
 /* Copies the sources of U entry e of box b to position m of the gather arrays (x, y, z and
@@ -613,9 +619,22 @@ static int64_t gather_entry(const kifmm_plan *plan, int64_t e, double *g, int64_
   return na;
 }
 
+/* Vector v's densities of n points (stride qs) in one array: the layout of p2p_both. */
+static const double *vector_densities(const double *q, int64_t n, int64_t qs, int v,
+                                      double *buf) {
+  if (qs == 1)
+    return q;
+  for (int64_t i = 0; i < n; i++)
+    buf[i] = q[i * qs + v];
+  return buf;
+}
+
 /* The pairs leaf b owns, both ways: the partners' points gathered, one sum for both ends
  * (kernel p2p_both), and the partners' part added to their targets, which are their sources
- * in the same order. g holds the gather (x, y, z, density, stride cap) and 4 result arrays. */
+ * in the same order. Each vector in turn, with the same sums as a single vector's
+ * evaluation, so that kifmm_evaluate_many gives each vector what kifmm_evaluate gives it.
+ * g holds the gather (x, y, z, qs densities a point, stride cap), 4 result arrays and 2
+ * arrays for one vector's densities. */
 static void p2p_owned_pairs(kifmm_plan *plan, int64_t b, int want_grad, double *g, int64_t cap) {
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
@@ -625,28 +644,35 @@ static void p2p_owned_pairs(kifmm_plan *plan, int64_t b, int want_grad, double *
       m += gather_entry(plan, e, g, cap, m);
   if (m == 0)
     return;
+  const int64_t qs = plan->nvec; /* p2p_both kernels have one density component */
   const int nout = want_grad ? 4 : 1;
-  double *outb[4] = {NULL, NULL, NULL, NULL};
-  for (int k = 0; k < nout; k++) {
-    outb[k] = g + (4 + k) * cap;
-    memset(outb[k], 0, (size_t)m * sizeof(double));
-  }
-  double *outa[4 * KIFMM_MAX_KDIM];
-  leaf_target_ptrs(plan, b, want_grad, outa);
-  int64_t sb = t->src_begin[b], tb = t->trg_begin[b];
-  /* the partners first: the kernel's lanes run over its first set and sum the second's
-   * results across lanes once a point, so the smaller set (this leaf) goes second */
-  plan->kernel->p2p_both(plan->kparam, plan_rsqrt(plan), m, g, g + cap, g + 2 * cap, g + 3 * cap, outb,
-                         nsrc_of(t, b), t->tx + tb, t->ty + tb, t->tz + tb, plan->q + sb, outa);
-  m = 0;
-  for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
-    if (plan->near.u_role[e] != KIFMM_NEAR_BOTH)
-      continue;
-    int64_t a = L->u_idx[e], na = ntrg_of(t, a), ta = t->trg_begin[a];
+  double *outb[4] = {NULL, NULL, NULL, NULL}, *qbuf = g + (3 + qs + 4) * cap;
+  for (int k = 0; k < nout; k++)
+    outb[k] = g + (3 + qs + k) * cap;
+  const int64_t sb = t->src_begin[b], tb = t->trg_begin[b], nb = nsrc_of(t, b);
+  for (int v = 0; v < plan->nvec; v++) {
     for (int k = 0; k < nout; k++)
-      for (int64_t i = 0; i < na; i++)
-        plan->res[k][ta + i] += outb[k][m + i];
-    m += na;
+      memset(outb[k], 0, (size_t)m * sizeof(double));
+    double *outa[4 * KIFMM_MAX_KDIM];
+    leaf_target_ptrs(plan, b, want_grad, outa);
+    for (int k = 0; k < nout; k++)
+      outa[k] += v * t->ntrg;
+    const double *qm = vector_densities(g + 3 * cap, m, qs, v, qbuf);
+    const double *qb = vector_densities(plan->q + sb * qs, nb, qs, v, qbuf + cap);
+    /* the partners first: the kernel's lanes run over its first set and sum the second's
+     * results across lanes once a point, so the smaller set (this leaf) goes second */
+    plan->kernel->p2p_both(plan->kparam, plan_rsqrt(plan), m, g, g + cap, g + 2 * cap, qm,
+                           outb, nb, t->tx + tb, t->ty + tb, t->tz + tb, qb, outa);
+    int64_t o = 0;
+    for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++) {
+      if (plan->near.u_role[e] != KIFMM_NEAR_BOTH)
+        continue;
+      int64_t a = L->u_idx[e], na = ntrg_of(t, a), ta = t->trg_begin[a] + v * t->ntrg;
+      for (int k = 0; k < nout; k++)
+        for (int64_t i = 0; i < na; i++)
+          plan->res[k][ta + i] += outb[k][o + i];
+      o += na;
+    }
   }
 }
 
@@ -657,14 +683,15 @@ static int p2p_leaf(kifmm_plan *plan, int64_t b, int want_grad, int both, double
   const kifmm_tree *t = &plan->tree;
   const kifmm_lists *L = &plan->lists;
   const int64_t qs = (int64_t)plan->nvec * plan->ops.sdim; /* densities a source */
-  int64_t ns = 0;
+  int64_t ns = nsrc_of(t, b);
   for (int64_t e = L->u_ptr[b]; e < L->u_ptr[b + 1]; e++)
     ns += nsrc_of(t, L->u_idx[e]);
   if (ns > *cap) {
     free(*gather);
     *cap = 2 * ns;
-    /* coordinates and densities, and the results of the owned pairs' partners */
-    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + qs + 4) * *cap), sizeof(double)));
+    /* coordinates and densities; the results of the owned pairs' partners and one vector's
+     * densities of them and of the leaf */
+    CHECK(kifmm__calloc((void **)gather, (size_t)((3 + qs + 4 + 2) * *cap), sizeof(double)));
   }
   double *x = *gather, *y = x + *cap, *z = y + *cap, *q = z + *cap;
   int64_t m = 0;
@@ -817,6 +844,8 @@ static int far_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
 /* The near field (P2P): reads only charges and points. */
 static int near_field(kifmm_plan *plan, pass_ctx *ctx, int want_grad) {
   int status = KIFMM_SUCCESS;
+  plan->stats.near_symmetric = near_both_ways(plan);
+  plan->stats.near_precision = plan->near_acc == KIFMM_RSQRT_SINGLE ? 32 : 64;
   PHASE("p2p", t_p2p, leaf_pass(plan, ctx, LEAF_P2P, want_grad));
   return status;
 }

@@ -21,6 +21,7 @@ struct kifmm_plan {
   kifmm_stats stats;
   const kifmm_kernel *kernel; /* the options' kernel: the passes know it only through this */
   double kparam;              /* its parameter in root-box units (kifmm__plan_scale_kernel) */
+  kifmm_rsqrt near_acc; /* how the sums over sources take a pair (kifmm__plan_choose_precision) */
   /* work arrays reused by every evaluation, sized for nvec_cap charge vectors (grown by
    * kifmm__plan_reserve, never shrunk) and laid out for the nvec of the running evaluation;
    * ne = n sdim equivalent densities a box ([point][component]) */
@@ -68,6 +69,9 @@ KIFMM_INTERNAL int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg,
                                           int64_t per_vector, const double *charges,
                                           const double *pot);
 KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
+/* p->near_acc for the plan's order and kernel, once its operators are known
+ * (kifmm__near_accuracy). */
+KIFMM_INTERNAL void kifmm__plan_choose_precision(kifmm_plan *p);
 /* Once the tree's scaling is known (p->tree.half): the kernel's parameter in root-box units
  * (p->kparam) and what its operators are computed for, for a tree of this depth (the deepest
  * over all ranks for a distributed plan). */

@@ -172,6 +172,10 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
 /* One vector's arrays at plan creation; evaluations of more vectors grow them. */
 int kifmm__plan_alloc_work(kifmm_plan *p) { return kifmm__plan_reserve(p, 1); }
 
+void kifmm__plan_choose_precision(kifmm_plan *p) {
+  p->near_acc = kifmm__near_accuracy(p->ops.order, p->opts.tolerance, p->kernel);
+}
+
 void kifmm__plan_fill_stats(kifmm_plan *p) {
   kifmm_stats *s = &p->stats;
   s->nsrc = p->tree.nsrc;

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Laplace's direct sum in single precision with double sums (KIFMM_RSQRT_SINGLE), for the
+ * orders whose own error is far above a float's: twice the lanes of the double loops.
+ * What keeps each pair within a float's rounding of its double value:
+ * - coordinates are taken relative to the call's first target and scaled by a power of two
+ *   to at most 1 (the unit), each as two floats, its rounding and what that leaves out: the
+ *   difference of two points, (high - high) + (low - low), is then within a float's rounding
+ *   of itself however close the points. With one float a coordinate, the differences of
+ *   near pairs carried 2^-24 of the unit, about three leaves: the gradient of a cube's
+ *   points, dominated by their nearest neighbours, was 1e-5 off the double one.
+ * - charges are scaled to at most 1 likewise; both scales are undone exactly.
+ * - pairs closer than SINGLE_NEAR of the unit (so close that q R^3 could overflow, or at
+ *   distance 0) go the double way (single_near_pairs), after coincident points (equal
+ *   coordinates: they add nothing) are dropped in the loop (single_apart): where targets are
+ *   the sources every target meets itself, and a call for each cost 0.1 s in 1e6.
+ * - float sums run over at most SINGLE_CHUNK terms before they are added to double sums. */
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+/* Pairs closer than 2^-20 of the unit go the double way: R = 2/r stays below 2^21, so that q R^3
+ * (q <= 1) stays far from a float's overflow. */
+#define SINGLE_NEAR 0x1p-20f
+
+/* Vectors of charges one pass over the pairs' geometry serves (SINGLE_VGROUP at most). */
+enum { SINGLE_BLOCK = 512, SINGLE_CHUNK = 64, SINGLE_VGROUP = 8 };
+
+/* The helpers below are inlined into the loops of each SIMD path (single_simd.h), whose
+ * target attribute then vectorizes them at that path's width: compiled for the baseline
+ * instruction set, scanning and converting a call's points cost as much as its pairs at
+ * leaves of 60 points. */
+#define SINGLE_INLINE static inline __attribute__((always_inline))
+
+/* One call's points and results, in the caller's units, for nv <= SINGLE_VGROUP vectors:
+ * charge of vector v at source j q[j qs + v qv], its results at pot[i + v ldo] (gx, gy, gz
+ * likewise, NULL for the potential alone). */
+typedef struct {
+  int64_t ns, nt;
+  int nv;
+  int64_t qs, qv, ldo;
+  const double *sx, *sy, *sz, *q, *tx, *ty, *tz;
+  double *pot, *gx, *gy, *gz;
+} single_io;
+
+/* The unit of the float coordinates: origin o, scale s (a power of two, 1/s at least the
+ * largest coordinate difference from o), charge scale w (a power of two). Powers of two
+ * scale a float sum exactly, so the unit does not change a result's bits: a vector's results
+ * are the same alone or beside others. */
+typedef struct {
+  double o[3], s, w;
+} single_unit;
+
+/* The scales of the unit for the largest coordinate difference ext and charge qmax; 0 where
+ * there is nothing to add (no charge, or every point on one). */
+SINGLE_INLINE int unit_scales(double ext, double qmax, single_unit *u) {
+  if (!(ext > 0.0) || !(qmax > 0.0))
+    return 0;
+  int e;
+  frexp(ext, &e); /* ext < 2^e */
+  u->s = ldexp(1.0, -e);
+  frexp(qmax, &e);
+  u->w = ldexp(1.0, -e);
+  return 1;
+}
+
+/* The largest |x[i s] - o|, i < n, at least m (strided densities of several vectors; the
+ * contiguous scans are fmaxabs, single_simd.h). */
+SINGLE_INLINE double max_abs(const double *x, int64_t n, int64_t s, double o, double m) {
+  for (int64_t i = 0; i < n; i++) {
+    const double d = fabs(x[i * s] - o);
+    m = d > m ? d : m;
+  }
+  return m;
+}
+
+/* A coordinate in the unit as a float and the float of what that leaves out. */
+SINGLE_INLINE void split(double v, float *hi, float *lo) {
+  *hi = (float)v;
+  *lo = (float)(v - (double)*hi);
+}
+
+/* Sources j0 .. j0 + m in the unit, into fs: x, y, z high, then x, y, z low, then the
+ * charges of each vector, each SINGLE_BLOCK apart. */
+SINGLE_INLINE void single_sources(const single_io *io, const single_unit *u, int64_t j0, int64_t m,
+                           float *fs) {
+  const double *c[3] = {io->sx + j0, io->sy + j0, io->sz + j0};
+  for (int a = 0; a < 3; a++)
+    for (int64_t j = 0; j < m; j++)
+      split((c[a][j] - u->o[a]) * u->s, fs + a * SINGLE_BLOCK + j,
+            fs + (3 + a) * SINGLE_BLOCK + j);
+  for (int v = 0; v < io->nv; v++)
+    for (int64_t j = 0; j < m; j++)
+      fs[(6 + v) * SINGLE_BLOCK + j] = (float)(io->q[(j0 + j) * io->qs + v * io->qv] * u->w);
+}
+
+/* Targets i .. i + nl in the unit, into t: x, y, z high, then low, w apart (lanes past nl at
+ * the origin). */
+SINGLE_INLINE void single_targets(const single_io *io, const single_unit *u, int64_t i, int nl, int w,
+                           float *t) {
+  const double *c[3] = {io->tx + i, io->ty + i, io->tz + i};
+  for (int a = 0; a < 3; a++)
+    for (int l = 0; l < w; l++)
+      split(l < nl ? (c[a][l] - u->o[a]) * u->s : 0.0, t + a * w + l, t + (3 + a) * w + l);
+}
+
+/* The block's sums d (per vector 4 x w: of q R and q R^3 d, R = 2/r, in the unit) added to
+ * the results. */
+SINGLE_INLINE void single_results(const single_io *io, const single_unit *u, int64_t i, int nl, int w,
+                           const double *d) {
+  const double fp = 0.5 * u->s / u->w, fg = 0.125 * u->s * u->s / u->w;
+  for (int v = 0; v < io->nv; v++, d += 4 * w) {
+    const int64_t o = i + v * io->ldo;
+    for (int l = 0; l < nl; l++)
+      io->pot[o + l] += fp * d[l];
+    if (io->gx)
+      for (int l = 0; l < nl; l++) {
+        io->gx[o + l] += fg * d[w + l];
+        io->gy[o + l] += fg * d[2 * w + l];
+        io->gz[o + l] += fg * d[3 * w + l];
+      }
+  }
+}
+
+/* The bits l of near whose target i + l is not source j itself (equal coordinates). */
+SINGLE_INLINE unsigned single_apart(const single_io *io, int64_t i, int64_t j, unsigned near) {
+  for (unsigned b = near; b; b &= b - 1u) {
+    const int64_t t = i + __builtin_ctz(b);
+    if (io->tx[t] == io->sx[j] && io->ty[t] == io->sy[j] && io->tz[t] == io->sz[j])
+      near &= ~(b & -b);
+  }
+  return near;
+}
+
+/* Source j against the targets i + l for the bits l of near, in double from the caller's
+ * coordinates, every vector (pairs at distance 0 add nothing). */
+static __attribute__((noinline, cold)) void single_near_pairs(const single_io *io, int64_t i,
+                                                              int64_t j, unsigned near) {
+  for (; near; near &= near - 1u) {
+    const int64_t t = i + __builtin_ctz(near);
+    const double dx = io->tx[t] - io->sx[j], dy = io->ty[t] - io->sy[j],
+                 dz = io->tz[t] - io->sz[j], r2 = dx * dx + dy * dy + dz * dz;
+    if (!(r2 > 0.0))
+      continue;
+    const double rinv = 1.0 / sqrt(r2);
+    for (int v = 0; v < io->nv; v++) {
+      const int64_t o = t + v * io->ldo;
+      const double qr = io->q[j * io->qs + v * io->qv] * rinv;
+      io->pot[o] += qr;
+      if (io->gx) {
+        const double qr3 = qr * rinv * rinv;
+        io->gx[o] -= qr3 * dx;
+        io->gy[o] -= qr3 * dy;
+        io->gz[o] -= qr3 * dz;
+      }
+    }
+  }
+}
+
+#define KIFMM_VEC 512
+#include "kernels/single_simd.h"
+#undef KIFMM_VEC
+#define KIFMM_VEC 256
+#include "kernels/single_simd.h"
+#undef KIFMM_VEC
+
+int kifmm__p2p_single(int nv, int64_t ns, const double *sx, const double *sy,
+                      const double *sz, const double *q, int64_t qs, int64_t qv, int64_t nt,
+                      const double *tx, const double *ty, const double *tz, double *pot,
+                      double *gx, double *gy, double *gz, int64_t ldo) {
+  const kifmm_simd simd = kifmm__simd();
+  if (simd != KIFMM_SIMD_AVX512 && simd != KIFMM_SIMD_AVX2)
+    return 0;
+  for (int v0 = 0; v0 < nv && ns > 0 && nt > 0; v0 += SINGLE_VGROUP) {
+    const int64_t o = v0 * ldo;
+    const single_io io = {ns, nt, nv - v0 < SINGLE_VGROUP ? nv - v0 : SINGLE_VGROUP,
+                          qs, qv, ldo, sx, sy, sz, q + v0 * qv, tx, ty, tz, pot + o,
+                          gx ? gx + o : NULL, gx ? gy + o : NULL, gx ? gz + o : NULL};
+    if (simd == KIFMM_SIMD_AVX512)
+      p2p_single_avx512(&io);
+    else
+      p2p_single_avx2(&io);
+  }
+  return 1;
+}

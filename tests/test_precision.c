@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Precision that follows the tolerance: plans whose tolerance leaves room for the
+ * single-precision near field (Laplace, AVX-512 and AVX2) take it and still meet the
+ * tolerance at every target (potential within it, gradient within 10x), on the cube, a
+ * sphere, a clustered cloud and a cube far from the origin, with charges of both signs,
+ * neutral +-1 and targets that are the sources or not; tighter tolerances keep double.
+ * Plans of an order alone take single precision up to p6; KIFMM_PRECISION=double turns it
+ * off; kifmm_stats says which ran (and that the near field then goes one way);
+ * kifmm_evaluate_many gives each vector what kifmm_evaluate gives it. Run on the SIMD path named by argv[1] (KIFMM_SIMD set by ctest). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include "testutil.h"
+
+static int single_path; /* whether this SIMD path has single-precision sums */
+
+typedef enum { CH_UNIFORM, CH_NEUTRAL } charge_kind;
+
+static void cloud(int d, int64_t n, uint64_t *seed, double *x) {
+  tu_points(d == 3 ? TU_CUBE : (tu_dist)d, n, seed, x);
+  if (d == 3) /* width 1e3 at 1e6 from the origin */
+    for (int64_t i = 0; i < 3 * n; i++)
+      x[i] = 1e6 + 1e3 * x[i];
+}
+
+static const char *cloud_name(int d) { return d == 3 ? "offset cube" : tu_dist_name[d]; }
+
+/* A plan of options o on n sources x (targets t, nt of them), evaluated with charges q:
+ * the stats' precision and the errors against kifmm_direct at every target. */
+static int run_plan(const kifmm_options *o, int64_t n, const double *x, const double *q,
+                    int64_t nt, const double *t, double *ep, double *eg) {
+  double *pot = tu_alloc(nt), *grad = tu_alloc(3 * nt);
+  kifmm_plan *plan = NULL;
+  int bits = 0;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, x, nt, t, o), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate(plan, q, pot, grad), KIFMM_SUCCESS);
+  kifmm_stats st;
+  EXPECT_STATUS(kifmm_plan_stats(plan, &st), KIFMM_SUCCESS);
+  bits = st.near_precision;
+  kifmm_plan_destroy(&plan);
+  tu_errors(n, x, q, nt, t, pot, grad, nt, ep, eg);
+  free(pot);
+  free(grad);
+  return bits;
+}
+
+/* The tolerance contract with the precision the tolerance picks. */
+static void contract(int d, charge_kind ch, int same, double tol, int expect_single) {
+  const int64_t n = 12000;
+  uint64_t seed = 101 + (uint64_t)(7 * d + 3 * ch + same);
+  double *x = tu_alloc(3 * n), *q = tu_alloc(n), *t = same ? x : tu_alloc(3 * n);
+  cloud(d, n, &seed, x);
+  if (!same)
+    cloud(d, n, &seed, t);
+  for (int64_t i = 0; i < n; i++)
+    q[i] = ch == CH_NEUTRAL ? (i % 2 ? 1.0 : -1.0) : tu_uniform(&seed) - 0.5;
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = tol;
+  double ep, eg;
+  const int bits = run_plan(&o, n, x, q, n, t, &ep, &eg);
+  const int want = expect_single && single_path ? 32 : 64;
+  printf("  tolerance %.0e %-11s %-7s %-8s near field %d bits: pot %.2e grad %.2e\n", tol,
+         cloud_name(d), ch == CH_NEUTRAL ? "+-1" : "uniform", same ? "same" : "separate", bits,
+         ep, eg);
+  EXPECT(bits == want, "tolerance %.0e %s: near field in %d bits, expected %d", tol,
+         cloud_name(d), bits, want);
+  EXPECT(ep <= tol, "tolerance %.0e %s: potential error %.2e", tol, cloud_name(d), ep);
+  EXPECT(eg <= 10 * tol, "tolerance %.0e %s: gradient error %.2e", tol, cloud_name(d), eg);
+  free(x);
+  free(q);
+  if (!same)
+    free(t);
+}
+
+/* Orders alone: single precision up to p6; KIFMM_PRECISION=double keeps double there. */
+static void by_order(void) {
+  const int64_t n = 6000;
+  uint64_t seed = 5;
+  double *x = tu_alloc(3 * n), *q = tu_alloc(n);
+  tu_points(TU_CUBE, n, &seed, x);
+  for (int64_t i = 0; i < n; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  const int orders[] = {4, 6, 7, 10};
+  for (size_t k = 0; k < sizeof(orders) / sizeof(orders[0]); k++) {
+    kifmm_options o = kifmm_default_options();
+    o.order = orders[k];
+    double ep, eg;
+    int bits = run_plan(&o, n, x, q, n, x, &ep, &eg);
+    const int want = orders[k] <= 6 && single_path ? 32 : 64;
+    printf("  order %d alone: near field %d bits, pot %.2e grad %.2e\n", orders[k], bits, ep, eg);
+    EXPECT(bits == want, "order %d: near field in %d bits, expected %d", orders[k], bits, want);
+  }
+  setenv("KIFMM_PRECISION", "double", 1);
+  kifmm_options o = kifmm_default_options();
+  o.order = 6;
+  double ep, eg;
+  EXPECT(run_plan(&o, n, x, q, n, x, &ep, &eg) == 64, "KIFMM_PRECISION=double at p6");
+  unsetenv("KIFMM_PRECISION");
+  free(x);
+  free(q);
+}
+
+/* kifmm_evaluate_many's vector j against kifmm_evaluate on it, single-precision plans with
+ * targets the sources (both ways) and separate (one way). */
+static void many_against_one(int same) {
+  const int64_t n = 6000;
+  const int nv = 3;
+  uint64_t seed = 9;
+  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(nv * n);
+  tu_points(TU_CLUSTER, n, &seed, x);
+  if (!same)
+    tu_points(TU_CLUSTER, n, &seed, t);
+  for (int64_t i = 0; i < nv * n; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = 1e-5;
+  kifmm_plan *plan = NULL;
+  double *pm = tu_alloc(nv * n), *gm = tu_alloc(3 * nv * n), *p1 = tu_alloc(n),
+         *g1 = tu_alloc(3 * n);
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, t, &o), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate_many(plan, nv, q, pm, gm), KIFMM_SUCCESS);
+  kifmm_stats st;
+  kifmm_plan_stats(plan, &st);
+  EXPECT(st.near_precision == (single_path ? 32 : 64), "many: near field in %d bits",
+         st.near_precision);
+  /* single precision takes the near field one way (as distributed plans do) */
+  EXPECT(st.near_symmetric == (same && !single_path), "many: near_symmetric %d",
+         st.near_symmetric);
+  double worst = 0;
+  for (int v = 0; v < nv; v++) {
+    EXPECT_STATUS(kifmm_evaluate(plan, q + v * n, p1, g1), KIFMM_SUCCESS);
+    double d = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+      d += (pm[v * n + i] - p1[i]) * (pm[v * n + i] - p1[i]);
+      s += p1[i] * p1[i];
+      for (int c = 0; c < 3; c++) {
+        const double e = gm[3 * v * n + 3 * i + c] - g1[3 * i + c];
+        d += e * e;
+        s += g1[3 * i + c] * g1[3 * i + c];
+      }
+    }
+    worst = fmax(worst, sqrt(d / s));
+  }
+  printf("  evaluate_many against evaluate, targets %s: %.1e\n", same ? "same" : "separate",
+         worst);
+  EXPECT(worst <= 1e-13, "evaluate_many's vectors differ from evaluate by %.1e", worst);
+  kifmm_plan_destroy(&plan);
+  free(x);
+  if (!same)
+    free(t);
+  free(q);
+  free(pm);
+  free(gm);
+  free(p1);
+  free(g1);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !tu_simd_path_available(argv[1]))
+    return 77; /* ctest's SKIP_RETURN_CODE */
+  const char *e = getenv("KIFMM_SIMD");
+  single_path = !(e && strcmp(e, "portable") == 0);
+  for (int d = 0; d < 4; d++)
+    for (int ch = 0; ch < 2; ch++)
+      for (int same = 0; same < 2; same++) {
+        contract(d, (charge_kind)ch, same, 1e-4, 1);
+        contract(d, (charge_kind)ch, same, 1e-6, 1);
+      }
+  contract(0, CH_NEUTRAL, 1, 1e-7, 0);
+  contract(2, CH_UNIFORM, 0, 1e-7, 0);
+  by_order();
+  many_against_one(1);
+  many_against_one(0);
+  return tu_finish("test_precision");
+}
