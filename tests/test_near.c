@@ -70,6 +70,19 @@ static int all_finite(int64_t n, const double *a) {
   return 1;
 }
 
+/* Case c with 1 and 3 threads gives the bits (pot, grad) of 2 threads; p, g: scratch. */
+static void same_bits_for_threads(const char *label, near_case c, int64_t n, const double *x,
+                                  const double *q, const double *pot, const double *grad,
+                                  double *p, double *g) {
+  for (int threads = 1; threads <= 3; threads += 2) {
+    c.threads = threads;
+    evaluate(&c, n, x, x, q, p, g);
+    EXPECT(memcmp(p, pot, (size_t)n * sizeof(double)) == 0 &&
+               memcmp(g, grad, (size_t)(3 * n) * sizeof(double)) == 0,
+           "%s: %d threads give other bits than 2", label, threads);
+  }
+}
+
 /* Both ways against one way (rounding apart, and not bit for bit: the other summation ran),
  * and 1, 2, 3 threads bit for bit. */
 static void compare_ways(const char *label, near_case c, int64_t n, const double *x,
@@ -88,13 +101,7 @@ static void compare_ways(const char *label, near_case c, int64_t n, const double
          dp, dg);
   EXPECT(memcmp(p1, p2, (size_t)n * sizeof(double)) != 0,
          "%s: the near field was not taken both ways (results identical to one way)", label);
-  for (int threads = 1; threads <= 3; threads += 2) {
-    c.threads = threads;
-    evaluate(&c, n, x, x, q, p1, g1);
-    EXPECT(memcmp(p1, p2, (size_t)n * sizeof(double)) == 0 &&
-               memcmp(g1, g2, (size_t)(3 * n) * sizeof(double)) == 0,
-           "%s: %d threads give other bits than 2", label, threads);
-  }
+  same_bits_for_threads(label, c, n, x, q, p2, g2, p1, g1);
   free(p1);
   free(g1);
   free(p2);
@@ -127,13 +134,7 @@ static void compare_single(const char *label, near_case c, int64_t n, const doub
            "%s: single precision other than one way's", label);
   if (simd_has_single())
     EXPECT(dp > 0, "%s: single precision gave the double bits", label);
-  for (int threads = 1; threads <= 3; threads += 2) {
-    c.threads = threads;
-    evaluate(&c, n, x, x, q, po, go);
-    EXPECT(memcmp(po, ps, (size_t)n * sizeof(double)) == 0 &&
-               memcmp(go, gs, (size_t)(3 * n) * sizeof(double)) == 0,
-           "%s: single precision, %d threads give other bits than 2", label, threads);
-  }
+  same_bits_for_threads(label, c, n, x, q, ps, gs, po, go);
   free(pd);
   free(gd);
   free(ps);
