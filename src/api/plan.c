@@ -54,7 +54,9 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
   double t1 = kifmm__wtime();
   kifmm__progress("lists", 0.0);
   CHECK(kifmm__lists_build(&p->lists, &p->tree, p->nthreads));
-  if (!near_one_way())
+  /* single precision takes the near field one way (plan/evaluate.c): no schedule for it */
+  kifmm__plan_choose_precision(p);
+  if (!near_one_way() && p->near_acc != KIFMM_RSQRT_SINGLE)
     CHECK(kifmm__near_build(&p->near, &p->tree, &p->lists));
   kifmm__progress("lists", 1.0);
   double t2 = kifmm__wtime();
@@ -67,7 +69,6 @@ static int build_steps(kifmm_plan *p, int64_t nsrc, const double *src, int64_t n
   p->stats.t_tree = t1 - t0;
   p->stats.t_lists = t2 - t1;
   p->stats.t_operators = t3 - t2;
-  kifmm__plan_choose_precision(p);
   kifmm__plan_fill_stats(p);
   if (p->opts.verbose)
     fprintf(stderr,

@@ -69,8 +69,8 @@ KIFMM_INTERNAL int kifmm__check_evaluation(int nvec, int64_t nsrc, int64_t ntrg,
                                           int64_t per_vector, const double *charges,
                                           const double *pot);
 KIFMM_INTERNAL void kifmm__plan_fill_stats(kifmm_plan *p);
-/* p->near_acc for the plan's order and kernel, once its operators are known
- * (kifmm__near_accuracy). */
+/* p->near_acc for the plan's order and kernel (kifmm__near_accuracy), once the order is
+ * resolved (kifmm__plan_new). */
 KIFMM_INTERNAL void kifmm__plan_choose_precision(kifmm_plan *p);
 /* Once the tree's scaling is known (p->tree.half): the kernel's parameter in root-box units
  * (p->kparam) and what its operators are computed for, for a tree of this depth (the deepest

@@ -173,7 +173,7 @@ int kifmm__plan_reserve(kifmm_plan *p, int nvec) {
 int kifmm__plan_alloc_work(kifmm_plan *p) { return kifmm__plan_reserve(p, 1); }
 
 void kifmm__plan_choose_precision(kifmm_plan *p) {
-  p->near_acc = kifmm__near_accuracy(p->ops.order, p->opts.tolerance, p->kernel);
+  p->near_acc = kifmm__near_accuracy(p->opts.order, p->opts.tolerance, p->kernel);
 }
 
 void kifmm__plan_fill_stats(kifmm_plan *p) {
