@@ -586,14 +586,10 @@ static void m2p_leaf(kifmm_plan *plan, const pass_ctx *ctx, int64_t b, int want_
 }
 
 /* Near field taken both ways where the schedule has pairs for it (one-process plans whose
- * targets are the sources) and the kernel a sum for it, in double precision. In single
- * precision the near field goes one way, as in distributed plans: a sum both ways rounds
- * its floats in another order, and one-process and distributed results would then differ by
- * 1e-7 instead of rounding (both ways measured no faster in single at the leaf sizes the
- * plans take: cube 1e6 at p7, 0.24-0.38 s one way, 0.31-0.34 s both ways). */
+ * targets are the sources, in double precision: api/plan.c builds none for single) and the
+ * kernel a sum for it. */
 static int near_both_ways(const kifmm_plan *plan) {
-  return plan->near.ncolour > 0 && plan->kernel->p2p_both != NULL &&
-         plan->near_acc != KIFMM_RSQRT_SINGLE;
+  return plan->near.ncolour > 0 && plan->kernel->p2p_both != NULL;
 }
 
 /* Copies the sources of U entry e of box b to position m of the gather arrays (x, y, z and
