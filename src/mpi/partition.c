@@ -21,13 +21,18 @@
 
 /* One point in flight between ranks. Ties in the key are broken by (rank, kind, index), which
  * is the order the serial sort gives the ranks' inputs concatenated in rank order, and makes
- * every record distinct so that duplicated points can still be split between ranks. */
+ * every record distinct so that duplicated points can still be split between ranks. Where a
+ * rank's targets are its sources (a particle code's case), one record of kind KIND_BOTH
+ * stands for the point as both: half the records to key, sort and move, and each kind's
+ * points still come out in (key, rank, index) order. */
+enum { KIND_SOURCE = 0, KIND_TARGET = 1, KIND_BOTH = 2 };
+
 typedef struct {
   kifmm_key key;
   double u[3];
   int64_t index;
   int32_t rank;
-  int32_t kind; /* 0 source, 1 target */
+  int32_t kind; /* KIND_SOURCE, KIND_TARGET or KIND_BOTH */
 } point_rec;
 
 /* A box, used for the boundary boxes and for 2:1 balance requests. */
@@ -60,6 +65,7 @@ typedef struct {
   point_rec *pt;
   int64_t n;
   int64_t *src_before; /* n + 1: sources among the first i records */
+  int64_t *all_before; /* n + 1: sources + targets among the first i records */
   leaf_list leaf;
   rank_range *range; /* size */
   kifmm_key *global_first; /* size + 1 */
@@ -215,13 +221,27 @@ static void fill_records(const part_state *s, point_rec *pt, int kind, int64_t n
   }
 }
 
-/* Sources then targets, each in input order, then a stable key sort: (key, kind, index). */
+/* The same array, or a copy of it in the same order (bitwise, so the same keys). */
+static int targets_are_sources(int64_t nsrc, const double *src, int64_t ntrg,
+                               const double *trg) {
+  return nsrc == ntrg &&
+         (nsrc == 0 || src == trg || memcmp(src, trg, 3 * (size_t)nsrc * sizeof(double)) == 0);
+}
+
+/* Sources then targets, each in input order, then a stable key sort: (key, kind, index); one
+ * record a point where the targets are the sources. */
 static int make_records(part_state *s, int64_t nsrc, const double *src, int64_t ntrg,
                         const double *trg, const double center[3], double half) {
-  s->n = nsrc + ntrg;
-  ALLOC(s->pt, s->n);
-  fill_records(s, s->pt, 0, nsrc, src, center, half);
-  fill_records(s, s->pt + nsrc, 1, ntrg, trg, center, half);
+  if (targets_are_sources(nsrc, src, ntrg, trg)) {
+    s->n = nsrc;
+    ALLOC(s->pt, s->n);
+    fill_records(s, s->pt, KIND_BOTH, nsrc, src, center, half);
+  } else {
+    s->n = nsrc + ntrg;
+    ALLOC(s->pt, s->n);
+    fill_records(s, s->pt, KIND_SOURCE, nsrc, src, center, half);
+    fill_records(s, s->pt + nsrc, KIND_TARGET, ntrg, trg, center, half);
+  }
   return sort_records(&s->pt, s->n);
 }
 
@@ -494,14 +514,20 @@ typedef struct {
 } tally;
 
 static tally range_tally(const part_state *s, int64_t b, int64_t e) {
-  return (tally){s->src_before[e] - s->src_before[b], e - b};
+  return (tally){s->src_before[e] - s->src_before[b], s->all_before[e] - s->all_before[b]};
 }
 
 static int count_sources(part_state *s) {
   free(s->src_before);
+  free(s->all_before);
+  s->all_before = NULL;
   ALLOC(s->src_before, s->n + 1);
-  for (int64_t i = 0; i < s->n; i++)
-    s->src_before[i + 1] = s->src_before[i] + (s->pt[i].kind == 0);
+  ALLOC(s->all_before, s->n + 1);
+  for (int64_t i = 0; i < s->n; i++) {
+    const int kind = s->pt[i].kind;
+    s->src_before[i + 1] = s->src_before[i] + (kind != KIND_TARGET);
+    s->all_before[i + 1] = s->all_before[i] + (kind == KIND_BOTH ? 2 : 1);
+  }
   return KIFMM_SUCCESS;
 }
 
@@ -934,9 +960,10 @@ static int balance_leaves(part_state *s) {
 /* ---- output ---- */
 static int split_points(const part_state *s, kifmm_partition *p) {
   int64_t nsrc = 0, ntrg = 0, nleaf = s->leaf.n;
-  for (int64_t i = 0; i < s->n; i++)
-    nsrc += s->pt[i].kind == 0;
-  ntrg = s->n - nsrc;
+  for (int64_t i = 0; i < s->n; i++) {
+    nsrc += s->pt[i].kind != KIND_TARGET;
+    ntrg += s->pt[i].kind != KIND_SOURCE;
+  }
   p->nsrc = nsrc;
   p->ntrg = ntrg;
   p->nleaf = nleaf;
@@ -960,11 +987,18 @@ static int split_points(const part_state *s, kifmm_partition *p) {
     p->leaf_trg_ptr[j] = it;
     for (int64_t i = s->leaf.begin[j]; i < s->leaf.end[j]; i++) {
       const point_rec *r = &s->pt[i];
-      int64_t k = r->kind == 0 ? is++ : it++;
-      memcpy(r->kind == 0 ? p->src + 3 * k : p->trg + 3 * k, r->u, sizeof(r->u));
-      *(r->kind == 0 ? &p->src_key[k] : &p->trg_key[k]) = r->key;
-      *(r->kind == 0 ? &p->src_rank[k] : &p->trg_rank[k]) = r->rank;
-      *(r->kind == 0 ? &p->src_index[k] : &p->trg_index[k]) = r->index;
+      if (r->kind != KIND_TARGET) {
+        memcpy(p->src + 3 * is, r->u, sizeof(r->u));
+        p->src_key[is] = r->key;
+        p->src_rank[is] = r->rank;
+        p->src_index[is++] = r->index;
+      }
+      if (r->kind != KIND_SOURCE) {
+        memcpy(p->trg + 3 * it, r->u, sizeof(r->u));
+        p->trg_key[it] = r->key;
+        p->trg_rank[it] = r->rank;
+        p->trg_index[it++] = r->index;
+      }
     }
   }
   p->leaf_src_ptr[nleaf] = is;
@@ -1069,6 +1103,7 @@ int kifmm__partition_create_cell(kifmm_partition *p, MPI_Comm comm, int64_t nsrc
     MPI_Type_free(&s.leaf_type);
   free(s.pt);
   free(s.src_before);
+  free(s.all_before);
   free(s.range);
   leaves_free(&s.leaf);
   if (status != KIFMM_SUCCESS) {

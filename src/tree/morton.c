@@ -302,6 +302,20 @@ static int compare_keyed(const void *a, const void *b) {
   return (x->idx > y->idx) - (x->idx < y->idx); /* stable: ties keep input order */
 }
 
+/* A short run (a few points in one 48-bit cell, a point and its copy): insertion sort, stable
+ * as compare_keyed is, without qsort's call per comparison. */
+enum { SHORT_RUN = 16 };
+
+static void sort_short_run(keyed *t, int64_t m) {
+  for (int64_t i = 1; i < m; i++) {
+    keyed x = t[i];
+    int64_t j = i;
+    for (; j > 0 && compare_keyed(&t[j - 1], &x) > 0; j--)
+      t[j] = t[j - 1];
+    t[j] = x;
+  }
+}
+
 /* After a sort on the 48-bit prefixes of the keys: orders each run of equal prefixes by the
  * full keys, which full_key(idx, ctx) gives for the item idx. */
 int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
@@ -322,7 +336,10 @@ int kifmm__sort_prefix_runs(const uint64_t *prefix, int64_t *idx, int64_t n,
     if (e - b > 1 && status == KIFMM_SUCCESS) {
       for (int64_t i = b; i < e; i++)
         tmp[i - b] = (keyed){full_key(idx[i], ctx), idx[i]};
-      qsort(tmp, (size_t)(e - b), sizeof(*tmp), compare_keyed);
+      if (e - b <= SHORT_RUN)
+        sort_short_run(tmp, e - b);
+      else
+        qsort(tmp, (size_t)(e - b), sizeof(*tmp), compare_keyed);
       for (int64_t i = b; i < e; i++)
         idx[i] = tmp[i - b].idx;
     }

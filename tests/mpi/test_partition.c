@@ -82,6 +82,33 @@ static void dealt_free(dealt *d) {
   free(d->offset);
 }
 
+/* Where the targets are the sources: on every rank (the same array or a copy), or on the even
+ * ranks only, the odd ones holding targets of their own (the partition takes one record a
+ * point on a rank whose targets are its sources, two elsewhere). */
+typedef enum { TARGETS_OWN, TARGETS_SAME, TARGETS_COPY, TARGETS_SAME_EVEN } targets_kind;
+static const char *const targets_name[] = {"", " trg=src", " trg=copy", " trg=src even ranks"};
+
+static int same_on(targets_kind k, int r) {
+  return k == TARGETS_SAME || k == TARGETS_COPY || (k == TARGETS_SAME_EVEN && r % 2 == 0);
+}
+
+/* The targets all ranks hold, concatenated in rank order: rank r's sources where same_on. */
+static dealt targets_as_held(targets_kind k, const dealt *s, const dealt *t) {
+  dealt d = {0, NULL, calloc((size_t)size + 1, sizeof(int64_t))};
+  for (int r = 0; r < size; r++) {
+    const dealt *from = same_on(k, r) ? s : t;
+    d.offset[r + 1] = d.offset[r] + from->offset[r + 1] - from->offset[r];
+  }
+  d.n = d.offset[size];
+  d.cat = tu_alloc(3 * d.n);
+  for (int r = 0; r < size; r++) {
+    const dealt *from = same_on(k, r) ? s : t;
+    memcpy(d.cat + 3 * d.offset[r], from->cat + 3 * from->offset[r],
+           3 * (size_t)(d.offset[r + 1] - d.offset[r]) * sizeof(double));
+  }
+  return d;
+}
+
 /* ---- reference leaves before balance: a plain recursive refinement of the global keys ---- */
 typedef struct {
   int64_t n, cap;
@@ -320,6 +347,7 @@ typedef struct {
    * the leaves being too coarse); 1.2 is the target on uniform input */
   double max_imbalance;
   const kifmm_partition_work *work;
+  targets_kind targets;
 } case_def;
 
 static void run_case(const case_def *c) {
@@ -328,6 +356,12 @@ static void run_case(const case_def *c) {
   make_points(c->dist, ns, base_seed + 11 + (uint64_t)c->dist, src);
   make_points(c->dist, nt, base_seed + 23 + (uint64_t)c->dist, trg);
   dealt ds = deal(src, ns, c->give, base_seed + 5), dt = deal(trg, nt, c->give, base_seed + 7);
+  if (c->targets != TARGETS_OWN) {
+    dealt own = dt;
+    dt = targets_as_held(c->targets, &ds, &own);
+    dealt_free(&own);
+    nt = dt.n;
+  }
   kifmm_tree tree;
   int st = kifmm__tree_build(&tree, ns, ds.cat, nt, dt.cat, c->ncrit, c->max_level, 1);
   EXPECT(st == KIFMM_SUCCESS, "serial tree: %s", kifmm_error_string(st));
@@ -338,11 +372,13 @@ static void run_case(const case_def *c) {
   const double *my_src = ds.cat + 3 * ds.offset[rank], *my_trg = dt.cat + 3 * dt.offset[rank];
   int64_t my_ns = ds.offset[rank + 1] - ds.offset[rank];
   int64_t my_nt = dt.offset[rank + 1] - dt.offset[rank];
+  if (same_on(c->targets, rank) && c->targets != TARGETS_COPY)
+    my_trg = my_src; /* the same array; TARGETS_COPY passes dt's bitwise copy */
   for (int balance = 0; balance <= 1; balance++) {
     char what[160];
-    snprintf(what, sizeof(what), "np%d %s/%s %s ncrit %d max_level %d%s", size,
+    snprintf(what, sizeof(what), "np%d %s/%s %s ncrit %d max_level %d%s%s", size,
              dist_name[c->dist], give_name[c->give], balance ? "balanced" : "unbalanced",
-             c->ncrit, c->max_level, c->work ? " weighted" : "");
+             c->ncrit, c->max_level, c->work ? " weighted" : "", targets_name[c->targets]);
     kifmm_partition p;
     double t0 = MPI_Wtime();
     st = kifmm__partition_create(&p, MPI_COMM_WORLD, my_ns, my_src, my_nt, my_trg, c->ncrit,
@@ -413,22 +449,31 @@ int main(int argc, char **argv) {
   /* targets only (sources free), and a per-leaf cost on top of the points */
   static const kifmm_partition_work targets_only = {0, 1, 0}, with_leaves = {1, 2, 200};
   const case_def cases[] = {
-      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_CUBE, GIVE_RANDOM, 4000, 16000, 32, KIFMM_MAX_LEVEL, 1.2, &targets_only},
-      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, &with_leaves},
+      {DIST_CUBE, GIVE_BLOCK, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_CUBE, GIVE_RANDOM, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_CUBE, GIVE_RANDOM, 4000, 16000, 32, KIFMM_MAX_LEVEL, 1.2, &targets_only, TARGETS_OWN},
+      {DIST_CUBE, GIVE_RANK0, 12000, 8000, 32, KIFMM_MAX_LEVEL, 1.2, &with_leaves, TARGETS_OWN},
       /* the extra leaves of 2:1 balance carry per_leaf work: only a cut after balance
        * spreads them (a cut before it leaves 1.2 or worse here) */
-      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.05, &with_leaves},
-      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL},
-      {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0, NULL},
-      {DIST_DUPLICATES, GIVE_BLOCK, 3000, 2000, 16, 7, 0, NULL},
-      {DIST_CUBE, GIVE_RANDOM, 1, 0, 1, KIFMM_MAX_LEVEL, 0, NULL}, /* one point */
-      {DIST_CUBE, GIVE_BLOCK, 300, 200, 1000, KIFMM_MAX_LEVEL, 0, NULL}, /* root leaf only */
-      {DIST_EMPTY, GIVE_BLOCK, 0, 0, 8, KIFMM_MAX_LEVEL, 0, NULL},
+      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.05, &with_leaves, TARGETS_OWN},
+      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_CLUSTER, GIVE_LAST_EMPTY, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_OWN},
+      {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0, NULL, TARGETS_OWN},
+      {DIST_DUPLICATES, GIVE_BLOCK, 3000, 2000, 16, 7, 0, NULL, TARGETS_OWN},
+      {DIST_CUBE, GIVE_RANDOM, 1, 0, 1, KIFMM_MAX_LEVEL, 0, NULL, TARGETS_OWN}, /* one point */
+      {DIST_CUBE, GIVE_BLOCK, 300, 200, 1000, KIFMM_MAX_LEVEL, 0, NULL, TARGETS_OWN}, /* root leaf only */
+      {DIST_EMPTY, GIVE_BLOCK, 0, 0, 8, KIFMM_MAX_LEVEL, 0, NULL, TARGETS_OWN},
+      /* targets that are the sources: the serial tree's points and leaves all the same */
+      {DIST_CUBE, GIVE_RANDOM, 12000, 0, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_SAME},
+      {DIST_CUBE, GIVE_LAST_EMPTY, 12000, 0, 32, KIFMM_MAX_LEVEL, 1.2, NULL, TARGETS_COPY},
+      {DIST_CLUSTER, GIVE_BLOCK, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.05, &with_leaves,
+       TARGETS_SAME},
+      {DIST_CLUSTER, GIVE_RANDOM, 6000, 3000, 20, KIFMM_MAX_LEVEL, 1.2, &targets_only,
+       TARGETS_SAME_EVEN},
+      {DIST_DUPLICATES, GIVE_RANDOM, 3000, 2000, 16, 7, 0, NULL, TARGETS_SAME_EVEN},
+      {DIST_DUPLICATES, GIVE_BLOCK, 3000, 0, 16, 7, 0, NULL, TARGETS_COPY},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     run_case(&cases[i]);
