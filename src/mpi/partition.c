@@ -164,41 +164,6 @@ int kifmm__global_bounds(MPI_Comm comm, int64_t nsrc, const double *src, int64_t
 }
 
 /* ---- local records ---- */
-static kifmm_key record_key(int64_t i, const void *pt) { return ((const point_rec *)pt)[i].key; }
-
-/* Stable sort of the records by key alone: callers rely on it to keep the tie order. As in the
- * serial tree, the radix sort runs on the keys' 48-bit prefixes and only runs of equal
- * prefixes compare full keys; the records move once, at the end. */
-static int sort_records(point_rec **pt, int64_t n) {
-  const int drop = 3 * KIFMM_KEY_BITS - KIFMM_PREFIX_BITS;
-  uint64_t *prefix = NULL;
-  int64_t *idx = NULL;
-  point_rec *out = NULL;
-  int status = kifmm__calloc((void **)&prefix, (size_t)n + 1, sizeof(*prefix));
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&idx, (size_t)n + 1, sizeof(*idx));
-  if (status == KIFMM_SUCCESS) {
-    for (int64_t i = 0; i < n; i++) {
-      prefix[i] = (uint64_t)((*pt)[i].key >> drop);
-      idx[i] = i;
-    }
-    status = kifmm__radix_sort(prefix, idx, n, KIFMM_PREFIX_BITS, NULL, NULL, 1);
-  }
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__sort_prefix_runs(prefix, idx, n, record_key, *pt);
-  free(prefix);
-  if (status == KIFMM_SUCCESS)
-    status = kifmm__calloc((void **)&out, (size_t)n + 1, sizeof(*out));
-  if (status == KIFMM_SUCCESS) {
-    for (int64_t i = 0; i < n; i++)
-      out[i] = (*pt)[idx[i]];
-    free(*pt);
-    *pt = out;
-  }
-  free(idx);
-  return status;
-}
-
 /* Scaled coordinates as the serial tree computes them: by the bounding box, or in the cell
  * (wrapped along its periodic axes), so that every rank's points get the serial keys. */
 static double scale_coord(const part_state *s, double x, int d, const double center[3],
@@ -208,17 +173,34 @@ static double scale_coord(const part_state *s, double x, int d, const double cen
            : kifmm__scaled(x, center[d], half);
 }
 
-static void fill_records(const part_state *s, point_rec *pt, int kind, int64_t n,
-                         const double *xyz, const double center[3], double half) {
-  for (int64_t i = 0; i < n; i++) {
-    point_rec *r = &pt[i];
-    for (int d = 0; d < 3; d++)
-      r->u[d] = scale_coord(s, xyz[3 * i + d], d, center, half);
-    r->key = kifmm__point_key(r->u);
-    r->index = i;
-    r->rank = s->rank;
-    r->kind = kind;
-  }
+/* The caller's points as records: input i < nsrc is source i, then the targets; where the
+ * targets are the sources, the sources alone, each as KIND_BOTH. */
+typedef struct {
+  const part_state *s;
+  const double *src, *trg, *center;
+  double half;
+  int64_t nsrc;
+  int both;
+} record_input;
+
+static void input_scaled(const record_input *in, int64_t i, double u[3]) {
+  const double *x = i < in->nsrc ? in->src + 3 * i : in->trg + 3 * (i - in->nsrc);
+  for (int d = 0; d < 3; d++)
+    u[d] = scale_coord(in->s, x[d], d, in->center, in->half);
+}
+
+static kifmm_key input_key(int64_t i, const void *in) {
+  double u[3];
+  input_scaled(in, i, u);
+  return kifmm__point_key(u);
+}
+
+static void input_record(const record_input *in, int64_t i, point_rec *r) {
+  input_scaled(in, i, r->u);
+  r->key = kifmm__point_key(r->u);
+  r->index = i < in->nsrc ? i : i - in->nsrc;
+  r->rank = in->s->rank;
+  r->kind = in->both ? KIND_BOTH : (i < in->nsrc ? KIND_SOURCE : KIND_TARGET);
 }
 
 /* The same array, or a copy of it in the same order (bitwise, so the same keys). */
@@ -228,21 +210,46 @@ static int targets_are_sources(int64_t nsrc, const double *src, int64_t ntrg,
          (nsrc == 0 || src == trg || memcmp(src, trg, 3 * (size_t)nsrc * sizeof(double)) == 0);
 }
 
-/* Sources then targets, each in input order, then a stable key sort: (key, kind, index); one
- * record a point where the targets are the sources. */
+/* The local records sorted stably by key, so (key, kind, index). As in the serial tree, the
+ * radix sort runs on the keys' 48-bit prefixes, only runs of equal prefixes compare full
+ * keys, and each record is made once, in its sorted place (no record array to permute). */
 static int make_records(part_state *s, int64_t nsrc, const double *src, int64_t ntrg,
                         const double *trg, const double center[3], double half) {
-  if (targets_are_sources(nsrc, src, ntrg, trg)) {
-    s->n = nsrc;
-    ALLOC(s->pt, s->n);
-    fill_records(s, s->pt, KIND_BOTH, nsrc, src, center, half);
-  } else {
-    s->n = nsrc + ntrg;
-    ALLOC(s->pt, s->n);
-    fill_records(s, s->pt, KIND_SOURCE, nsrc, src, center, half);
-    fill_records(s, s->pt + nsrc, KIND_TARGET, ntrg, trg, center, half);
+  const record_input in = {s, src, trg, center, half, nsrc,
+                           targets_are_sources(nsrc, src, ntrg, trg)};
+  const int64_t n = in.both ? nsrc : nsrc + ntrg;
+  uint64_t *prefix = NULL;
+  int64_t *idx = NULL;
+  int status = kifmm__calloc((void **)&prefix, (size_t)n + 1, sizeof(*prefix));
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&idx, (size_t)n + 1, sizeof(*idx));
+  if (status == KIFMM_SUCCESS) {
+    for (int64_t i = 0; i < n; i++) {
+      double u[3];
+      input_scaled(&in, i, u);
+      prefix[i] = kifmm__point_prefix(u);
+      idx[i] = i;
+    }
+    status = kifmm__radix_sort(prefix, idx, n, KIFMM_PREFIX_BITS, NULL, NULL, 1);
   }
-  return sort_records(&s->pt, s->n);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__sort_prefix_runs(prefix, idx, n, input_key, &in);
+  free(prefix);
+  if (status == KIFMM_SUCCESS)
+    status = kifmm__calloc((void **)&s->pt, (size_t)n + 1, sizeof(*s->pt));
+  if (status == KIFMM_SUCCESS) {
+    s->n = n;
+    enum { AHEAD = 16 }; /* the input is read out of order: keep its misses in flight */
+    for (int64_t i = 0; i < n; i++) {
+      if (i + AHEAD < n) {
+        const int64_t j = idx[i + AHEAD];
+        __builtin_prefetch(j < nsrc ? src + 3 * j : trg + 3 * (j - nsrc));
+      }
+      input_record(&in, idx[i], &s->pt[i]);
+    }
+  }
+  free(idx);
+  return status;
 }
 
 /* ---- moving records ---- */

@@ -289,8 +289,7 @@ double kifmm__scaled(double x, double center, double half) {
   return u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u); /* inputs are finite: no NaN to order */
 }
 
-/* The top KIFMM_PREFIX_BITS of kifmm__point_key(u): 16 bits a coordinate, one word. */
-static uint64_t point_prefix(const double u[3]) {
+uint64_t kifmm__point_prefix(const double u[3]) {
   const double scale = ldexp(1.0, KIFMM_PREFIX_BITS / 3 - 1);
   const double top = ldexp(1.0, KIFMM_PREFIX_BITS / 3) - 1.0;
   uint64_t c[3];
@@ -376,7 +375,7 @@ static int sort_points(int64_t n, const double *xyz, scaling sc, int nthreads,
   for (int64_t i = 0; i < n; i++) {
     double u[3];
     scaled_point(&sc, i, u);
-    prefix[i] = point_prefix(u);
+    prefix[i] = kifmm__point_prefix(u);
     perm[i] = i;
   }
   _Static_assert(sizeof(double) == sizeof(uint64_t) && sizeof(double) == sizeof(int64_t),

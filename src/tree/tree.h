@@ -84,6 +84,8 @@ KIFMM_INTERNAL void kifmm__bounds_finish(const double lo[3], const double hi[3],
 /* Scaled coordinate in [-1, 1] and the finest-level key of a scaled point. */
 KIFMM_INTERNAL double kifmm__scaled(double x, double center, double half);
 KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
+/* The top KIFMM_PREFIX_BITS of kifmm__point_key(u), in one word: what the sorts sort on. */
+KIFMM_INTERNAL uint64_t kifmm__point_prefix(const double u[3]);
 KIFMM_INTERNAL int kifmm__tree_build(kifmm_tree *t, int64_t nsrc, const double *src, int64_t ntrg,
                                      const double *trg, int ncrit, int max_level, int nthreads);
 /* The tree of a periodic cell [origin, origin + length]^3: the root is the cell whatever the
