@@ -161,6 +161,31 @@ static int parse(int argc, char **argv, bench_args *a) {
 }
 
 /* JSON has no NaN: a missing value (no check, or 0/0) is null. */
+/* The CPU's model name (Linux: /proc/cpuinfo), printable and without quotes, so that a JSON
+ * line names the machine its figures come from; "unknown" elsewhere. */
+static void cpu_model(char *buf, size_t len) {
+  snprintf(buf, len, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f)
+    return;
+  char line[512];
+  while (fgets(line, sizeof(line), f)) {
+    const char *colon = strchr(line, ':');
+    if (strncmp(line, "model name", 10) != 0 || !colon)
+      continue;
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+      v++;
+    size_t k = 0;
+    for (; *v && *v != '\n' && k + 1 < len; v++)
+      if (*v >= ' ' && *v != '"' && *v != '\\' && *v < 127)
+        buf[k++] = *v;
+    buf[k] = '\0';
+    break;
+  }
+  fclose(f);
+}
+
 static void json_number(double v, char *buf, size_t len) {
   if (isfinite(v))
     snprintf(buf, len, "%.3e", v);
@@ -349,8 +374,9 @@ static void mpi_fields(int size, const kifmm_stats *st, char *out, size_t len) {
 static void print_json(const bench_args *a, const kifmm_stats *st, const double v[NMAX],
                        const int64_t tree[3], double err_pot, double err_grad,
                        const char *ranks, const char *nvec_json) {
-  char ep[32], eg[32];
+  char ep[32], eg[32], cpu[128];
   json_number(err_pot, ep, sizeof(ep));
+  cpu_model(cpu, sizeof(cpu));
   json_number(err_grad, eg, sizeof(eg));
   printf("{\"n\": %lld, \"dist\": \"%s\", \"order\": %d, \"ncrit\": %d, \"threads\": %d, "
          "\"boxes\": %lld, \"leaves\": %lld, \"depth\": %d, \"m2l_rank\": %d, "
@@ -358,14 +384,14 @@ static void print_json(const bench_args *a, const kifmm_stats *st, const double 
          "\"p2m\": %.4f, \"m2m\": %.4f, \"m2l\": %.4f, \"l2l\": %.4f, \"l2p\": %.4f, "
          "\"p2p\": %.4f, \"m2p\": %.4f, \"p2l\": %.4f, \"evaluate\": %.4f, \"total\": %.4f, "
          "\"plan_mb\": %.1f, \"peak_rss_mb\": %.1f, \"err_pot\": %s, \"err_grad\": %s, "
-         "\"simd\": \"%s\", \"near_precision\": %d, \"near_symmetric\": %d, "
+         "\"simd\": \"%s\", \"cpu\": \"%s\", \"near_precision\": %d, \"near_symmetric\": %d, "
          "\"blas_core\": \"%s\", \"tolerance\": %.3e, "
          "\"compression_tol\": %.3e, \"kernel\": \"%s\", \"kernel_param\": %.6g%s%s}\n",
          (long long)a->n, a->dist, st->order, st->ncrit, a->opts.num_threads,
          (long long)tree[0], (long long)tree[1], (int)tree[2], st->m2l_rank, st->m2l_max_rank,
          v[T_TREE], v[T_LISTS], v[T_OPS], v[T_P2M], v[T_M2M], v[T_M2L], v[T_L2L], v[T_L2P],
          v[T_P2P], v[T_M2P], v[T_P2L], v[T_EVAL], v[T_TOTAL], v[PLAN_MB], v[RSS_MB], ep, eg,
-         st->simd, st->near_precision, st->near_symmetric, st->blas_core, st->tolerance, st->compression_tol,
+         st->simd, cpu, st->near_precision, st->near_symmetric, st->blas_core, st->tolerance, st->compression_tol,
          KERNEL_NAMES[a->opts.kernel], a->opts.kernel_param, ranks, nvec_json);
   fflush(stdout);
 }

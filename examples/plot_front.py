@@ -96,6 +96,10 @@ def main():
     if not groups:
         print("no tolerance runs in " + sys.argv[1])
         return 1
+    machines = sorted({(r.get("cpu", "?"), r.get("simd", "?"), r.get("blas_core", "?"))
+                       for g in groups for r in g})
+    for cpu, simd, core in machines:
+        print("CPU: %s, SIMD path: %s, BLAS kernel: %s" % (cpu, simd, core))
     points = table(groups)
     if len(sys.argv) > 2:
         plot(points, sys.argv[2], groups[0][0]["n"])

@@ -49,7 +49,8 @@ r = run(bench, 0)
 assert r["err_pot"] is None and r["err_grad"] is None, r
 assert r["simd"] in ("avx512", "avx2", "portable"), r
 assert r["near_precision"] in (32, 64) and r["near_symmetric"] in (0, 1), r
+assert isinstance(r["cpu"], str) and r["cpu"] and '"' not in r["cpu"], r
 r = run(bench, 50)
 assert isinstance(r["err_pot"], float) and r["err_pot"] < 1e-4, r
 assert isinstance(r["err_grad"], float) and r["err_grad"] < 1e-3, r
-print("kifmm-bench JSON ok:", r["simd"], r["blas_core"])
+print("kifmm-bench JSON ok:", r["simd"], r["blas_core"], r["cpu"])
