@@ -260,6 +260,80 @@ static void check_many(kifmm_rsqrt acc, int nv, int64_t ns, int64_t nt, int inte
   free(mag);
 }
 
+/* Yukawa's sums with acc (kifmm__yukawa_p2p, two vectors, gradient) against long double, on
+ * a cloud of scale `scale` holding a coincident pair and, at scale 1, a pair 2.2e-9 apart (the
+ * single sums take those in double): each target's value within SINGLE_POT_BOUND, its gradient
+ * within SINGLE_GRAD_BOUND of the terms' scale (sum of |q| K and of |q| |grad K|) in single
+ * precision, 1e-14 in double. kappa is given over the cloud's width; past SINGLE_KAPPA_UNIT
+ * over a call's extent the single sums go the double way. */
+static void check_yukawa(kifmm_rsqrt acc, double kappa_w, int64_t ns, int64_t nt, double scale,
+                         uint64_t *seed) {
+  const double kappa = kappa_w / scale;
+  double *s = tu_alloc(3 * ns), *t = tu_alloc(3 * nt), *q = tu_alloc(2 * ns);
+  for (int64_t j = 0; j < 3 * ns; j++)
+    s[j] = scale * tu_uniform(seed);
+  for (int64_t i = 0; i < 3 * nt; i++)
+    t[i] = scale * tu_uniform(seed);
+  for (int c = 0; c < 3; c++) {
+    t[c] = s[c]; /* target 0 on source 0 */
+    if (scale == 1.0) /* target 1 next to source 1 (at 1e-100 the double gradient's 1/r^3
+                         would overflow) */
+      t[3 + c] = s[3 + c] + 1e-9 * scale * c;
+  }
+  for (int64_t j = 0; j < 2 * ns; j++)
+    q[j] = tu_uniform(seed) - 0.5;
+  double *soa = tu_alloc(3 * ns + 3 * nt), *out = tu_alloc(8 * nt), *ref = tu_alloc(8 * nt);
+  double *mag = tu_alloc(4 * nt); /* per vector and target: the two scales */
+  for (int64_t j = 0; j < ns; j++)
+    for (int c = 0; c < 3; c++)
+      soa[c * ns + j] = s[3 * j + c];
+  double *tsoa = soa + 3 * ns;
+  for (int64_t i = 0; i < nt; i++)
+    for (int c = 0; c < 3; c++)
+      tsoa[c * nt + i] = t[3 * i + c];
+  for (int v = 0; v < 2; v++)
+    for (int64_t i = 0; i < nt; i++) {
+      long double p = 0, a[3] = {0, 0, 0}, mp = 0, mg = 0;
+      for (int64_t j = 0; j < ns; j++) {
+        long double d[3] = {t[3 * i] - s[3 * j], t[3 * i + 1] - s[3 * j + 1],
+                            t[3 * i + 2] - s[3 * j + 2]};
+        long double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+        if (r2 == 0)
+          continue;
+        long double r = sqrtl(r2), e = expl(-(long double)kappa * r) / r;
+        p += q[v * ns + j] * e;
+        mp += fabsl(q[v * ns + j]) * e;
+        mg += fabsl(q[v * ns + j]) * e * (1 + kappa * r) / r;
+        for (int c = 0; c < 3; c++)
+          a[c] -= q[v * ns + j] * e * (1 + kappa * r) / r2 * d[c];
+      }
+      ref[v * nt + i] = (double)p;
+      mag[2 * (v * nt + i)] = (double)mp;
+      mag[2 * (v * nt + i) + 1] = (double)mg;
+      for (int c = 0; c < 3; c++)
+        ref[(2 + 2 * c + v) * nt + i] = (double)a[c];
+    }
+  double *o[4] = {out, out + 2 * nt, out + 4 * nt, out + 6 * nt};
+  kifmm__yukawa_p2p(kappa, acc, 2, ns, soa, soa + ns, soa + 2 * ns, q, 1, ns, nt, tsoa,
+                    tsoa + nt, tsoa + 2 * nt, o, nt);
+  double worst[2] = {0, 0};
+  for (int k = 0; k < 4; k++) /* potentials, then each gradient component */
+    for (int64_t i = 0; i < 2 * nt; i++) {
+      const double m = mag[2 * i + (k > 0)], e = fabs(o[k][i] - ref[k * 2 * nt + i]);
+      if (m > 0) /* a target with no source apart from it has 0 exactly: checked below */
+        worst[k > 0] = fmax(worst[k > 0], e / m);
+      else
+        EXPECT(o[k][i] == 0.0, "yukawa: %.3e where nothing adds", o[k][i]);
+    }
+  const int single = runs_single(acc);
+  const double bp = single ? SINGLE_POT_BOUND : 1e-14, bg = single ? SINGLE_GRAD_BOUND : 1e-14;
+  printf("yukawa acc %d kappa %g over the width, scale %g, %lld x %lld: pot %.2e grad %.2e\n",
+         acc, kappa_w, scale, (long long)ns, (long long)nt, worst[0], worst[1]);
+  EXPECT(worst[0] <= bp && worst[1] <= bg, "yukawa acc %d kappa %g scale %g: %.2e %.2e", acc,
+         kappa_w, scale, worst[0], worst[1]);
+  free(s), free(t), free(q), free(soa), free(out), free(ref), free(mag);
+}
+
 int main(int argc, char **argv) {
   const char *path = kifmm__simd_name(kifmm__simd());
   printf("test_p2p: %s path\n", path);
@@ -288,6 +362,10 @@ int main(int argc, char **argv) {
       for (int64_t nt = 1; nt <= 17; nt += 4)
         for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
           check(acc, chunk_edges[a], nt, scales[c], &seed2);
+    const double kappas[] = {0.01, 1.0, 4.0, 20.0};
+    for (size_t k = 0; k < sizeof(kappas) / sizeof(kappas[0]); k++)
+      for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
+        check_yukawa((kifmm_rsqrt)acc, kappas[k], 300, 37, scales[c], &seed2);
   }
   return tu_finish("test_p2p");
 }

@@ -12,6 +12,10 @@
 
 static int single_path; /* whether this SIMD path has single-precision sums */
 
+/* What Yukawa's single-precision sums may add (relative l2 against double) */
+#define YUKAWA_SINGLE_POT 4e-7 /* twice the largest measured, 2.0e-7 */
+#define YUKAWA_SINGLE_GRAD 8e-7 /* twice 3.2e-7 */
+
 typedef enum { CH_UNIFORM, CH_NEUTRAL } charge_kind;
 
 static void cloud(int d, int64_t n, uint64_t *seed, double *x) {
@@ -153,6 +157,64 @@ static void many_against_one(int same) {
   free(g1);
 }
 
+/* Yukawa (order 6, single precision where the path has it) against the same plan in double
+ * (KIFMM_PRECISION=double): what the float sums add, weak to strong screening over the
+ * cloud (kappa 30 over a cube of width 1: leaves whose calls are screened too strongly for
+ * the float exp go the double way), targets the sources or not. */
+static double rel_l2(int64_t n, const double *a, const double *b) {
+  double d = 0, s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    d += (a[i] - b[i]) * (a[i] - b[i]);
+    s += b[i] * b[i];
+  }
+  return sqrt(d / s);
+}
+
+static void yukawa_single(int d, double kappa, int same) {
+  const int64_t n = 8000;
+  uint64_t seed = 77 + (uint64_t)d;
+  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(n);
+  cloud(d, n, &seed, x);
+  if (!same)
+    cloud(d, n, &seed, t);
+  for (int64_t i = 0; i < n; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  double *p[2], *g[2];
+  int bits[2];
+  for (int k = 0; k < 2; k++) {
+    if (k)
+      setenv("KIFMM_PRECISION", "double", 1);
+    kifmm_options o = kifmm_default_options();
+    o.kernel = KIFMM_KERNEL_YUKAWA;
+    o.kernel_param = d == 3 ? kappa / 1e3 : kappa; /* the offset cube is 1e3 wide */
+    o.order = 6;
+    p[k] = tu_alloc(n);
+    g[k] = tu_alloc(3 * n);
+    kifmm_plan *plan = NULL;
+    EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, t, &o), KIFMM_SUCCESS);
+    EXPECT_STATUS(kifmm_evaluate(plan, q, p[k], g[k]), KIFMM_SUCCESS);
+    kifmm_stats st;
+    kifmm_plan_stats(plan, &st);
+    bits[k] = st.near_precision;
+    kifmm_plan_destroy(&plan);
+  }
+  unsetenv("KIFMM_PRECISION");
+  const double ep = rel_l2(n, p[0], p[1]), eg = rel_l2(3 * n, g[0], g[1]);
+  printf("  yukawa kappa %-4g %-11s %-8s single against double: pot %.2e grad %.2e (%d bits)\n",
+         kappa, cloud_name(d), same ? "same" : "separate", ep, eg, bits[0]);
+  EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "yukawa: %d and %d bits", bits[0],
+         bits[1]);
+  EXPECT(ep <= YUKAWA_SINGLE_POT && eg <= YUKAWA_SINGLE_GRAD,
+         "yukawa kappa %g %s: single adds %.2e (potential), %.2e (gradient)", kappa,
+         cloud_name(d), ep, eg);
+  free(x);
+  if (!same)
+    free(t);
+  free(q);
+  for (int k = 0; k < 2; k++)
+    free(p[k]), free(g[k]);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !tu_simd_path_available(argv[1]))
     return 77; /* ctest's SKIP_RETURN_CODE */
@@ -169,5 +231,9 @@ int main(int argc, char **argv) {
   by_order();
   many_against_one(1);
   many_against_one(0);
+  const double kappas[] = {0.5, 3.0, 10.0, 30.0};
+  for (int d = 0; d < 4; d++)
+    for (int k = 0; k < 4; k++)
+      yukawa_single(d, kappas[k], (d + k) % 2);
   return tu_finish("test_precision");
 }

@@ -12,6 +12,24 @@
 #define KIFMM_FVEC_INLINE512 static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512
 #define KIFMM_FVEC_INLINE256 static inline __attribute__((always_inline)) KIFMM_TARGET_AVX2
 
+/* exp(-x) in float for 0 <= x <= 80 (Yukawa's single-precision sums take x <= 14): x = n ln2
+ * + y with |y| <= ln2/2 (ln2 in two parts, the first with 15 bits so that n ln2_hi is exact
+ * for n < 2^8), exp(-y) by Taylor to degree 7 (remainder 0.347^8/8! = 5.3e-9, below a float's
+ * rounding), times 2^-n (normal for these n). */
+#define KIFMM_FVEC_LN2_HI 0x1.62e4p-1f
+#define KIFMM_FVEC_LN2_LO 0x1.7f7d1cp-20f
+#define KIFMM_FVEC_LOG2E 0x1.715476p0f
+#define KIFMM_FVEC_EXP_POLY(FMA, SET1, w, p)                                                   \
+  do {                                                                                         \
+    p = FMA(w, SET1(1.0f / 5040), SET1(1.0f / 720));                                           \
+    p = FMA(p, w, SET1(1.0f / 120));                                                           \
+    p = FMA(p, w, SET1(1.0f / 24));                                                            \
+    p = FMA(p, w, SET1(1.0f / 6));                                                             \
+    p = FMA(p, w, SET1(0.5f));                                                                 \
+    p = FMA(p, w, SET1(1.0f));                                                                 \
+    p = FMA(p, w, SET1(1.0f));                                                                 \
+  } while (0)
+
 /* ---- AVX-512 ---- */
 /* 2/sqrt(r2) on the lanes of far (0 on the others, whose estimate is never taken: r2 == 0
  * gives no inf): rsqrt14 is within 2^-14, one Newton step y (3 - r2 y^2) = (2/r)(1 - 1.5 e^2)
@@ -19,6 +37,16 @@
 KIFMM_FVEC_INLINE512 __m512 kifmm__fvec_rsqrt2_512(__m512 r2, __mmask16 far) {
   __m512 y = _mm512_maskz_rsqrt14_ps(far, r2);
   return _mm512_mul_ps(y, _mm512_fnmadd_ps(_mm512_mul_ps(y, y), r2, _mm512_set1_ps(3.0f)));
+}
+/* exp(-x), 0 <= x <= 80 (above). */
+KIFMM_FVEC_INLINE512 __m512 kifmm__fvec_expneg512(__m512 x) {
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(KIFMM_FVEC_LOG2E)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 y = _mm512_fnmadd_ps(n, _mm512_set1_ps(KIFMM_FVEC_LN2_HI), x);
+  y = _mm512_fnmadd_ps(n, _mm512_set1_ps(KIFMM_FVEC_LN2_LO), y);
+  __m512 w = _mm512_sub_ps(_mm512_setzero_ps(), y), p;
+  KIFMM_FVEC_EXP_POLY(_mm512_fmadd_ps, _mm512_set1_ps, w, p);
+  return _mm512_scalef_ps(p, _mm512_sub_ps(_mm512_setzero_ps(), n));
 }
 /* Lanes where r2 >= c2 (and not NaN). */
 KIFMM_FVEC_INLINE512 __mmask16 kifmm__fvec_far512(__m512 r2, __m512 c2) {
@@ -80,6 +108,18 @@ KIFMM_FVEC_INLINE256 __m256 kifmm__fvec_rsqrt2_256(__m256 r2, __m256 far) {
   __m256 c = _mm256_fmadd_ps(e, _mm256_set1_ps(0.75f), _mm256_set1_ps(1.0f));
   return _mm256_mul_ps(y, _mm256_fmadd_ps(e, c, _mm256_set1_ps(2.0f)));
 }
+/* exp(-x), 0 <= x <= 80: 2^-n built as a float's exponent field (n <= 116, so 2^-n is
+ * normal). */
+KIFMM_FVEC_INLINE256 __m256 kifmm__fvec_expneg256(__m256 x) {
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(KIFMM_FVEC_LOG2E)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 y = _mm256_fnmadd_ps(n, _mm256_set1_ps(KIFMM_FVEC_LN2_HI), x);
+  y = _mm256_fnmadd_ps(n, _mm256_set1_ps(KIFMM_FVEC_LN2_LO), y);
+  __m256 w = _mm256_sub_ps(_mm256_setzero_ps(), y), p;
+  KIFMM_FVEC_EXP_POLY(_mm256_fmadd_ps, _mm256_set1_ps, w, p);
+  __m256i e = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(127), _mm256_cvtps_epi32(n)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
 KIFMM_FVEC_INLINE256 __m256 kifmm__fvec_far256(__m256 r2, __m256 c2) {
   return _mm256_cmp_ps(r2, c2, _CMP_GE_OQ);
 }
@@ -113,6 +153,7 @@ KIFMM_FVEC_INLINE256 void kifmm__fvec_flush256(double *d, __m256 v) {
 #undef frsqrt2
 #undef fflush
 #undef fmaxabs
+#undef fexpneg
 
 #if KIFMM_VEC == 512
 #define FW 16 /* lanes */
@@ -135,6 +176,7 @@ KIFMM_FVEC_INLINE256 void kifmm__fvec_flush256(double *d, __m256 v) {
 #define frsqrt2 kifmm__fvec_rsqrt2_512
 #define fflush kifmm__fvec_flush512
 #define fmaxabs kifmm__fvec_maxabs512
+#define fexpneg kifmm__fvec_expneg512
 #elif KIFMM_VEC == 256
 #define FW 8
 #define FV __m256
@@ -156,4 +198,5 @@ KIFMM_FVEC_INLINE256 void kifmm__fvec_flush256(double *d, __m256 v) {
 #define frsqrt2 kifmm__fvec_rsqrt2_256
 #define fflush kifmm__fvec_flush256
 #define fmaxabs kifmm__fvec_maxabs256
+#define fexpneg kifmm__fvec_expneg256
 #endif

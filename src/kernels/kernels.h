@@ -12,9 +12,9 @@
  * far above that (kifmm__rsqrt_for_order): within 1.5e-13 on the AVX-512 path (one multiplier
  * op less), within 4e-11 on the AVX2 path (one Newton step less, 3 ops). The portable path
  * always gives full precision. */
-/* KIFMM_RSQRT_SINGLE: Laplace's sums in single precision with double sums, each pair within
- * about 2e-7 of its double value (single.c), on the AVX-512 and AVX2 paths; where a sum has
- * no single form (other kernels, the portable path) it is KIFMM_RSQRT_FAST. */
+/* KIFMM_RSQRT_SINGLE: Laplace's and Yukawa's sums in single precision with double sums, each
+ * pair within about 2e-7 of its double value (single.c), on the AVX-512 and AVX2 paths; where
+ * a sum has no single form (Stokes, the portable path) it is KIFMM_RSQRT_FAST. */
 typedef enum { KIFMM_RSQRT_FULL = 0, KIFMM_RSQRT_FAST = 1, KIFMM_RSQRT_SINGLE = 2 } kifmm_rsqrt;
 /* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (laplace.c), per path. */
 #define KIFMM_RSQRT_FAST_ERROR 1.5e-13
@@ -44,14 +44,15 @@ KIFMM_INTERNAL void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const d
  * (kifmm__near_accuracy). */
 #define KIFMM_SINGLE_ERROR 2e-7
 #define KIFMM_SINGLE_MARGIN 5.0
-/* kifmm__p2p_many in single precision (KIFMM_RSQRT_SINGLE); 0 where the SIMD path in use has
- * no single form (then nothing was added), 1 otherwise. A vector's results have the same
- * bits whatever the other vectors beside it. */
-KIFMM_INTERNAL int kifmm__p2p_single(int nv, int64_t ns, const double *sx, const double *sy,
-                                     const double *sz, const double *q, int64_t qs, int64_t qv,
-                                     int64_t nt, const double *tx, const double *ty,
-                                     const double *tz, double *pot, double *gx, double *gy,
-                                     double *gz, int64_t ldo);
+/* kifmm__p2p_many in single precision (KIFMM_RSQRT_SINGLE), of the Yukawa kernel
+ * exp(-kappa r)/r where kappa > 0 (kifmm__yukawa_p2p's units and layout); 0 where the SIMD
+ * path in use has no single form (then nothing was added), 1 otherwise. A vector's results
+ * have the same bits whatever the other vectors beside it. */
+KIFMM_INTERNAL int kifmm__p2p_single(double kappa, int nv, int64_t ns, const double *sx,
+                                     const double *sy, const double *sz, const double *q,
+                                     int64_t qs, int64_t qv, int64_t nt, const double *tx,
+                                     const double *ty, const double *tz, double *pot,
+                                     double *gx, double *gy, double *gz, int64_t ldo);
 /* Kernel matrix K[i + j*ldk] = 1/|y_i - x_j| for points in interleaved xyz (column-major). */
 KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double *x,
                                          double *k, int64_t ldk);
@@ -130,7 +131,8 @@ typedef struct kifmm_kernel {
   kifmm_p2p_fn p2p;
   kifmm_p2p_both_fn p2p_both; /* NULL: the near field is taken one way only */
   int single; /* 1: p2p sums in single precision for KIFMM_RSQRT_SINGLE on the AVX-512 and
-                 AVX2 paths (single.c); a plan then takes its near field one way */
+                 AVX2 paths (single.c: Laplace, Yukawa); a plan then takes its near field one
+                 way */
 } kifmm_kernel;
 
 /* The entry of kernel id, NULL for an unknown id. */

@@ -258,7 +258,7 @@ void kifmm__p2p(kifmm_rsqrt acc, int64_t ns, const double *sx, const double *sy,
                 const double *q, int64_t nt, const double *tx, const double *ty, const double *tz,
                 double *pot, double *gx, double *gy, double *gz) {
   if (acc == KIFMM_RSQRT_SINGLE &&
-      kifmm__p2p_single(1, ns, sx, sy, sz, q, 1, 0, nt, tx, ty, tz, pot, gx, gy, gz, nt))
+      kifmm__p2p_single(0.0, 1, ns, sx, sy, sz, q, 1, 0, nt, tx, ty, tz, pot, gx, gy, gz, nt))
     return;
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
@@ -578,7 +578,7 @@ void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const double *sx, cons
                      double *gy, double *gz, int64_t ldo) {
   if (nv <= 0 || ns <= 0 || nt <= 0)
     return;
-  if (acc == KIFMM_RSQRT_SINGLE && kifmm__p2p_single(nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty,
+  if (acc == KIFMM_RSQRT_SINGLE && kifmm__p2p_single(0.0, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty,
                                                      tz, pot, gx, gy, gz, ldo))
     return;
   if (nv == 1 && qs == 1) { /* the single-vector kernel, as fast as before */

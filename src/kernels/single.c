@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Laplace's direct sum in single precision with double sums (KIFMM_RSQRT_SINGLE), for the
- * orders whose own error is far above a float's: twice the lanes of the double loops.
+/* Laplace's and Yukawa's direct sums in single precision with double sums
+ * (KIFMM_RSQRT_SINGLE), for the orders whose own error is far above a float's: twice the lanes
+ * of the double loops (and for Yukawa a float exp in place of a double one).
  * What keeps each pair within a float's rounding of its double value:
  * - coordinates are taken relative to the call's first target and scaled by a power of two
  *   to at most 1 (the unit), each as two floats, its rounding and what that leaves out: the
@@ -13,7 +14,8 @@
  *   distance 0) go the double way (single_near_pairs), after coincident points (equal
  *   coordinates: they add nothing) are dropped in the loop (single_apart): where targets are
  *   the sources every target meets itself, and a call for each cost 0.1 s in 1e6.
- * - float sums run over at most SINGLE_CHUNK terms before they are added to double sums. */
+ * - float sums run over at most SINGLE_CHUNK terms before they are added to double sums.
+ * - Yukawa: kappa in the unit at most SINGLE_KAPPA_UNIT, else the call goes the double way. */
 #include <math.h>
 
 #include "kernels/kernels.h"
@@ -21,6 +23,13 @@
 /* Pairs closer than 2^-20 of the unit go the double way: R = 2/r stays below 2^21, so that q R^3
  * (q <= 1) stays far from a float's overflow. */
 #define SINGLE_NEAR 0x1p-20f
+
+/* Yukawa in single precision only where kappa times the unit's length (1/s, at least the
+ * call's largest coordinate difference) is at most this, so that kappa r <= 4 * 2 sqrt 3 =
+ * 13.9 for every pair: an exp's relative error is kappa r times that of r (a float's
+ * rounding or two), and larger kappa r would also take exp below a float's range. Stronger
+ * screening over a call goes the double way. */
+#define SINGLE_KAPPA_UNIT 4.0
 
 /* Vectors of charges one pass over the pairs' geometry serves (SINGLE_VGROUP at most). */
 enum { SINGLE_BLOCK = 512, SINGLE_CHUNK = 64, SINGLE_VGROUP = 8 };
@@ -35,6 +44,7 @@ enum { SINGLE_BLOCK = 512, SINGLE_CHUNK = 64, SINGLE_VGROUP = 8 };
  * charge of vector v at source j q[j qs + v qv], its results at pot[i + v ldo] (gx, gy, gz
  * likewise, NULL for the potential alone). */
 typedef struct {
+  double kappa; /* Yukawa's screening in the caller's units; 0: Laplace */
   int64_t ns, nt;
   int nv;
   int64_t qs, qv, ldo;
@@ -132,7 +142,8 @@ SINGLE_INLINE unsigned single_apart(const single_io *io, int64_t i, int64_t j, u
 }
 
 /* Source j against the targets i + l for the bits l of near, in double from the caller's
- * coordinates, every vector (pairs at distance 0 add nothing). */
+ * coordinates, every vector (pairs at distance 0 add nothing): q K and q K' d / r with K =
+ * 1/r, or exp(-kappa r)/r and K' = -(1 + kappa r) K / r for Yukawa. */
 static __attribute__((noinline, cold)) void single_near_pairs(const single_io *io, int64_t i,
                                                               int64_t j, unsigned near) {
   for (; near; near &= near - 1u) {
@@ -141,13 +152,14 @@ static __attribute__((noinline, cold)) void single_near_pairs(const single_io *i
                  dz = io->tz[t] - io->sz[j], r2 = dx * dx + dy * dy + dz * dz;
     if (!(r2 > 0.0))
       continue;
-    const double rinv = 1.0 / sqrt(r2);
+    const double r = sqrt(r2), rinv = 1.0 / r, kr = fmin(io->kappa * r, 750.0);
+    const double e = io->kappa > 0.0 ? exp(-kr) : 1.0;
     for (int v = 0; v < io->nv; v++) {
       const int64_t o = t + v * io->ldo;
-      const double qr = io->q[j * io->qs + v * io->qv] * rinv;
+      const double qr = io->q[j * io->qs + v * io->qv] * e * rinv;
       io->pot[o] += qr;
       if (io->gx) {
-        const double qr3 = qr * rinv * rinv;
+        const double qr3 = qr * (1.0 + kr) * rinv * rinv;
         io->gx[o] -= qr3 * dx;
         io->gy[o] -= qr3 * dy;
         io->gz[o] -= qr3 * dz;
@@ -163,7 +175,7 @@ static __attribute__((noinline, cold)) void single_near_pairs(const single_io *i
 #include "kernels/single_simd.h"
 #undef KIFMM_VEC
 
-int kifmm__p2p_single(int nv, int64_t ns, const double *sx, const double *sy,
+int kifmm__p2p_single(double kappa, int nv, int64_t ns, const double *sx, const double *sy,
                       const double *sz, const double *q, int64_t qs, int64_t qv, int64_t nt,
                       const double *tx, const double *ty, const double *tz, double *pot,
                       double *gx, double *gy, double *gz, int64_t ldo) {
@@ -172,13 +184,12 @@ int kifmm__p2p_single(int nv, int64_t ns, const double *sx, const double *sy,
     return 0;
   for (int v0 = 0; v0 < nv && ns > 0 && nt > 0; v0 += SINGLE_VGROUP) {
     const int64_t o = v0 * ldo;
-    const single_io io = {ns, nt, nv - v0 < SINGLE_VGROUP ? nv - v0 : SINGLE_VGROUP,
+    const single_io io = {kappa, ns, nt, nv - v0 < SINGLE_VGROUP ? nv - v0 : SINGLE_VGROUP,
                           qs, qv, ldo, sx, sy, sz, q + v0 * qv, tx, ty, tz, pot + o,
                           gx ? gx + o : NULL, gx ? gy + o : NULL, gx ? gz + o : NULL};
-    if (simd == KIFMM_SIMD_AVX512)
-      p2p_single_avx512(&io);
-    else
-      p2p_single_avx2(&io);
+    /* every group has the same unit: only the first can decline, before anything is added */
+    if (!(simd == KIFMM_SIMD_AVX512 ? p2p_single_avx512(&io) : p2p_single_avx2(&io)))
+      return 0;
   }
   return 1;
 }

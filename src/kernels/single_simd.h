@@ -27,16 +27,20 @@ FINLINE int FNAME(single_unit_of)(const single_io *io, single_unit *u) {
 
 /* The first pass over sources j .. e of fs (x, y, z as high and low floats, then q, each
  * SINGLE_BLOCK apart) for a block of targets t (x, y, z high, then low; lanes: the valid
- * ones as bits): 2/r into rr and, with gradient, the differences into rr + 16 FW (x), 32 FW
- * (y), 48 FW (z), FW apart a source. A difference is (high - high) + (low - low): within a
+ * ones as bits): K into rr and, with gradient, the differences into rr + SINGLE_CHUNK FW (x),
+ * 2 SINGLE_CHUNK FW (y), 3 SINGLE_CHUNK FW (z), FW apart a source; K = R = 2/r for Laplace
+ * (yuk = 0), K = E R with E = exp(-kappa r) for Yukawa (kap: kappa in the unit), which also
+ * stores G = E (1 + kappa r) R^3 at rr + 4 SINGLE_CHUNK FW (Laplace's pass 2 makes R^3 from
+ * R). kappa r is at most 4 times the unit's 2 sqrt 3 (p2p_single), so the float exp loses
+ * no more than that many of its roundings to the float r. A difference is (high - high) + (low - low): within a
  * float's rounding of itself, however close the pair. Pairs closer than c2 (squared: at
  * distance 0, or so close that R^3 could overflow) get 0 and go the double way at once
  * (single_near_pairs; source j0 + j of the call). Two passes, as in the double loops
  * (laplace.c): with the sums in the same loop the chain from coordinates to sums is longer
  * than the out-of-order window covers. */
-FINLINE void FNAME(single_rinv)(const int grad, const FV *t, unsigned lanes, FV c2, int64_t j,
-                                int64_t e, const float *fs, int64_t j0, const single_io *io,
-                                int64_t i, float *rr) {
+FINLINE void FNAME(single_rinv)(const int grad, const int yuk, const FV *t, unsigned lanes,
+                                FV c2, FV kap, int64_t j, int64_t e, const float *fs, int64_t j0,
+                                const single_io *io, int64_t i, float *rr) {
   const float *xh = fs, *yh = xh + SINGLE_BLOCK, *zh = yh + SINGLE_BLOCK,
               *xl = zh + SINGLE_BLOCK, *yl = xl + SINGLE_BLOCK, *zl = yl + SINGLE_BLOCK;
   for (float *r = rr; j < e; j++, r += FW) {
@@ -45,7 +49,17 @@ FINLINE void FNAME(single_rinv)(const int grad, const FV *t, unsigned lanes, FV 
     FV dz = fadd(fsub(t[2], fset1(zh[j])), fsub(t[5], fset1(zl[j])));
     FV r2 = ffma(dz, dz, ffma(dy, dy, fmul(dx, dx)));
     FFAR far = ffar(r2, c2);
-    fstore(r, frsqrt2(r2, far));
+    FV big_r = frsqrt2(r2, far);
+    if (yuk) { /* kappa r = kappa r2 R / 2 */
+      FV kr = fmul(kap, fmul(r2, fmul(big_r, fset1(0.5f))));
+      FV ex = fexpneg(kr);
+      fstore(r, fmul(ex, big_r));
+      if (grad)
+        fstore(r + 4 * SINGLE_CHUNK * FW,
+               fmul(fmul(ex, fadd(fset1(1.0f), kr)), fmul(big_r, fmul(big_r, big_r))));
+    } else {
+      fstore(r, big_r);
+    }
     if (grad) {
       fstore(r + SINGLE_CHUNK * FW, dx);
       fstore(r + 2 * SINGLE_CHUNK * FW, dy);
@@ -61,15 +75,15 @@ FINLINE void FNAME(single_rinv)(const int grad, const FV *t, unsigned lanes, FV 
  * call, into d: per vector 4 x FW doubles, the sums of q R and of q R^3 d with R = 2/r. The
  * geometry once (single_rinv), then the sums of each vector from it, each the same
  * operations in the same order whatever the number of vectors. */
-FINLINE void FNAME(single_block)(const int grad, const FV *t, unsigned lanes, FV c2, int64_t m,
-                                 const float *fs, int64_t j0, const single_io *io, int64_t i,
-                                 double *d) {
-  float rr[4 * SINGLE_CHUNK * FW] __attribute__((aligned(64)));
+FINLINE void FNAME(single_block)(const int grad, const int yuk, const FV *t, unsigned lanes,
+                                 FV c2, FV kap, int64_t m, const float *fs, int64_t j0,
+                                 const single_io *io, int64_t i, double *d) {
+  float rr[5 * SINGLE_CHUNK * FW] __attribute__((aligned(64)));
   const float *rx = rr + SINGLE_CHUNK * FW, *ry = rx + SINGLE_CHUNK * FW,
-              *rz = ry + SINGLE_CHUNK * FW;
+              *rz = ry + SINGLE_CHUNK * FW, *rg = rz + SINGLE_CHUNK * FW;
   for (int64_t c0 = 0; c0 < m; c0 += SINGLE_CHUNK) {
     const int64_t e = m - c0 < SINGLE_CHUNK ? m : c0 + SINGLE_CHUNK;
-    FNAME(single_rinv)(grad, t, lanes, c2, c0, e, fs, j0, io, i, rr);
+    FNAME(single_rinv)(grad, yuk, t, lanes, c2, kap, c0, e, fs, j0, io, i, rr);
     for (int v = 0; v < io->nv; v++) {
       const float *fq = fs + (6 + v) * SINGLE_BLOCK;
       FV p = fzero(), ax = fzero(), ay = fzero(), az = fzero();
@@ -79,7 +93,7 @@ FINLINE void FNAME(single_block)(const int grad, const FV *t, unsigned lanes, FV
         FV qr = fmul(fset1(fq[j]), r);
         p = fadd(p, qr);
         if (grad) {
-          FV qr3 = fmul(qr, fmul(r, r));
+          FV qr3 = yuk ? fmul(fset1(fq[j]), fload(rg + k)) : fmul(qr, fmul(r, r));
           ax = ffnma(qr3, fload(rx + k), ax);
           ay = ffnma(qr3, fload(ry + k), ay);
           az = ffnma(qr3, fload(rz + k), az);
@@ -96,12 +110,17 @@ FINLINE void FNAME(single_block)(const int grad, const FV *t, unsigned lanes, FV
   }
 }
 
-static FATTR void FNAME(p2p_single)(const single_io *io) {
+/* 0 where Yukawa's screening over the call's extent is too strong for the float exp
+ * (nothing added: the caller goes the double way), 1 otherwise. */
+static FATTR int FNAME(p2p_single)(const single_io *io) {
   single_unit unit, *u = &unit;
   if (!FNAME(single_unit_of)(io, u))
-    return;
+    return 1; /* nothing to add */
+  if (io->kappa / u->s > SINGLE_KAPPA_UNIT)
+    return 0;
   const int grad = io->gx != NULL;
   const FV c2 = fset1(SINGLE_NEAR * SINGLE_NEAR);
+  const FV kap = fset1((float)(io->kappa / u->s)); /* the unit's lengths are s times the caller's */
   float fs[(6 + SINGLE_VGROUP) * SINGLE_BLOCK] __attribute__((aligned(64)));
   float tf[6 * FW] __attribute__((aligned(64)));
   double d[SINGLE_VGROUP * 4 * FW] __attribute__((aligned(64)));
@@ -116,11 +135,17 @@ static FATTR void FNAME(p2p_single)(const single_io *io) {
       for (int k = 0; k < io->nv * 4 * FW; k++)
         d[k] = 0.0;
       const unsigned lanes = (1u << nl) - 1u;
-      if (grad)
-        FNAME(single_block)(1, t, lanes, c2, m, fs, j0, io, i, d);
+      /* one copy of the loops for each kernel and gradient flag, both constants there */
+      if (io->kappa > 0.0 && grad)
+        FNAME(single_block)(1, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
+      else if (io->kappa > 0.0)
+        FNAME(single_block)(0, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
+      else if (grad)
+        FNAME(single_block)(1, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
       else
-        FNAME(single_block)(0, t, lanes, c2, m, fs, j0, io, i, d);
+        FNAME(single_block)(0, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
       single_results(io, u, i, nl, FW, d);
     }
   }
+  return 1;
 }

@@ -3,9 +3,10 @@
  * results; kappa is the kernel's parameter in the caller's (here: scaled) units. Value 1
  * component, gradient d/dy = -(1 + kappa r) exp(-kappa r) (y - x) / r^3. kappa == 0 is the
  * Laplace kernel and runs its code, so the two agree bit for bit there. Terms whose
- * exp(-kappa r) underflows are exactly 0 (never NaN). The direct sums always run to full
- * precision: the acc argument (a faster, less accurate 1/r) is ignored here, as the exp's
- * cost would hide what it saves. */
+ * exp(-kappa r) underflows are exactly 0 (never NaN). The direct sums run to full precision
+ * except for acc = KIFMM_RSQRT_SINGLE, where they run in single precision with double sums
+ * (single.c) on the AVX-512 and AVX2 paths; a faster, less accurate 1/r (KIFMM_RSQRT_FAST)
+ * is ignored here, as the exp's cost would hide what it saves. */
 #include <math.h>
 
 #include "kernels/kernels.h"
@@ -106,6 +107,10 @@ void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int64_t ns, const 
                     out[1] ? out[2] : NULL, out[1] ? out[3] : NULL, ldo);
     return;
   }
+  if (acc == KIFMM_RSQRT_SINGLE &&
+      kifmm__p2p_single(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out[0], out[1],
+                        out[1] ? out[2] : NULL, out[1] ? out[3] : NULL, ldo))
+    return;
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
     yukawa_p2p_avx512(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);

@@ -44,8 +44,9 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 /* How the near field of a plan of this order and kernel takes a pair: KIFMM_RSQRT_SINGLE
  * where the kernel and the SIMD path have single-precision sums and their error
  * (KIFMM_SINGLE_ERROR) fits:
- * with a tolerance, the order's worst measured error plus theirs, with the margin the order
- * was chosen with, is within it (1e-6: p7 and single precision); with an order alone, the
+ * with a tolerance, the order's worst measured error for the kernel (Yukawa's 1.7 times
+ * Laplace's) plus theirs, with the margin the order was chosen with, is within it (Laplace
+ * at 1e-6: p7 and single precision; Yukawa from 1.3e-6); with an order alone, the
  * order's error is at least KIFMM_SINGLE_MARGIN times theirs (p6 and below). Else
  * kifmm__rsqrt_for_order.
  * KIFMM_PRECISION=double in the environment never takes single precision, =single always
