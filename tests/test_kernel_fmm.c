@@ -3,9 +3,10 @@
  * in the caller's units and layouts): Laplace, Yukawa exp(-kappa r) / (4 pi r) and Stokes
  * (the Stokeslet, 3 force components in, 3 velocities and 9 gradients out) on cube, sphere
  * and clustered clouds, for tolerances 1e-4 .. 1e-10 (Stokes 1e-9): the relative l2 error of
- * the values within the tolerance, of the gradients within 10x. Also: Yukawa with kappa from
- * 1e-3 to 100 over the cloud's width, kappa = 0 against Laplace, strong screening with no M2L
- * beyond the cut; the velocity gradient's trace; kifmm_evaluate_many against single
+ * the values within the tolerance, of the gradients within 10x, and the near field's
+ * precision each tolerance picks (32 bits where it leaves room). Also: Yukawa with kappa from
+ * 1e-3 to 1000 over the cloud's width at 1e-6 (double) and 1e-5 (single precision), kappa = 0
+ * against Laplace, strong screening with no M2L beyond the cut; the velocity gradient's trace; kifmm_evaluate_many against single
  * evaluations and cached operators; far offset, wide clouds.
  * Usage: test_kernel_fmm laplace|yukawa|stokes|stokes_tight|screen|many|offset
  *        test_kernel_fmm measure <kernel> <param> <n> <order>...  (errors by order, no checks) */

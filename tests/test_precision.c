@@ -6,7 +6,9 @@
  * neutral +-1 and targets that are the sources or not; tighter tolerances keep double.
  * Plans of an order alone take single precision up to p6; KIFMM_PRECISION=double turns it
  * off; kifmm_stats says which ran (and that the near field then goes one way);
- * kifmm_evaluate_many gives each vector what kifmm_evaluate gives it. Run on the SIMD path named by argv[1] (KIFMM_SIMD set by ctest). */
+ * kifmm_evaluate_many gives each vector what kifmm_evaluate gives it. Yukawa's single-precision
+ * sums against its double ones (order 6, kappa 0.5 to 30 over the width, four clouds). Run on
+ * the SIMD path named by argv[1] (KIFMM_SIMD set by ctest). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
