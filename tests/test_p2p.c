@@ -24,9 +24,11 @@ static int runs_single(kifmm_rsqrt acc) {
   return acc == KIFMM_RSQRT_SINGLE && kifmm__simd() != KIFMM_SIMD_PORTABLE;
 }
 
-/* Also the scale of each target's sums: mag[2i] = sum |q|/r, mag[2i+1] = sum |q|/r^2. */
-static void reference(int64_t ns, const double *s, const double *q, int64_t nt, const double *t,
-                      double *pot, double *g, double *mag) {
+/* The kernel exp(-kappa r)/r (kappa = 0: Laplace's 1/r) in long double, and the scale of
+ * each target's sums: mag[2i] = sum |q| K, mag[2i+1] = sum |q| |grad K| (sum |q|/r^2 for
+ * Laplace). */
+static void reference(double kappa, int64_t ns, const double *s, const double *q, int64_t nt,
+                      const double *t, double *pot, double *g, double *mag) {
   for (int64_t i = 0; i < nt; i++) {
     long double p = 0, a[3] = {0, 0, 0}, mp = 0, mg = 0;
     for (int64_t j = 0; j < ns; j++) {
@@ -35,12 +37,13 @@ static void reference(int64_t ns, const double *s, const double *q, int64_t nt, 
       long double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
       if (r2 == 0)
         continue;
-      long double rinv = 1 / sqrtl(r2);
-      p += q[j] * rinv;
-      mp += fabsl(q[j]) * rinv;
-      mg += fabsl(q[j]) * rinv * rinv;
+      long double rinv = 1 / sqrtl(r2), kr = kappa / rinv;
+      long double k = kappa == 0 ? rinv : expl(-kr) * rinv, dk = k * (1 + kr) * rinv;
+      p += q[j] * k;
+      mp += fabsl(q[j]) * k;
+      mg += fabsl(q[j]) * dk;
       for (int c = 0; c < 3; c++)
-        a[c] -= q[j] * rinv * rinv * rinv * d[c];
+        a[c] -= q[j] * dk * rinv * d[c];
     }
     pot[i] = (double)p;
     mag[2 * i] = (double)mp;
@@ -74,7 +77,7 @@ static void check(kifmm_rsqrt acc, int64_t ns, int64_t nt, double scale, uint64_
     ty[i] = t[3 * i + 1];
     tz[i] = t[3 * i + 2];
   }
-  reference(ns, s, q, nt, t, rp, rg, mag);
+  reference(0.0, ns, s, q, nt, t, rp, rg, mag);
   kifmm__p2p(acc, ns, sx, sy, sz, q, nt, tx, ty, tz, pot, g, g + nt, g + 2 * nt);
   double e = 0, ne = 0, eg = 0, ng = 0, s2 = scale * scale; /* undo the scaling: no overflow */
   for (int64_t i = 0; i < nt; i++) {
@@ -282,8 +285,8 @@ static void check_yukawa(kifmm_rsqrt acc, double kappa_w, int64_t ns, int64_t nt
   }
   for (int64_t j = 0; j < 2 * ns; j++)
     q[j] = tu_uniform(seed) - 0.5;
-  double *soa = tu_alloc(3 * ns + 3 * nt), *out = tu_alloc(8 * nt), *ref = tu_alloc(8 * nt);
-  double *mag = tu_alloc(4 * nt); /* per vector and target: the two scales */
+  double *soa = tu_alloc(3 * ns + 3 * nt), *out = tu_alloc(8 * nt), *rp = tu_alloc(nt),
+         *rg = tu_alloc(3 * nt), *mag = tu_alloc(2 * nt);
   for (int64_t j = 0; j < ns; j++)
     for (int c = 0; c < 3; c++)
       soa[c * ns + j] = s[3 * j + c];
@@ -291,47 +294,29 @@ static void check_yukawa(kifmm_rsqrt acc, double kappa_w, int64_t ns, int64_t nt
   for (int64_t i = 0; i < nt; i++)
     for (int c = 0; c < 3; c++)
       tsoa[c * nt + i] = t[3 * i + c];
-  for (int v = 0; v < 2; v++)
-    for (int64_t i = 0; i < nt; i++) {
-      long double p = 0, a[3] = {0, 0, 0}, mp = 0, mg = 0;
-      for (int64_t j = 0; j < ns; j++) {
-        long double d[3] = {t[3 * i] - s[3 * j], t[3 * i + 1] - s[3 * j + 1],
-                            t[3 * i + 2] - s[3 * j + 2]};
-        long double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-        if (r2 == 0)
-          continue;
-        long double r = sqrtl(r2), e = expl(-(long double)kappa * r) / r;
-        p += q[v * ns + j] * e;
-        mp += fabsl(q[v * ns + j]) * e;
-        mg += fabsl(q[v * ns + j]) * e * (1 + kappa * r) / r;
-        for (int c = 0; c < 3; c++)
-          a[c] -= q[v * ns + j] * e * (1 + kappa * r) / r2 * d[c];
-      }
-      ref[v * nt + i] = (double)p;
-      mag[2 * (v * nt + i)] = (double)mp;
-      mag[2 * (v * nt + i) + 1] = (double)mg;
-      for (int c = 0; c < 3; c++)
-        ref[(2 + 2 * c + v) * nt + i] = (double)a[c];
-    }
   double *o[4] = {out, out + 2 * nt, out + 4 * nt, out + 6 * nt};
   kifmm__yukawa_p2p(kappa, acc, 2, ns, soa, soa + ns, soa + 2 * ns, q, 1, ns, nt, tsoa,
                     tsoa + nt, tsoa + 2 * nt, o, nt);
   double worst[2] = {0, 0};
-  for (int k = 0; k < 4; k++) /* potentials, then each gradient component */
-    for (int64_t i = 0; i < 2 * nt; i++) {
-      const double m = mag[2 * i + (k > 0)], e = fabs(o[k][i] - ref[k * 2 * nt + i]);
-      if (m > 0) /* a target with no source apart from it has 0 exactly: checked below */
-        worst[k > 0] = fmax(worst[k > 0], e / m);
-      else
-        EXPECT(o[k][i] == 0.0, "yukawa: %.3e where nothing adds", o[k][i]);
-    }
+  for (int v = 0; v < 2; v++) {
+    reference(kappa, ns, s, q + v * ns, nt, t, rp, rg, mag);
+    for (int k = 0; k < 4; k++) /* the potential, then each gradient component */
+      for (int64_t i = 0; i < nt; i++) {
+        const double m = mag[2 * i + (k > 0)], r = k ? rg[3 * i + k - 1] : rp[i];
+        const double got = o[k][v * nt + i];
+        if (m > 0) /* a target with no source apart from it has 0 exactly: checked below */
+          worst[k > 0] = fmax(worst[k > 0], fabs(got - r) / m);
+        else
+          EXPECT(got == 0.0, "yukawa: %.3e where nothing adds", got);
+      }
+  }
   const int single = runs_single(acc);
   const double bp = single ? SINGLE_POT_BOUND : 1e-14, bg = single ? SINGLE_GRAD_BOUND : 1e-14;
   printf("yukawa acc %d kappa %g over the width, scale %g, %lld x %lld: pot %.2e grad %.2e\n",
          acc, kappa_w, scale, (long long)ns, (long long)nt, worst[0], worst[1]);
   EXPECT(worst[0] <= bp && worst[1] <= bg, "yukawa acc %d kappa %g scale %g: %.2e %.2e", acc,
          kappa_w, scale, worst[0], worst[1]);
-  free(s), free(t), free(q), free(soa), free(out), free(ref), free(mag);
+  free(s), free(t), free(q), free(soa), free(out), free(rp), free(rg), free(mag);
 }
 
 int main(int argc, char **argv) {
