@@ -117,7 +117,8 @@ KIFMM_FVEC_INLINE256 __m256 kifmm__fvec_expneg256(__m256 x) {
   y = _mm256_fnmadd_ps(n, _mm256_set1_ps(KIFMM_FVEC_LN2_LO), y);
   __m256 w = _mm256_sub_ps(_mm256_setzero_ps(), y), p;
   KIFMM_FVEC_EXP_POLY(_mm256_fmadd_ps, _mm256_set1_ps, w, p);
-  __m256i e = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(127), _mm256_cvtps_epi32(n)), 23);
+  __m256i e = _mm256_sub_epi32(_mm256_set1_epi32(127), _mm256_cvtps_epi32(n));
+  e = _mm256_slli_epi32(e, 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 KIFMM_FVEC_INLINE256 __m256 kifmm__fvec_far256(__m256 r2, __m256 c2) {

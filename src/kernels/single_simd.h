@@ -32,15 +32,15 @@ FINLINE int FNAME(single_unit_of)(const single_io *io, single_unit *u) {
  * (yuk = 0), K = E R with E = exp(-kappa r) for Yukawa (kap: kappa in the unit), which also
  * stores G = E (1 + kappa r) R^3 at rr + 4 SINGLE_CHUNK FW (Laplace's pass 2 makes R^3 from
  * R). kappa r is at most 4 times the unit's 2 sqrt 3 (p2p_single), so the float exp loses
- * no more than that many of its roundings to the float r. A difference is (high - high) + (low - low): within a
- * float's rounding of itself, however close the pair. Pairs closer than c2 (squared: at
+ * no more than that many of its roundings to the float r. A difference is (high - high) +
+ * (low - low): within a float's rounding of itself, however close the pair. Pairs closer than c2 (squared: at
  * distance 0, or so close that R^3 could overflow) get 0 and go the double way at once
  * (single_near_pairs; source j0 + j of the call). Two passes, as in the double loops
  * (laplace.c): with the sums in the same loop the chain from coordinates to sums is longer
  * than the out-of-order window covers. */
-FINLINE void FNAME(single_rinv)(const int grad, const int yuk, const FV *t, unsigned lanes,
-                                FV c2, FV kap, int64_t j, int64_t e, const float *fs, int64_t j0,
-                                const single_io *io, int64_t i, float *rr) {
+FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const FV *t, unsigned lanes,
+                                    FV c2, FV kap, int64_t j, int64_t e, const float *fs,
+                                    int64_t j0, const single_io *io, int64_t i, float *rr) {
   const float *xh = fs, *yh = xh + SINGLE_BLOCK, *zh = yh + SINGLE_BLOCK,
               *xl = zh + SINGLE_BLOCK, *yl = xl + SINGLE_BLOCK, *zl = yl + SINGLE_BLOCK;
   for (float *r = rr; j < e; j++, r += FW) {
@@ -73,7 +73,7 @@ FINLINE void FNAME(single_rinv)(const int grad, const int yuk, const FV *t, unsi
 
 /* A block of targets against the m sources of fs, the first of which is source j0 of the
  * call, into d: per vector 4 x FW doubles, the sums of q R and of q R^3 d with R = 2/r. The
- * geometry once (single_rinv), then the sums of each vector from it, each the same
+ * geometry once (single_geometry), then the sums of each vector from it, each the same
  * operations in the same order whatever the number of vectors. */
 FINLINE void FNAME(single_block)(const int grad, const int yuk, const FV *t, unsigned lanes,
                                  FV c2, FV kap, int64_t m, const float *fs, int64_t j0,
@@ -83,7 +83,7 @@ FINLINE void FNAME(single_block)(const int grad, const int yuk, const FV *t, uns
               *rz = ry + SINGLE_CHUNK * FW, *rg = rz + SINGLE_CHUNK * FW;
   for (int64_t c0 = 0; c0 < m; c0 += SINGLE_CHUNK) {
     const int64_t e = m - c0 < SINGLE_CHUNK ? m : c0 + SINGLE_CHUNK;
-    FNAME(single_rinv)(grad, yuk, t, lanes, c2, kap, c0, e, fs, j0, io, i, rr);
+    FNAME(single_geometry)(grad, yuk, t, lanes, c2, kap, c0, e, fs, j0, io, i, rr);
     for (int v = 0; v < io->nv; v++) {
       const float *fq = fs + (6 + v) * SINGLE_BLOCK;
       FV p = fzero(), ax = fzero(), ay = fzero(), az = fzero();

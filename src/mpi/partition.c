@@ -550,7 +550,9 @@ static tally range_tally(const part_state *s, int64_t b, int64_t e) {
   return (tally){s->src_before[e] - s->src_before[b], s->all_before[e] - s->all_before[b]};
 }
 
-static int count_sources(part_state *s) {
+/* Prefix counts of the records: sources, and sources + targets (a KIND_BOTH record is one
+ * of each). */
+static int count_kinds(part_state *s) {
   free(s->src_before);
   free(s->all_before);
   s->all_before = NULL;
@@ -635,7 +637,7 @@ static int find_leaves(part_state *s) {
   box_id *bbox = NULL;
   tally *bcount = NULL;
   int64_t nb = 0, nglobal = 0;
-  int status = count_sources(s);
+  int status = count_kinds(s);
   if (status == KIFMM_SUCCESS)
     status = boundary_boxes(s, &bbox, &nb);
   if (status == KIFMM_SUCCESS)
@@ -742,7 +744,7 @@ static int recut_balanced(part_state *s) {
   int *dest = NULL;
   leaf_msg *out = NULL;
   void *in = NULL;
-  int status = count_sources(s);
+  int status = count_kinds(s);
   if (status == KIFMM_SUCCESS &&
       (kifmm__calloc((void **)&sendcount, (size_t)s->size, sizeof(int64_t)) != 0 ||
        kifmm__calloc((void **)&leafcount, (size_t)s->size, sizeof(int64_t)) != 0 ||
@@ -921,8 +923,8 @@ static int exchange_requests(part_state *s, const request_list *q, char *mark) {
     status = kifmm__calloc((void **)&count, (size_t)s->size, sizeof(*count));
   if (status == KIFMM_SUCCESS)
     status = group_requests(q, out, count, s->size, &nout);
-  status = alltoallv(s->comm, s->size, status, out, count, s->box_type, sizeof(box_id), NULL, 0, &in,
-                     &nin);
+  status = alltoallv(s->comm, s->size, status, out, count, s->box_type, sizeof(box_id), NULL, 0,
+                     &in, &nin);
   const box_id *req = in;
   for (int64_t i = 0; status == KIFMM_SUCCESS && i < nin; i++)
     mark_cover(s, req[i].anchor, (int)req[i].level, mark);

@@ -215,7 +215,8 @@ kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance, const kifmm_kernel
   const char *e = getenv("KIFMM_PRECISION");
   const int never = e && strcmp(e, "double") == 0, always = e && strcmp(e, "single") == 0;
   const int known = order >= KIFMM_MIN_ORDER && order <= KIFMM_MAX_ORDER;
-  const double ep = known ? error_by_order[order] * kernel_over_laplace(order, k ? k->id : 0) : 0.0;
+  const int kernel = k ? k->id : KIFMM_KERNEL_LAPLACE;
+  const double ep = known ? error_by_order[order] * kernel_over_laplace(order, kernel) : 0.0;
   const int fits = known && (tolerance > 0
                                  ? error_margin * (ep + KIFMM_SINGLE_ERROR) <= tolerance
                                  : ep >= KIFMM_SINGLE_MARGIN * KIFMM_SINGLE_ERROR);
