@@ -305,7 +305,9 @@ KIFMM_EXPORT int kifmm_plan_create(kifmm_plan **plan, int64_t nsrc, const double
  * [in]  charges sdim*nsrc densities in the caller's source order, interleaved; borrowed.
  * [out] pot     tdim*ntrg values in the caller's target order, interleaved.
  * [out] grad    3*tdim*ntrg gradients (grad[3 tdim t + 3 i + l]), or NULL for values only.
- * Pairs at distance 0 contribute nothing. Outputs are untouched when a status other than
+ * Pairs at distance 0 contribute nothing, also pairs under 2^-202 of the cloud's half-width
+ * apart (the plan's scaled coordinates within 2^-150 of its centre are 0, so that no sum
+ * overflows; docs/api.md). Outputs are untouched when a status other than
  * KIFMM_SUCCESS is returned. Callable any number of times; not concurrently on one plan. */
 KIFMM_EXPORT int kifmm_evaluate(kifmm_plan *plan, const double *charges, double *pot,
                                 double *grad);
@@ -409,7 +411,10 @@ KIFMM_EXPORT const char *kifmm_version(void);
  * results: pot[ntrg] and grad[3*ntrg] (grad may be NULL). num_threads as in the options.
  * The sources are summed in chunks whose partial sums are added with compensation, so the
  * rounding error stays near 1e-15 relative whatever nsrc (a plain sum of 1e6 charges of both
- * signs loses about 3.6e-14, as much as a p16 FMM's error). */
+ * signs loses about 3.6e-14, as much as a p16 FMM's error). Coordinates within 2^-150 of
+ * the points' half-width of 0 count as 0 (as plans snap theirs near the cloud's centre), so
+ * distinct points are never so close that a sum overflows where its result would not; a
+ * result beyond double's range gives KIFMM_ERR_NOT_REPRESENTABLE (the outputs then hold it). */
 KIFMM_EXPORT int kifmm_direct(int64_t nsrc, const double *src, const double *charges,
                               int64_t ntrg, const double *trg, double *pot, double *grad,
                               int num_threads);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "kernels/kernels.h"
+#include "tree/tree.h"
 
 /* The sums run over the sources in chunks, and the chunks' partial sums are added with their
  * rounding errors carried along (Neumaier's compensated sum). One accumulator over all
@@ -43,6 +44,29 @@ static void direct_block(int64_t nsrc, const double *s, int m, double t[3][DIREC
       out[r][j] = scale * (acc[r][j].sum + acc[r][j].carry);
 }
 
+/* The sums run in coordinates scaled by a power of two 2^-e near the points' half-width h
+ * (exact: the same bits, so the same results where nothing overflowed), so that a cloud of
+ * width 1e-200 has no r^2 that underflows to a silent 0; the results are scaled back by
+ * 2^-e and 2^-2e at the end. Coordinates within 2^-150 h of 0 are taken as 0, as the plans'
+ * scaled coordinates are near their centre (KIFMM_SNAP, tree.h): two distinct points then
+ * differ by 0 or at least 2^-202 h in each coordinate, so that no pair's 1/r^3 overflows
+ * where its result would not. Only pairs closer than that move: they coincide. */
+typedef struct {
+  double tiny; /* KIFMM_SNAP h */
+  int e;       /* h in [2^e, 2^(e+1)) */
+} direct_units;
+
+static direct_units units_of(int64_t nsrc, const double *src, int64_t ntrg, const double *trg) {
+  double center[3], half;
+  kifmm__bounding_box(nsrc, src, ntrg, trg, center, &half);
+  direct_units u = {.tiny = half * KIFMM_SNAP, .e = half > 0 ? ilogb(half) : 0};
+  return u;
+}
+
+static double unit_coordinate(double x, direct_units u) {
+  return fabs(x) < u.tiny ? 0.0 : ldexp(x, -u.e);
+}
+
 int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t ntrg,
                  const double *trg, double *pot, double *grad, int num_threads) {
   if (nsrc < 0 || ntrg < 0)
@@ -55,12 +79,12 @@ int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t
     return KIFMM_ERR_NONFINITE_COORDINATE;
   if (!kifmm__all_finite(nsrc, charges))
     return KIFMM_ERR_NONFINITE_CHARGE;
+  const direct_units u = units_of(nsrc, src, ntrg, trg);
   double *s;
   ALLOC(s, 4 * nsrc);
   for (int64_t i = 0; i < nsrc; i++) {
-    s[i] = src[3 * i];
-    s[nsrc + i] = src[3 * i + 1];
-    s[2 * nsrc + i] = src[3 * i + 2];
+    for (int d = 0; d < 3; d++)
+      s[d * nsrc + i] = unit_coordinate(src[3 * i + d], u);
     s[3 * nsrc + i] = charges[i];
   }
   int nt = num_threads > 0 ? num_threads : omp_get_max_threads();
@@ -71,15 +95,18 @@ int kifmm_direct(int64_t nsrc, const double *src, const double *charges, int64_t
     double t[3][DIRECT_TARGETS], out[4][DIRECT_TARGETS];
     for (int j = 0; j < m; j++)
       for (int d = 0; d < 3; d++)
-        t[d][j] = trg[3 * (j0 + j) + d];
+        t[d][j] = unit_coordinate(trg[3 * (j0 + j) + d], u);
     direct_block(nsrc, s, m, t, grad != NULL, KIFMM_INV_4PI, out);
     for (int j = 0; j < m; j++) {
-      pot[j0 + j] = out[0][j];
+      pot[j0 + j] = ldexp(out[0][j], -u.e);
       if (grad)
         for (int d = 0; d < 3; d++)
-          grad[3 * (j0 + j) + d] = out[1 + d][j];
+          grad[3 * (j0 + j) + d] = ldexp(out[1 + d][j], -2 * u.e);
     }
   }
   free(s);
+  /* as plans do: a result beyond double's range is a status, not a silent inf or NaN */
+  if (!kifmm__all_finite(ntrg, pot) || (grad && !kifmm__all_finite(3 * ntrg, grad)))
+    return KIFMM_ERR_NOT_REPRESENTABLE;
   return KIFMM_SUCCESS;
 }

@@ -24,8 +24,9 @@
  * R = y + y E (1/8 + 3E/128 + 5E^2/1024). Measured on 2e7 random r2 in 2^-600..2^600
  * against long double: relative error of R/2 at most 1.3e-16 with Zen 4's estimate and
  * 2.3e-16 with estimates perturbed to the 2^-14 bound (two Newton steps: 2.7e-16, 3.2e-16);
- * whole pairs: kifmm-p2p-bench --pairs and test_p2p. r2 must be a normal double: points
- * closer than 1.5e-154 (but not equal) get no accurate value, as on the AVX2 path. */
+ * whole pairs: kifmm-p2p-bench --pairs and test_p2p. r2 must be a normal double: distinct
+ * points are at least 2^-202 apart in the plans' coordinates and kifmm_direct's (KIFMM_SNAP,
+ * tree.h), r2 >= 2^-404, and R^3 <= 2^609. */
 
 /* KIFMM_RSQRT_FAST stops at degree 2, economized over |E| <= A: 5E^3/1024 is replaced by its
  * best linear fit 5/1024 * 3/4 * A^2 E, which leaves at most 5/4096 A^3 = 1.45e-13 (against
@@ -54,8 +55,8 @@ INLINE512 __m512d twice_rsqrt(__m512d r2, const int fast) {
  * arithmetic gives 3.4% (the classic magic constant), and four Newton steps take that to
  * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). KIFMM_RSQRT_FAST stops after three
  * (within KIFMM_RSQRT_FAST_ERROR_AVX2), 3 of a pair's ~30 vector ops fewer. Lanes with
- * r2 == 0 give 0. The estimate needs a normal r2: points closer than 1.5e-154 (but not
- * equal) get no accurate value. */
+ * r2 == 0 give 0. The estimate needs a normal r2, which the snap of coordinates near 0
+ * ensures (KIFMM_SNAP, tree.h: r2 >= 2^-404 where not 0). */
 INLINE256 __m256d rsqrt_avx2(__m256d r2, const int fast) {
   const __m256d half = _mm256_set1_pd(0.5), three_halves = _mm256_set1_pd(1.5);
   const __m256i magic = _mm256_set1_epi64x(0x5fe6eb50c7b537a9);

@@ -51,8 +51,7 @@
 /* 1/sqrt(r2) to within about an ulp, 0 where r2 == 0: the 14-bit estimate (masked to 0 at
  * r2 == 0, where it would be +inf and give 0 * inf below) and one correction of degree 3:
  * with e = 1 - r2 y0^2 (|e| < 2^-13), 1/sqrt(r2) = y0 (1 + e/2 + 3e^2/8 + 5e^3/16) up to
- * 35e^4/128 < 2e-17. r2 must be a normal double (points closer than 1.5e-154 but not equal
- * get no accurate value, as on the Laplace paths). */
+ * 35e^4/128 < 2e-17. r2 must be a normal double, as KIFMM_SNAP (tree.h) ensures. */
 KIFMM_VEC_INLINE512 __m512d kifmm__vec_rsqrt512(__m512d r2) {
   __mmask8 pos = _mm512_cmp_pd_mask(r2, _mm512_setzero_pd(), _CMP_GT_OQ);
   __m512d y = _mm512_maskz_rsqrt14_pd(pos, r2);

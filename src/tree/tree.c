@@ -283,9 +283,12 @@ static void bounds_parallel(int64_t n, const double *xyz, double lo[3], double h
   }
 }
 
-/* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1]. */
+/* (x - center) / half, clamped so that rounding never leaves the root cube [-1, 1], and 0
+ * within KIFMM_SNAP of the centre (tree.h: distinct points then stay 2^-202 apart). */
 double kifmm__scaled(double x, double center, double half) {
   double u = 2.0 * ((0.5 * x - 0.5 * center) / half);
+  if (fabs(u) < KIFMM_SNAP)
+    return 0.0;
   return u < -1.0 ? -1.0 : (u > 1.0 ? 1.0 : u); /* inputs are finite: no NaN to order */
 }
 
@@ -330,7 +333,8 @@ double kifmm__wrap_offset(double x, double origin, double length) {
 }
 
 /* Scaled coordinate in a cell: u = 2 (x - origin) / L - 1, from the wrapped offset along a
- * periodic direction, so that a point and its images get the same u up to rounding. */
+ * periodic direction, so that a point and its images get the same u up to rounding. Being
+ * 2 (v / L) - 1, u is a multiple of 2^-53: no snapping to the centre needed (tree.h). */
 double kifmm__cell_scaled(double x, double origin, double length, int periodic) {
   double v = periodic ? kifmm__wrap_offset(x, origin, length) : x - origin;
   double u = 2.0 * (v / length) - 1.0;

@@ -81,6 +81,15 @@ typedef struct kifmm_tree {
 KIFMM_INTERNAL void kifmm__bounds_extend(int64_t n, const double *xyz, double lo[3], double hi[3]);
 KIFMM_INTERNAL void kifmm__bounds_finish(const double lo[3], const double hi[3], int64_t npoint,
                                          double center[3], double *half);
+/* Scaled coordinates within KIFMM_SNAP = 2^-150 of the centre are taken as 0. Otherwise two
+ * distinct scaled points, whose coordinates are then 0 or at least 2^-150 in size, would be
+ * as close as the smallest doubles near 0 (two points 1e-110 apart there): the sums' 1/r^3 and
+ * Stokes' 1/r^5 overflow and their 1/sqrt estimates need a normal r^2. With the snap, two
+ * coordinates differ by 0 or by at least an ulp of 2^-150, 2^-202: 1/r^5 < 2^1015 (the
+ * AVX-512 sums' 2/r included), r^2 normal. Moving a coordinate by under 7e-46 of the half-width
+ * changes no result but those of pairs that close, which become coincident (distance 0,
+ * contributing nothing) instead of overflowing. */
+#define KIFMM_SNAP 0x1p-150
 /* Scaled coordinate in [-1, 1] and the finest-level key of a scaled point. */
 KIFMM_INTERNAL double kifmm__scaled(double x, double center, double half);
 KIFMM_INTERNAL kifmm_key kifmm__point_key(const double u[3]);
