@@ -463,7 +463,8 @@ static double clear_of_levels(double c, const kifmm_distribution *d) {
   return c;
 }
 
-int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, int *ncrit) {
+int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, double machine,
+                        int *ncrit) {
   const double dim = d->dim;
   const int nrow = (int)(sizeof(best_ncrit) / sizeof(best_ncrit[0]));
   ncrit_row r = best_ncrit[nrow - 1];
@@ -488,7 +489,8 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, int
    * near ~ ncrit and far ~ 1 / ncrit, moves the leaf size (Yukawa 0.6x, Stokes 1.5x). */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
   double kernel_factor = k ? sqrt(kernel_dense_cost(k) / kifmm__kernel_pair_cost(k)) : 1.0;
-  double c = nvec_factor * kernel_factor * exp(w * log(r.volume) + (1 - w) * log(r.surface));
+  double c = machine * nvec_factor * kernel_factor *
+             exp(w * log(r.volume) + (1 - w) * log(r.surface));
   *ncrit = (int)fmax(1.0, floor(clear_of_levels(c, d)));
   return KIFMM_SUCCESS;
 }

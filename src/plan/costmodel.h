@@ -54,10 +54,11 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 KIFMM_INTERNAL kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance,
                                               const kifmm_kernel *k);
 /* Leaf size for the order and the distribution (volume or surface), from the best sizes of
- * measured sweeps, kept clear of the sizes that would split only some of a volume's boxes of
- * one level. */
+ * measured sweeps times machine (this machine's factor, kifmm__wisdom_leaf_factor; 1 is the
+ * table's machine), kept clear of the sizes that would split only some of a volume's boxes
+ * of one level. */
 KIFMM_INTERNAL int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d,
-                                       int *ncrit);
+                                       double machine, int *ncrit);
 /* Cost of a point pair of kernel k in the direct sums relative to one of Laplace's. */
 KIFMM_INTERNAL double kifmm__kernel_pair_cost(const kifmm_kernel *k);
 /* Bytes of a plan's work arrays for nvec vectors (expansions, sorted charges and results). */

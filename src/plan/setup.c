@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "plan/plan.h"
+#include "plan/wisdom.h"
 
 #define KIFMM_MAX_POINTS ((int64_t)1 << 40)
 
@@ -104,7 +105,7 @@ static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src,
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
   if (o->ncrit == 0)
-    CHECK(kifmm__choose_ncrit(o, &d, &o->ncrit));
+    CHECK(kifmm__choose_ncrit(o, &d, kifmm__wisdom_leaf_factor(o, nsrc + ntrg), &o->ncrit));
   return KIFMM_SUCCESS;
 }
 

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The machine's rates for the leaf size (src/plan/wisdom.c): measured figures that are
+ * plausible and saved under this machine's key; figures read back from the file, and a
+ * forged file moving the leaf size the way the model says (pairs 16 times dearer: leaves half
+ * as large; flops 16 times dearer: twice as large); a file of another CPU, or of garbage,
+ * measured over; KIFMM_WISDOM=0 and small plans taking the table alone; plans made by
+ * several threads at once measuring once and agreeing (also under ThreadSanitizer). Each case
+ * has its own cache directory, since a process remembers one directory's figures. */
+#define _POSIX_C_SOURCE 200809L /* setenv, mkdtemp */
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plan/wisdom.h"
+#include "testutil.h"
+
+enum { NP = 60000 }; /* sources = targets: 1.2e5 points, above KIFMM_WISDOM_MIN_POINTS */
+
+static char base[256];
+
+static void dir_for(const char *name, char *dir, size_t len) {
+  snprintf(dir, len, "%s/%s", base, name);
+  mkdir(dir, 0777);
+}
+
+static void write_file(const char *dir, const char *text) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/wisdom.txt", dir);
+  FILE *fp = fopen(path, "w");
+  if (fp) {
+    fputs(text, fp);
+    fclose(fp);
+  }
+}
+
+static int read_file(const char *dir, char *text, size_t len) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/wisdom.txt", dir);
+  FILE *fp = fopen(path, "r");
+  if (!fp)
+    return 0;
+  size_t n = fread(text, 1, len - 1, fp);
+  text[n] = '\0';
+  fclose(fp);
+  return 1;
+}
+
+/* The leaf size a plan on a sphere of NP points (a surface: no level bands move it) chooses
+ * with this cache directory. */
+static int estimate_ncrit(const char *dir, const double *x, int n, int *status) {
+  kifmm_options o = kifmm_default_options();
+  snprintf(o.cache_dir, sizeof(o.cache_dir), "%s", dir);
+  kifmm_estimate e;
+  memset(&e, 0, sizeof(e));
+  e.struct_size = (int32_t)sizeof(e);
+  *status = kifmm_plan_estimate(n, x, n, x, &o, &e);
+  return e.ncrit;
+}
+
+static int ncrit_with(const char *dir, const double *x, int n) {
+  int s, ncrit = estimate_ncrit(dir, x, n, &s);
+  EXPECT(s == KIFMM_SUCCESS, "estimate: %s", kifmm_error_string(s));
+  return ncrit;
+}
+
+/* This machine's key: the first field of the line the library wrote. */
+static void key_of(const char *text, char *key, size_t len) {
+  const char *p = strchr(text, '\n');
+  p = p ? p + 1 : text;
+  size_t k = 0;
+  while (p[k] && p[k] != '|' && k + 1 < len)
+    k++;
+  memcpy(key, p, k);
+  key[k] = '\0';
+}
+
+/* Several threads' first plans with one new directory at once. */
+enum { NTHREADS = 3 };
+typedef struct {
+  const char *dir;
+  const double *x;
+  int ncrit, status;
+} job;
+
+static void *estimate_job(void *arg) {
+  job *j = arg;
+  j->ncrit = estimate_ncrit(j->dir, j->x, NP, &j->status); /* checked by the main thread */
+  return NULL;
+}
+
+static void check_threads(const double *x, const char *key) {
+  char dir[300], text[4096];
+  dir_for("threads", dir, sizeof(dir));
+  pthread_t th[NTHREADS];
+  job jobs[NTHREADS];
+  for (int i = 0; i < NTHREADS; i++) {
+    jobs[i] = (job){dir, x, -1, -1};
+    EXPECT(pthread_create(&th[i], NULL, estimate_job, &jobs[i]) == 0, "pthread_create");
+  }
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < NTHREADS; i++)
+    EXPECT(jobs[i].status == KIFMM_SUCCESS, "thread %d: %s", i,
+           kifmm_error_string(jobs[i].status));
+  for (int i = 1; i < NTHREADS; i++)
+    EXPECT(jobs[i].ncrit == jobs[0].ncrit, "thread %d chose ncrit %d, thread 0 %d", i,
+           jobs[i].ncrit, jobs[0].ncrit);
+  int lines = 0;
+  if (read_file(dir, text, sizeof(text)))
+    for (const char *p = strstr(text, key); p; p = strstr(p + 1, key))
+      lines++;
+  EXPECT(lines == 1, "%d lines of this machine's key after %d threads", lines, NTHREADS);
+}
+
+int main(void) {
+  snprintf(base, sizeof(base), "/tmp/kifmm-test-wisdom-%ld", (long)getpid());
+  mkdir(base, 0777);
+  unsetenv("KIFMM_WISDOM");
+  double *x = tu_alloc(3 * NP);
+  uint64_t seed = 9;
+  tu_points(TU_SPHERE, NP, &seed, x);
+
+  /* measured: plausible figures, saved with this machine's key */
+  char dir[300], text[4096], key[300];
+  dir_for("measured", dir, sizeof(dir));
+  int n_measured = ncrit_with(dir, x, NP);
+  EXPECT(read_file(dir, text, sizeof(text)), "no wisdom.txt written in %s", dir);
+  key_of(text, key, sizeof(key));
+  double pair = 0, gemm = 0;
+  const char *line = strstr(text, key);
+  EXPECT(line && sscanf(line + strlen(key), "|%lf|%lf", &pair, &gemm) == 2,
+         "no figures in: %s", text);
+  printf("this machine: %s\n  %.4f ns a pair, %.2f GFlop/s dense, factor %.3f, ncrit %d\n", key,
+         pair, gemm, kifmm__wisdom_factor((kifmm_wisdom){pair, gemm}), n_measured);
+  EXPECT(pair > 0.01 && pair < 100 && gemm > 0.1 && gemm < 1e4, "implausible figures %g %g",
+         pair, gemm);
+  EXPECT(strstr(key, KIFMM_VERSION_STRING) != NULL, "key %s lacks the version", key);
+
+  /* the table alone: KIFMM_WISDOM=0, or a plan under KIFMM_WISDOM_MIN_POINTS */
+  dir_for("off", dir, sizeof(dir));
+  setenv("KIFMM_WISDOM", "0", 1);
+  int n_table = ncrit_with(dir, x, NP);
+  unsetenv("KIFMM_WISDOM");
+  EXPECT(!read_file(dir, text, sizeof(text)), "KIFMM_WISDOM=0 measured and wrote a file");
+
+  /* forged figures of this machine's key: the table's machine's (factor 1), pairs 16 times
+   * dearer (1/4, clamped to 1/2) and flops 16 times dearer (4, clamped to 2) */
+  const kifmm_wisdom ref = kifmm__wisdom_reference();
+  const struct {
+    const char *name;
+    double pair, gemm, factor;
+  } forged[3] = {{"same", 1, 1, 1.0}, {"pairs", 16, 1, 0.5}, {"flops", 1, 1.0 / 16, 2.0}};
+  for (int k = 0; k < 3; k++) {
+    dir_for(forged[k].name, dir, sizeof(dir));
+    char body[600];
+    snprintf(body, sizeof(body), "# forged\n%s|%.17g|%.17g\n", key,
+             ref.pair_ns * forged[k].pair, ref.gemm_gflops * forged[k].gemm);
+    write_file(dir, body);
+    int n = ncrit_with(dir, x, NP);
+    double want = n_table * forged[k].factor;
+    EXPECT(fabs(n - want) <= 0.02 * want + 1, "%s: ncrit %d, want %.0f (table %d x %.2f)",
+           forged[k].name, n, want, n_table, forged[k].factor);
+  }
+
+  /* another CPU's line stays; ours is measured and added */
+  dir_for("other", dir, sizeof(dir));
+  write_file(dir, "0.0.0.1 avx2 SomeVendor 1 2 3 Another CPU|5|5\n");
+  ncrit_with(dir, x, NP);
+  EXPECT(read_file(dir, text, sizeof(text)) && strstr(text, "Another CPU|5|5") &&
+             strstr(text, key),
+         "the other CPU's line or ours is missing: %s", text);
+
+  /* garbage: measured over */
+  dir_for("garbage", dir, sizeof(dir));
+  char body[600];
+  snprintf(body, sizeof(body), "%s|nan|-3\n\x01\x02 not a wisdom file", key);
+  write_file(dir, body);
+  ncrit_with(dir, x, NP);
+  EXPECT(read_file(dir, text, sizeof(text)) && !strstr(text, "|nan|") && strstr(text, key),
+         "garbage not replaced: %s", text);
+
+  check_threads(x, key);
+
+  /* a small plan: the table's size whatever the file says */
+  const int small = KIFMM_WISDOM_MIN_POINTS / 4;
+  dir_for("pairs", dir, sizeof(dir));
+  int n_small = ncrit_with(dir, x, small);
+  setenv("KIFMM_WISDOM", "off", 1);
+  int n_small_table = ncrit_with(dir, x, small);
+  unsetenv("KIFMM_WISDOM");
+  EXPECT(n_small == n_small_table, "a plan of %d points took ncrit %d, the table's is %d",
+         2 * small, n_small, n_small_table);
+  free(x);
+  char cmd[320];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+  if (system(cmd) != 0)
+    printf("could not remove %s\n", base);
+  return tu_finish("test_wisdom");
+}
