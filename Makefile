@@ -84,10 +84,11 @@ check-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKIFMM_BUILD_EXAMPLES=OFF \
 	  -DCMAKE_C_FLAGS="$(TSAN) -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="$(TSAN)" \
 	  -DCMAKE_SHARED_LINKER_FLAGS="$(TSAN)"
-	cmake --build build-tsan -j $(JOBS) --target test_concurrency
+	cmake --build build-tsan -j $(JOBS) --target test_concurrency test_wisdom
 	cd build-tsan && KIFMM_TEST_OMP_THREADS=1 \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-	  ./tests/test_concurrency
+	  ./tests/test_concurrency && OMP_NUM_THREADS=1 \
+	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ./tests/test_wisdom
 
 check-valgrind: deps
 	$(MAKE) BUILD=build-valgrind CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo" build

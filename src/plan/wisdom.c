@@ -133,9 +133,11 @@ static void wisdom_key(char *key, size_t len) {
 }
 
 /* ---- the file: one line a key, "key|pair_ns|gemm_gflops" ---- */
+/* Wide enough for a run under valgrind (800 ns a pair, 0.02 GFlop/s), whose figures give a
+ * factor like any machine's. */
 static int plausible(kifmm_wisdom w) {
   return isfinite(w.pair_ns) && isfinite(w.gemm_gflops) && w.pair_ns > 1e-3 &&
-         w.pair_ns < 1e3 && w.gemm_gflops > 1e-2 && w.gemm_gflops < 1e5;
+         w.pair_ns < 1e5 && w.gemm_gflops > 1e-4 && w.gemm_gflops < 1e5;
 }
 
 /* The whole file (at most 64 KB: more is not ours) into a new string, NULL if none. */
