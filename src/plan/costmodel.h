@@ -20,8 +20,8 @@ typedef struct kifmm_distribution {
 } kifmm_distribution;
 KIFMM_INTERNAL int kifmm__distribution(int64_t nsrc, const double *src, int64_t ntrg,
                                        const double *trg, kifmm_distribution *d);
-/* Smallest order whose measured worst error (of kernel's own table: KIFMM_KERNEL_*) on
- * distributions of that dimension, with a
+/* Smallest order from min_order on whose measured worst error (of kernel's own table:
+ * KIFMM_KERNEL_*) on distributions of that dimension, with a
  * margin of 2, is within tolerance; -1 when no order reaches it. When *compression_tol is 0 it
  * is set to the loosest M2L compression that keeps the predicted error within the tolerance
  * (at least the order's default). kifmm__tolerance_floor() is the smallest tolerance
@@ -30,7 +30,7 @@ KIFMM_INTERNAL int kifmm__distribution(int64_t nsrc, const double *src, int64_t 
  * gives -1). far_fraction (kifmm__far_target_fraction) above 1 % takes the errors measured on
  * targets away from every source, the gradient's within 10x of the tolerance included. */
 KIFMM_INTERNAL int kifmm__order_for_tolerance(double tolerance, double dim, double far_fraction,
-                                              int kernel,
+                                              int kernel, int min_order,
                                               double *compression_tol);
 /* Fraction of the targets (a sample of them) with no source in the neighbourhood of their box
  * at the finest level the sources' sample resolves: the targets that get only far field. */
@@ -53,6 +53,16 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
  * where the kernel has it (for tests and comparisons). */
 KIFMM_INTERNAL kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance,
                                               const kifmm_kernel *k);
+/* The order a plan of the tolerance takes, given the smallest that meets it (order): one more
+ * where that one sums its near field in double, the next would sum it in single precision
+ * (kifmm__near_accuracy) and the kernel's pairs are dear (an exponential a pair,
+ * kifmm__kernel_pair_cost >= 2), so that the cheaper near field pays for the next order's
+ * far field. Measured (cube 1e6 + 1e6, kappa 1, one thread, 2 rounds): Yukawa at 1e-6, p8
+ * in single 5.73-5.85 s against p7 in double 6.14-9.42 s (errors 7.3e-8 / 2.9e-7 against
+ * 1.6e-7 / 1.3e-6); Laplace's cheap pairs do not pay for it: at 7e-7, p8 in single
+ * 3.83-3.85 s against p7 in double 2.77-3.05 s, so it stays. */
+KIFMM_INTERNAL int kifmm__order_for_near_precision(int order, double tolerance,
+                                                   const kifmm_kernel *k);
 /* Leaf size for the order and the distribution (volume or surface), from the best sizes of
  * measured sweeps times machine (this machine's factor, kifmm__wisdom_leaf_factor; 1 is the
  * table's machine), kept clear of the sizes that would split only some of a volume's boxes

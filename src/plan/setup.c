@@ -99,8 +99,13 @@ static int resolve_parameters(kifmm_options *o, int64_t nsrc, const double *src,
   if (o->tolerance > 0.0) { /* -1 below the smallest tolerance of this distribution */
     double far = 0.0;
     CHECK(kifmm__far_target_fraction(nsrc, src, ntrg, trg, &far));
-    o->order = kifmm__order_for_tolerance(o->tolerance / error_factor(o), d.dim, far, o->kernel,
-                                          &o->compression_tol);
+    const double tol = o->tolerance / error_factor(o), compression = o->compression_tol;
+    o->order = kifmm__order_for_tolerance(tol, d.dim, far, o->kernel, 0, &o->compression_tol);
+    int next = kifmm__order_for_near_precision(o->order, o->tolerance, kifmm__kernel(o->kernel));
+    if (next != o->order) { /* its own compression for the error budget */
+      o->compression_tol = compression;
+      o->order = kifmm__order_for_tolerance(tol, d.dim, far, o->kernel, next, &o->compression_tol);
+    }
   }
   if (o->order < KIFMM_MIN_ORDER)
     return KIFMM_ERR_INVALID_TOLERANCE;
