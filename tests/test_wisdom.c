@@ -158,7 +158,10 @@ static void check_threads(const double *x, const char *key) {
   EXPECT(lines == 1, "%d lines of this machine's key after %d threads", lines, NTHREADS);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  /* "quick": without the two evaluations at 1e-6, whose operators each directory computes
+   * afresh (minutes under valgrind) */
+  const int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
   snprintf(base, sizeof(base), "/tmp/kifmm-test-wisdom-%ld", (long)getpid());
   mkdir(base, 0777);
   unsetenv("KIFMM_WISDOM");
@@ -205,7 +208,7 @@ int main(void) {
     double want = n_table * forged[k].factor;
     EXPECT(fabs(n - want) <= 0.02 * want + 1, "%s: ncrit %d, want %.0f (table %d x %.2f)",
            forged[k].name, n, want, n_table, forged[k].factor);
-    if (forged[k].factor != 1.0)
+    if (forged[k].factor != 1.0 && !quick)
       check_contract(dir, x, forged[k].factor);
   }
 
