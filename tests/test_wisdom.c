@@ -53,15 +53,23 @@ static int read_file(const char *dir, char *text, size_t len) {
 
 /* The leaf size a plan on a sphere of NP points (a surface: no level bands move it) chooses
  * with this cache directory. */
-static int estimate_ncrit(const char *dir, const double *x, int n, int *status) {
+static kifmm_estimate estimate_with(const char *dir, const double *x, int n, int *status) {
   kifmm_options o = kifmm_default_options();
   snprintf(o.cache_dir, sizeof(o.cache_dir), "%s", dir);
   kifmm_estimate e;
   memset(&e, 0, sizeof(e));
   e.struct_size = (int32_t)sizeof(e);
   *status = kifmm_plan_estimate(n, x, n, x, &o, &e);
-  return e.ncrit;
+  return e;
 }
+
+static int estimate_ncrit(const char *dir, const double *x, int n, int *status) {
+  return estimate_with(dir, x, n, status).ncrit;
+}
+
+/* Predicted seconds a pair and a M2L flop of an estimate. */
+static double per_pair(kifmm_estimate e) { return e.t_p2p / e.p2p_pairs; }
+static double per_flop(kifmm_estimate e) { return e.t_m2l / e.m2l_flops; }
 
 static int ncrit_with(const char *dir, const double *x, int n) {
   int s, ncrit = estimate_ncrit(dir, x, n, &s);
@@ -193,7 +201,8 @@ int main(int argc, char **argv) {
   /* the table alone: KIFMM_WISDOM=0, or a plan under KIFMM_WISDOM_MIN_POINTS */
   dir_for("off", dir, sizeof(dir));
   setenv("KIFMM_WISDOM", "0", 1);
-  int n_table = ncrit_with(dir, x, NP);
+  int n_table = ncrit_with(dir, x, NP), st;
+  const kifmm_estimate e_table = estimate_with(dir, x, NP, &st);
   unsetenv("KIFMM_WISDOM");
   EXPECT(!read_file(dir, text, sizeof(text)), "KIFMM_WISDOM=0 measured and wrote a file");
 
@@ -212,19 +221,35 @@ int main(int argc, char **argv) {
     write_file(dir, body);
     int n = ncrit_with(dir, x, NP);
     double want = n_table * forged[k].factor;
+    /* the dry run's times follow the figures: a pair and a flop cost the forged multiples of
+     * the table machine's */
+    kifmm_estimate e = estimate_with(dir, x, NP, &st);
+    double rp = per_pair(e) / per_pair(e_table), rf = per_flop(e) / per_flop(e_table);
+    EXPECT(fabs(rp / forged[k].pair - 1) < 1e-9 && fabs(rf * forged[k].gemm - 1) < 1e-9,
+           "%s: predicted time a pair %.3g and a flop %.3g times the table's, not %g and %g",
+           forged[k].name, rp, rf, forged[k].pair, 1 / forged[k].gemm);
     EXPECT(fabs(n - want) <= 0.02 * want + 1, "%s: ncrit %d, want %.0f (table %d x %.2f)",
            forged[k].name, n, want, n_table, forged[k].factor);
     if (forged[k].factor != 1.0 && !quick)
       check_contract(dir, x, forged[k].factor);
   }
 
-  /* another CPU's line stays; ours is measured and added */
+  /* another CPU's line stays, as does another path's; ours is measured and added, and the
+   * line of this machine under another build goes */
   dir_for("other", dir, sizeof(dir));
-  write_file(dir, "0.0.0.1 avx2 SomeVendor 1 2 3 Another CPU|5|5\n");
+  const char *machine = strchr(key, ' '), *path_end = machine ? strchr(machine + 1, ' ') : NULL;
+  char stale[700], other_path[700];
+  snprintf(stale, sizeof(stale), "0.0.1/oldcode%s|5|5\n", machine ? machine : "");
+  snprintf(other_path, sizeof(other_path), "%.*s someotherpath%s|6|6\n",
+           (int)(machine ? machine - key : 0), key, path_end ? path_end : "");
+  char body0[2200];
+  snprintf(body0, sizeof(body0), "0.0.0.1 avx2 SomeVendor 1 2 3 Another CPU|5|5\n%s%s", stale,
+           other_path);
+  write_file(dir, body0);
   ncrit_with(dir, x, NP);
   EXPECT(read_file(dir, text, sizeof(text)) && strstr(text, "Another CPU|5|5") &&
-             strstr(text, key),
-         "the other CPU's line or ours is missing: %s", text);
+             strstr(text, key) && strstr(text, "someotherpath") && !strstr(text, "oldcode"),
+         "other lines kept, ours added, the stale one gone? %s", text);
 
   /* garbage: measured over */
   dir_for("garbage", dir, sizeof(dir));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "plan/plan.h"
+#include "plan/wisdom.h"
 
 /* Seconds per unit of work on one core, fitted to the per-phase times of cube (p4, p6, p8,
  * p10, p12) and sphere (p6, p11) runs at 1e6 sources + 1e6 targets on the reference machine
@@ -18,6 +19,11 @@
  * pair), 0.71-1.05 (M2L), 0.26-0.36 (kernels), 0.14-0.21 (M2M/L2L) of the former values.
  * M2L in direction groups does 0.59x the flops (count_work) at about the same rate: cube 1e6
  * p6 predicted 0.50 s against 0.53 s measured, p12 0.86 s against 0.78 s. */
+/* Plans of 1e5 points or more scale the evaluation's constants by this machine's measured
+ * rates against those of wisdom.c's reference machine (kifmm__wisdom_scales), whose
+ * AVX-512 path these constants predict within 11 % at p10 (cube 1e6 targets = sources,
+ * 2.54 s against 2.83 s; its AVX2 path measured 4.27 s, which the scaled prediction comes to
+ * within the pairs' 2.1x). */
 static const double sec_per_pair = 5.9e-10;      /* P2P, potential and gradient */
 static const double sec_per_m2l_flop = 2.4e-11;  /* M2L tiles (AVX-512), small and many */
 static const double sec_per_m2m_flop = 2.6e-11;  /* M2M/L2L: 32 n^2 flops a non-leaf box */
@@ -573,11 +579,14 @@ void kifmm__estimate(const kifmm_plan *p, kifmm_estimate *est) {
   e.t_lists = sec_per_box_lists * (double)p->tree.nbox * per;
   e.t_operators = p->stats.t_operators;
   const double direct = nv * per_vector(shared_direct, nv), dense = nv * per_vector(shared_dense, nv);
-  const double pair = kifmm__kernel_pair_cost(p->kernel);
+  /* this machine's rates against the reference's, where plans take them (wisdom.c) */
+  double here_pair, here_flop;
+  kifmm__wisdom_scales(&p->opts, p->tree.nsrc + p->tree.ntrg, &here_pair, &here_flop);
+  const double pair = kifmm__kernel_pair_cost(p->kernel) * here_pair;
   e.t_p2p = sec_per_pair * pair * w.p2p_pairs * per * direct;
-  e.t_m2l = sec_per_m2l_flop * w.m2l_flops * per * dense;
+  e.t_m2l = sec_per_m2l_flop * here_flop * w.m2l_flops * per * dense;
   e.t_kernels = sec_per_kernel * pair * w.kernels * per * direct;
-  e.t_m2m = sec_per_m2m_flop * w.m2m_flops * per * dense;
+  e.t_m2m = sec_per_m2m_flop * here_flop * w.m2m_flops * per * dense;
   e.t_evaluate = e.t_p2p + e.t_m2l + e.t_kernels + e.t_m2m;
   e.p2p_pairs = w.p2p_pairs;
   e.m2l_flops = w.m2l_flops;

@@ -183,11 +183,17 @@ static void save_line(const char *path, const char *key, kifmm_wisdom w) {
     return;
   }
   fprintf(fp, "# kifmm-c: rates measured for the leaf size (docs/performance.md, Tuning)\n");
-  size_t n = strlen(key);
-  for (char *p = old; p && *p;) { /* keep the other keys' lines */
+  /* keep the lines of other CPUs and paths; drop this one's of other builds (the key's
+   * first field, version/code, differs), which no build reads again */
+  const char *machine = strchr(key, ' ');
+  size_t n = machine ? strlen(machine) : 0;
+  for (char *p = old; p && *p;) {
     char *end = strchr(p, '\n');
     size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (p[0] != '#' && len > 0 && !(strncmp(p, key, n) == 0 && p[n] == '|'))
+    const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
+    int same_machine = machine && bar && sp && sp < bar && (size_t)(bar - sp) == n &&
+                       strncmp(sp, machine, n) == 0;
+    if (p[0] != '#' && len > 0 && !same_machine)
       fprintf(fp, "%.*s\n", (int)len, p);
     p = end ? end + 1 : NULL;
   }
@@ -256,6 +262,19 @@ double kifmm__wisdom_factor(kifmm_wisdom w) {
 static int wisdom_disabled(void) {
   const char *e = getenv("KIFMM_WISDOM");
   return e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0);
+}
+
+int kifmm__wisdom_scales(const kifmm_options *o, int64_t npoints, double *pair,
+                         double *flop) {
+  *pair = *flop = 1.0;
+  if (npoints < KIFMM_WISDOM_MIN_POINTS || wisdom_disabled())
+    return 0;
+  kifmm_wisdom w = kifmm__wisdom(o);
+  if (!plausible(w))
+    return 0;
+  *pair = w.pair_ns / REF_PAIR_NS;
+  *flop = REF_GEMM_GFLOPS / w.gemm_gflops;
+  return 1;
 }
 
 double kifmm__wisdom_leaf_factor(const kifmm_options *o, int64_t npoints) {

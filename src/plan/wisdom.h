@@ -26,6 +26,11 @@ typedef struct kifmm_wisdom {
  * library version's key, else from measuring (about 20 ms), then saved there where the
  * cache is in use. Thread-safe. */
 KIFMM_INTERNAL double kifmm__wisdom_leaf_factor(const kifmm_options *o, int64_t npoints);
+/* Where the machine's figures apply (as for the factor, ncrit aside): 1, with how many times
+ * the table machine's time a pair (*pair) and a dense flop (*flop) take here, by which the
+ * dry run's predicted times scale; else 0 and both 1. */
+KIFMM_INTERNAL int kifmm__wisdom_scales(const kifmm_options *o, int64_t npoints, double *pair,
+                                        double *flop);
 /* The rates behind that factor for these options (measured or read as above). */
 KIFMM_INTERNAL kifmm_wisdom kifmm__wisdom(const kifmm_options *o);
 /* The rates of the machine the leaf-size table was measured on (factor 1). */
