@@ -22,8 +22,8 @@
 /* Plans of 1e5 points or more scale the evaluation's constants by this machine's measured
  * rates against those of wisdom.c's reference machine (kifmm__wisdom_scales), whose
  * AVX-512 path these constants predict within 11 % at p10 (cube 1e6 targets = sources,
- * 2.54 s against 2.83 s; its AVX2 path measured 4.27 s, which the scaled prediction comes to
- * within the pairs' 2.1x). */
+ * 2.54 s against 2.0-2.8 s; its AVX2 path measured 4.3 s, predicted 5.0-5.2 s scaled by its
+ * rates, 2.5 s without). */
 static const double sec_per_pair = 5.9e-10;      /* P2P, potential and gradient */
 static const double sec_per_m2l_flop = 2.4e-11;  /* M2L tiles (AVX-512), small and many */
 static const double sec_per_m2m_flop = 2.6e-11;  /* M2M/L2L: 32 n^2 flops a non-leaf box */

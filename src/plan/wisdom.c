@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The machine's rates for the leaf size (wisdom.h). The table of best leaf sizes
+/* The machine's rates for the leaf size and the dry run's times (wisdom.h). The table of best leaf sizes
  * (costmodel.c) was measured on one CPU and SIMD path; another machine whose pairs are
  * cheaper against its dense applies wants larger leaves, and the other way round. Both rates
  * are measured here on the kernels the evaluation runs (our own direct sums and dense applies,
@@ -44,9 +44,9 @@ enum { ROUNDS = 9 };
 
 /* The sum of NS sources on NT targets with gradient, CALLS times: 2e6 pairs, about 1 ms. */
 enum { NS = 512, NT = 64, CALLS = 64 };
-static double time_pairs(const double *b) {
+static double time_pairs(double *b) {
   const double *sx = b, *sy = b + NS, *sz = b + 2 * NS, *q = b + 3 * NS, *t = b + 4 * NS;
-  double *out = (double *)b + 4 * NS + 3 * NT;
+  double *out = b + 4 * NS + 3 * NT;
   double t0 = kifmm__wtime();
   for (int c = 0; c < CALLS; c++)
     kifmm__p2p(KIFMM_RSQRT_FULL, NS, sx, sy, sz, q, NT, t, t + NT, t + 2 * NT, out, out + NT,
@@ -97,11 +97,13 @@ static void cpuinfo_field(const char *text, const char *name, char *out, size_t 
   out[0] = '\0';
   for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
     size_t n = strlen(name);
-    if (strncmp(p, name, n) != 0 || (p[n] != '\t' && p[n] != ' ' && p[n] != ':'))
+    if (strncmp(p, name, n) != 0)
       continue;
-    const char *v = strchr(p, ':');
-    if (!v)
-      return;
+    const char *v = p + n; /* the name alone, then blanks and ':' ("model", not "model name") */
+    while (*v == '\t' || *v == ' ')
+      v++;
+    if (*v != ':')
+      continue;
     v += v[1] == ' ' ? 2 : 1;
     size_t k = 0;
     while (v[k] && v[k] != '\n' && k + 1 < len)
