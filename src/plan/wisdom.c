@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The machine's rates for the leaf size and the dry run's times (wisdom.h). The table of best leaf sizes
- * (costmodel.c) was measured on one CPU and SIMD path; another machine whose pairs are
- * cheaper against its dense applies wants larger leaves, and the other way round. Both rates
- * are measured here on the kernels the evaluation runs (our own direct sums and dense applies,
- * not the BLAS), single-threaded, best of several rounds, since the plan's threads share
- * the same cores the same way for both. */
+/* The machine's rates for the leaf size and the dry run's times (wisdom.h). The table of
+ * best leaf sizes (costmodel.c) was measured on one CPU and SIMD path; another machine whose
+ * pairs are cheaper against its dense applies wants larger leaves, and the other way round.
+ * Both rates are measured here on the kernels the evaluation runs (our own direct sums and
+ * dense applies, not the BLAS), single-threaded, best of several rounds, since the plan's
+ * threads share the same cores the same way for both. */
 #include "plan/wisdom.h"
 
 #include <math.h>
@@ -91,11 +91,17 @@ static int measure(kifmm_wisdom *w) {
   return KIFMM_SUCCESS;
 }
 
+/* The line after p's, NULL after the last: text files are walked line by line below. */
+static const char *next_line(const char *p) {
+  p = strchr(p, '\n');
+  return p ? p + 1 : NULL;
+}
+
 /* ---- the key: CPU, SIMD path, library version ---- */
 /* The value of field name in /proc/cpuinfo's first processor, "" if absent. */
 static void cpuinfo_field(const char *text, const char *name, char *out, size_t len) {
   out[0] = '\0';
-  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+  for (const char *p = text; p && *p; p = next_line(p)) {
     size_t n = strlen(name);
     if (strncmp(p, name, n) != 0)
       continue;
@@ -159,7 +165,7 @@ static char *read_text(const char *path) {
 /* The line of key in text: its rates, 1 if found and plausible. */
 static int find_line(const char *text, const char *key, kifmm_wisdom *w) {
   size_t n = strlen(key);
-  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+  for (const char *p = text; p && *p; p = next_line(p))
     if (strncmp(p, key, n) == 0 && p[n] == '|') {
       kifmm_wisdom v;
       if (sscanf(p + n, "|%lf|%lf", &v.pair_ns, &v.gemm_gflops) == 2 && plausible(v)) {
@@ -189,15 +195,14 @@ static void save_line(const char *path, const char *key, kifmm_wisdom w) {
    * first field, version/code, differs), which no build reads again */
   const char *machine = strchr(key, ' ');
   size_t n = machine ? strlen(machine) : 0;
-  for (char *p = old; p && *p;) {
-    char *end = strchr(p, '\n');
+  for (const char *p = old; p && *p; p = next_line(p)) {
+    const char *end = strchr(p, '\n');
     size_t len = end ? (size_t)(end - p) : strlen(p);
     const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
     int same_machine = machine && bar && sp && sp < bar && (size_t)(bar - sp) == n &&
                        strncmp(sp, machine, n) == 0;
     if (p[0] != '#' && len > 0 && !same_machine)
       fprintf(fp, "%.*s\n", (int)len, p);
-    p = end ? end + 1 : NULL;
   }
   fprintf(fp, "%s|%.6g|%.6g\n", key, w.pair_ns, w.gemm_gflops);
   free(old);
@@ -235,7 +240,7 @@ kifmm_wisdom kifmm__wisdom(const kifmm_options *o) {
   char dir[KIFMM_PATH_MAX + 64] = "";
   if (o->use_cache && kifmm__opcache_dir(o, dir, sizeof(dir)) != KIFMM_SUCCESS)
     dir[0] = '\0';
-  kifmm_wisdom w = {REF_PAIR_NS, REF_GEMM_GFLOPS};
+  kifmm_wisdom w = kifmm__wisdom_reference();
   pthread_mutex_lock(&memo_lock);
   if (memo.valid && strcmp(memo.dir, dir) == 0) {
     w = memo.w;
@@ -244,7 +249,7 @@ kifmm_wisdom kifmm__wisdom(const kifmm_options *o) {
     memo.w = w;
     memcpy(memo.dir, dir, sizeof(dir));
   } else {
-    w = (kifmm_wisdom){REF_PAIR_NS, REF_GEMM_GFLOPS};
+    w = kifmm__wisdom_reference();
   }
   pthread_mutex_unlock(&memo_lock);
   return w;
@@ -261,15 +266,17 @@ double kifmm__wisdom_factor(kifmm_wisdom w) {
   return fmin(fmax(f, 0.5), 2.0);
 }
 
-static int wisdom_disabled(void) {
+/* Plans of KIFMM_WISDOM_MIN_POINTS or more, unless KIFMM_WISDOM=0 or off. */
+static int wisdom_applies(int64_t npoints) {
   const char *e = getenv("KIFMM_WISDOM");
-  return e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0);
+  return npoints >= KIFMM_WISDOM_MIN_POINTS &&
+         !(e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0));
 }
 
 int kifmm__wisdom_scales(const kifmm_options *o, int64_t npoints, double *pair,
                          double *flop) {
   *pair = *flop = 1.0;
-  if (npoints < KIFMM_WISDOM_MIN_POINTS || wisdom_disabled())
+  if (!wisdom_applies(npoints))
     return 0;
   kifmm_wisdom w = kifmm__wisdom(o);
   if (!plausible(w))
@@ -280,7 +287,7 @@ int kifmm__wisdom_scales(const kifmm_options *o, int64_t npoints, double *pair,
 }
 
 double kifmm__wisdom_leaf_factor(const kifmm_options *o, int64_t npoints) {
-  if (o->ncrit != 0 || npoints < KIFMM_WISDOM_MIN_POINTS || wisdom_disabled())
+  if (o->ncrit != 0 || !wisdom_applies(npoints))
     return 1.0;
   return kifmm__wisdom_factor(kifmm__wisdom(o));
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The machine's own rates for the leaf-size choice (src/plan/wisdom.c), measured once and kept
- * beside the operator cache, as FFTW keeps its wisdom. */
+/* The machine's own rates for the leaf-size choice and the dry run's times
+ * (src/plan/wisdom.c), measured once and kept beside the operator cache, as FFTW keeps its
+ * wisdom. */
 #ifndef KIFMM_WISDOM_H
 #define KIFMM_WISDOM_H
 
