@@ -46,13 +46,26 @@ typedef struct {
 
 /* The 1/r of the sums over sources (P2P, and the direct M2P and P2L) as accurate as the
  * order needs, in single precision at the lowest orders (plan->near_acc,
- * kifmm__near_accuracy). The sums over equivalent densities (L2P, M2P) and
- * onto check surfaces (P2M, P2L) always take the full one: equivalent densities are large
- * and of both signs, so an error of each term is one of their much larger magnitudes, and
- * the least-squares fit to the check surfaces would amplify it (p12, 6e3 cube: the fast 1/r
- * in L2P and M2P too took the error from 8.1e-12 to 2.7e-11). */
+ * kifmm__near_accuracy). The sums over equivalent densities (L2P, M2P) always take the full
+ * one: equivalent densities are large and of both signs, so an error of each term is one of
+ * their much larger magnitudes (p12, 6e3 cube: the fast 1/r in L2P and M2P too took the
+ * error from 8.1e-12 to 2.7e-11; L2P in single added up to 7e-7 at p6, see check_rsqrt). */
 static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
   return plan->near_acc;
+}
+
+/* The sums from sources onto check surfaces (P2M, P2L): in single precision where the near
+ * field is, else the full 1/r. Their terms are the sources' own, as the near field's, and the
+ * fit to the check surface passes on an error of the check potential without amplifying it:
+ * measured against double (1e5 points, 60 a leaf, p6 and p8, cube, sphere, cluster and a far
+ * cube, charges of both signs, +-1 and positive, Laplace and Yukawa), P2M and P2L in single
+ * added 4e-9 to 7e-8 to the potential and at most 2.3e-8 to the gradient, L2P in single up to
+ * 7e-7; with every interaction far (test_precision) 1.9e-7 and 2.0e-7, within the single
+ * sums' budget (KIFMM_SINGLE_ERROR). With Yukawa, whose double sums take an exponential a
+ * pair, P2M is then half as dear (cube 1e6 at 1e-6, AVX2 path: 1.18 s -> 0.59 s). The fast
+ * 1/r stays out of them: in double the least-squares fit met it at p12 (above). */
+static kifmm_rsqrt check_rsqrt(const kifmm_plan *plan) {
+  return plan->near_acc == KIFMM_RSQRT_SINGLE ? KIFMM_RSQRT_SINGLE : KIFMM_RSQRT_FULL;
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
@@ -83,7 +96,7 @@ static void kernel_to_check(const kifmm_plan *plan, int64_t ns, const double *sx
   double *out[4 * KIFMM_MAX_KDIM] = {0};
   for (int a = 0; a < plan->ops.tdim; a++)
     out[a] = check + (size_t)a * nc;
-  kernel_sum(plan, KIFMM_RSQRT_FULL, ns, sx, sy, sz, q, qs, qv, nc, surf->x, surf->y, surf->z,
+  kernel_sum(plan, check_rsqrt(plan), ns, sx, sy, sz, q, qs, qv, nc, surf->x, surf->y, surf->z,
              out, plan->ops.nce);
 }
 
