@@ -63,9 +63,14 @@ static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
  * 7e-7; with every interaction far (test_precision) 1.9e-7 and 2.0e-7, within the single
  * sums' budget (KIFMM_SINGLE_ERROR). With Yukawa, whose double sums take an exponential a
  * pair, P2M is then half as dear (cube 1e6 at 1e-6, AVX2 path: 1.18 s -> 0.59 s). The fast
- * 1/r stays out of them: in double the least-squares fit met it at p12 (above). */
+ * 1/r stays out of them: in double the least-squares fit met it at p12 (above). Periodic
+ * plans keep them in double: the root's multipole feeds the lattice sum, whose terms cancel
+ * in a neutral cell (test_near's periodic cell: 1.2e-6 off the double with P2M in single,
+ * within 5e-7 without). */
 static kifmm_rsqrt check_rsqrt(const kifmm_plan *plan) {
-  return plan->near_acc == KIFMM_RSQRT_SINGLE ? KIFMM_RSQRT_SINGLE : KIFMM_RSQRT_FULL;
+  return plan->near_acc == KIFMM_RSQRT_SINGLE && !kifmm__periodic_any(&plan->opts)
+             ? KIFMM_RSQRT_SINGLE
+             : KIFMM_RSQRT_FULL;
 }
 
 static int64_t nsrc_of(const kifmm_tree *t, int64_t b) { return t->src_end[b] - t->src_begin[b]; }
