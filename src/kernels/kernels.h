@@ -10,15 +10,16 @@
 /* How closely the direct sums take 1/r: to double precision (each pair within a few ulp), or
  * a little less closely for fewer vector ops a pair, where the expansion order's own error is
  * far above that (kifmm__rsqrt_for_order): within 1.5e-13 on the AVX-512 path (one multiplier
- * op less), within 4e-11 on the AVX2 path (one Newton step less, 3 ops). The portable path
- * always gives full precision. */
+ * op less), within 1e-15 on the AVX2 path (a shorter last correction, one op less; measured
+ * 2.8e-16, gradient 8.7e-16, kifmm-p2p-bench --fast 1 --pairs 1). The portable path always
+ * gives full precision. */
 /* KIFMM_RSQRT_SINGLE: Laplace's and Yukawa's sums in single precision with double sums, each
  * pair within about 2e-7 of its double value (single.c), on the AVX-512 and AVX2 paths; where
  * a sum has no single form (Stokes, the portable path) it is KIFMM_RSQRT_FAST. */
 typedef enum { KIFMM_RSQRT_FULL = 0, KIFMM_RSQRT_FAST = 1, KIFMM_RSQRT_SINGLE = 2 } kifmm_rsqrt;
 /* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (laplace.c), per path. */
 #define KIFMM_RSQRT_FAST_ERROR 1.5e-13
-#define KIFMM_RSQRT_FAST_ERROR_AVX2 4e-11
+#define KIFMM_RSQRT_FAST_ERROR_AVX2 1e-15
 /* That bound on the SIMD path in use (kifmm__simd()); 0 where the path has no fast form. */
 KIFMM_INTERNAL double kifmm__rsqrt_fast_error(void);
 

@@ -52,19 +52,40 @@ INLINE512 __m512d twice_rsqrt(__m512d r2, const int fast) {
 
 /* ---- AVX2 + FMA ---- */
 /* 1/sqrt(r2) without a hardware estimate for doubles: halving the exponent by integer
- * arithmetic gives 3.4% (the classic magic constant), and four Newton steps take that to
- * double precision (3e-2, 2e-3, 5e-6, 3e-11, 1e-21). KIFMM_RSQRT_FAST stops after three
- * (within KIFMM_RSQRT_FAST_ERROR_AVX2), 3 of a pair's ~30 vector ops fewer. Lanes with
- * r2 == 0 give 0. The estimate needs a normal r2, which the snap of coordinates near 0
- * ensures (KIFMM_SNAP, tree.h: r2 >= 2^-404 where not 0). */
-INLINE256 __m256d rsqrt_avx2(__m256d r2, const int fast) {
-  const __m256d half = _mm256_set1_pd(0.5), three_halves = _mm256_set1_pd(1.5);
+ * arithmetic gives y0 within 3.42% of it for a normal r2 (the classic magic constant). */
+INLINE256 __m256d rsqrt_magic_avx2(__m256d r2) {
   const __m256i magic = _mm256_set1_epi64x(0x5fe6eb50c7b537a9);
-  __m256d y = _mm256_castsi256_pd(
+  return _mm256_castsi256_pd(
       _mm256_sub_epi64(magic, _mm256_srli_epi64(_mm256_castpd_si256(r2), 1)));
-  __m256d hr2 = _mm256_mul_pd(half, r2);
-  for (int it = 0; it < (fast ? 3 : 4); it++)
-    y = _mm256_mul_pd(y, _mm256_fnmadd_pd(hr2, _mm256_mul_pd(y, y), three_halves));
+}
+
+/* Corrections of an estimate y by the series 1/sqrt(r2) = y / sqrt(1 - e) =
+ * y (1 + e/2 + 3e^2/8 + 5e^3/16 + 35e^4/128 + ...), e = 1 - r2 y^2 (rounded to 2^-53
+ * absolute, which adds 2^-54 relative): step4 keeps the terms to e^3 and leaves 0.273 e^4
+ * relative, 6 vector ops; step3 those to e^2 and leaves 0.3125 e^3, 5 ops. The last FMA
+ * adds the small correction y e c to y, so the result is rounded once, at the end. */
+INLINE256 __m256d rsqrt_step4_avx2(__m256d r2, __m256d y) {
+  __m256d e = _mm256_fnmadd_pd(r2, _mm256_mul_pd(y, y), _mm256_set1_pd(1.0));
+  __m256d c = _mm256_fmadd_pd(e, _mm256_set1_pd(5.0 / 16), _mm256_set1_pd(3.0 / 8));
+  c = _mm256_fmadd_pd(c, e, _mm256_set1_pd(0.5));
+  return _mm256_fmadd_pd(_mm256_mul_pd(y, e), c, y);
+}
+INLINE256 __m256d rsqrt_step3_avx2(__m256d r2, __m256d y) {
+  __m256d e = _mm256_fnmadd_pd(r2, _mm256_mul_pd(y, y), _mm256_set1_pd(1.0));
+  __m256d c = _mm256_fmadd_pd(e, _mm256_set1_pd(3.0 / 8), _mm256_set1_pd(0.5));
+  return _mm256_fmadd_pd(_mm256_mul_pd(y, e), c, y);
+}
+
+/* e is about twice y's relative error, 6.9e-2 for the estimate. The full form: step4 twice
+ * (y within 5.8e-6, then 5e-21: below rounding), 14 vector ops where four Newton steps (3e-2,
+ * 2e-3, 5e-6, 3e-11, 1e-21) took 15. KIFMM_RSQRT_FAST: step4 then step3 (5.8e-6, then
+ * 4.9e-16 before rounding), 13 ops, where three Newton steps (the former fast form, 12 ops)
+ * left 4e-11: so plans of every order take it (kifmm__rsqrt_for_order), p10-p18 included,
+ * which took the full form. Lanes with r2 == 0 give 0. The estimate needs a normal r2, which
+ * the snap of coordinates near 0 ensures (KIFMM_SNAP, tree.h: r2 >= 2^-404 where not 0). */
+INLINE256 __m256d rsqrt_avx2(__m256d r2, const int fast) {
+  __m256d y = rsqrt_step4_avx2(r2, rsqrt_magic_avx2(r2));
+  y = fast ? rsqrt_step3_avx2(r2, y) : rsqrt_step4_avx2(r2, y);
   return _mm256_and_pd(y, _mm256_cmp_pd(r2, _mm256_setzero_pd(), _CMP_GT_OQ));
 }
 

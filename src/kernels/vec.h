@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/rsqrt.h"
 #include "util/util.h"
 
 #define KIFMM_VEC_INLINE512 static inline __attribute__((always_inline)) KIFMM_TARGET_AVX512
@@ -74,20 +75,8 @@ KIFMM_VEC_INLINE512 __m512d kifmm__vec_expneg512(__m512d x) {
 }
 
 /* ---- AVX2 + FMA ---- */
-/* 1/sqrt(r2) without a hardware estimate for doubles: halving the exponent as an integer
- * (the classic magic constant) is within 3.5%, four Newton steps take that to double
- * precision (3.5e-2 -> 1.9e-3 -> 5e-6 -> 4e-11 -> below an ulp). 0 where r2 == 0; r2 must be a
- * normal double. */
-KIFMM_VEC_INLINE256 __m256d kifmm__vec_rsqrt256(__m256d r2) {
-  const __m256i magic = _mm256_set1_epi64x(0x5fe6eb50c7b537a9);
-  const __m256d three_halves = _mm256_set1_pd(1.5);
-  __m256d y = _mm256_castsi256_pd(
-      _mm256_sub_epi64(magic, _mm256_srli_epi64(_mm256_castpd_si256(r2), 1)));
-  __m256d hr2 = _mm256_mul_pd(_mm256_set1_pd(0.5), r2);
-  for (int it = 0; it < 4; it++)
-    y = _mm256_mul_pd(y, _mm256_fnmadd_pd(hr2, _mm256_mul_pd(y, y), three_halves));
-  return _mm256_and_pd(y, _mm256_cmp_pd(r2, _mm256_setzero_pd(), _CMP_GT_OQ));
-}
+/* 1/sqrt(r2) to double precision as the Laplace sums take it (rsqrt.h): 0 where r2 == 0. */
+KIFMM_VEC_INLINE256 __m256d kifmm__vec_rsqrt256(__m256d r2) { return rsqrt_avx2(r2, 0); }
 
 /* exp(-x) for 0 <= x <= EXP_CLAMP as on AVX-512; n is rounded by adding 1.5 2^52 (its integer is then the
  * low bits), and 2^-n is applied as two normal factors 2^-(n/2) 2^-(n - n/2), so results

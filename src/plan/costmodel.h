@@ -38,7 +38,7 @@ KIFMM_INTERNAL int kifmm__far_target_fraction(int64_t nsrc, const double *src, i
                                               const double *trg, double *fraction);
 KIFMM_INTERNAL double kifmm__tolerance_floor(void);
 /* KIFMM_RSQRT_FAST where the order's worst measured error is at least 30 times the fast 1/r's
- * on the SIMD path in use (AVX-512: up to p12; AVX2: up to p9), so the direct sums' part of
+ * on the SIMD path in use (AVX-512: up to p12; AVX2: every order), so the direct sums' part of
  * the error stays a few percent of it. */
 KIFMM_INTERNAL kifmm_rsqrt kifmm__rsqrt_for_order(int order);
 /* How the near field of a plan of this order and kernel takes a pair: KIFMM_RSQRT_SINGLE
