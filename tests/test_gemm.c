@@ -90,10 +90,10 @@ int main(int argc, char **argv) {
         check_shape(ms[i], ns[j], ks[l], -0.75, 1.0, &seed);
         check_shape(ms[i], ns[j], ks[l], 2.0, 0.5, &seed);
       }
-  /* shapes large enough for the cache-blocked path: k and m across block edges, more
-   * columns than one column group */
-  const int big[][3] = {{130, 9, 530}, {300, 17, 300}, {1, 33, 600}, {250, 40, 257},
-                        {121, 260, 513}, {24, 12, 1100}};
+  /* shapes large enough for the cache-blocked path (A above 512 KB, gemm.c): k and m across
+   * block edges, more columns than one column group */
+  const int big[][3] = {{130, 9, 530}, {300, 17, 300}, {1, 33, 70000}, {250, 40, 257},
+                        {121, 260, 600}, {24, 12, 3000}};
   for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
     check_shape(big[i][0], big[i][1], big[i][2], 1.0, 0.0, &seed);
     check_shape(big[i][0], big[i][1], big[i][2], -0.75, 1.0, &seed);

@@ -7,13 +7,18 @@
 #include "linalg/linalg.h"
 
 /* Cache blocks of the large products (gemm_tile.h): KC x MC of A is 240 KB, in every L2
- * we run on; NCOL columns share each block. Only an A larger than a core's share of L3 is
- * blocked: below that the unblocked panels measured faster (the block copies and the extra
- * passes over C cost more than re-reading A from L3). */
+ * we run on; NCOL columns share each block. An A larger than the smallest L2 we run on (Zen
+ * 3's 512 KB) is blocked: unblocked, every panel of NR_MAX columns re-reads all of it from L3,
+ * and the M2M and L2L operators (296 x 2368 at p8, 5.6 MB) ran at a third of the tiles' rate.
+ * Measured on the Xeon of family 6 model 167, cube 1e6 + 1e6, 2 threads, 2 rounds, against
+ * blocking only above 8 MB (a core's share of L3, which an older measurement had found best):
+ * p8 M2M + L2L 0.39-0.41 -> 0.19 s on AVX2 (0.22 -> 0.14 on AVX-512), tolerance 2e-11 (p12)
+ * P2M 0.79-0.82 -> 0.59 s and evaluation 5.53-5.69 -> 5.30-5.31 s on AVX2 (3.29-3.33 ->
+ * 3.06-3.13 on AVX-512), p6 and p10 level or slightly faster. */
 enum { KIFMM_GEMM_KC = 256, KIFMM_GEMM_MC = 120, KIFMM_GEMM_NCOL = 256 };
 
 static int gemm_blocks(int m, int n, int k) {
-  return n > 8 && (size_t)m * k * sizeof(double) > (size_t)8 << 20;
+  return n > 8 && (size_t)m * k * sizeof(double) > (size_t)512 << 10;
 }
 
 /* NULL when the memory is not there (kifmm__calloc leaves the pointer NULL then). */
