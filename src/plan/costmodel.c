@@ -495,7 +495,13 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
       break;
     }
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
-  if (o->kernel == KIFMM_KERNEL_LAPLACE && r.laplace > 0)
+  const kifmm_kernel *k = kifmm__kernel(o->kernel);
+  /* Laplace's column, and that of a kernel whose near field runs in single precision, as
+   * cheap a pair as Laplace's in double or cheaper: Yukawa at p8, tolerance 1e-6 (cube 1e6 +
+   * 1e6, 3 interleaved rounds): 61 points a leaf 2.13-2.24 s against 488 a leaf 2.70-2.88 on
+   * AVX-512 (the volume column gave 488), 3.10-3.22 against 4.71-4.84 on AVX2. */
+  const int single = k && kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
+  if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
     r.volume = r.laplace;
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
    * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
@@ -508,7 +514,6 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
   /* A kernel's dense applies grow (kernel_dense_cost) and so do its pairs
    * (kifmm__kernel_pair_cost): the square root of the ratio of the two, the balance of
    * near ~ ncrit and far ~ 1 / ncrit, moves the leaf size (Yukawa 0.6x, Stokes 1.5x). */
-  const kifmm_kernel *k = kifmm__kernel(o->kernel);
   double kernel_factor = k ? sqrt(kernel_dense_cost(k) / kifmm__kernel_pair_cost(k)) : 1.0;
   double c = machine * nvec_factor * kernel_factor *
              exp(w * log(r.volume) + (1 - w) * log(r.surface));
