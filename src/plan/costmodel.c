@@ -320,7 +320,9 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * That holds for Laplace only (column laplace): the other kernels' factors (kernel_factor
  * below) were fitted against 600, and from 150 they build trees measured slower, cube 1e6
  * at tolerance 1e-6: Stokes p8 16.9 s at ncrit 221 against 9.1 s at 885 (its M2L is 5x
- * Laplace's), Yukawa p7 4.38 s at 90 against 3.74 at 359; so they keep the volume column. */
+ * Laplace's), Yukawa p7 4.38 s at 90 against 3.74 at 359 (its near field then in double); so
+ * they keep the volume column, except where the near field runs in single precision
+ * (kifmm__choose_ncrit). */
 typedef struct {
   int order;
   double volume, surface;
