@@ -76,13 +76,14 @@ INLINE256 __m256d rsqrt_step3_avx2(__m256d r2, __m256d y) {
   return _mm256_fmadd_pd(_mm256_mul_pd(y, e), c, y);
 }
 
-/* e is about twice y's relative error, 6.9e-2 for the estimate. The full form: step4 twice
- * (y within 5.8e-6, then 5e-21: below rounding), 14 vector ops where four Newton steps (3e-2,
- * 2e-3, 5e-6, 3e-11, 1e-21) took 15. KIFMM_RSQRT_FAST: step4 then step3 (5.8e-6, then
- * 4.9e-16 before rounding), 13 ops, where three Newton steps (the former fast form, 12 ops)
- * left 4e-11: so plans of every order take it (kifmm__rsqrt_for_order), p10-p18 included,
- * which took the full form. Lanes with r2 == 0 give 0. The estimate needs a normal r2, which
- * the snap of coordinates near 0 ensures (KIFMM_SNAP, tree.h: r2 >= 2^-404 where not 0). */
+/* e is about twice y's relative error: up to 7.0e-2 for the estimate. The full form: step4
+ * twice (y within 6.4e-6, then 5e-21: below rounding), 14 vector ops where four Newton steps
+ * (3e-2, 2e-3, 5e-6, 3e-11, 1e-21) took 15. KIFMM_RSQRT_FAST: step4 then step3 (6.4e-6, then
+ * at most 6.6e-16 before rounding; pairs measured within 7.5e-16, test_p2p), 13 ops, where
+ * three Newton steps (the former fast form, 12 ops) left 4e-11: so plans of every order take
+ * it (kifmm__rsqrt_for_order), p10-p18 included, which took the full form. Lanes with
+ * r2 == 0 give 0. The estimate needs a normal r2, which the snap of coordinates near 0
+ * ensures (KIFMM_SNAP, tree.h: r2 >= 2^-404 where not 0). */
 INLINE256 __m256d rsqrt_avx2(__m256d r2, const int fast) {
   __m256d y = rsqrt_step4_avx2(r2, rsqrt_magic_avx2(r2));
   y = fast ? rsqrt_step3_avx2(r2, y) : rsqrt_step4_avx2(r2, y);
