@@ -60,7 +60,7 @@ static kifmm_rsqrt plan_rsqrt(const kifmm_plan *plan) {
  * measured against double (1e5 points, 60 a leaf, p6 and p8, cube, sphere, cluster and a far
  * cube, charges of both signs, +-1 and positive, Laplace and Yukawa), P2M and P2L in single
  * added 4e-9 to 7e-8 to the potential and at most 2.3e-8 to the gradient, L2P in single up to
- * 7e-7; with every interaction far (test_precision) 1.9e-7 and 2.0e-7, within the single
+ * 7e-7; with every interaction far (test_precision) up to 1.9e-7 and 3.5e-7, within the single
  * sums' budget (KIFMM_SINGLE_ERROR). With Yukawa, whose double sums take an exponential a
  * pair, P2M is then half as dear (cube 1e6 at 1e-6, AVX2 path: 1.18 s -> 0.59 s). The fast
  * 1/r stays out of them: in double the least-squares fit met it at p12 (above). Periodic
