@@ -234,22 +234,26 @@ int main(int argc, char **argv) {
       check_contract(dir, x, forged[k].factor);
   }
 
-  /* another CPU's line stays, as does another path's; ours is measured and added, and the
-   * line of this machine under another build goes */
+  /* another CPU's line stays, as does another path's; ours is measured and added; of this
+   * machine's lines under other builds (oldest first) the three newest stay, so that
+   * installed versions sharing the directory keep theirs, and the oldest goes */
   dir_for("other", dir, sizeof(dir));
   const char *machine = strchr(key, ' '), *path_end = machine ? strchr(machine + 1, ' ') : NULL;
-  char stale[700], other_path[700];
-  snprintf(stale, sizeof(stale), "0.0.1/oldcode%s|5|5\n", machine ? machine : "");
+  char stale[4][700], other_path[700];
+  for (int b = 0; b < 4; b++)
+    snprintf(stale[b], sizeof(stale[b]), "0.0.1/oldcode%c%s|5|5\n", 'A' + b,
+             machine ? machine : "");
   snprintf(other_path, sizeof(other_path), "%.*s someotherpath%s|6|6\n",
            (int)(machine ? machine - key : 0), key, path_end ? path_end : "");
-  char body0[2200];
-  snprintf(body0, sizeof(body0), "0.0.0.1 avx2 SomeVendor 1 2 3 Another CPU|5|5\n%s%s", stale,
-           other_path);
+  char body0[4400];
+  snprintf(body0, sizeof(body0), "%s0.0.0.1 avx2 SomeVendor 1 2 3 Another CPU|5|5\n%s%s%s%s",
+           stale[0], stale[1], stale[2], other_path, stale[3]);
   write_file(dir, body0);
   ncrit_with(dir, x, NP);
   EXPECT(read_file(dir, text, sizeof(text)) && strstr(text, "Another CPU|5|5") &&
-             strstr(text, key) && strstr(text, "someotherpath") && !strstr(text, "oldcode"),
-         "other lines kept, ours added, the stale one gone? %s", text);
+             strstr(text, key) && strstr(text, "someotherpath") && !strstr(text, "oldcodeA") &&
+             strstr(text, "oldcodeB") && strstr(text, "oldcodeC") && strstr(text, "oldcodeD"),
+         "other lines kept, ours added, the oldest build's gone? %s", text);
 
   /* garbage: measured over */
   dir_for("garbage", dir, sizeof(dir));

@@ -176,6 +176,9 @@ static int find_line(const char *text, const char *key, kifmm_wisdom *w) {
   return 0;
 }
 
+/* Builds whose lines a machine keeps in wisdom.txt (this one's included). */
+enum { WISDOM_BUILDS_KEPT = 4 };
+
 /* The file again with key's line replaced, written beside it and renamed over it, so that a
  * reader never sees half a file; another process's writing at the same moment may win, which
  * costs a measurement later, no more. Failure to write is no error: wisdom is a cache. */
@@ -191,18 +194,31 @@ static void save_line(const char *path, const char *key, kifmm_wisdom w) {
     return;
   }
   fprintf(fp, "# kifmm-c: rates measured for the leaf size (docs/performance.md, Tuning)\n");
-  /* keep the lines of other CPUs and paths; drop this one's of other builds (the key's
-   * first field, version/code, differs), which no build reads again */
+  /* Keep the lines of other CPUs and paths, and of this one the WISDOM_BUILDS_KEPT - 1 newest
+   * of other builds (the key's first field, version/code, differs): two installed versions
+   * that share a cache directory would otherwise drop each other's line and measure again
+   * at every plan (and, the measurements being noisy, now and then choose another tree).
+   * Older builds' lines go, so the file does not grow with every rebuild. */
   const char *machine = strchr(key, ' ');
-  size_t n = machine ? strlen(machine) : 0;
-  for (const char *p = old; p && *p; p = next_line(p)) {
-    const char *end = strchr(p, '\n');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
-    int same_machine = machine && bar && sp && sp < bar && (size_t)(bar - sp) == n &&
-                       strncmp(sp, machine, n) == 0;
-    if (p[0] != '#' && len > 0 && !same_machine)
-      fprintf(fp, "%.*s\n", (int)len, p);
+  const size_t n = machine ? strlen(machine) : 0;
+  int others = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    int seen = 0;
+    for (const char *p = old; p && *p; p = next_line(p)) {
+      const char *end = strchr(p, '\n');
+      size_t len = end ? (size_t)(end - p) : strlen(p);
+      const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
+      const int same_machine = machine && bar && sp && sp < bar && (size_t)(bar - sp) == n &&
+                               strncmp(sp, machine, n) == 0;
+      const int same_key = same_machine && (size_t)(bar - p) == strlen(key) &&
+                           strncmp(p, key, (size_t)(bar - p)) == 0;
+      if (p[0] == '#' || len == 0 || same_key)
+        continue;
+      if (same_machine && pass == 0)
+        others++;
+      if (pass == 1 && (!same_machine || ++seen > others - (WISDOM_BUILDS_KEPT - 1)))
+        fprintf(fp, "%.*s\n", (int)len, p);
+    }
   }
   fprintf(fp, "%s|%.6g|%.6g\n", key, w.pair_ns, w.gemm_gflops);
   free(old);
