@@ -179,9 +179,35 @@ static int find_line(const char *text, const char *key, kifmm_wisdom *w) {
 /* Builds whose lines a machine keeps in wisdom.txt (this one's included). */
 enum { WISDOM_BUILDS_KEPT = 4 };
 
+/* How a line of wisdom.txt (len characters at p, no newline) stands to key: of another CPU
+ * or path (its text after the first blank differs), of this machine under another build (the
+ * first field, version/code, differs), or key's own line. */
+typedef enum { LINE_OTHER_MACHINE, LINE_OTHER_BUILD, LINE_SAME_KEY } line_kind;
+static line_kind classify_line(const char *p, size_t len, const char *key) {
+  const char *machine = strchr(key, ' ');
+  const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
+  if (!machine || !bar || !sp || sp > bar || (size_t)(bar - sp) != strlen(machine) ||
+      strncmp(sp, machine, (size_t)(bar - sp)) != 0)
+    return LINE_OTHER_MACHINE;
+  return (size_t)(bar - p) == strlen(key) && strncmp(p, key, (size_t)(bar - p)) == 0
+             ? LINE_SAME_KEY
+             : LINE_OTHER_BUILD;
+}
+
+/* The length of the line at p, without its newline. */
+static size_t line_len(const char *p) {
+  const char *end = strchr(p, '\n');
+  return end ? (size_t)(end - p) : strlen(p);
+}
+
 /* The file again with key's line replaced, written beside it and renamed over it, so that a
  * reader never sees half a file; another process's writing at the same moment may win, which
- * costs a measurement later, no more. Failure to write is no error: wisdom is a cache. */
+ * costs a measurement later, no more. Failure to write is no error: wisdom is a cache.
+ * Kept: the lines of other CPUs and paths, and of this one the WISDOM_BUILDS_KEPT - 1 newest
+ * of other builds: two installed versions that share a cache directory would otherwise drop
+ * each other's line and measure again at every plan (and, the measurements being noisy, now
+ * and then choose another tree). Older builds' lines go, so the file does not grow with every
+ * rebuild. */
 static void save_line(const char *path, const char *key, kifmm_wisdom w) {
   char tmp[KIFMM_PATH_MAX + 96];
   int w_ = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
@@ -194,31 +220,18 @@ static void save_line(const char *path, const char *key, kifmm_wisdom w) {
     return;
   }
   fprintf(fp, "# kifmm-c: rates measured for the leaf size (docs/performance.md, Tuning)\n");
-  /* Keep the lines of other CPUs and paths, and of this one the WISDOM_BUILDS_KEPT - 1 newest
-   * of other builds (the key's first field, version/code, differs): two installed versions
-   * that share a cache directory would otherwise drop each other's line and measure again
-   * at every plan (and, the measurements being noisy, now and then choose another tree).
-   * Older builds' lines go, so the file does not grow with every rebuild. */
-  const char *machine = strchr(key, ' ');
-  const size_t n = machine ? strlen(machine) : 0;
-  int others = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    int seen = 0;
-    for (const char *p = old; p && *p; p = next_line(p)) {
-      const char *end = strchr(p, '\n');
-      size_t len = end ? (size_t)(end - p) : strlen(p);
-      const char *bar = memchr(p, '|', len), *sp = memchr(p, ' ', len);
-      const int same_machine = machine && bar && sp && sp < bar && (size_t)(bar - sp) == n &&
-                               strncmp(sp, machine, n) == 0;
-      const int same_key = same_machine && (size_t)(bar - p) == strlen(key) &&
-                           strncmp(p, key, (size_t)(bar - p)) == 0;
-      if (p[0] == '#' || len == 0 || same_key)
-        continue;
-      if (same_machine && pass == 0)
-        others++;
-      if (pass == 1 && (!same_machine || ++seen > others - (WISDOM_BUILDS_KEPT - 1)))
-        fprintf(fp, "%.*s\n", (int)len, p);
-    }
+  int others = 0; /* this machine's lines of other builds, oldest first in the file */
+  for (const char *p = old; p && *p; p = next_line(p))
+    others += p[0] != '#' && classify_line(p, line_len(p), key) == LINE_OTHER_BUILD;
+  int drop = others - (WISDOM_BUILDS_KEPT - 1);
+  for (const char *p = old; p && *p; p = next_line(p)) {
+    const size_t len = line_len(p);
+    if (p[0] == '#' || len == 0)
+      continue;
+    const line_kind kind = classify_line(p, len, key);
+    if (kind == LINE_SAME_KEY || (kind == LINE_OTHER_BUILD && drop-- > 0))
+      continue;
+    fprintf(fp, "%.*s\n", (int)len, p);
   }
   fprintf(fp, "%s|%.6g|%.6g\n", key, w.pair_ns, w.gemm_gflops);
   free(old);
