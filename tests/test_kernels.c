@@ -97,8 +97,46 @@ static void out_ptrs(const kcase *k, int grad, int nv, int64_t ldo, double *buf,
 }
 
 static double worst_seen[2][2]; /* [kind][value, gradient]: largest error / magnitude */
+static double worst_single[2];  /* Stokes in single precision: [value, gradient] */
 
-static void check_p2p(const kcase *k, int nv, int64_t ns, int64_t nt, int grad, uint64_t *seed) {
+/* Stokes' sums in single precision (kernels.h): each result within 6.1e-8 (value) and 5.6e-8
+ * (gradient) of its terms' magnitudes as measured here on both paths; bounds about 3x that
+ * (a float's rounding is 6e-8: a scale off by 1e-5 fails). */
+#define SINGLE_VALUE_BOUND 2e-7
+#define SINGLE_GRAD_BOUND 2e-7
+
+/* Whether acc runs in single precision on this path (the portable path takes full). */
+static int runs_single(kifmm_rsqrt acc) {
+  return acc == KIFMM_RSQRT_SINGLE && kifmm__simd() != KIFMM_SIMD_PORTABLE;
+}
+
+/* In single precision a vector's results have the same bits alone as beside others
+ * (kernels.h): each of the nv vectors of got (out, fresh) summed again alone. */
+static void check_alone(const kcase *k, kifmm_rsqrt acc, int nv, int64_t ns, const double *ss,
+                        const double *q, int64_t qs, int64_t qv, int64_t nt, const double *ts,
+                        double *const *got, int64_t ldo, int grad) {
+  const int nc = 4 * k->tdim;
+  double *buf = tu_alloc(nc * nt), *one[12];
+  int same = 1;
+  for (int v = 0; v < nv; v++) {
+    memset(buf, 0, sizeof(double) * nc * nt);
+    out_ptrs(k, grad, 1, nt, buf, one);
+    k->p2p(k->param, acc, 1, ns, ss, ss + ns, ss + 2 * ns, q + v * qv, qs, qv, nt, ts, ts + nt,
+           ts + 2 * nt, one, nt);
+    for (int a = 0; a < (grad ? 4 : 1) * k->tdim; a++)
+      for (int64_t i = 0; i < nt; i++)
+        same &= one[a][i] == got[a][i + v * ldo];
+  }
+  EXPECT(same, "%s single nv=%d ns=%lld nt=%lld grad %d: a vector's results differ alone",
+         k->name, nv, (long long)ns, (long long)nt, grad);
+  free(buf);
+}
+
+static void check_p2p(const kcase *k, kifmm_rsqrt acc, int nv, int64_t ns, int64_t nt, int grad,
+                      uint64_t *seed) {
+  const int single = runs_single(acc);
+  const double bound_v = single ? SINGLE_VALUE_BOUND : 1e-14;
+  const double bound_g = single ? SINGLE_GRAD_BOUND : 1e-14;
   const int sd = k->sdim, td = k->tdim, nc = 4 * td;
   const int64_t ldo = nt + 2, qs = (int64_t)sd * nv, qv = sd;
   double *s = tu_alloc(3 * ns), *t = tu_alloc(3 * nt), *q = tu_alloc(qs * ns);
@@ -110,8 +148,10 @@ static void check_p2p(const kcase *k, int nv, int64_t ns, int64_t nt, int grad, 
   for (int64_t i = 0; i < nc * nv * ldo; i++)
     buf[i] = (i % ldo) < nt ? 0.0 : 7.0; /* the gaps must stay 7 */
   out_ptrs(k, grad, nv, ldo, buf, out);
-  k->p2p(k->param, KIFMM_RSQRT_FULL, nv, ns, ss, ss + ns, ss + 2 * ns, q, qs, qv, nt, ts,
-         ts + nt, ts + 2 * nt, out, ldo);
+  k->p2p(k->param, acc, nv, ns, ss, ss + ns, ss + 2 * ns, q, qs, qv, nt, ts, ts + nt,
+         ts + 2 * nt, out, ldo);
+  if (single && nv > 1)
+    check_alone(k, acc, nv, ns, ss, q, qs, qv, nt, ts, out, ldo, grad);
   int bad = 0;
   for (int v = 0; v < nv; v++)
     for (int64_t i = 0; i < nt; i++) {
@@ -122,25 +162,26 @@ static void check_p2p(const kcase *k, int nv, int64_t ns, int64_t nt, int grad, 
         long double ref = a < td ? val[a] : gr[a - td], m = a < td ? mv[a] : mg[a - td];
         double got = out[a][i + v * ldo], e = fabs(got - (double)ref);
         mag[a * nv * ldo + i + v * ldo] = (double)m;
-        if (!(e <= 1e-14 * (double)m + TINY)) /* also catches NaN */
+        if (!(e <= (a < td ? bound_v : bound_g) * (double)m + TINY)) /* also catches NaN */
           bad++;
+        double *worst = single ? &worst_single[a >= td] : &worst_seen[k->kind][a >= td];
         if (m > 0)
-          worst_seen[k->kind][a >= td] = fmax(worst_seen[k->kind][a >= td], e / (double)m);
+          *worst = fmax(*worst, e / (double)m);
       }
       if (k->kind == STK && grad) { /* trace-free gradient */
         double div = out[3][i + v * ldo] + out[7][i + v * ldo] + out[11][i + v * ldo];
-        EXPECT(fabs(div) <= 1e-13 * (double)mg[0], "stokes divergence %.3e (scale %.3e)", div,
-               (double)mg[0]);
+        EXPECT(fabs(div) <= (single ? SINGLE_GRAD_BOUND : 1e-13) * (double)mg[0],
+               "stokes acc %d divergence %.3e (scale %.3e)", acc, div, (double)mg[0]);
       }
     }
-  EXPECT(!bad, "%s %g nv=%d ns=%lld nt=%lld grad %d: %d results off", k->name, k->param, nv,
-         (long long)ns, (long long)nt, grad, bad);
+  EXPECT(!bad, "%s %g acc %d nv=%d ns=%lld nt=%lld grad %d: %d results off", k->name, k->param,
+         acc, nv, (long long)ns, (long long)nt, grad, bad);
   /* a second call adds the same again (up to the order of the chunks' additions): results
    * accumulate, gaps untouched */
   double *copy = tu_alloc(nc * nv * ldo);
   memcpy(copy, buf, sizeof(double) * nc * nv * ldo);
-  k->p2p(k->param, KIFMM_RSQRT_FULL, nv, ns, ss, ss + ns, ss + 2 * ns, q, qs, qv, nt, ts,
-         ts + nt, ts + 2 * nt, out, ldo);
+  k->p2p(k->param, acc, nv, ns, ss, ss + ns, ss + 2 * ns, q, qs, qv, nt, ts, ts + nt,
+         ts + 2 * nt, out, ldo);
   int same = 1;
   for (int64_t i = 0; i < nc * nv * ldo; i++)
     same &= (i % ldo) < nt ? fabs(buf[i] - 2 * copy[i]) <= 1e-15 * mag[i] + TINY : buf[i] == 7.0;
@@ -302,9 +343,16 @@ int main(int argc, char **argv) {
     for (size_t b = 0; b < sizeof(nvs) / sizeof(nvs[0]); b++)
       for (size_t c = 0; c < sizeof(sizes) / sizeof(sizes[0]); c++)
         for (int grad = 0; grad < 2; grad++)
-          check_p2p(&ks[a], nvs[b], sizes[c][0], sizes[c][1], grad, &seed);
+          check_p2p(&ks[a], KIFMM_RSQRT_FULL, nvs[b], sizes[c][0], sizes[c][1], grad, &seed);
     check_matrix(&ks[a], &seed);
   }
+  /* Stokes in single precision, with sources past a block of the single sums (512) */
+  const int64_t single_sizes[][2] = {{1, 1}, {5, 9}, {33, 17}, {70, 13}, {131, 41}, {600, 37}};
+  for (size_t b = 0; b < sizeof(nvs) / sizeof(nvs[0]); b++)
+    for (size_t c = 0; c < sizeof(single_sizes) / sizeof(single_sizes[0]); c++)
+      for (int grad = 0; grad < 2; grad++)
+        check_p2p(&ks[5], KIFMM_RSQRT_SINGLE, nvs[b], single_sizes[c][0], single_sizes[c][1],
+                  grad, &seed);
   for (int nv = 1; nv <= 3; nv += 2)
     for (int grad = 0; grad < 2; grad++)
       check_laplace_limit(nv, grad, &seed);
@@ -315,5 +363,8 @@ int main(int argc, char **argv) {
   printf("largest error / sum of |terms|: yukawa value %.2e gradient %.2e, stokes value %.2e "
          "gradient %.2e\n",
          worst_seen[YUK][0], worst_seen[YUK][1], worst_seen[STK][0], worst_seen[STK][1]);
+  printf("stokes in single precision (%s): value %.2e gradient %.2e\n",
+         runs_single(KIFMM_RSQRT_SINGLE) ? "ran" : "full on this path", worst_single[0],
+         worst_single[1]);
   return tu_finish("test_kernels");
 }

@@ -7,13 +7,19 @@
  * Plans of an order alone take single precision up to p6; KIFMM_PRECISION=double turns it
  * off; kifmm_stats says which ran (and that the near field then goes one way);
  * kifmm_evaluate_many gives each vector what kifmm_evaluate gives it. Yukawa's single-precision
- * sums against its double ones (order 6, kappa 0.5 to 30 over the width, four clouds). Run on
+ * sums against its double ones (order 6, kappa 0.5 to 30 over the width, four clouds), and
+ * Stokes' (order 6, four clouds); the far field alone in single for all three kernels. Run on
  * the SIMD path named by argv[1] (KIFMM_SIMD set by ctest). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
 static int single_path; /* whether this SIMD path has single-precision sums */
 
+/* What Stokes' single-precision sums may add (relative l2 against double): the plans' budget
+ * (KIFMM_SINGLE_ERROR, 2e-7, twice that for the gradient); measured 1.15e-7 to 1.42e-7
+ * (gradient 1.34e-7 to 2.39e-7) on AVX-512 and AVX2 */
+#define STOKES_SINGLE_VALUE 2e-7
+#define STOKES_SINGLE_GRAD 4e-7
 /* What Yukawa's single-precision sums may add (relative l2 against double) */
 #define YUKAWA_SINGLE_POT 4e-7 /* twice the largest measured, 2.0e-7 */
 #define YUKAWA_SINGLE_GRAD 8e-7 /* twice 3.2e-7 */
@@ -173,16 +179,18 @@ static double rel_l2(int64_t n, const double *a, const double *b) {
 }
 
 /* The plan of o evaluated twice, in the precision o's order and tolerance pick (k = 0) and
- * with KIFMM_PRECISION=double (k = 1): results p[k], g[k] (allocated here) and the precision
- * kifmm_stats reports. */
+ * with KIFMM_PRECISION=double (k = 1): results p[k], g[k] (allocated here, the kernel's
+ * value dimension times n and 3 times that) and the precision kifmm_stats reports. */
 static void single_and_double(const kifmm_options *o, int64_t n, const double *x,
                               const double *t, const double *q, double *p[2], double *g[2],
                               int bits[2]) {
+  int32_t vd = 1;
+  EXPECT_STATUS(kifmm_kernel_dims(o->kernel, NULL, &vd), KIFMM_SUCCESS);
   for (int k = 0; k < 2; k++) {
     if (k)
       setenv("KIFMM_PRECISION", "double", 1);
-    p[k] = tu_alloc(n);
-    g[k] = tu_alloc(3 * n);
+    p[k] = tu_alloc(vd * n);
+    g[k] = tu_alloc(3 * vd * n);
     kifmm_plan *plan = NULL;
     EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, t, o), KIFMM_SUCCESS);
     EXPECT_STATUS(kifmm_evaluate(plan, q, p[k], g[k]), KIFMM_SUCCESS);
@@ -226,6 +234,40 @@ static void yukawa_single(int d, double kappa, int same) {
     free(p[k]), free(g[k]);
 }
 
+/* Stokes' single-precision sums against its double ones at order 6 (plans of an order alone
+ * take single precision up to p7 for Stokes), random forces in [-0.5, 0.5)^3, the four
+ * clouds: velocity and its gradient. */
+static void stokes_single(int d, int same) {
+  const int64_t n = 6000;
+  uint64_t seed = 91 + (uint64_t)d;
+  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(3 * n);
+  cloud(d, n, &seed, x);
+  if (!same)
+    cloud(d, n, &seed, t);
+  for (int64_t i = 0; i < 3 * n; i++)
+    q[i] = tu_uniform(&seed) - 0.5;
+  double *p[2], *g[2];
+  int bits[2];
+  kifmm_options o = kifmm_default_options();
+  o.kernel = KIFMM_KERNEL_STOKES;
+  o.kernel_param = 1.0;
+  o.order = 6;
+  single_and_double(&o, n, x, t, q, p, g, bits);
+  const double ep = rel_l2(3 * n, p[0], p[1]), eg = rel_l2(9 * n, g[0], g[1]);
+  printf("  stokes %-11s %-8s single against double: velocity %.2e gradient %.2e (%d bits)\n",
+         cloud_name(d), same ? "same" : "separate", ep, eg, bits[0]);
+  EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "stokes: %d and %d bits", bits[0],
+         bits[1]);
+  EXPECT(ep <= STOKES_SINGLE_VALUE && eg <= STOKES_SINGLE_GRAD,
+         "stokes %s: single adds %.2e (velocity), %.2e (gradient)", cloud_name(d), ep, eg);
+  free(x);
+  if (!same)
+    free(t);
+  free(q);
+  for (int k = 0; k < 2; k++)
+    free(p[k]), free(g[k]);
+}
+
 /* Sources onto check surfaces (P2M, P2L) follow the near field's precision: sources in one
  * corner of the cloud's cube, targets in the opposite one, so that every interaction goes
  * through the far field; the single-precision plan differs from the double one (a plan whose
@@ -238,29 +280,31 @@ static void yukawa_single(int d, double kappa, int same) {
 
 static void far_field_single(int32_t kernel) {
   const int64_t n = 20000;
+  const int vd = kernel == KIFMM_KERNEL_STOKES ? 3 : 1;
   uint64_t seed = 31;
-  double *x = tu_alloc(3 * n), *t = tu_alloc(3 * n), *q = tu_alloc(n);
+  double *x = tu_alloc(3 * n), *t = tu_alloc(3 * n), *q = tu_alloc(vd * n);
   tu_points(TU_CUBE, n, &seed, x);
   tu_points(TU_CUBE, n, &seed, t);
   for (int64_t i = 0; i < 3 * n; i++) {
     x[i] = 0.25 * x[i];
     t[i] = 0.75 + 0.25 * t[i];
   }
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; i < vd * n; i++)
     q[i] = tu_uniform(&seed) - 0.5;
   double *p[2], *g[2];
   int bits[2];
   kifmm_options o = kifmm_default_options();
   o.kernel = kernel;
-  o.kernel_param = kernel == KIFMM_KERNEL_YUKAWA ? 2.0 : 0.0;
-  o.tolerance = 1e-6;
+  o.kernel_param = kernel == KIFMM_KERNEL_LAPLACE ? 0.0 : kernel == KIFMM_KERNEL_YUKAWA ? 2.0 : 1.0;
+  o.tolerance = kernel == KIFMM_KERNEL_STOKES ? 1e-5 : 1e-6; /* Stokes: p6 (1e-6 takes p9) */
   kifmm_estimate est;
   EXPECT_STATUS(kifmm_plan_estimate(n, x, n, t, &o, &est), KIFMM_SUCCESS);
   EXPECT(est.p2p_pairs == 0, "far field only: %.0f near pairs", est.p2p_pairs);
   single_and_double(&o, n, x, t, q, p, g, bits);
-  const double ep = rel_l2(n, p[0], p[1]), eg = rel_l2(3 * n, g[0], g[1]);
+  const double ep = rel_l2(vd * n, p[0], p[1]), eg = rel_l2(3 * vd * n, g[0], g[1]);
   printf("  far field only, %s: single against double: pot %.2e grad %.2e (%d bits)\n",
-         kernel == KIFMM_KERNEL_YUKAWA ? "yukawa" : "laplace", ep, eg, bits[0]);
+         kernel == KIFMM_KERNEL_YUKAWA ? "yukawa" : kernel == KIFMM_KERNEL_STOKES ? "stokes" : "laplace",
+         ep, eg, bits[0]);
   EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "far field: %d and %d bits",
          bits[0], bits[1]);
   if (single_path)
@@ -294,7 +338,10 @@ int main(int argc, char **argv) {
   for (int d = 0; d < 4; d++)
     for (int k = 0; k < 4; k++)
       yukawa_single(d, kappas[k], (d + k) % 2);
+  for (int d = 0; d < 4; d++)
+    stokes_single(d, d % 2);
   far_field_single(KIFMM_KERNEL_LAPLACE);
   far_field_single(KIFMM_KERNEL_YUKAWA);
+  far_field_single(KIFMM_KERNEL_STOKES);
   return tu_finish("test_precision");
 }

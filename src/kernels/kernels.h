@@ -13,9 +13,9 @@
  * op less), within 1e-15 on the AVX2 path (a shorter last correction, one op less: 6.6e-16
  * truncation at the estimate's worst 3.42 % plus the rounding; pairs measured within 7.5e-16,
  * gradient 2.1e-15, test_p2p). The portable path always gives full precision. */
-/* KIFMM_RSQRT_SINGLE: Laplace's and Yukawa's sums in single precision with double sums, each
- * pair within about 2e-7 of its double value (single.c), on the AVX-512 and AVX2 paths; where
- * a sum has no single form (Stokes, the portable path) it is KIFMM_RSQRT_FAST. */
+/* KIFMM_RSQRT_SINGLE: the kernels' sums in single precision with double sums, each pair
+ * within about 2e-7 of its double value (single.c), on the AVX-512 and AVX2 paths; on the
+ * portable path, which has no single form, it is KIFMM_RSQRT_FAST. */
 typedef enum { KIFMM_RSQRT_FULL = 0, KIFMM_RSQRT_FAST = 1, KIFMM_RSQRT_SINGLE = 2 } kifmm_rsqrt;
 /* The largest relative error of one pair's 1/r in KIFMM_RSQRT_FAST (laplace.c), per path. */
 #define KIFMM_RSQRT_FAST_ERROR 1.5e-13
@@ -40,7 +40,8 @@ KIFMM_INTERNAL void kifmm__p2p_many(kifmm_rsqrt acc, int nv, int64_t ns, const d
                                     double *gz, int64_t ldo);
 /* The relative l2 error the single-precision sums add to an FMM's potential at most: 1.9e-7
  * measured on cube, sphere, clustered and offset clouds with uniform, +-1 and positive
- * charges, targets the sources or not (gradient 4e-7; docs/performance.md), and how far
+ * charges, targets the sources or not (gradient 4e-7; docs/performance.md); Stokes' velocity
+ * 1.4e-7 (gradient 2.4e-7, test_precision), and how far
  * below an order's own error it must stay for a plan of an order alone to take them
  * (kifmm__near_accuracy). */
 #define KIFMM_SINGLE_ERROR 2e-7
@@ -54,6 +55,14 @@ KIFMM_INTERNAL int kifmm__p2p_single(double kappa, int nv, int64_t ns, const dou
                                      int64_t qs, int64_t qv, int64_t nt, const double *tx,
                                      const double *ty, const double *tz, double *pot,
                                      double *gx, double *gy, double *gz, int64_t ldo);
+/* The Stokeslet's sums (kifmm__stokes_p2p's units and layout) in single precision with double
+ * sums (KIFMM_RSQRT_SINGLE): 0 where the SIMD path in use has no single form (nothing added),
+ * 1 otherwise. As kifmm__p2p_single, a vector's results do not depend on the others. */
+KIFMM_INTERNAL int kifmm__stokes_p2p_single(int nv, int64_t ns, const double *sx,
+                                            const double *sy, const double *sz, const double *q,
+                                            int64_t qs, int64_t qv, int64_t nt, const double *tx,
+                                            const double *ty, const double *tz,
+                                            double *const *out, int64_t ldo);
 /* Kernel matrix K[i + j*ldk] = 1/|y_i - x_j| for points in interleaved xyz (column-major). */
 KIFMM_INTERNAL void kifmm__kernel_matrix(int64_t nt, const double *y, int64_t ns, const double *x,
                                          double *k, int64_t ldk);
@@ -132,8 +141,8 @@ typedef struct kifmm_kernel {
   kifmm_p2p_fn p2p;
   kifmm_p2p_both_fn p2p_both; /* NULL: the near field is taken one way only */
   int single; /* 1: p2p sums in single precision for KIFMM_RSQRT_SINGLE on the AVX-512 and
-                 AVX2 paths (single.c: Laplace, Yukawa); a plan then takes its near field one
-                 way */
+                 AVX2 paths (single.c: Laplace, Yukawa, Stokes); a plan then takes its near
+                 field one way */
 } kifmm_kernel;
 
 /* The entry of kernel id, NULL for an unknown id. */

@@ -40,16 +40,19 @@ enum { SINGLE_BLOCK = 512, SINGLE_CHUNK = 64, SINGLE_VGROUP = 8 };
  * leaves of 60 points. */
 #define SINGLE_INLINE static inline __attribute__((always_inline))
 
-/* One call's points and results, in the caller's units, for nv <= SINGLE_VGROUP vectors:
- * charge of vector v at source j q[j qs + v qv], its results at pot[i + v ldo] (gx, gy, gz
- * likewise, NULL for the potential alone). */
+/* One call's points and results, in the caller's units, for nv vectors (SINGLE_VGROUP at
+ * most, SINGLE_VGROUP / 3 for Stokes): density component b of vector v at source j
+ * q[j qs + v qv + b], b < sdim; value component a of vector v at target i out[a][i + v ldo],
+ * then the gradients (Laplace, Yukawa: out[1..3] = d/dx, d/dy, d/dz; Stokes: du_a/dy_l at
+ * out[3 + 3 a + l]), out[sdim] NULL for the values alone. */
 typedef struct {
-  double kappa; /* Yukawa's screening in the caller's units; 0: Laplace */
+  double kappa; /* Yukawa's screening in the caller's units; 0: Laplace (or Stokes) */
+  int sdim;     /* 1: Laplace, Yukawa; 3: Stokes (3 densities, 3 values) */
   int64_t ns, nt;
   int nv;
   int64_t qs, qv, ldo;
   const double *sx, *sy, *sz, *q, *tx, *ty, *tz;
-  double *pot, *gx, *gy, *gz;
+  double *out[4 * KIFMM_MAX_KDIM];
 } single_io;
 
 /* The unit of the float coordinates: origin o, scale s (a power of two, 1/s at least the
@@ -90,7 +93,7 @@ SINGLE_INLINE void split(double v, float *hi, float *lo) {
 }
 
 /* Sources j0 .. j0 + m in the unit, into fs: x, y, z high, then x, y, z low, then the
- * charges of each vector, each SINGLE_BLOCK apart. */
+ * density components of each vector, each SINGLE_BLOCK apart. */
 SINGLE_INLINE void single_sources(const single_io *io, const single_unit *u, int64_t j0, int64_t m,
                            float *fs) {
   const double *c[3] = {io->sx + j0, io->sy + j0, io->sz + j0};
@@ -99,8 +102,10 @@ SINGLE_INLINE void single_sources(const single_io *io, const single_unit *u, int
       split((c[a][j] - u->o[a]) * u->s, fs + a * SINGLE_BLOCK + j,
             fs + (3 + a) * SINGLE_BLOCK + j);
   for (int v = 0; v < io->nv; v++)
-    for (int64_t j = 0; j < m; j++)
-      fs[(6 + v) * SINGLE_BLOCK + j] = (float)(io->q[(j0 + j) * io->qs + v * io->qv] * u->w);
+    for (int b = 0; b < io->sdim; b++)
+      for (int64_t j = 0; j < m; j++)
+        fs[(6 + v * io->sdim + b) * SINGLE_BLOCK + j] =
+            (float)(io->q[(j0 + j) * io->qs + v * io->qv + b] * u->w);
 }
 
 /* Targets i .. i + nl in the unit, into t: x, y, z high, then low, w apart (lanes past nl at
@@ -121,13 +126,10 @@ SINGLE_INLINE void single_results(const single_io *io, const single_unit *u, int
   for (int v = 0; v < io->nv; v++, d += 4 * w) {
     const int64_t o = i + v * io->ldo;
     for (int l = 0; l < nl; l++)
-      io->pot[o + l] += fp * d[l];
-    if (io->gx)
-      for (int l = 0; l < nl; l++) {
-        io->gx[o + l] += fg * d[w + l];
-        io->gy[o + l] += fg * d[2 * w + l];
-        io->gz[o + l] += fg * d[3 * w + l];
-      }
+      io->out[0][o + l] += fp * d[l];
+    for (int a = 1; io->out[1] && a < 4; a++)
+      for (int l = 0; l < nl; l++)
+        io->out[a][o + l] += fg * d[a * w + l];
   }
 }
 
@@ -157,39 +159,103 @@ static __attribute__((noinline, cold)) void single_near_pairs(const single_io *i
     for (int v = 0; v < io->nv; v++) {
       const int64_t o = t + v * io->ldo;
       const double qr = io->q[j * io->qs + v * io->qv] * e * rinv;
-      io->pot[o] += qr;
-      if (io->gx) {
+      io->out[0][o] += qr;
+      if (io->out[1]) {
         const double qr3 = qr * (1.0 + kr) * rinv * rinv;
-        io->gx[o] -= qr3 * dx;
-        io->gy[o] -= qr3 * dy;
-        io->gz[o] -= qr3 * dz;
+        io->out[1][o] -= qr3 * dx;
+        io->out[2][o] -= qr3 * dy;
+        io->out[3][o] -= qr3 * dz;
       }
     }
   }
 }
 
+/* Stokes' block sums d (per vector 12 x w: the 3 values, then du_a/dy_l at 3 + 3 a + l, in
+ * the unit, of 1/r and 1/r^3) added to the results: lengths scale by s and densities by w,
+ * so values by s / w and gradients by s^2 / w. */
+SINGLE_INLINE void single_stokes_results(const single_io *io, const single_unit *u, int64_t i,
+                                         int nl, int w, const double *d) {
+  const double fp = u->s / u->w, fg = u->s * u->s / u->w;
+  const int nout = io->out[3] ? 12 : 3;
+  for (int v = 0; v < io->nv; v++, d += 12 * w) {
+    const int64_t o = i + v * io->ldo;
+    for (int a = 0; a < nout; a++)
+      for (int l = 0; l < nl; l++)
+        io->out[a][o + l] += (a < 3 ? fp : fg) * d[a * w + l];
+  }
+}
+
+/* Stokes' single_near_pairs: the Stokeslet of source j at the targets i + l for the bits l of
+ * near, in double from the caller's coordinates (stokes.c's formulas). */
+static __attribute__((noinline, cold)) void single_stokes_near_pairs(const single_io *io,
+                                                                     int64_t i, int64_t j,
+                                                                     unsigned near) {
+  for (; near; near &= near - 1u) {
+    const int64_t t = i + __builtin_ctz(near);
+    const double d[3] = {io->tx[t] - io->sx[j], io->ty[t] - io->sy[j], io->tz[t] - io->sz[j]};
+    const double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    if (!(r2 > 0.0))
+      continue;
+    const double rinv = 1.0 / sqrt(r2), r3 = rinv * rinv * rinv;
+    for (int v = 0; v < io->nv; v++) {
+      const double *f = io->q + j * io->qs + v * io->qv;
+      const double a = (d[0] * f[0] + d[1] * f[1] + d[2] * f[2]) * r3, b = 3.0 * a * rinv * rinv;
+      const int64_t o = t + v * io->ldo;
+      for (int c = 0; c < 3; c++)
+        io->out[c][o] += f[c] * rinv + d[c] * a;
+      for (int c = 0; io->out[3] && c < 3; c++)
+        for (int l = 0; l < 3; l++)
+          io->out[3 + 3 * c + l][o] +=
+              (d[c] * f[l] - f[c] * d[l]) * r3 + (c == l ? a : 0.0) - b * d[c] * d[l];
+    }
+  }
+}
+
 #define KIFMM_VEC 512
+#include "kernels/single_stokes_simd.h"
 #include "kernels/single_simd.h"
 #undef KIFMM_VEC
 #define KIFMM_VEC 256
+#include "kernels/single_stokes_simd.h"
 #include "kernels/single_simd.h"
 #undef KIFMM_VEC
+
+/* The call's vectors in groups of at most SINGLE_VGROUP densities on the path in use; 0 where
+ * the path has no single form or the first group declined (nothing added then). */
+static int single_groups(single_io io, int nv) {
+  const kifmm_simd simd = kifmm__simd();
+  if (simd != KIFMM_SIMD_AVX512 && simd != KIFMM_SIMD_AVX2)
+    return 0;
+  const int group = SINGLE_VGROUP / io.sdim;
+  double *const *out = io.out;
+  for (int v0 = 0; v0 < nv && io.ns > 0 && io.nt > 0; v0 += group) {
+    single_io g = io;
+    g.nv = nv - v0 < group ? nv - v0 : group;
+    g.q = io.q + v0 * io.qv;
+    for (int a = 0; a < 4 * KIFMM_MAX_KDIM; a++)
+      g.out[a] = out[a] ? out[a] + v0 * io.ldo : NULL;
+    /* every group has the same unit: only the first can decline, before anything is added */
+    if (!(simd == KIFMM_SIMD_AVX512 ? p2p_single_avx512(&g) : p2p_single_avx2(&g)))
+      return 0;
+  }
+  return 1;
+}
 
 int kifmm__p2p_single(double kappa, int nv, int64_t ns, const double *sx, const double *sy,
                       const double *sz, const double *q, int64_t qs, int64_t qv, int64_t nt,
                       const double *tx, const double *ty, const double *tz, double *pot,
                       double *gx, double *gy, double *gz, int64_t ldo) {
-  const kifmm_simd simd = kifmm__simd();
-  if (simd != KIFMM_SIMD_AVX512 && simd != KIFMM_SIMD_AVX2)
-    return 0;
-  for (int v0 = 0; v0 < nv && ns > 0 && nt > 0; v0 += SINGLE_VGROUP) {
-    const int64_t o = v0 * ldo;
-    const single_io io = {kappa, ns, nt, nv - v0 < SINGLE_VGROUP ? nv - v0 : SINGLE_VGROUP,
-                          qs, qv, ldo, sx, sy, sz, q + v0 * qv, tx, ty, tz, pot + o,
-                          gx ? gx + o : NULL, gx ? gy + o : NULL, gx ? gz + o : NULL};
-    /* every group has the same unit: only the first can decline, before anything is added */
-    if (!(simd == KIFMM_SIMD_AVX512 ? p2p_single_avx512(&io) : p2p_single_avx2(&io)))
-      return 0;
-  }
-  return 1;
+  const single_io io = {kappa, 1, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz,
+                        {pot, gx, gx ? gy : NULL, gx ? gz : NULL}};
+  return single_groups(io, nv);
+}
+
+int kifmm__stokes_p2p_single(int nv, int64_t ns, const double *sx, const double *sy,
+                             const double *sz, const double *q, int64_t qs, int64_t qv,
+                             int64_t nt, const double *tx, const double *ty, const double *tz,
+                             double *const *out, int64_t ldo) {
+  single_io io = {0.0, 3, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz, {NULL}};
+  for (int a = 0; a < (out[3] ? 12 : 3); a++)
+    io.out[a] = out[a];
+  return single_groups(io, nv);
 }

@@ -19,8 +19,9 @@ FINLINE int FNAME(single_unit_of)(const single_io *io, single_unit *u) {
   double ext = FNAME(extent)(io->sx, io->sy, io->sz, io->ns, u->o, 0.0), qmax = 0.0;
   ext = FNAME(extent)(io->tx, io->ty, io->tz, io->nt, u->o, ext);
   for (int v = 0; v < io->nv; v++)
-    qmax = io->qs == 1 ? fmaxabs(io->q + v * io->qv, io->ns, 0.0, qmax)
-                       : max_abs(io->q + v * io->qv, io->ns, io->qs, 0.0, qmax);
+    for (int b = 0; b < io->sdim; b++)
+      qmax = io->qs == 1 ? fmaxabs(io->q + v * io->qv, io->ns, 0.0, qmax)
+                         : max_abs(io->q + v * io->qv + b, io->ns, io->qs, 0.0, qmax);
   return unit_scales(ext, qmax, u);
 }
 
@@ -111,14 +112,16 @@ FINLINE void FNAME(single_block)(const int grad, const int yuk, const FV *t, uns
 }
 
 /* 0 where Yukawa's screening over the call's extent is too strong for the float exp
- * (nothing added: the caller goes the double way), 1 otherwise. */
+ * (nothing added: the caller goes the double way), 1 otherwise. Stokes (sdim 3) takes its
+ * own block loops (single_stokes_simd.h) on the same sources, targets and unit. */
 static FATTR int FNAME(p2p_single)(const single_io *io) {
   single_unit unit, *u = &unit;
   if (!FNAME(single_unit_of)(io, u))
     return 1; /* nothing to add */
   if (io->kappa / u->s > SINGLE_KAPPA_UNIT)
     return 0;
-  const int grad = io->gx != NULL;
+  const int grad = io->out[io->sdim] != NULL, stokes = io->sdim == 3;
+  const int per = stokes ? 12 : 4; /* doubles of d a vector, in FW */
   const FV c2 = fset1(SINGLE_NEAR * SINGLE_NEAR);
   const FV kap = fset1((float)(io->kappa / u->s)); /* the unit's lengths are s times the caller's */
   float fs[(6 + SINGLE_VGROUP) * SINGLE_BLOCK] __attribute__((aligned(64)));
@@ -132,11 +135,15 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
       single_targets(io, u, i, nl, FW, tf);
       const FV t[6] = {fload(tf), fload(tf + FW), fload(tf + 2 * FW),
                        fload(tf + 3 * FW), fload(tf + 4 * FW), fload(tf + 5 * FW)};
-      for (int k = 0; k < io->nv * 4 * FW; k++)
+      for (int k = 0; k < io->nv * per * FW; k++)
         d[k] = 0.0;
       const unsigned lanes = (1u << nl) - 1u;
       /* one copy of the loops for each kernel and gradient flag, both constants there */
-      if (io->kappa > 0.0 && grad)
+      if (stokes && grad)
+        FNAME(stokes_block)(1, t, lanes, c2, m, fs, j0, io, i, d);
+      else if (stokes)
+        FNAME(stokes_block)(0, t, lanes, c2, m, fs, j0, io, i, d);
+      else if (io->kappa > 0.0 && grad)
         FNAME(single_block)(1, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
       else if (io->kappa > 0.0)
         FNAME(single_block)(0, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
@@ -144,7 +151,10 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
         FNAME(single_block)(1, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
       else
         FNAME(single_block)(0, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
-      single_results(io, u, i, nl, FW, d);
+      if (stokes)
+        single_stokes_results(io, u, i, nl, FW, d);
+      else
+        single_results(io, u, i, nl, FW, d);
     }
   }
   return 1;

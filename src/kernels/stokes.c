@@ -4,7 +4,9 @@
  * 3 density and 3 value components; gradient du_i/dy_l at out[3 + 3 i + l]:
  *   (r_i f_l - f_i r_l) / r^3 + delta_il (r.f) / r^3 - 3 r_i r_l (r.f) / r^5,
  * whose trace is 0 (the flow is divergence-free). The parameter (mu) only enters the factor.
- * The direct sums always run to full precision: acc is ignored (no fast form here). */
+ * The direct sums run to full precision, except for acc = KIFMM_RSQRT_SINGLE, where they run
+ * in single precision with double sums on the AVX-512 and AVX2 paths (single.c); there is
+ * no fast form. */
 #include <math.h>
 
 #include "kernels/kernels.h"
@@ -101,8 +103,10 @@ void kifmm__stokes_p2p(double mu, kifmm_rsqrt acc, int nv, int64_t ns, const dou
                        int64_t qv, int64_t nt, const double *tx, const double *ty,
                        const double *tz, double *const *out, int64_t ldo) {
   (void)mu;
-  (void)acc; /* always full precision */
   if (nv <= 0 || ns <= 0 || nt <= 0)
+    return;
+  if (acc == KIFMM_RSQRT_SINGLE &&
+      kifmm__stokes_p2p_single(nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo))
     return;
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:

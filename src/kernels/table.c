@@ -52,7 +52,7 @@ static const kifmm_kernel table[] = {
     {KIFMM_KERNEL_YUKAWA, "yukawa", 1, 1, 0, laplace_factor, kifmm__yukawa_matrix,
      kifmm__yukawa_p2p, yukawa_both, 1},
     {KIFMM_KERNEL_STOKES, "stokes", 3, 3, 1, stokes_factor, kifmm__stokes_matrix,
-     kifmm__stokes_p2p, NULL, 0},
+     kifmm__stokes_p2p, NULL, 1},
 };
 
 const kifmm_kernel *kifmm__kernel(int32_t id) {

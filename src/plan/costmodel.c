@@ -235,11 +235,14 @@ kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance, const kifmm_kernel
 /* The highest order the step of kifmm__order_for_near_precision starts from: p7 -> p8 paid,
  * p8 -> p9 (Yukawa at 5e-7) was level within the noise (5.62-7.25 s against 5.77-6.31 s):
  * the next order's P2M and L2P, an exponential per point and surface point, grow as much as
- * the near field saves. */
-enum { SINGLE_STEP_MAX_ORDER = 7 };
+ * the near field saves. A vector kernel's pairs (Stokes: 3 densities, 12 outputs) are dearer
+ * still against its far field, so its step from p8 pays: Stokes at 1e-6 (cube 1e6 + 1e6,
+ * 2 threads, AMD EPYC Zen4) p9 in single 8.0 s (AVX-512) and 9.9 s (AVX2) against p8 in double
+ * 10.5 and 14.3 s (errors 1.1e-7 / 2.6e-7 against 2.8e-7 / 4.1e-7). */
+static int single_step_max_order(const kifmm_kernel *k) { return k->sdim * k->tdim > 1 ? 8 : 7; }
 
 int kifmm__order_for_near_precision(int order, double tolerance, const kifmm_kernel *k) {
-  if (!k || order < KIFMM_MIN_ORDER || order > SINGLE_STEP_MAX_ORDER ||
+  if (!k || order < KIFMM_MIN_ORDER || order > single_step_max_order(k) ||
       kifmm__kernel_pair_cost(k) < 2.0 ||
       kifmm__near_accuracy(order, tolerance, k) == KIFMM_RSQRT_SINGLE)
     return order;
@@ -498,11 +501,14 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
     }
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
-  /* Laplace's column, and that of a kernel whose near field runs in single precision, as
-   * cheap a pair as Laplace's in double or cheaper: Yukawa at p8, tolerance 1e-6 (cube 1e6 +
-   * 1e6, 3 interleaved rounds): 61 points a leaf 2.13-2.24 s against 488 a leaf 2.70-2.88 on
-   * AVX-512 (the volume column gave 488), 3.10-3.22 against 4.71-4.84 on AVX2. */
-  const int single = k && kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
+  /* Laplace's column, and that of a scalar kernel whose near field runs in single precision,
+   * as cheap a pair as Laplace's in double or cheaper: Yukawa at p8, tolerance 1e-6 (cube 1e6
+   * + 1e6, 3 interleaved rounds): 61 points a leaf 2.13-2.24 s against 488 a leaf 2.70-2.88
+   * on AVX-512 (the volume column gave 488), 3.10-3.22 against 4.71-4.84 on AVX2. Not Stokes,
+   * whose M2L (3 x 3 blocks) outweighs even its single pairs: p8 in single, cube 1e6, 61
+   * points a leaf 21.3 s (M2L 14.6) against 488 a leaf 7.2 s on AVX-512 (Zen4). */
+  const int single = k && k->sdim * k->tdim == 1 &&
+                     kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
   if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
     r.volume = r.laplace;
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A

@@ -60,7 +60,8 @@ KIFMM_INTERNAL kifmm_rsqrt kifmm__near_accuracy(int order, double tolerance,
  * far field. Measured (cube 1e6 + 1e6, kappa 1, one thread, 2 rounds): Yukawa at 1e-6, p8
  * in single 5.73-5.85 s against p7 in double 6.14-9.42 s (errors 7.3e-8 / 2.9e-7 against
  * 1.6e-7 / 1.3e-6); Laplace's cheap pairs do not pay for it: at 7e-7, p8 in single
- * 3.83-3.85 s against p7 in double 2.77-3.05 s, so it stays. */
+ * 3.83-3.85 s against p7 in double 2.77-3.05 s, so it stays. Stokes steps from p8 too
+ * (costmodel.c: single_step_max_order). */
 KIFMM_INTERNAL int kifmm__order_for_near_precision(int order, double tolerance,
                                                    const kifmm_kernel *k);
 /* Leaf size for the order and the distribution (volume or surface), from the best sizes of
