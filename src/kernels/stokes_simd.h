@@ -1,29 +1,67 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The Stokeslet direct sum on one SIMD path, included by stokes.c once per path with
  * KIFMM_VEC set (no include guard: vec.h maps the V* names to that path). Targets go in
- * blocks of VW lanes, sources in chunks whose geometry is computed once into a buffer that
- * stays in L1, then summed vector by vector. With s = r.f and a = s / r^3 the sums are
- *   u_i  += f_i / r + r_i a
- *   T    += a,  Q_il += a h_il (h_il = 3 r_i r_l / r^2, symmetric: 6),
- *   P_il += e_i f_l (e_i = r_i / r^3: 9),
- * and du_i/dy_l = P_il - P_li - Q_il + delta_il T: 25 FMAs a pair and vector, where the
- * gradient's 9 components written out term by term take about 30. */
+ * blocks of VW lanes. With a = (r.f) / r^3 and e_i = r_i / r^3 the sums are
+ *   u_i  += f_i / r + r_i a,
+ *   Q_il += a h_il (h_il = 3 r_i r_l / r^2, symmetric: 6),
+ *   A_il += e_i f_l - e_l f_i (antisymmetric: 3),
+ * and du_i/dy_l = A_il - Q_il + delta_il T with T = sum a = trace(Q) / 3 (h's trace is 3),
+ * which keeps the gradient's trace at 0 up to T's rounding. One vector (the FMM's case) takes
+ * the terms straight from the coordinates (stk_fused); several share a chunk's geometry,
+ * computed once into a buffer that stays in L1 (stk_geometry, stk_sweep). Both run the same
+ * operations a pair (stk_q, stk_a). The 9 products e_i f_l summed apart, T summed and h
+ * stored (14 arrays) took 1.2-1.4x as long (kifmm-p2p-bench --kernel stokes). */
 #include "kernels/vec.h"
 
 #ifndef KIFMM_STK_SIMD_ONCE
 #define KIFMM_STK_SIMD_ONCE
-/* Geometry arrays of a chunk: r (3), 1/r, 1/r^3, then with gradient e (3) and h (6). 32
- * sources x 14 arrays x 8 lanes x 8 bytes = 28 KiB: stays in L1. */
-enum { STK_VCHUNK = 32, STK_NGEO = 14 };
-enum { STK_DX, STK_DY, STK_DZ, STK_RINV, STK_R3, STK_EX, STK_EY, STK_EZ, STK_H };
-/* Which sums a sweep over the chunk makes: AVX-512 makes all at once (19 accumulators and
- * the density fit in 32 registers); AVX2, with 16 registers, makes two sweeps. */
-enum { STK_VALUES = 1, STK_TQ = 2, STK_P = 4 };
+/* Geometry arrays of a chunk: r (3), 1/r, 1/r^3, then with gradient 3/r^2 and e (3). 32
+ * sources x 9 arrays x 8 lanes x 8 bytes = 18 KiB: stays in L1. */
+enum { STK_VCHUNK = 32, STK_NGEO = 9 };
+enum { STK_DX, STK_DY, STK_DZ, STK_RINV, STK_R3, STK_H3, STK_EX, STK_EY, STK_EZ };
+/* Which sums a sweep over the chunk makes: AVX-512 makes all at once (12 accumulators, the
+ * density and the geometry fit in 32 registers); AVX2, with 16 registers, makes two sweeps. */
+enum { STK_VALUES = 1, STK_Q = 2, STK_A = 4 };
 /* (i, l) -> the index of h_il among xx, xy, xz, yy, yz, zz */
 static const int stk_sym[3][3] = {{0, 1, 2}, {1, 3, 4}, {2, 4, 5}};
 #endif
 
 #define STK_AT(geo, a, j) ((geo) + VW * ((a) * STK_VCHUNK + (j)))
+
+/* A pair's terms of Q (a h_il = b r_i r_l with b = 3 a / r^2) and of A (il = 01, 02, 12). */
+VINLINE void VNAME(stk_q)(VD b, const VD *d, VD *qq) {
+  for (int c = 0; c < 3; c++) {
+    const VD bc = vmul(b, d[c]);
+    for (int l = c; l < 3; l++)
+      qq[stk_sym[c][l]] = vfma(bc, d[l], qq[stk_sym[c][l]]);
+  }
+}
+VINLINE void VNAME(stk_a)(VD ex, VD ey, VD ez, const VD *fv, VD *an) {
+  an[0] = vfnma(ey, fv[0], vfma(ex, fv[1], an[0]));
+  an[1] = vfnma(ez, fv[0], vfma(ex, fv[2], an[1]));
+  an[2] = vfnma(ez, fv[1], vfma(ey, fv[2], an[2]));
+}
+
+/* The sums of the parts added to the outputs at off. */
+VINLINE void VNAME(stk_out)(const int parts, const VD *u, const VD *qq, const VD *an,
+                            VMASK lanes, double *const *out, int64_t off) {
+  if (parts & STK_VALUES)
+    for (int c = 0; c < 3; c++)
+      vacc_lanes(out[c] + off, lanes, u[c]);
+  if (parts & STK_Q) {
+    const VD t = vmul(vset1(1.0 / 3.0), vadd(qq[0], vadd(qq[3], qq[5])));
+    for (int c = 0; c < 3; c++)
+      for (int l = 0; l < 3; l++)
+        vacc_lanes(out[3 + 3 * c + l] + off, lanes,
+                   c == l ? vsub(t, qq[stk_sym[c][l]]) : vsub(vzero(), qq[stk_sym[c][l]]));
+  }
+  if (parts & STK_A)
+    for (int c = 0; c < 3; c++) {
+      const int i = c >> 1, l = 1 + ((c + 1) >> 1);
+      vacc_lanes(out[3 + 3 * i + l] + off, lanes, an[c]);
+      vacc_lanes(out[3 + 3 * l + i] + off, lanes, vsub(vzero(), an[c]));
+    }
+}
 
 static VATTR void VNAME(stk_geometry)(int grad, int64_t m, const double *sx, const double *sy,
                                       const double *sz, VD x, VD y, VD z, double *geo) {
@@ -38,14 +76,9 @@ static VATTR void VNAME(stk_geometry)(int grad, int64_t m, const double *sx, con
     vstore(STK_AT(geo, STK_R3, j), r3);
     if (!grad)
       continue;
+    vstore(STK_AT(geo, STK_H3, j), vmul(three, ri2));
     for (int c = 0; c < 3; c++)
       vstore(STK_AT(geo, STK_EX + c, j), vmul(d[c], r3));
-    VD t = vmul(three, ri2);
-    for (int c = 0; c < 3; c++) {
-      VD tc = vmul(t, d[c]);
-      for (int l = c; l < 3; l++)
-        vstore(STK_AT(geo, STK_H + stk_sym[c][l], j), vmul(tc, d[l]));
-    }
   }
 }
 
@@ -53,50 +86,32 @@ static VATTR void VNAME(stk_geometry)(int grad, int64_t m, const double *sx, con
  * sums of the sweep's parts added to the outputs at off. */
 VINLINE void VNAME(stk_sweep)(const int parts, int64_t m, const double *geo, const double *f,
                               int64_t qs, VMASK lanes, double *const *out, int64_t off) {
-  VD u[3], t = vzero(), qq[6], p[9];
+  VD u[3], qq[6], an[3];
   for (int c = 0; c < 3; c++)
-    u[c] = vzero();
+    u[c] = an[c] = vzero();
   for (int c = 0; c < 6; c++)
     qq[c] = vzero();
-  for (int c = 0; c < 9; c++)
-    p[c] = vzero();
   for (int64_t j = 0; j < m; j++) {
     const double *fj = f + j * qs;
-    VD fv[3] = {vset1(fj[0]), vset1(fj[1]), vset1(fj[2])};
-    if (parts & (STK_VALUES | STK_TQ)) {
-      VD d[3] = {vload(STK_AT(geo, STK_DX, j)), vload(STK_AT(geo, STK_DY, j)),
-                 vload(STK_AT(geo, STK_DZ, j))};
-      VD s = vfma(d[2], fv[2], vfma(d[1], fv[1], vmul(d[0], fv[0])));
-      VD a = vmul(s, vload(STK_AT(geo, STK_R3, j)));
-      VD rinv = vload(STK_AT(geo, STK_RINV, j));
-      for (int c = 0; c < 3; c++)
-        u[c] = vfma(d[c], a, vfma(fv[c], rinv, u[c]));
-      if (parts & STK_TQ) {
-        t = vadd(t, a);
-        for (int c = 0; c < 6; c++)
-          qq[c] = vfma(a, vload(STK_AT(geo, STK_H + c, j)), qq[c]);
+    const VD fv[3] = {vset1(fj[0]), vset1(fj[1]), vset1(fj[2])};
+    if (parts & (STK_VALUES | STK_Q)) {
+      const VD d[3] = {vload(STK_AT(geo, STK_DX, j)), vload(STK_AT(geo, STK_DY, j)),
+                       vload(STK_AT(geo, STK_DZ, j))};
+      const VD a = vmul(vfma(d[2], fv[2], vfma(d[1], fv[1], vmul(d[0], fv[0]))),
+                        vload(STK_AT(geo, STK_R3, j)));
+      if (parts & STK_VALUES) {
+        const VD rinv = vload(STK_AT(geo, STK_RINV, j));
+        for (int c = 0; c < 3; c++)
+          u[c] = vfma(d[c], a, vfma(fv[c], rinv, u[c]));
       }
+      if (parts & STK_Q)
+        VNAME(stk_q)(vmul(vload(STK_AT(geo, STK_H3, j)), a), d, qq);
     }
-    if (parts & STK_P)
-      for (int c = 0; c < 3; c++) {
-        VD e = vload(STK_AT(geo, STK_EX + c, j));
-        for (int l = 0; l < 3; l++)
-          p[3 * c + l] = vfma(e, fv[l], p[3 * c + l]);
-      }
+    if (parts & STK_A)
+      VNAME(stk_a)(vload(STK_AT(geo, STK_EX, j)), vload(STK_AT(geo, STK_EY, j)),
+                   vload(STK_AT(geo, STK_EZ, j)), fv, an);
   }
-  if (parts & STK_VALUES)
-    for (int c = 0; c < 3; c++)
-      vacc_lanes(out[c] + off, lanes, u[c]);
-  for (int c = 0; c < 3; c++)
-    for (int l = 0; l < 3; l++) {
-      VD g = vzero();
-      if (parts & STK_TQ)
-        g = vsub(c == l ? t : g, qq[stk_sym[c][l]]);
-      if (parts & STK_P)
-        g = vadd(g, vsub(p[3 * c + l], p[3 * l + c]));
-      if (parts & (STK_TQ | STK_P))
-        vacc_lanes(out[3 + 3 * c + l] + off, lanes, g);
-    }
+  VNAME(stk_out)(parts, u, qq, an, lanes, out, off);
 }
 
 /* All of a chunk's sums for one vector in one sweep where the registers allow (AVX-512). */
@@ -105,10 +120,41 @@ VINLINE void VNAME(stk_vector)(int grad, int64_t m, const double *geo, const dou
   if (!grad)
     VNAME(stk_sweep)(STK_VALUES, m, geo, f, qs, lanes, out, off);
   else if (VW == 8)
-    VNAME(stk_sweep)(STK_VALUES | STK_TQ | STK_P, m, geo, f, qs, lanes, out, off);
+    VNAME(stk_sweep)(STK_VALUES | STK_Q | STK_A, m, geo, f, qs, lanes, out, off);
   else {
-    VNAME(stk_sweep)(STK_VALUES | STK_TQ, m, geo, f, qs, lanes, out, off);
-    VNAME(stk_sweep)(STK_P, m, geo, f, qs, lanes, out, off);
+    VNAME(stk_sweep)(STK_VALUES | STK_Q, m, geo, f, qs, lanes, out, off);
+    VNAME(stk_sweep)(STK_A, m, geo, f, qs, lanes, out, off);
+  }
+}
+
+/* One vector's sums for a block of targets straight from the coordinates, chunk by chunk of
+ * STK_VCHUNK sources (the same operations as the sweeps, so the results have the same bits). */
+VINLINE void VNAME(stk_fused)(const int grad, int64_t ns, const double *sx, const double *sy,
+                              const double *sz, const double *f, int64_t qs, VD x, VD y, VD z,
+                              VMASK lanes, double *const *out, int64_t off) {
+  const VD three = vset1(3.0);
+  for (int64_t j0 = 0; j0 < ns; j0 += STK_VCHUNK) {
+    const int64_t e = ns - j0 < STK_VCHUNK ? ns : j0 + STK_VCHUNK;
+    VD u[3], qq[6], an[3];
+    for (int c = 0; c < 3; c++)
+      u[c] = an[c] = vzero();
+    for (int c = 0; c < 6; c++)
+      qq[c] = vzero();
+    for (int64_t j = j0; j < e; j++) {
+      const VD d[3] = {vsub(x, vset1(sx[j])), vsub(y, vset1(sy[j])), vsub(z, vset1(sz[j]))};
+      const VD r2 = vfma(d[2], d[2], vfma(d[1], d[1], vmul(d[0], d[0])));
+      const VD rinv = vrsqrt(r2), ri2 = vmul(rinv, rinv), r3 = vmul(ri2, rinv);
+      const double *fj = f + j * qs;
+      const VD fv[3] = {vset1(fj[0]), vset1(fj[1]), vset1(fj[2])};
+      const VD a = vmul(vfma(d[2], fv[2], vfma(d[1], fv[1], vmul(d[0], fv[0]))), r3);
+      for (int c = 0; c < 3; c++)
+        u[c] = vfma(d[c], a, vfma(fv[c], rinv, u[c]));
+      if (grad) {
+        VNAME(stk_q)(vmul(vmul(three, ri2), a), d, qq);
+        VNAME(stk_a)(vmul(d[0], r3), vmul(d[1], r3), vmul(d[2], r3), fv, an);
+      }
+    }
+    VNAME(stk_out)(grad ? STK_VALUES | STK_Q | STK_A : STK_VALUES, u, qq, an, lanes, out, off);
   }
 }
 
@@ -122,6 +168,13 @@ static VATTR void VNAME(stokes_p2p)(int nv, int64_t ns, const double *sx, const 
     const VMASK lanes = vlanes(nt - i < VW ? nt - i : VW);
     VD x = vload_lanes(tx + i, lanes), y = vload_lanes(ty + i, lanes),
        z = vload_lanes(tz + i, lanes);
+    if (nv == 1) { /* both gradient flags as constants */
+      if (grad)
+        VNAME(stk_fused)(1, ns, sx, sy, sz, q, qs, x, y, z, lanes, out, i);
+      else
+        VNAME(stk_fused)(0, ns, sx, sy, sz, q, qs, x, y, z, lanes, out, i);
+      continue;
+    }
     for (int64_t j0 = 0; j0 < ns; j0 += STK_VCHUNK) {
       const int64_t m = ns - j0 < STK_VCHUNK ? ns - j0 : STK_VCHUNK;
       VNAME(stk_geometry)(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
