@@ -8,9 +8,10 @@
  *   A_il += e_i f_l - e_l f_i (antisymmetric: 3),
  *   du_i/dy_l = A_il - Q_il + delta_il T with T = sum a = trace(Q) / 3,
  * each sum over at most SSTK_CHUNK pairs in floats before it is added to a double sum. The
- * gradient's trace, 3T - trace(Q), is then 0 up to the rounding of T. One vector (the FMM's
- * case) takes the terms straight from the coordinates (stokes_fused); several share a chunk's
- * geometry, stored once (stokes_geometry, stokes_sweep). */
+ * gradient's trace, 3T - trace(Q), is then 0 up to the rounding of T. The vectors share a
+ * chunk's geometry, stored once (stokes_geometry, stokes_sweep): summing the terms straight
+ * from the coordinates for one vector measured no faster (0.95 against 0.98 Gpairs/s on
+ * AVX-512, 0.68 against 0.74 on AVX2, AMD EPYC Zen4). */
 #include "kernels/fvec.h"
 
 #ifndef KIFMM_SINGLE_STOKES_ONCE
@@ -86,8 +87,7 @@ FINLINE void FNAME(stokes_flush)(const int parts, const FV *u, const FV *qq, con
 }
 
 /* A pair's terms of Q (a h_il = b r_i r_l with b = 3 a / r^2) and of A (e_i f_l - e_l f_i for
- * il = 01, 02, 12): the same operations in the fused loop and in the sweeps, so that a
- * vector's results have the same bits whatever the vectors beside it. */
+ * il = 01, 02, 12). */
 FINLINE void FNAME(stokes_q)(FV b, const FV *dd, FV *qq) {
   for (int c = 0; c < 3; c++) {
     const FV bc = fmul(b, dd[c]);
@@ -133,57 +133,12 @@ FINLINE void FNAME(stokes_sweep)(const int parts, int64_t m, const float *geo, c
   FNAME(stokes_flush)(parts, u, qq, an, d);
 }
 
-/* One vector's sums straight from the coordinates (nv == 1, the FMM's case), chunk by chunk of
- * SSTK_CHUNK sources, into d: with one vector the geometry's 14 stores and loads a pair cost
- * more than computing the terms where they are summed. Same near-pair rule as
- * stokes_geometry. */
-FINLINE void FNAME(stokes_fused)(const int grad, const FV *t, unsigned lanes, FV c2, int64_t m,
-                                 const float *fs, int64_t j0, const single_io *io, int64_t i,
-                                 double *d) {
-  const float *xh = fs, *yh = xh + SINGLE_BLOCK, *zh = yh + SINGLE_BLOCK,
-              *xl = zh + SINGLE_BLOCK, *yl = xl + SINGLE_BLOCK, *zl = yl + SINGLE_BLOCK;
-  const float *f0 = fs + 6 * SINGLE_BLOCK, *f1 = f0 + SINGLE_BLOCK, *f2 = f1 + SINGLE_BLOCK;
-  const FV half = fset1(0.5f), three = fset1(3.0f);
-  for (int64_t c0 = 0; c0 < m; c0 += SSTK_CHUNK) {
-    const int64_t e = m - c0 < SSTK_CHUNK ? m : c0 + SSTK_CHUNK;
-    FV u[3], qq[6], an[3];
-    for (int c = 0; c < 3; c++)
-      u[c] = an[c] = fzero();
-    for (int c = 0; c < 6; c++)
-      qq[c] = fzero();
-    for (int64_t j = c0; j < e; j++) {
-      const FV dd[3] = {fadd(fsub(t[0], fset1(xh[j])), fsub(t[3], fset1(xl[j]))),
-                        fadd(fsub(t[1], fset1(yh[j])), fsub(t[4], fset1(yl[j]))),
-                        fadd(fsub(t[2], fset1(zh[j])), fsub(t[5], fset1(zl[j])))};
-      const FV r2 = ffma(dd[2], dd[2], ffma(dd[1], dd[1], fmul(dd[0], dd[0])));
-      const FFAR far = ffar(r2, c2);
-      const FV rinv = fmul(frsqrt2(r2, far), half), ri2 = fmul(rinv, rinv), r3 = fmul(ri2, rinv);
-      const FV fv[3] = {fset1(f0[j]), fset1(f1[j]), fset1(f2[j])};
-      const FV a = fmul(ffma(dd[2], fv[2], ffma(dd[1], fv[1], fmul(dd[0], fv[0]))), r3);
-      for (int c = 0; c < 3; c++)
-        u[c] = ffma(dd[c], a, ffma(fv[c], rinv, u[c]));
-      if (grad) {
-        FNAME(stokes_q)(fmul(fmul(three, ri2), a), dd, qq);
-        FNAME(stokes_a)(fmul(dd[0], r3), fmul(dd[1], r3), fmul(dd[2], r3), fv, an);
-      }
-      unsigned near = fnear_bits(far) & lanes;
-      if (__builtin_expect(near != 0, 0) && (near = single_apart(io, i, j0 + j, near)))
-        single_stokes_near_pairs(io, i, j0 + j, near);
-    }
-    FNAME(stokes_flush)(grad ? SSTK_VALUES | SSTK_Q | SSTK_A : SSTK_VALUES, u, qq, an, d);
-  }
-}
-
 /* A block of targets against the m sources of fs (the first is source j0 of the call), into
  * d: per vector 12 x FW doubles. The geometry of a chunk once, then each vector's sums from
  * it, the same operations in the same order whatever the number of vectors. */
 FINLINE void FNAME(stokes_block)(const int grad, const FV *t, unsigned lanes, FV c2, int64_t m,
                                  const float *fs, int64_t j0, const single_io *io, int64_t i,
                                  double *d) {
-  if (io->nv == 1) {
-    FNAME(stokes_fused)(grad, t, lanes, c2, m, fs, j0, io, i, d);
-    return;
-  }
   float geo[SSTK_NGEO * SSTK_CHUNK * FW] __attribute__((aligned(64)));
   for (int64_t c0 = 0; c0 < m; c0 += SSTK_CHUNK) {
     const int64_t e = m - c0 < SSTK_CHUNK ? m : c0 + SSTK_CHUNK;

@@ -6,11 +6,12 @@
  *   Q_il += a h_il (h_il = 3 r_i r_l / r^2, symmetric: 6),
  *   A_il += e_i f_l - e_l f_i (antisymmetric: 3),
  * and du_i/dy_l = A_il - Q_il + delta_il T with T = sum a = trace(Q) / 3 (h's trace is 3),
- * which keeps the gradient's trace at 0 up to T's rounding. One vector (the FMM's case) takes
- * the terms straight from the coordinates (stk_fused); several share a chunk's geometry,
- * computed once into a buffer that stays in L1 (stk_geometry, stk_sweep). Both run the same
- * operations a pair (stk_q, stk_a). The 9 products e_i f_l summed apart, T summed and h
- * stored (14 arrays) took 1.2-1.4x as long (kifmm-p2p-bench --kernel stokes). */
+ * which keeps the gradient's trace at 0 up to T's rounding. Sources go in chunks whose
+ * geometry is computed once into a buffer that stays in L1 (stk_geometry), then summed
+ * vector by vector (stk_sweep). The 9 products e_i f_l summed apart, T summed and h stored
+ * (14 arrays) took 1.1x (AVX2) to 1.45x (AVX-512) as long (kifmm-p2p-bench --kernel stokes,
+ * AMD EPYC Zen4); summing the terms straight from the coordinates for one vector measured
+ * no faster on AVX-512 and 0.9x as fast on AVX2. */
 #include "kernels/vec.h"
 
 #ifndef KIFMM_STK_SIMD_ONCE
@@ -127,37 +128,6 @@ VINLINE void VNAME(stk_vector)(int grad, int64_t m, const double *geo, const dou
   }
 }
 
-/* One vector's sums for a block of targets straight from the coordinates, chunk by chunk of
- * STK_VCHUNK sources (the same operations as the sweeps, so the results have the same bits). */
-VINLINE void VNAME(stk_fused)(const int grad, int64_t ns, const double *sx, const double *sy,
-                              const double *sz, const double *f, int64_t qs, VD x, VD y, VD z,
-                              VMASK lanes, double *const *out, int64_t off) {
-  const VD three = vset1(3.0);
-  for (int64_t j0 = 0; j0 < ns; j0 += STK_VCHUNK) {
-    const int64_t e = ns - j0 < STK_VCHUNK ? ns : j0 + STK_VCHUNK;
-    VD u[3], qq[6], an[3];
-    for (int c = 0; c < 3; c++)
-      u[c] = an[c] = vzero();
-    for (int c = 0; c < 6; c++)
-      qq[c] = vzero();
-    for (int64_t j = j0; j < e; j++) {
-      const VD d[3] = {vsub(x, vset1(sx[j])), vsub(y, vset1(sy[j])), vsub(z, vset1(sz[j]))};
-      const VD r2 = vfma(d[2], d[2], vfma(d[1], d[1], vmul(d[0], d[0])));
-      const VD rinv = vrsqrt(r2), ri2 = vmul(rinv, rinv), r3 = vmul(ri2, rinv);
-      const double *fj = f + j * qs;
-      const VD fv[3] = {vset1(fj[0]), vset1(fj[1]), vset1(fj[2])};
-      const VD a = vmul(vfma(d[2], fv[2], vfma(d[1], fv[1], vmul(d[0], fv[0]))), r3);
-      for (int c = 0; c < 3; c++)
-        u[c] = vfma(d[c], a, vfma(fv[c], rinv, u[c]));
-      if (grad) {
-        VNAME(stk_q)(vmul(vmul(three, ri2), a), d, qq);
-        VNAME(stk_a)(vmul(d[0], r3), vmul(d[1], r3), vmul(d[2], r3), fv, an);
-      }
-    }
-    VNAME(stk_out)(grad ? STK_VALUES | STK_Q | STK_A : STK_VALUES, u, qq, an, lanes, out, off);
-  }
-}
-
 static VATTR void VNAME(stokes_p2p)(int nv, int64_t ns, const double *sx, const double *sy,
                                     const double *sz, const double *q, int64_t qs, int64_t qv,
                                     int64_t nt, const double *tx, const double *ty,
@@ -168,13 +138,6 @@ static VATTR void VNAME(stokes_p2p)(int nv, int64_t ns, const double *sx, const 
     const VMASK lanes = vlanes(nt - i < VW ? nt - i : VW);
     VD x = vload_lanes(tx + i, lanes), y = vload_lanes(ty + i, lanes),
        z = vload_lanes(tz + i, lanes);
-    if (nv == 1) { /* both gradient flags as constants */
-      if (grad)
-        VNAME(stk_fused)(1, ns, sx, sy, sz, q, qs, x, y, z, lanes, out, i);
-      else
-        VNAME(stk_fused)(0, ns, sx, sy, sz, q, qs, x, y, z, lanes, out, i);
-      continue;
-    }
     for (int64_t j0 = 0; j0 < ns; j0 += STK_VCHUNK) {
       const int64_t m = ns - j0 < STK_VCHUNK ? ns - j0 : STK_VCHUNK;
       VNAME(stk_geometry)(grad, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
