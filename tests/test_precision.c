@@ -202,29 +202,32 @@ static void single_and_double(const kifmm_options *o, int64_t n, const double *x
   unsetenv("KIFMM_PRECISION");
 }
 
-static void yukawa_single(int d, double kappa, int same) {
-  const int64_t n = 8000;
-  uint64_t seed = 77 + (uint64_t)d;
-  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(n);
+/* A kernel's single-precision sums against its double ones at order 6 (plans of an order
+ * alone take single precision there), n points of cloud d with random densities in
+ * [-0.5, 0.5): the relative l2 differences of the values and gradients within bv and bg. */
+static void kernel_single(int32_t kernel, double param, const char *label, int d, int same,
+                          int64_t n, uint64_t seed, double bv, double bg) {
+  int32_t sd = 1, vd = 1;
+  EXPECT_STATUS(kifmm_kernel_dims(kernel, &sd, &vd), KIFMM_SUCCESS);
+  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(sd * n);
   cloud(d, n, &seed, x);
   if (!same)
     cloud(d, n, &seed, t);
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; i < sd * n; i++)
     q[i] = tu_uniform(&seed) - 0.5;
   double *p[2], *g[2];
   int bits[2];
   kifmm_options o = kifmm_default_options();
-  o.kernel = KIFMM_KERNEL_YUKAWA;
-  o.kernel_param = d == 3 ? kappa / 1e3 : kappa; /* the offset cube is 1e3 wide */
+  o.kernel = kernel;
+  o.kernel_param = param;
   o.order = 6;
   single_and_double(&o, n, x, t, q, p, g, bits);
-  const double ep = rel_l2(n, p[0], p[1]), eg = rel_l2(3 * n, g[0], g[1]);
-  printf("  yukawa kappa %-4g %-11s %-8s single against double: pot %.2e grad %.2e (%d bits)\n",
-         kappa, cloud_name(d), same ? "same" : "separate", ep, eg, bits[0]);
-  EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "yukawa: %d and %d bits", bits[0],
-         bits[1]);
-  EXPECT(ep <= YUKAWA_SINGLE_POT && eg <= YUKAWA_SINGLE_GRAD,
-         "yukawa kappa %g %s: single adds %.2e (potential), %.2e (gradient)", kappa,
+  const double ep = rel_l2(vd * n, p[0], p[1]), eg = rel_l2(3 * vd * n, g[0], g[1]);
+  printf("  %s %-11s %-8s single against double: value %.2e gradient %.2e (%d bits)\n", label,
+         cloud_name(d), same ? "same" : "separate", ep, eg, bits[0]);
+  EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "%s: %d and %d bits", label,
+         bits[0], bits[1]);
+  EXPECT(ep <= bv && eg <= bg, "%s %s: single adds %.2e (value), %.2e (gradient)", label,
          cloud_name(d), ep, eg);
   free(x);
   if (!same)
@@ -234,38 +237,18 @@ static void yukawa_single(int d, double kappa, int same) {
     free(p[k]), free(g[k]);
 }
 
-/* Stokes' single-precision sums against its double ones at order 6 (plans of an order alone
- * take single precision up to p7 for Stokes), random forces in [-0.5, 0.5)^3, the four
- * clouds: velocity and its gradient. */
+/* Yukawa with kappa over the cloud's width (the offset cube is 1e3 wide). */
+static void yukawa_single(int d, double kappa, int same) {
+  char label[48];
+  snprintf(label, sizeof label, "yukawa kappa %-4g", kappa);
+  kernel_single(KIFMM_KERNEL_YUKAWA, d == 3 ? kappa / 1e3 : kappa, label, d, same, 8000,
+                77 + (uint64_t)d, YUKAWA_SINGLE_POT, YUKAWA_SINGLE_GRAD);
+}
+
+/* Stokes (viscosity 1, random forces): velocity and its gradient. */
 static void stokes_single(int d, int same) {
-  const int64_t n = 6000;
-  uint64_t seed = 91 + (uint64_t)d;
-  double *x = tu_alloc(3 * n), *t = same ? x : tu_alloc(3 * n), *q = tu_alloc(3 * n);
-  cloud(d, n, &seed, x);
-  if (!same)
-    cloud(d, n, &seed, t);
-  for (int64_t i = 0; i < 3 * n; i++)
-    q[i] = tu_uniform(&seed) - 0.5;
-  double *p[2], *g[2];
-  int bits[2];
-  kifmm_options o = kifmm_default_options();
-  o.kernel = KIFMM_KERNEL_STOKES;
-  o.kernel_param = 1.0;
-  o.order = 6;
-  single_and_double(&o, n, x, t, q, p, g, bits);
-  const double ep = rel_l2(3 * n, p[0], p[1]), eg = rel_l2(9 * n, g[0], g[1]);
-  printf("  stokes %-11s %-8s single against double: velocity %.2e gradient %.2e (%d bits)\n",
-         cloud_name(d), same ? "same" : "separate", ep, eg, bits[0]);
-  EXPECT(bits[0] == (single_path ? 32 : 64) && bits[1] == 64, "stokes: %d and %d bits", bits[0],
-         bits[1]);
-  EXPECT(ep <= STOKES_SINGLE_VALUE && eg <= STOKES_SINGLE_GRAD,
-         "stokes %s: single adds %.2e (velocity), %.2e (gradient)", cloud_name(d), ep, eg);
-  free(x);
-  if (!same)
-    free(t);
-  free(q);
-  for (int k = 0; k < 2; k++)
-    free(p[k]), free(g[k]);
+  kernel_single(KIFMM_KERNEL_STOKES, 1.0, "stokes", d, same, 6000, 91 + (uint64_t)d,
+                STOKES_SINGLE_VALUE, STOKES_SINGLE_GRAD);
 }
 
 /* Sources onto check surfaces (P2M, P2L) follow the near field's precision: sources in one
