@@ -217,6 +217,58 @@ static void test_laplace(void) {
   check_tolerances(KIFMM_KERNEL_LAPLACE, 0.0, tols, 4, 3, 4000);
 }
 
+/* The Stokeslet's pressure p(y) = sum_j (r . f_j) / (4 pi r^3), r = y - x_j, as docs/api.md
+ * ("Stokes: pressure") computes it: minus the divergence of the Laplace potentials of the
+ * three force components, one Laplace plan on the same points, kifmm_evaluate_many with the
+ * components as three charge vectors. Against the direct sum at every target: relative l2
+ * within 10x the tolerance (a gradient's budget), at 1e-6 and 1e-8, separate targets and
+ * targets = sources. */
+static void check_pressure(double tol, int same) {
+  const int64_t n = 3000;
+  double *x = cloud(TU_CUBE, n, 41, 1.0, 0.0);
+  double *y = same ? x : cloud(TU_SPHERE, n, 43, 1.2, -0.1);
+  double *f = densities(3 * n, 45); /* interleaved (3, n), as a Stokes plan takes them */
+  double *fc = tu_alloc(3 * n), *pot = tu_alloc(3 * n), *g = tu_alloc(9 * n), *pr = tu_alloc(n);
+  for (int64_t j = 0; j < n; j++) /* the components as three charge vectors */
+    for (int c = 0; c < 3; c++)
+      fc[c * n + j] = f[3 * j + c];
+  kifmm_options o = kifmm_default_options();
+  o.tolerance = tol;
+  o.nvec = 3;
+  o.num_threads = 2;
+  o.ncrit = 40; /* a tree of several levels: most pairs go through the far field */
+  kifmm_plan *plan = NULL;
+  EXPECT_STATUS(kifmm_plan_create(&plan, n, x, n, y, &o), KIFMM_SUCCESS);
+  EXPECT_STATUS(kifmm_evaluate_many(plan, 3, fc, pot, g), KIFMM_SUCCESS);
+  kifmm_stats st;
+  kifmm_plan_stats(plan, &st);
+  EXPECT(st.depth >= 3, "pressure: depth %d", st.depth);
+  kifmm_plan_destroy(&plan);
+  ld num = 0, den = 0;
+  for (int64_t i = 0; i < n; i++) {
+    pr[i] = -(g[3 * i] + g[3 * n + 3 * i + 1] + g[6 * n + 3 * i + 2]);
+    ld ref = 0;
+    for (int64_t j = 0; j < n; j++) {
+      ld d[3] = {(ld)y[3 * i] - x[3 * j], (ld)y[3 * i + 1] - x[3 * j + 1],
+                 (ld)y[3 * i + 2] - x[3 * j + 2]};
+      ld r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+      if (r2 > 0)
+        ref += (d[0] * f[3 * j] + d[1] * f[3 * j + 1] + d[2] * f[3 * j + 2]) /
+               (4 * acosl(-1) * r2 * sqrtl(r2));
+    }
+    num += (pr[i] - ref) * (pr[i] - ref);
+    den += ref * ref;
+  }
+  const double err = (double)sqrtl(num / den);
+  printf("  stokes pressure through Laplace, tol %.0e, %s: %.2e\n", tol,
+         same ? "targets = sources" : "separate targets", err);
+  EXPECT(err <= 10 * tol, "pressure tol %g: %.3e", tol, err);
+  free(x);
+  if (!same)
+    free(y);
+  free(f), free(fc), free(pot), free(g), free(pr);
+}
+
 static void test_stokes(void) {
   const double tols[] = {1e-4, 1e-6};
   check_tolerances(KIFMM_KERNEL_STOKES, 0.7, tols, 2, 3, 3000);
@@ -225,6 +277,8 @@ static void test_stokes(void) {
   result r = run(KIFMM_KERNEL_STOKES, 0.7, x, 500, 0, 1e-12, 1);
   EXPECT_STATUS(r.status, KIFMM_ERR_INVALID_TOLERANCE);
   free(x);
+  check_pressure(1e-6, 0);
+  check_pressure(1e-8, 1);
 }
 
 /* Stokes' tight tolerances on the cube: met, or refused (KIFMM_ERR_INVALID_TOLERANCE) where
