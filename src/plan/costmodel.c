@@ -312,7 +312,7 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * the fastest or built the same tree as the fastest in all four cases (cube p6: 150 builds
  * the tree of 110-300, 61 points a leaf, 6.0 s, 75 a deeper one, 6.8 s; cube p10: 600 that of
  * 600-1200, 488 a leaf, 300-450 are 2-3x slower; sphere p6 371: 2.21 s against 2.33-3.11; sphere p10 692:
- * 5.79 s against 6.58-8.31). Cube p7 and p8 (p7 takes p8's row), 1e6, measured again
+ * 5.79 s against 6.58-8.31). Cube p7 and p8 (rows of their own since 2026-12-08), 1e6, measured again
  * 2026-12-07 on an idle machine, 2 runs interleaved, both SIMD paths: since the M2L speed-ups
  * 61 points a leaf (ncrit 150) beat 488 (ncrit 600) on both: p7 AVX-512 1.50 s against
  * 2.10, AVX2 2.6-3.9 against 4.7; p8 AVX-512 2.13-2.33 against 2.27-2.73, AVX2 3.72-3.82
@@ -326,16 +326,27 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * Laplace's), Yukawa p7 4.38 s at 90 against 3.74 at 359 (its near field then in double); so
  * they keep the volume column, except where the near field runs in single precision
  * (kifmm__choose_ncrit). */
+/* Laplace at p8 (column laplace, not p7's row) sits where the machines measured tie: a cube
+ * of 1e6 + 1e6 has 61 or 488 points a leaf, and which is faster turned with the wisdom
+ * factor (the dense applies' cost against a pair's, kifmm__wisdom_leaf_factor): 61 by
+ * 5-12 % at factor 1.0 (Intel Xeon, AVX-512) and by 20 % at 0.98 (its AVX2 path), 61 by 4 % at
+ * 1.06 (AMD EPYC Zen4, AVX2: 3.17-3.23 s against 3.29-3.35), 488 by 20 % at 1.20 (Zen4,
+ * AVX-512: 2.14 s against 2.51-2.61). 350 turns to 488 from a factor of 1.08 (the level's
+ * lower edge, 379 points, clear_of_levels), the tie interpolated between the last two. A
+ * kernel whose near field runs in single precision (Yukawa at p8) keeps 150 (column
+ * single): its P2M and L2P are dear and 61 won by 1.27-1.5x on the Xeon. */
 typedef struct {
   int order;
   double volume, surface;
   double laplace; /* Laplace's volume value where it differs (0: the same) */
+  double single;  /* that of a scalar kernel whose near field runs in single precision (0: laplace) */
 } ncrit_row;
 
 static const ncrit_row best_ncrit[] = {
-    {2, 48, 128, 0},     {4, 96, 256, 0},     {6, 150, 400, 0},    {8, 600, 550, 150},
-    {10, 600, 700, 0},   {12, 800, 1000, 0},  {14, 1000, 1300, 0}, {16, 1200, 1600, 0},
-    {18, 1200, 1600, 0}};
+    {2, 48, 128, 0, 0},        {4, 96, 256, 0, 0},        {6, 150, 400, 0, 0},
+    {7, 600, 550, 150, 150},   {8, 600, 550, 350, 150},   {10, 600, 700, 0, 0},
+    {12, 800, 1000, 0, 0},     {14, 1000, 1300, 0, 0},    {16, 1200, 1600, 0, 0},
+    {18, 1200, 1600, 0, 0}};
 
 enum { DIM_SAMPLE = 65536 };
 
@@ -509,7 +520,9 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
    * points a leaf 21.3 s (M2L 14.6) against 488 a leaf 7.2 s on AVX-512 (Zen4). */
   const int single = k && k->sdim * k->tdim == 1 &&
                      kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
-  if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
+  if (o->kernel != KIFMM_KERNEL_LAPLACE && single && r.single > 0)
+    r.volume = r.single;
+  else if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
     r.volume = r.laplace;
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
    * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
