@@ -335,18 +335,26 @@ static double kernel_dense_cost(const kifmm_kernel *k) { return k->sdim * k->tdi
  * lower edge, 379 points, clear_of_levels), the tie interpolated between the last two. A
  * kernel whose near field runs in single precision (Yukawa at p8) keeps 150 (column
  * single): its P2M and L2P are dear and 61 won by 1.27-1.5x on the Xeon. */
+/* A vector kernel (Stokes) whose near field runs in single precision at p6 (column vector,
+ * times its kernel factor 1.47): its pairs cost a third of its double ones, and the larger
+ * leaves won on both paths of an AMD EPYC Zen4, tolerance 1e-5: cube 1e6 488 points a leaf
+ * 3.94 s against 5.63 s at 61 (AVX-512), 5.16 against 6.55 (AVX2); 1e5 390 a leaf 0.65-0.89 s
+ * against 1.14-1.54 (AVX-512), 1.04-1.06 against 1.56-1.87 (AVX2). 270 reaches the larger
+ * leaves from a machine factor of 0.96. At p5 (a row of its own) the two were level on AVX-512
+ * (3.58 against 3.43 s) and 61 won on AVX2 (3.88 against 4.77): it keeps the volume column. */
 typedef struct {
   int order;
   double volume, surface;
   double laplace; /* Laplace's volume value where it differs (0: the same) */
   double single;  /* that of a scalar kernel whose near field runs in single precision (0: laplace) */
+  double vector;  /* that of a vector kernel whose near field runs in single precision (0: volume) */
 } ncrit_row;
 
 static const ncrit_row best_ncrit[] = {
-    {2, 48, 128, 0, 0},        {4, 96, 256, 0, 0},        {6, 150, 400, 0, 0},
-    {7, 600, 550, 150, 150},   {8, 600, 550, 350, 150},   {10, 600, 700, 0, 0},
-    {12, 800, 1000, 0, 0},     {14, 1000, 1300, 0, 0},    {16, 1200, 1600, 0, 0},
-    {18, 1200, 1600, 0, 0}};
+    {2, 48, 128, 0, 0, 0},        {4, 96, 256, 0, 0, 0},        {5, 150, 400, 0, 0, 0},
+    {6, 150, 400, 0, 0, 270},     {7, 600, 550, 150, 150, 0},   {8, 600, 550, 350, 150, 0},
+    {10, 600, 700, 0, 0, 0},      {12, 800, 1000, 0, 0, 0},     {14, 1000, 1300, 0, 0, 0},
+    {16, 1200, 1600, 0, 0, 0},    {18, 1200, 1600, 0, 0, 0}};
 
 enum { DIM_SAMPLE = 65536 };
 
@@ -518,9 +526,11 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
    * on AVX-512 (the volume column gave 488), 3.10-3.22 against 4.71-4.84 on AVX2. Not Stokes,
    * whose M2L (3 x 3 blocks) outweighs even its single pairs: p8 in single, cube 1e6, 61
    * points a leaf 21.3 s (M2L 14.6) against 488 a leaf 7.2 s on AVX-512 (Zen4). */
-  const int single = k && k->sdim * k->tdim == 1 &&
-                     kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
-  if (o->kernel != KIFMM_KERNEL_LAPLACE && single && r.single > 0)
+  const int in_single = k && kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
+  const int single = in_single && k->sdim * k->tdim == 1;
+  if (in_single && !single && r.vector > 0)
+    r.volume = r.vector;
+  else if (o->kernel != KIFMM_KERNEL_LAPLACE && single && r.single > 0)
     r.volume = r.single;
   else if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
     r.volume = r.laplace;
