@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Dry run: kifmm_plan_estimate() reports the plan kifmm_plan_create() builds (same choices,
  * same counts, same bytes held) and a memory peak within 15 % of the one measured in this
- * process; predicted times are printed, not asserted (machines differ). */
+ * process; predicted times are printed, not asserted (machines differ). Also the leaf-size
+ * table's columns (src/plan/costmodel.c), with the table alone (KIFMM_WISDOM=0): Laplace at
+ * p8 takes larger leaves than at p7, and Stokes at p6 larger ones with its near field in
+ * single precision than in double (on the paths that have it). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
 /* A field of /proc/self/status, in kB. */
@@ -70,9 +74,54 @@ static void run(tu_dist dist, int64_t n, int order) {
   free(grad);
 }
 
+/* The automatic leaf size of a dry run of n cube sources and targets with these options. */
+static int auto_ncrit(const double *src, const double *trg, int64_t n, kifmm_options o) {
+  kifmm_estimate e;
+  EXPECT_STATUS(kifmm_plan_estimate(n, src, n, trg, &o, &e), KIFMM_SUCCESS);
+  return e.ncrit;
+}
+
+static void leaf_columns(void) {
+  const int64_t n = 20000;
+  uint64_t seed = 23;
+  double *src = tu_alloc(3 * n), *trg = tu_alloc(3 * n);
+  tu_points(TU_CUBE, n, &seed, src);
+  tu_points(TU_CUBE, n, &seed, trg);
+  setenv("KIFMM_WISDOM", "0", 1);
+  kifmm_options o = kifmm_default_options();
+  o.order = 7;
+  const int l7 = auto_ncrit(src, trg, n, o);
+  o.order = 8;
+  const int l8 = auto_ncrit(src, trg, n, o);
+  printf("leaf size, table alone: Laplace p7 %d, p8 %d\n", l7, l8);
+  EXPECT(l8 >= 2 * l7, "Laplace p8 ncrit %d, p7 %d: p8's entry is 350, p7's 150", l8, l7);
+  o.order = 6;
+  o.kernel = KIFMM_KERNEL_STOKES;
+  o.kernel_param = 1.0;
+  const int single = auto_ncrit(src, trg, n, o);
+  setenv("KIFMM_PRECISION", "double", 1);
+  const int dbl = auto_ncrit(src, trg, n, o);
+  unsetenv("KIFMM_PRECISION");
+  const char *e = getenv("KIFMM_SIMD");
+  const int has_single = !(e && strcmp(e, "portable") == 0) &&
+                         (tu_simd_path_available("avx2") || tu_simd_path_available("avx512"));
+  printf("leaf size, table alone: Stokes p6 %d (%s), %d in double\n", single,
+         has_single ? "single" : "double: no single path", dbl);
+  if (has_single)
+    EXPECT(single >= 1.5 * dbl, "Stokes p6 ncrit %d in single, %d in double", single, dbl);
+  else
+    EXPECT(single == dbl, "Stokes p6 ncrit %d, %d in double, on a path without single", single,
+           dbl);
+  unsetenv("KIFMM_WISDOM");
+  free(src);
+  free(trg);
+}
+
 int main(int argc, char **argv) {
   tu_dist dist = argc > 1 && !strcmp(argv[1], "sphere") ? TU_SPHERE : TU_CUBE;
   run(dist, argc > 2 ? atoll(argv[2]) : 400000, 6);
+  if (dist == TU_CUBE)
+    leaf_columns();
   kifmm_estimate e;
   EXPECT_STATUS(kifmm_plan_estimate(0, NULL, 0, NULL, NULL, NULL), KIFMM_ERR_NULL_ARGUMENT);
   EXPECT_STATUS(kifmm_plan_estimate_sized(0, NULL, 0, NULL, NULL, &e, 8), KIFMM_ERR_STRUCT_SIZE);
