@@ -118,19 +118,28 @@ SINGLE_INLINE void single_targets(const single_io *io, const single_unit *u, int
       split(l < nl ? (c[a][l] - u->o[a]) * u->s : 0.0, t + a * w + l, t + (3 + a) * w + l);
 }
 
-/* The block's sums d (per vector 4 x w: of q R and q R^3 d, R = 2/r, in the unit) added to
- * the results. */
-SINGLE_INLINE void single_results(const single_io *io, const single_unit *u, int64_t i, int nl, int w,
-                           const double *d) {
-  const double fp = 0.5 * u->s / u->w, fg = 0.125 * u->s * u->s / u->w;
-  for (int v = 0; v < io->nv; v++, d += 4 * w) {
+/* The block's sums d added to the results: per vector 4 sdim x w doubles, the sdim values
+ * then the 3 sdim gradients (single_io's order), in the unit, scaled by fp and fg to the
+ * caller's (single_scales). */
+SINGLE_INLINE void single_results(const single_io *io, int64_t i, int nl, int w, double fp,
+                                  double fg, const double *d) {
+  const int nout = io->out[io->sdim] ? 4 * io->sdim : io->sdim;
+  for (int v = 0; v < io->nv; v++, d += 4 * io->sdim * w) {
     const int64_t o = i + v * io->ldo;
-    for (int l = 0; l < nl; l++)
-      io->out[0][o + l] += fp * d[l];
-    for (int a = 1; io->out[1] && a < 4; a++)
+    for (int a = 0; a < nout; a++)
       for (int l = 0; l < nl; l++)
-        io->out[a][o + l] += fg * d[a * w + l];
+        io->out[a][o + l] += (a < io->sdim ? fp : fg) * d[a * w + l];
   }
+}
+
+/* The factors from the unit's sums to the caller's: lengths scale by s and densities by w,
+ * so values by s / w and gradients by s^2 / w; Laplace's and Yukawa's loops sum R = 2/r
+ * and R^3 d (half and an eighth), Stokes' 1/r and 1/r^3. */
+SINGLE_INLINE void single_scales(const single_io *io, const single_unit *u, double *fp,
+                                 double *fg) {
+  const double h = io->sdim == 3 ? 1.0 : 0.5;
+  *fp = h * u->s / u->w;
+  *fg = h * h * h * u->s * u->s / u->w;
 }
 
 /* The bits l of near whose target i + l is not source j itself (equal coordinates). */
@@ -167,21 +176,6 @@ static __attribute__((noinline, cold)) void single_near_pairs(const single_io *i
         io->out[3][o] -= qr3 * dz;
       }
     }
-  }
-}
-
-/* Stokes' block sums d (per vector 12 x w: the 3 values, then du_a/dy_l at 3 + 3 a + l, in
- * the unit, of 1/r and 1/r^3) added to the results: lengths scale by s and densities by w,
- * so values by s / w and gradients by s^2 / w. */
-SINGLE_INLINE void single_stokes_results(const single_io *io, const single_unit *u, int64_t i,
-                                         int nl, int w, const double *d) {
-  const double fp = u->s / u->w, fg = u->s * u->s / u->w;
-  const int nout = io->out[3] ? 12 : 3;
-  for (int v = 0; v < io->nv; v++, d += 12 * w) {
-    const int64_t o = i + v * io->ldo;
-    for (int a = 0; a < nout; a++)
-      for (int l = 0; l < nl; l++)
-        io->out[a][o + l] += (a < 3 ? fp : fg) * d[a * w + l];
   }
 }
 

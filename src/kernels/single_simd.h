@@ -121,7 +121,8 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
   if (io->kappa / u->s > SINGLE_KAPPA_UNIT)
     return 0;
   const int grad = io->out[io->sdim] != NULL, stokes = io->sdim == 3;
-  const int per = stokes ? 12 : 4; /* doubles of d a vector, in FW */
+  double fp, fg;
+  single_scales(io, u, &fp, &fg);
   const FV c2 = fset1(SINGLE_NEAR * SINGLE_NEAR);
   const FV kap = fset1((float)(io->kappa / u->s)); /* the unit's lengths are s times the caller's */
   float fs[(6 + SINGLE_VGROUP) * SINGLE_BLOCK] __attribute__((aligned(64)));
@@ -135,7 +136,7 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
       single_targets(io, u, i, nl, FW, tf);
       const FV t[6] = {fload(tf), fload(tf + FW), fload(tf + 2 * FW),
                        fload(tf + 3 * FW), fload(tf + 4 * FW), fload(tf + 5 * FW)};
-      for (int k = 0; k < io->nv * per * FW; k++)
+      for (int k = 0; k < io->nv * 4 * io->sdim * FW; k++) /* 4 sdim doubles a vector, FW apart */
         d[k] = 0.0;
       const unsigned lanes = (1u << nl) - 1u;
       /* one copy of the loops for each kernel and gradient flag, both constants there */
@@ -151,10 +152,7 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
         FNAME(single_block)(1, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
       else
         FNAME(single_block)(0, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
-      if (stokes)
-        single_stokes_results(io, u, i, nl, FW, d);
-      else
-        single_results(io, u, i, nl, FW, d);
+      single_results(io, i, nl, FW, fp, fg, d);
     }
   }
   return 1;

@@ -508,6 +508,30 @@ static double clear_of_levels(double c, const kifmm_distribution *d) {
   return c;
 }
 
+/* The volume value of row r for kernel k (NULL: unknown) and the options: Laplace's column;
+ * that of a scalar kernel whose near field runs in single precision, as cheap a pair as
+ * Laplace's in double or cheaper (column single where set, else Laplace's): Yukawa at p8,
+ * tolerance 1e-6 (cube 1e6 + 1e6, 3 interleaved rounds): 61 points a leaf 2.13-2.24 s
+ * against 488 a leaf 2.70-2.88 on AVX-512 (the volume column gave 488), 3.10-3.22 against
+ * 4.71-4.84 on AVX2; that of a vector kernel in single precision (column vector: Stokes, whose
+ * M2L of 3 x 3 blocks outweighs even its single pairs at p8: cube 1e6 in single, 61 points a
+ * leaf 21.3 s (M2L 14.6) against 488 a leaf 7.2 s on AVX-512, Zen4); the volume column
+ * otherwise or where the column has no entry (0). */
+static double volume_column(const ncrit_row *r, const kifmm_kernel *k, const kifmm_options *o) {
+  if (!k)
+    return r->volume;
+  const int in_single =
+      kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
+  double v = 0.0;
+  if (k->id == KIFMM_KERNEL_LAPLACE)
+    v = r->laplace;
+  else if (in_single && k->sdim * k->tdim == 1)
+    v = r->single > 0 ? r->single : r->laplace;
+  else if (in_single)
+    v = r->vector;
+  return v > 0 ? v : r->volume;
+}
+
 int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, double machine,
                         int *ncrit) {
   const double dim = d->dim;
@@ -520,20 +544,7 @@ int kifmm__choose_ncrit(const kifmm_options *o, const kifmm_distribution *d, dou
     }
   double w = fmin(fmax(dim - 2.0, 0.0), 1.0); /* 1 = volume, 0 = surface or thinner */
   const kifmm_kernel *k = kifmm__kernel(o->kernel);
-  /* Laplace's column, and that of a scalar kernel whose near field runs in single precision,
-   * as cheap a pair as Laplace's in double or cheaper: Yukawa at p8, tolerance 1e-6 (cube 1e6
-   * + 1e6, 3 interleaved rounds): 61 points a leaf 2.13-2.24 s against 488 a leaf 2.70-2.88
-   * on AVX-512 (the volume column gave 488), 3.10-3.22 against 4.71-4.84 on AVX2. Not Stokes,
-   * whose M2L (3 x 3 blocks) outweighs even its single pairs: p8 in single, cube 1e6, 61
-   * points a leaf 21.3 s (M2L 14.6) against 488 a leaf 7.2 s on AVX-512 (Zen4). */
-  const int in_single = k && kifmm__near_accuracy(o->order, o->tolerance, k) == KIFMM_RSQRT_SINGLE;
-  const int single = in_single && k->sdim * k->tdim == 1;
-  if (in_single && !single && r.vector > 0)
-    r.volume = r.vector;
-  else if (o->kernel != KIFMM_KERNEL_LAPLACE && single && r.single > 0)
-    r.volume = r.single;
-  else if ((o->kernel == KIFMM_KERNEL_LAPLACE || single) && r.laplace > 0)
-    r.volume = r.laplace;
+  r.volume = volume_column(&r, k, o);
   /* With several vectors a pair's cost a vector falls faster than M2L's, so leaves grow. A
    * smooth near ~ ncrit, far ~ 1/ncrit balance would give the square root of the cost ratio,
    * but a uniform tree's levels are discrete (1e6 cube: 61 or 488 points a leaf) and M2L
