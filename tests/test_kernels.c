@@ -97,6 +97,7 @@ static void out_ptrs(const kcase *k, int grad, int nv, int64_t ldo, double *buf,
 }
 
 static double worst_seen[2][2]; /* [kind][value, gradient]: largest error / magnitude */
+static double worst_taylor[2][2]; /* check_taylor's: [single][value, gradient] */
 static double worst_single[2];  /* Stokes in single precision: [value, gradient] */
 
 /* Stokes' sums in single precision (kernels.h): each result within 6.1e-8 (value) and 5.6e-8
@@ -259,6 +260,87 @@ static void check_laplace_limit(int nv, int grad, uint64_t *seed) {
   free(ss), free(ts), free(lap), free(yuk);
 }
 
+/* Yukawa's exp(-kappa r) as a Taylor polynomial where a sum's kappa r lie in a short interval
+ * (exp_taylor.c): each degree at the edges of its interval, from distance 0 (a leaf and its
+ * neighbours) and away from it (a box and a surface), the one-way and the symmetric sums
+ * and the single-precision ones, every pair against long double: in double within 8 ulps
+ * (value) and 16 ulps of the gradient's norm (measured 5.7 and 9.2; the full exp's 9.3 and
+ * 10.7), in single within 6e-7 and 8e-7 relative (measured 3.2e-7 and 5.3e-7 with the
+ * polynomials, 4.6e-7 and 4.4e-7 with the full float exp: a pair's float rounding, which the
+ * sums over many pairs average down to KIFMM_SINGLE_ERROR). Past the last interval and past
+ * kappa r = KIFMM_EXP_TAYLOR_MAX no polynomial is taken. */
+static void check_taylor(uint64_t *seed) {
+  enum { NT = 515 };
+  /* {(hi - lo) / 2 of kappa r, offset of the targets' cube, degree in double, in single} */
+  const struct {
+    double half, off;
+    int deg[2];
+  } cs[] = {{0.001, 0, {8, 4}},   {0.0635, 0, {8, 4}},  {0.0645, 0, {10, 4}},
+            {0.078, 0, {10, 4}},  {0.0795, 0, {10, 6}}, {0.157, 0, {10, 6}},
+            {0.262, 0, {12, 6}},  {0.265, 0, {12, 8}},  {0.302, 0, {12, 8}},
+            {0.49, 0, {14, 8}},   {0.535, 0, {16, 8}},  {0.54, 0, {16, 0}},
+            {0.72, 0, {16, 0}},   {0.74, 0, {0, 0}},    {0.3, 1, {12, 8}},
+            {0.45, 2.5, {14, 8}}, {0.05, 40, {0, 0}}};
+  static double t[3 * NT], out[8 * NT];
+  const double src[3] = {0.3, -0.2, 0.1}, one = 1.0;
+  const double *sp[3] = {src, src + 1, src + 2};
+  const double ulp = 0x1p-53;
+  for (size_t c = 0; c < sizeof(cs) / sizeof(cs[0]); c++) {
+    /* targets in the cube [off - 1, off + 1] x [-1, 1]^2 about the source, its corners in */
+    const double off = cs[c].off;
+    for (int64_t i = 0; i < NT; i++)
+      for (int d = 0; d < 3; d++) {
+        double u = i < 2 ? (double)(1 - 2 * i) : 2 * tu_uniform(seed) - 1;
+        t[d * NT + i] = src[d] + u + (d == 0 ? off : 0.0);
+      }
+    const double gap = off > 1 ? off - 1 : 0.0, far = sqrt((off + 1) * (off + 1) + 2.0);
+    const double kappa = 2 * cs[c].half / (far - gap);
+    for (int single = 0; single < 2; single++) {
+      kifmm_exp_taylor tp;
+      kifmm__exp_taylor_for(kappa, single, NT, (const double *const[]){t, t + NT, t + 2 * NT},
+                            1, sp, &tp);
+      EXPECT(tp.deg == cs[c].deg[single], "kappa r in [%g, %g], %s: degree %d, expected %d",
+             kappa * gap, kappa * far, single ? "single" : "double", tp.deg,
+             cs[c].deg[single]);
+    }
+    for (int way = 0; way < 3; way++) { /* one way, symmetric, one way in single */
+      double *o[4] = {out, out + NT, out + 2 * NT, out + 3 * NT};
+      double *ob[4] = {out + 4 * NT, out + 4 * NT + 1, out + 4 * NT + 2, out + 4 * NT + 3};
+      memset(out, 0, sizeof(out));
+      if (way != 1)
+        kifmm__yukawa_p2p(kappa, way ? KIFMM_RSQRT_SINGLE : KIFMM_RSQRT_FULL, 1, 1, sp[0],
+                          sp[1], sp[2], &one, 1, 1, NT, t, t + NT, t + 2 * NT, o, NT);
+      else {
+        double *qa = out + 5 * NT;
+        for (int64_t i = 0; i < NT; i++)
+          qa[i] = 1.0;
+        kifmm__p2p_symmetric(kappa, KIFMM_RSQRT_FULL, NT, t, t + NT, t + 2 * NT, qa, o, 1, sp[0],
+                             sp[1], sp[2], &one, ob);
+      }
+      double ev = 0, eg = 0;
+      for (int64_t i = 0; i < NT; i++) {
+        long double d[3], r2 = 0;
+        for (int l = 0; l < 3; l++) {
+          d[l] = t[l * NT + i] - src[l]; /* rounded as the sums round it */
+          r2 += d[l] * d[l];
+        }
+        long double r = sqrtl(r2), kv = expl(-kappa * r) / r, g = -kv * (1 + kappa * r) / r2;
+        ev = fmax(ev, (double)fabsl((o[0][i] - kv) / kv));
+        for (int l = 0; l < 3; l++)
+          eg = fmax(eg, (double)fabsl((o[1 + l][i] - g * d[l]) / (fabsl(g) * r)));
+      }
+      const int single = way == 2 && runs_single(KIFMM_RSQRT_SINGLE);
+      const double bv = single ? 6e-7 : 8 * ulp, bg = single ? 8e-7 : 16 * ulp;
+      EXPECT(ev <= bv && eg <= bg,
+             "%s, kappa r in [%g, %g]: pairs %.2e off (value), %.2e (gradient)",
+             way == 0 ? "one way" : way == 1 ? "symmetric" : "single", kappa * gap, kappa * far,
+             ev, eg);
+      double *w = worst_taylor[single];
+      w[0] = fmax(w[0], ev), w[1] = fmax(w[1], eg);
+    }
+  }
+}
+
 /* exp(-kappa r) underflow: exactly 0, never NaN, up to kappa r = inf. */
 static void check_underflow(uint64_t *seed) {
   const double kappas[] = {1e6, 1e300, INFINITY};
@@ -357,12 +439,17 @@ int main(int argc, char **argv) {
     for (int grad = 0; grad < 2; grad++)
       check_laplace_limit(nv, grad, &seed);
   check_underflow(&seed);
+  check_taylor(&seed);
   check_fd(&ks[2], &seed);
   check_fd(&ks[3], &seed);
   check_fd(&ks[5], &seed);
   printf("largest error / sum of |terms|: yukawa value %.2e gradient %.2e, stokes value %.2e "
          "gradient %.2e\n",
          worst_seen[YUK][0], worst_seen[YUK][1], worst_seen[STK][0], worst_seen[STK][1]);
+  printf("yukawa's pairs near exp's Taylor intervals: double value %.1f ulps, gradient %.1f; "
+         "single %.2e, %.2e\n",
+         worst_taylor[0][0] / 0x1p-53, worst_taylor[0][1] / 0x1p-53, worst_taylor[1][0],
+         worst_taylor[1][1]);
   printf("stokes in single precision (%s): value %.2e gradient %.2e\n",
          runs_single(KIFMM_RSQRT_SINGLE) ? "ran" : "full on this path", worst_single[0],
          worst_single[1]);

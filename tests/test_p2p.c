@@ -268,7 +268,9 @@ static void check_many(kifmm_rsqrt acc, int nv, int64_t ns, int64_t nt, int inte
  * single sums take those in double): each target's value within SINGLE_POT_BOUND, its gradient
  * within SINGLE_GRAD_BOUND of the terms' scale (sum of |q| K and of |q| |grad K|) in single
  * precision, 1e-14 in double. kappa is given over the cloud's width; past SINGLE_KAPPA_UNIT
- * over a call's extent the single sums go the double way. */
+ * over a call's extent the single sums go the double way; below kappa r = 1.5 the sums take
+ * exp as a Taylor polynomial (exp_taylor.c; kappa 0.01 .. 0.6 over the width: every degree
+ * of the single sums and four of the double ones). */
 static void check_yukawa(kifmm_rsqrt acc, double kappa_w, int64_t ns, int64_t nt, double scale,
                          uint64_t *seed) {
   const double kappa = kappa_w / scale;
@@ -347,7 +349,7 @@ int main(int argc, char **argv) {
       for (int64_t nt = 1; nt <= 17; nt += 4)
         for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
           check(acc, chunk_edges[a], nt, scales[c], &seed2);
-    const double kappas[] = {0.01, 1.0, 4.0, 20.0};
+    const double kappas[] = {0.01, 0.1, 0.3, 0.6, 1.0, 4.0, 20.0}; /* 0.01 .. 0.6: exp_taylor.c */
     for (size_t k = 0; k < sizeof(kappas) / sizeof(kappas[0]); k++)
       for (size_t c = 0; c < sizeof(scales) / sizeof(scales[0]); c++)
         check_yukawa((kifmm_rsqrt)acc, kappas[k], 300, 37, scales[c], &seed2);

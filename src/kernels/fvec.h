@@ -155,6 +155,7 @@ KIFMM_FVEC_INLINE256 void kifmm__fvec_flush256(double *d, __m256 v) {
 #undef fflush
 #undef fmaxabs
 #undef fexpneg
+#undef fexp_taylor
 
 #if KIFMM_VEC == 512
 #define FW 16 /* lanes */
@@ -201,3 +202,5 @@ KIFMM_FVEC_INLINE256 void kifmm__fvec_flush256(double *d, __m256 v) {
 #define fmaxabs kifmm__fvec_maxabs256
 #define fexpneg kifmm__fvec_expneg256
 #endif
+/* exp(-x) from a kifmm_exp_taylor polynomial in floats (KIFMM_EXP_TAYLOR_EVAL, kernels.h) */
+#define fexp_taylor(deg, t, c, e) KIFMM_EXP_TAYLOR_EVAL(ffma, fset1, deg, t, c, e)

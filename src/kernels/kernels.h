@@ -102,6 +102,29 @@ KIFMM_INTERNAL void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int
                                       const double *q, int64_t qs, int64_t qv, int64_t nt,
                                       const double *tx, const double *ty, const double *tz,
                                       double *const *out, int64_t ldo);
+/* exp(-x) for the pairs of one Yukawa sum as the Taylor polynomial of degree deg about x0
+ * (exp_taylor.c): c[k] = exp(-x0) (-1)^k / k!, within half an ulp (truncation) of exp(-x),
+ * of a double or of a float for single precision, wherever the sum's kappa r can be;
+ * deg == 0 where no polynomial of degree up to KIFMM_EXP_TAYLOR_DEG serves (the sums then
+ * take the full exp). */
+#define KIFMM_EXP_TAYLOR_DEG 16
+#define KIFMM_EXP_TAYLOR_MAX 1.5 /* the largest kappa r the polynomials serve */
+typedef struct {
+  int deg;
+  double x0, c[KIFMM_EXP_TAYLOR_DEG + 1];
+} kifmm_exp_taylor;
+/* e = sum_k c[k] t^k (t = x - x0) by Horner's rule on a SIMD path's FMA and broadcast; deg is
+ * a constant at each use, so the loop unrolls. */
+#define KIFMM_EXP_TAYLOR_EVAL(FMA, SET1, deg, t, c, e)                                         \
+  do {                                                                                         \
+    e = SET1((c)[deg]);                                                                        \
+    _Pragma("GCC unroll 16") for (int k_ = (deg) - 1; k_ >= 0; k_--) e = FMA(e, t, SET1((c)[k_])); \
+  } while (0)
+/* That for the pairs between na points a (a[0..2]: x, y, z) and nb points b, from their
+ * bounding boxes; single: for the single-precision sums. */
+KIFMM_INTERNAL void kifmm__exp_taylor_for(double kappa, int single, int64_t na,
+                                          const double *const *a, int64_t nb,
+                                          const double *const *b, kifmm_exp_taylor *tp);
 /* Stokeslet delta_ik / r + r_i r_k / r^3 (stokes.c; param = mu, only in the factor): 3
  * densities, 3 values, gradient du_i/dy_l at out[3 + 3 i + l]. */
 KIFMM_INTERNAL void kifmm__stokes_matrix(double mu, int64_t nt, const double *y, int64_t ns,

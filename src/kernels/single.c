@@ -53,6 +53,7 @@ typedef struct {
   int64_t qs, qv, ldo;
   const double *sx, *sy, *sz, *q, *tx, *ty, *tz;
   double *out[4 * KIFMM_MAX_KDIM];
+  kifmm_exp_taylor tp; /* Yukawa's exp as a polynomial where tp.deg > 0 (exp_taylor.c) */
 } single_io;
 
 /* The unit of the float coordinates: origin o, scale s (a power of two, 1/s at least the
@@ -239,8 +240,11 @@ int kifmm__p2p_single(double kappa, int nv, int64_t ns, const double *sx, const 
                       const double *sz, const double *q, int64_t qs, int64_t qv, int64_t nt,
                       const double *tx, const double *ty, const double *tz, double *pot,
                       double *gx, double *gy, double *gz, int64_t ldo) {
-  const single_io io = {kappa, 1, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz,
-                        {pot, gx, gx ? gy : NULL, gx ? gz : NULL}};
+  single_io io = {kappa, 1, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz,
+                  {pot, gx, gx ? gy : NULL, gx ? gz : NULL}, {0}};
+  if (kappa > 0.0)
+    kifmm__exp_taylor_for(kappa, 1, nt, (const double *const[]){tx, ty, tz}, ns,
+                          (const double *const[]){sx, sy, sz}, &io.tp);
   return single_groups(io, nv);
 }
 
@@ -248,7 +252,7 @@ int kifmm__stokes_p2p_single(int nv, int64_t ns, const double *sx, const double 
                              const double *sz, const double *q, int64_t qs, int64_t qv,
                              int64_t nt, const double *tx, const double *ty, const double *tz,
                              double *const *out, int64_t ldo) {
-  single_io io = {0.0, 3, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz, {NULL}};
+  single_io io = {0.0, 3, ns, nt, 0, qs, qv, ldo, sx, sy, sz, q, tx, ty, tz, {NULL}, {0}};
   for (int a = 0; a < (out[3] ? 12 : 3); a++)
     io.out[a] = out[a];
   return single_groups(io, nv);

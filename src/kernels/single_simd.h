@@ -39,8 +39,9 @@ FINLINE int FNAME(single_unit_of)(const single_io *io, single_unit *u) {
  * (single_near_pairs; source j0 + j of the call). Two passes, as in the double loops
  * (laplace.c): with the sums in the same loop the chain from coordinates to sums is longer
  * than the out-of-order window covers. */
-FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const FV *t, unsigned lanes,
-                                    FV c2, FV kap, int64_t j, int64_t e, const float *fs,
+FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const int deg, const FV *t,
+                                    unsigned lanes, FV c2, FV kap, const float *fc, int64_t j,
+                                    int64_t e, const float *fs,
                                     int64_t j0, const single_io *io, int64_t i, float *rr) {
   const float *xh = fs, *yh = xh + SINGLE_BLOCK, *zh = yh + SINGLE_BLOCK,
               *xl = zh + SINGLE_BLOCK, *yl = xl + SINGLE_BLOCK, *zl = yl + SINGLE_BLOCK;
@@ -53,7 +54,11 @@ FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const FV *t, 
     FV big_r = frsqrt2(r2, far);
     if (yuk) { /* kappa r = kappa r2 R / 2 */
       FV kr = fmul(kap, fmul(r2, fmul(big_r, fset1(0.5f))));
-      FV ex = fexpneg(kr);
+      FV ex;
+      if (deg > 0)
+        fexp_taylor(deg, fsub(kr, fset1(fc[KIFMM_EXP_TAYLOR_DEG + 1])), fc, ex);
+      else
+        ex = fexpneg(kr);
       fstore(r, fmul(ex, big_r));
       if (grad)
         fstore(r + 4 * SINGLE_CHUNK * FW,
@@ -76,15 +81,16 @@ FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const FV *t, 
  * call, into d: per vector 4 x FW doubles, the sums of q R and of q R^3 d with R = 2/r. The
  * geometry once (single_geometry), then the sums of each vector from it, each the same
  * operations in the same order whatever the number of vectors. */
-FINLINE void FNAME(single_block)(const int grad, const int yuk, const FV *t, unsigned lanes,
-                                 FV c2, FV kap, int64_t m, const float *fs, int64_t j0,
+FINLINE void FNAME(single_block)(const int grad, const int yuk, const int deg, const FV *t,
+                                 unsigned lanes, FV c2, FV kap, const float *fc, int64_t m,
+                                 const float *fs, int64_t j0,
                                  const single_io *io, int64_t i, double *d) {
   float rr[5 * SINGLE_CHUNK * FW] __attribute__((aligned(64)));
   const float *rx = rr + SINGLE_CHUNK * FW, *ry = rx + SINGLE_CHUNK * FW,
               *rz = ry + SINGLE_CHUNK * FW, *rg = rz + SINGLE_CHUNK * FW;
   for (int64_t c0 = 0; c0 < m; c0 += SINGLE_CHUNK) {
     const int64_t e = m - c0 < SINGLE_CHUNK ? m : c0 + SINGLE_CHUNK;
-    FNAME(single_geometry)(grad, yuk, t, lanes, c2, kap, c0, e, fs, j0, io, i, rr);
+    FNAME(single_geometry)(grad, yuk, deg, t, lanes, c2, kap, fc, c0, e, fs, j0, io, i, rr);
     for (int v = 0; v < io->nv; v++) {
       const float *fq = fs + (6 + v) * SINGLE_BLOCK;
       FV p = fzero(), ax = fzero(), ay = fzero(), az = fzero();
@@ -125,6 +131,10 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
   single_scales(io, u, &fp, &fg);
   const FV c2 = fset1(SINGLE_NEAR * SINGLE_NEAR);
   const FV kap = fset1((float)(io->kappa / u->s)); /* the unit's lengths are s times the caller's */
+  float fc[KIFMM_EXP_TAYLOR_DEG + 2]; /* the polynomial's coefficients, then x0 */
+  for (int k = 0; k <= io->tp.deg; k++)
+    fc[k] = (float)io->tp.c[k];
+  fc[KIFMM_EXP_TAYLOR_DEG + 1] = (float)io->tp.x0;
   float fs[(6 + SINGLE_VGROUP) * SINGLE_BLOCK] __attribute__((aligned(64)));
   float tf[6 * FW] __attribute__((aligned(64)));
   double d[SINGLE_VGROUP * 4 * FW] __attribute__((aligned(64)));
@@ -144,14 +154,26 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
         FNAME(stokes_block)(1, t, lanes, c2, m, fs, j0, io, i, d);
       else if (stokes)
         FNAME(stokes_block)(0, t, lanes, c2, m, fs, j0, io, i, d);
-      else if (io->kappa > 0.0 && grad)
-        FNAME(single_block)(1, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
-      else if (io->kappa > 0.0)
-        FNAME(single_block)(0, 1, t, lanes, c2, kap, m, fs, j0, io, i, d);
-      else if (grad)
-        FNAME(single_block)(1, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
+      else if (io->kappa > 0.0) {
+#define KIFMM_SINGLE_YUK(D)                                                                    \
+  case D:                                                                                      \
+    if (grad)                                                                                  \
+      FNAME(single_block)(1, 1, D, t, lanes, c2, kap, fc, m, fs, j0, io, i, d);                \
+    else                                                                                       \
+      FNAME(single_block)(0, 1, D, t, lanes, c2, kap, fc, m, fs, j0, io, i, d);                \
+    break;
+        switch (io->tp.deg) {
+          KIFMM_SINGLE_YUK(4)
+          KIFMM_SINGLE_YUK(6)
+          KIFMM_SINGLE_YUK(8)
+        default:
+          KIFMM_SINGLE_YUK(0)
+        }
+#undef KIFMM_SINGLE_YUK
+      } else if (grad)
+        FNAME(single_block)(1, 0, 0, t, lanes, c2, kap, fc, m, fs, j0, io, i, d);
       else
-        FNAME(single_block)(0, 0, t, lanes, c2, kap, m, fs, j0, io, i, d);
+        FNAME(single_block)(0, 0, 0, t, lanes, c2, kap, fc, m, fs, j0, io, i, d);
       single_results(io, i, nl, FW, fp, fg, d);
     }
   }

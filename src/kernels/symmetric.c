@@ -71,12 +71,16 @@ void kifmm__p2p_symmetric(double kappa, kifmm_rsqrt acc, int64_t na, const doubl
   if (na <= 0 || nb <= 0)
     return;
   const int fast = acc != KIFMM_RSQRT_FULL;
+  kifmm_exp_taylor tp = {0};
+  if (kappa != 0.0 && kifmm__simd() != KIFMM_SIMD_PORTABLE)
+    kifmm__exp_taylor_for(kappa, 0, na, (const double *const[]){ax, ay, az}, nb,
+                          (const double *const[]){bx, by, bz}, &tp);
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
-    p2p_symmetric_avx512(kappa, fast, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);
+    p2p_symmetric_avx512(kappa, &tp, fast, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);
     break;
   case KIFMM_SIMD_AVX2:
-    p2p_symmetric_avx2(kappa, fast, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);
+    p2p_symmetric_avx2(kappa, &tp, fast, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);
     break;
   default:
     symmetric_portable(kappa, na, ax, ay, az, qa, outa, nb, bx, by, bz, qb, outb);

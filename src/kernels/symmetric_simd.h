@@ -23,9 +23,10 @@ enum { SYM_CHUNK = 64 };
 
 /* K = exp(-kappa r)/r (kappa == 0: 1/r, a constant once inlined, with Laplace's 1/r, fast
  * where asked) and the gradient's factor with its sign turned, h = K (1 + kappa r) / r^2, so
- * that d/dy K(y - x) = -h (y - x); 0 where r2 == 0. */
-VINLINE void VNAME(sym_geometry)(const int screened, const int fast, VD kap, VD r2, VD *k,
-                                 VD *h) {
+ * that d/dy K(y - x) = -h (y - x); 0 where r2 == 0. The exp is tp's polynomial of degree deg
+ * where deg > 0 (a constant too; exp_taylor.c, as in yukawa_simd.h), else the full one. */
+VINLINE void VNAME(sym_geometry)(const int screened, const int fast, const int deg, VD kap,
+                                 const kifmm_exp_taylor *tp, VD r2, VD *k, VD *h) {
   if (!screened) {
     VD rinv = SYM_LAPLACE_RINV(r2, fast);
     *k = rinv;
@@ -33,6 +34,13 @@ VINLINE void VNAME(sym_geometry)(const int screened, const int fast, VD kap, VD 
     return;
   }
   VD rinv = vrsqrt(r2);
+  if (deg > 0) {
+    VD kr = vmul(kap, vmul(r2, rinv)), e;
+    vexp_taylor(deg, vsub(kr, vset1(tp->x0)), tp->c, e);
+    *k = vmul(e, rinv);
+    *h = vmul(vfma(*k, kr, *k), vmul(rinv, rinv));
+    return;
+  }
   VD r = vmul(r2, rinv);
   r = vfma(vmul(vfnma(r, r, r2), rinv), vset1(0.5), r); /* as in yukawa_simd.h */
   VD kr = vmin(vmul(kap, r), vset1(KIFMM_VEC_EXP_CLAMP));
@@ -41,8 +49,8 @@ VINLINE void VNAME(sym_geometry)(const int screened, const int fast, VD kap, VD 
 }
 
 /* One chunk of m points of B against all of A. acc holds B's sums [4][SYM_CHUNK][VW]. */
-VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int grad, double kappa,
-                              int64_t na,
+VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int deg, const int grad,
+                              double kappa, const kifmm_exp_taylor *tp, int64_t na,
                               const double *ax, const double *ay, const double *az,
                               const double *qa, double *const *outa, int64_t m,
                               const double *bx, const double *by, const double *bz,
@@ -59,7 +67,7 @@ VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int grad
       VD dx = vsub(x, vset1(bx[j])), dy = vsub(y, vset1(by[j])), dz = vsub(z, vset1(bz[j]));
       VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
       VD k, h;
-      VNAME(sym_geometry)(screened, fast, kap, r2, &k, &h);
+      VNAME(sym_geometry)(screened, fast, deg, kap, tp, r2, &k, &h);
       VD qj = vset1(qb[j]);
       p = vfma(qj, k, p);
       vstore(ap + VW * j, vfma(qi, k, vload(ap + VW * j)));
@@ -83,7 +91,8 @@ VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int grad
   }
 }
 
-static VATTR void VNAME(p2p_symmetric)(double kappa, int fast, int64_t na, const double *ax,
+static VATTR void VNAME(p2p_symmetric)(double kappa, const kifmm_exp_taylor *tp, int fast,
+                                       int64_t na, const double *ax,
                                        const double *ay, const double *az, const double *qa,
                                        double *const *outa, int64_t nb, const double *bx,
                                        const double *by, const double *bz, const double *qb,
@@ -94,24 +103,37 @@ static VATTR void VNAME(p2p_symmetric)(double kappa, int fast, int64_t na, const
     const int64_t m = nb - j0 < SYM_CHUNK ? nb - j0 : SYM_CHUNK;
     for (int64_t e = 0; e < sums * SYM_CHUNK * VW; e++)
       acc[e] = 0.0;
-#define KIFMM_SYM_CALL(S, F, G)                                                                \
-  VNAME(sym_chunk)(S, F, G, kappa, na, ax, ay, az, qa, outa, m, bx + j0, by + j0, bz + j0,     \
-                   qb + j0, acc)
+#define KIFMM_SYM_CALL(S, F, D, G)                                                             \
+  VNAME(sym_chunk)(S, F, D, G, kappa, tp, na, ax, ay, az, qa, outa, m, bx + j0, by + j0,       \
+                   bz + j0, qb + j0, acc)
+#define KIFMM_SYM_SCREENED(D)                                                                  \
+  case D:                                                                                      \
+    if (grad)                                                                                  \
+      KIFMM_SYM_CALL(1, 0, D, 1);                                                              \
+    else                                                                                       \
+      KIFMM_SYM_CALL(1, 0, D, 0);                                                              \
+    break;
     if (kappa != 0.0) {
-      if (grad)
-        KIFMM_SYM_CALL(1, 0, 1);
-      else
-        KIFMM_SYM_CALL(1, 0, 0);
+      switch (tp->deg) {
+        KIFMM_SYM_SCREENED(8)
+        KIFMM_SYM_SCREENED(10)
+        KIFMM_SYM_SCREENED(12)
+        KIFMM_SYM_SCREENED(14)
+        KIFMM_SYM_SCREENED(16)
+      default:
+        KIFMM_SYM_SCREENED(0)
+      }
     } else if (fast) {
       if (grad)
-        KIFMM_SYM_CALL(0, 1, 1);
+        KIFMM_SYM_CALL(0, 1, 0, 1);
       else
-        KIFMM_SYM_CALL(0, 1, 0);
+        KIFMM_SYM_CALL(0, 1, 0, 0);
     } else if (grad) {
-      KIFMM_SYM_CALL(0, 0, 1);
+      KIFMM_SYM_CALL(0, 0, 0, 1);
     } else {
-      KIFMM_SYM_CALL(0, 0, 0);
+      KIFMM_SYM_CALL(0, 0, 0, 0);
     }
+#undef KIFMM_SYM_SCREENED
 #undef KIFMM_SYM_CALL
     for (int s = 0; s < sums; s++)
       for (int64_t j = 0; j < m; j++)

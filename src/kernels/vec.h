@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/kernels.h"
 #include "kernels/rsqrt.h"
 #include "util/util.h"
 
@@ -139,6 +140,7 @@ KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
 #undef vstore
 #undef vrsqrt
 #undef vexpneg
+#undef vexp_taylor
 #undef vlanes
 #undef vload_lanes
 #undef vacc_lanes
@@ -191,3 +193,5 @@ KIFMM_VEC_INLINE256 __m256i kifmm__vec_lanes256(int64_t n) {
 #define vacc_lanes kifmm__vec_acc256
 #define vhsum kifmm__vec_hsum256
 #endif
+/* exp(-x) from kifmm_exp_taylor's polynomial (KIFMM_EXP_TAYLOR_EVAL, kernels.h) */
+#define vexp_taylor(deg, t, c, e) KIFMM_EXP_TAYLOR_EVAL(vfma, vset1, deg, t, c, e)

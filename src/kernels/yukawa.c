@@ -111,12 +111,16 @@ void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int64_t ns, const 
       kifmm__p2p_single(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out[0], out[1],
                         out[1] ? out[2] : NULL, out[1] ? out[3] : NULL, ldo))
     return;
+  kifmm_exp_taylor tp = {0};
+  if (kifmm__simd() != KIFMM_SIMD_PORTABLE)
+    kifmm__exp_taylor_for(kappa, 0, nt, (const double *const[]){tx, ty, tz}, ns,
+                          (const double *const[]){sx, sy, sz}, &tp);
   switch (kifmm__simd()) {
   case KIFMM_SIMD_AVX512:
-    yukawa_p2p_avx512(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);
+    yukawa_p2p_avx512(kappa, &tp, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);
     break;
   case KIFMM_SIMD_AVX2:
-    yukawa_p2p_avx2(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);
+    yukawa_p2p_avx2(kappa, &tp, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);
     break;
   default:
     yukawa_portable(kappa, nv, ns, sx, sy, sz, q, qs, qv, nt, tx, ty, tz, out, ldo);

@@ -19,6 +19,7 @@ static VATTR void VNAME(yuk_geometry)(int grad, double kappa, int64_t m, const d
                                       const double *sy, const double *sz, VD x, VD y, VD z,
                                       double *geo) {
   const VD kap = vset1(kappa);
+#pragma GCC unroll 2 /* two pairs' chains interleaved: 1.12x (AVX-512), 1.19x (AVX2) */
   for (int64_t j = 0; j < m; j++) {
     VD dx = vsub(x, vset1(sx[j])), dy = vsub(y, vset1(sy[j])), dz = vsub(z, vset1(sz[j]));
     VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
@@ -38,6 +39,50 @@ static VATTR void VNAME(yuk_geometry)(int grad, double kappa, int64_t m, const d
       vstore(geo + VW * (2 * YUK_VCHUNK + j), vmul(g, dy));
       vstore(geo + VW * (3 * YUK_VCHUNK + j), vmul(g, dz));
     }
+  }
+}
+
+/* The same where the pairs' kappa r lie where tp's polynomial of degree deg (a constant once
+ * inlined) serves (exp_taylor.c): kappa r <= 1, so r = r2 / r without the Newton step. */
+VINLINE void VNAME(yuk_geometry_taylor)(const int deg, int grad, double kappa,
+                                        const kifmm_exp_taylor *tp, int64_t m, const double *sx,
+                                        const double *sy, const double *sz, VD x, VD y, VD z,
+                                        double *geo) {
+  const VD kap = vset1(kappa), x0 = vset1(tp->x0);
+#pragma GCC unroll 2
+  for (int64_t j = 0; j < m; j++) {
+    VD dx = vsub(x, vset1(sx[j])), dy = vsub(y, vset1(sy[j])), dz = vsub(z, vset1(sz[j]));
+    VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
+    VD rinv = vrsqrt(r2), kr = vmul(kap, vmul(r2, rinv)), e;
+    vexp_taylor(deg, vsub(kr, x0), tp->c, e);
+    VD k = vmul(e, rinv);
+    vstore(geo + VW * j, k);
+    if (grad) {
+      VD g = vsub(vzero(), vmul(vfma(k, kr, k), vmul(rinv, rinv)));
+      vstore(geo + VW * (YUK_VCHUNK + j), vmul(g, dx));
+      vstore(geo + VW * (2 * YUK_VCHUNK + j), vmul(g, dy));
+      vstore(geo + VW * (3 * YUK_VCHUNK + j), vmul(g, dz));
+    }
+  }
+}
+
+/* A chunk's geometry by tp's polynomial where it has one, else by the full exp. */
+static VATTR void VNAME(yuk_chunk_geometry)(int grad, double kappa, const kifmm_exp_taylor *tp,
+                                            int64_t m, const double *sx, const double *sy,
+                                            const double *sz, VD x, VD y, VD z, double *geo) {
+  switch (tp->deg) {
+#define KIFMM_YUK_TAYLOR(D)                                                                    \
+  case D:                                                                                      \
+    VNAME(yuk_geometry_taylor)(D, grad, kappa, tp, m, sx, sy, sz, x, y, z, geo);               \
+    return;
+    KIFMM_YUK_TAYLOR(8)
+    KIFMM_YUK_TAYLOR(10)
+    KIFMM_YUK_TAYLOR(12)
+    KIFMM_YUK_TAYLOR(14)
+    KIFMM_YUK_TAYLOR(16)
+#undef KIFMM_YUK_TAYLOR
+  default:
+    VNAME(yuk_geometry)(grad, kappa, m, sx, sy, sz, x, y, z, geo);
   }
 }
 
@@ -98,7 +143,7 @@ VINLINE void VNAME(yuk_groups)(int grad, int nv, int64_t m, const double *geo, c
   }
 }
 
-static VATTR void VNAME(yukawa_p2p)(double kappa, int nv, int64_t ns, const double *sx,
+static VATTR void VNAME(yukawa_p2p)(double kappa, const kifmm_exp_taylor *tp, int nv, int64_t ns, const double *sx,
                                     const double *sy, const double *sz, const double *q,
                                     int64_t qs, int64_t qv, int64_t nt, const double *tx,
                                     const double *ty, const double *tz, double *const *out,
@@ -111,7 +156,7 @@ static VATTR void VNAME(yukawa_p2p)(double kappa, int nv, int64_t ns, const doub
        z = vload_lanes(tz + i, lanes);
     for (int64_t j0 = 0; j0 < ns; j0 += YUK_VCHUNK) {
       const int64_t m = ns - j0 < YUK_VCHUNK ? ns - j0 : YUK_VCHUNK;
-      VNAME(yuk_geometry)(grad, kappa, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
+      VNAME(yuk_chunk_geometry)(grad, kappa, tp, m, sx + j0, sy + j0, sz + j0, x, y, z, geo);
       VNAME(yuk_groups)(grad, nv, m, geo, q + j0 * qs, qs, qv, lanes, out, i, ldo);
     }
   }
