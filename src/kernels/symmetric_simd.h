@@ -34,11 +34,11 @@ VINLINE void VNAME(sym_geometry)(const int screened, const int fast, const int d
     return;
   }
   VD rinv = vrsqrt(r2);
-  if (deg > 0) {
-    VD kr = vmul(kap, vmul(r2, rinv)), e;
-    vexp_taylor(deg, vsub(kr, vset1(tp->x0)), tp->c, e);
+  if (deg > 0) { /* kappa r - x0 in one rounding; h = (K / r) (kappa + 1/r), kappa finite */
+    VD e;
+    vexp_taylor(deg, vfma(kap, vmul(r2, rinv), vset1(-tp->x0)), tp->c, e);
     *k = vmul(e, rinv);
-    *h = vmul(vfma(*k, kr, *k), vmul(rinv, rinv));
+    *h = vmul(vmul(*k, rinv), vadd(kap, rinv));
     return;
   }
   VD r = vmul(r2, rinv);
