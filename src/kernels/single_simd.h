@@ -52,17 +52,18 @@ FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const int deg
     FV r2 = ffma(dz, dz, ffma(dy, dy, fmul(dx, dx)));
     FFAR far = ffar(r2, c2);
     FV big_r = frsqrt2(r2, far);
-    if (yuk) { /* kappa r = kappa r2 R / 2 */
-      FV kr = fmul(kap, fmul(r2, fmul(big_r, fset1(0.5f))));
-      FV ex;
+    if (yuk) { /* kappa r = (kappa / 2) r2 R; G = E (1 + kappa r) R^3 = K R (R + 2 kappa) */
+      const FV r2r = fmul(r2, big_r);
+      FV ex, k;
       if (deg > 0)
-        fexp_taylor(deg, fsub(kr, fset1(fc[KIFMM_EXP_TAYLOR_DEG + 1])), fc, ex);
+        fexp_taylor(deg, ffma(fmul(kap, fset1(0.5f)), r2r, fset1(-fc[KIFMM_EXP_TAYLOR_DEG + 1])),
+                    fc, ex);
       else
-        ex = fexpneg(kr);
-      fstore(r, fmul(ex, big_r));
+        ex = fexpneg(fmul(fmul(kap, fset1(0.5f)), r2r));
+      k = fmul(ex, big_r);
+      fstore(r, k);
       if (grad)
-        fstore(r + 4 * SINGLE_CHUNK * FW,
-               fmul(fmul(ex, fadd(fset1(1.0f), kr)), fmul(big_r, fmul(big_r, big_r))));
+        fstore(r + 4 * SINGLE_CHUNK * FW, fmul(fmul(k, big_r), fadd(big_r, fadd(kap, kap))));
     } else {
       fstore(r, big_r);
     }
