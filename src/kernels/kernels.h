@@ -102,11 +102,11 @@ KIFMM_INTERNAL void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int
                                       const double *q, int64_t qs, int64_t qv, int64_t nt,
                                       const double *tx, const double *ty, const double *tz,
                                       double *const *out, int64_t ldo);
-/* exp(-x) for the pairs of one Yukawa sum as the Taylor polynomial of degree deg about x0
- * (exp_taylor.c): c[k] = exp(-x0) (-1)^k / k!, within half an ulp (truncation) of exp(-x),
- * of a double or of a float for single precision, wherever the sum's kappa r can be;
- * deg == 0 where no polynomial of degree up to KIFMM_EXP_TAYLOR_DEG serves (the sums then
- * take the full exp). */
+/* exp(-x) for the pairs of one Yukawa sum as a polynomial of degree deg in x - x0
+ * (exp_taylor.c: Taylor's, economized), sum_k c[k] (x - x0)^k within half an ulp (truncation)
+ * of exp(-x), of a double or of a float for single precision, wherever the sum's kappa r can
+ * be; deg == 0 where no polynomial of degree up to KIFMM_EXP_TAYLOR_DEG serves (the sums
+ * then take the full exp). */
 #define KIFMM_EXP_TAYLOR_DEG 16
 #define KIFMM_EXP_TAYLOR_MAX 1.5 /* the largest kappa r the polynomials serve */
 typedef struct {
