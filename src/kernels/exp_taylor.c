@@ -15,9 +15,16 @@
 
 #include "kernels/kernels.h"
 
-/* The degrees tried, lowest first: in double each 2 degrees cost about 7 % of a pair. */
-static const int degrees_double[] = {8, 10, 12, 14, 16, 0};
-static const int degrees_single[] = {4, 6, 8, 0};
+/* The degrees tried, lowest first (kernels.h), 0 after: in double each 2 degrees cost about
+ * 7 % of a pair. None may pass KIFMM_EXP_TAYLOR_DEG, the size of kifmm_exp_taylor's c. */
+#define DEGREE_ENTRY(n) n,
+#define DEGREE_FITS(n) _Static_assert((n) <= KIFMM_EXP_TAYLOR_DEG, "degree past c[]");
+static const int degrees_double[] = {KIFMM_EXP_TAYLOR_DEGREES(DEGREE_ENTRY) 0};
+static const int degrees_single[] = {KIFMM_EXP_TAYLOR_DEGREES_SINGLE(DEGREE_ENTRY) 0};
+KIFMM_EXP_TAYLOR_DEGREES(DEGREE_FITS)
+KIFMM_EXP_TAYLOR_DEGREES_SINGLE(DEGREE_FITS)
+#undef DEGREE_FITS
+#undef DEGREE_ENTRY
 
 /* A bound on the relative error of the degree-n polynomial over [x0 - a, x0 + a]: the
  * remainder of Taylor's degree N = n + 2, a^(N+1)/(N+1)!, and the two folded terms, a^N /
@@ -35,21 +42,26 @@ static double economized_error(int n, double a) {
 }
 
 /* c[0..N] (Taylor's, degree N) less c[k] times the monic Chebyshev polynomial of degree k on
- * [-a, a], for k = N and N - 1: c[N] = c[N - 1] = 0 after. */
+ * [-a, a], for k = N and N - 1: c[N] = c[N - 1] = 0 after. T_k's coefficients by the
+ * recurrence T_k = 2 u T_(k-1) - T_(k-2), two rows kept: those of T_N and T_(N-1) at the end. */
 static void economize(int N, double a, double *c) {
-  double tk[KIFMM_EXP_TAYLOR_DEG + 3][KIFMM_EXP_TAYLOR_DEG + 3] = {{0}}; /* T_k's coefficients */
-  tk[0][0] = 1.0;
-  tk[1][1] = 1.0;
-  for (int k = 2; k <= N; k++)
+  double rows[2][KIFMM_EXP_TAYLOR_DEG + 3] = {{1.0}, {0.0, 1.0}}; /* T_(k-1), T_k: k = 1 */
+  double *prev = rows[0], *cur = rows[1];
+  for (int k = 2; k <= N; k++) { /* T_k into prev's row, then swap: prev T_(k-1), cur T_k */
     for (int j = 0; j <= k; j++)
-      tk[k][j] = (j > 0 ? 2 * tk[k - 1][j - 1] : 0.0) - tk[k - 2][j];
+      prev[j] = (j > 0 ? 2 * cur[j - 1] : 0.0) - prev[j];
+    double *t = prev;
+    prev = cur;
+    cur = t;
+  }
   for (int k = N; k >= N - 1; k--) {
+    const double *tk = k == N ? cur : prev;
     /* c[k] t^k ~ c[k] (t^k - a^k T_k(t/a) / 2^(k-1)): j-th coefficient c[k] a^(k-j) T_kj / 2^(k-1) */
     const double f = c[k] / ldexp(1.0, k - 1);
     double ak = 1.0; /* a^(k - j), j from k down */
     for (int j = k; j >= 0; j--, ak *= a)
-      if (j < k && tk[k][j] != 0.0)
-        c[j] -= f * ak * tk[k][j];
+      if (j < k && tk[j] != 0.0)
+        c[j] -= f * ak * tk[j];
     c[k] = 0.0;
   }
 }

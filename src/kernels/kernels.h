@@ -109,6 +109,10 @@ KIFMM_INTERNAL void kifmm__yukawa_p2p(double kappa, kifmm_rsqrt acc, int nv, int
  * then take the full exp). */
 #define KIFMM_EXP_TAYLOR_DEG 16
 #define KIFMM_EXP_TAYLOR_MAX 1.5 /* the largest kappa r the polynomials serve */
+/* The degrees exp_taylor.c chooses from, lowest first, as X(n) each: the SIMD loops keep one
+ * copy for each, so the list is stated here once (double sums; single-precision sums). */
+#define KIFMM_EXP_TAYLOR_DEGREES(X) X(8) X(10) X(12) X(14) X(16)
+#define KIFMM_EXP_TAYLOR_DEGREES_SINGLE(X) X(4) X(6) X(8)
 typedef struct {
   int deg;
   double x0, c[KIFMM_EXP_TAYLOR_DEG + 1];

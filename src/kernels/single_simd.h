@@ -53,13 +53,12 @@ FINLINE void FNAME(single_geometry)(const int grad, const int yuk, const int deg
     FFAR far = ffar(r2, c2);
     FV big_r = frsqrt2(r2, far);
     if (yuk) { /* kappa r = (kappa / 2) r2 R; G = E (1 + kappa r) R^3 = K R (R + 2 kappa) */
-      const FV r2r = fmul(r2, big_r);
+      const FV r2r = fmul(r2, big_r), half_kap = fmul(kap, fset1(0.5f));
       FV ex, k;
       if (deg > 0)
-        fexp_taylor(deg, ffma(fmul(kap, fset1(0.5f)), r2r, fset1(-fc[KIFMM_EXP_TAYLOR_DEG + 1])),
-                    fc, ex);
+        fexp_taylor(deg, ffma(half_kap, r2r, fset1(-fc[KIFMM_EXP_TAYLOR_DEG + 1])), fc, ex);
       else
-        ex = fexpneg(fmul(fmul(kap, fset1(0.5f)), r2r));
+        ex = fexpneg(fmul(half_kap, r2r));
       k = fmul(ex, big_r);
       fstore(r, k);
       if (grad)
@@ -164,9 +163,7 @@ static FATTR int FNAME(p2p_single)(const single_io *io) {
       FNAME(single_block)(0, 1, D, t, lanes, c2, kap, fc, m, fs, j0, io, i, d);                \
     break;
         switch (io->tp.deg) {
-          KIFMM_SINGLE_YUK(4)
-          KIFMM_SINGLE_YUK(6)
-          KIFMM_SINGLE_YUK(8)
+          KIFMM_EXP_TAYLOR_DEGREES_SINGLE(KIFMM_SINGLE_YUK)
         default:
           KIFMM_SINGLE_YUK(0)
         }

@@ -6,6 +6,7 @@
  * computed once and serves both ends: K(r) = K(-r), the gradient's factor is odd. */
 #include "kernels/rsqrt.h"
 #include "kernels/vec.h"
+#include "kernels/yukawa_pair.h"
 
 /* Laplace's 1/r is the one-way sums' own (rsqrt.h), fast or full as they take it */
 #undef SYM_LAPLACE_RINV
@@ -23,29 +24,17 @@ enum { SYM_CHUNK = 64 };
 
 /* K = exp(-kappa r)/r (kappa == 0: 1/r, a constant once inlined, with Laplace's 1/r, fast
  * where asked) and the gradient's factor with its sign turned, h = K (1 + kappa r) / r^2, so
- * that d/dy K(y - x) = -h (y - x); 0 where r2 == 0. The exp is tp's polynomial of degree deg
- * where deg > 0 (a constant too; exp_taylor.c, as in yukawa_simd.h), else the full one. */
+ * that d/dy K(y - x) = -h (y - x); 0 where r2 == 0. Yukawa's is the one-way sums' pair
+ * (yukawa_pair.h), its exp tp's polynomial of degree deg where deg > 0 (a constant too). */
 VINLINE void VNAME(sym_geometry)(const int screened, const int fast, const int deg, VD kap,
-                                 const kifmm_exp_taylor *tp, VD r2, VD *k, VD *h) {
+                                 VD nx0, const kifmm_exp_taylor *tp, VD r2, VD *k, VD *h) {
   if (!screened) {
     VD rinv = SYM_LAPLACE_RINV(r2, fast);
     *k = rinv;
     *h = vmul(rinv, vmul(rinv, rinv));
     return;
   }
-  VD rinv = vrsqrt(r2);
-  if (deg > 0) { /* kappa r - x0 in one rounding; h = (K / r) (kappa + 1/r), kappa finite */
-    VD e;
-    vexp_taylor(deg, vfma(kap, vmul(r2, rinv), vset1(-tp->x0)), tp->c, e);
-    *k = vmul(e, rinv);
-    *h = vmul(vmul(*k, rinv), vadd(kap, rinv));
-    return;
-  }
-  VD r = vmul(r2, rinv);
-  r = vfma(vmul(vfnma(r, r, r2), rinv), vset1(0.5), r); /* as in yukawa_simd.h */
-  VD kr = vmin(vmul(kap, r), vset1(KIFMM_VEC_EXP_CLAMP));
-  *k = vmul(vexpneg(kr), rinv);
-  *h = vmul(vfma(*k, kr, *k), vmul(rinv, rinv));
+  VNAME(yukawa_pair)(deg, 1, kap, nx0, tp->c, r2, k, h);
 }
 
 /* One chunk of m points of B against all of A. acc holds B's sums [4][SYM_CHUNK][VW]. */
@@ -55,7 +44,7 @@ VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int deg,
                               const double *qa, double *const *outa, int64_t m,
                               const double *bx, const double *by, const double *bz,
                               const double *qb, double *acc) {
-  const VD kap = vset1(kappa);
+  const VD kap = vset1(kappa), nx0 = vset1(-tp->x0);
   double *ap = acc, *agx = acc + SYM_CHUNK * VW, *agy = agx + SYM_CHUNK * VW,
          *agz = agy + SYM_CHUNK * VW;
   for (int64_t i = 0; i < na; i += VW) {
@@ -67,7 +56,7 @@ VINLINE void VNAME(sym_chunk)(const int screened, const int fast, const int deg,
       VD dx = vsub(x, vset1(bx[j])), dy = vsub(y, vset1(by[j])), dz = vsub(z, vset1(bz[j]));
       VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
       VD k, h;
-      VNAME(sym_geometry)(screened, fast, deg, kap, tp, r2, &k, &h);
+      VNAME(sym_geometry)(screened, fast, deg, kap, nx0, tp, r2, &k, &h);
       VD qj = vset1(qb[j]);
       p = vfma(qj, k, p);
       vstore(ap + VW * j, vfma(qi, k, vload(ap + VW * j)));
@@ -115,11 +104,7 @@ static VATTR void VNAME(p2p_symmetric)(double kappa, const kifmm_exp_taylor *tp,
     break;
     if (kappa != 0.0) {
       switch (tp->deg) {
-        KIFMM_SYM_SCREENED(8)
-        KIFMM_SYM_SCREENED(10)
-        KIFMM_SYM_SCREENED(12)
-        KIFMM_SYM_SCREENED(14)
-        KIFMM_SYM_SCREENED(16)
+        KIFMM_EXP_TAYLOR_DEGREES(KIFMM_SYM_SCREENED)
       default:
         KIFMM_SYM_SCREENED(0)
       }

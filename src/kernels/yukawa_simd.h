@@ -7,6 +7,7 @@
  * beside the multipliers the loop is bound by): against storing h d, 3 multiplies and 2 stores
  * fewer a pair, 1.14x (AVX-512) and 1.16x (AVX2) for one vector, the same multiplies for 3. */
 #include "kernels/vec.h"
+#include "kernels/yukawa_pair.h"
 
 #ifndef KIFMM_YUK_SIMD_ONCE
 #define KIFMM_YUK_SIMD_ONCE
@@ -14,68 +15,39 @@
 enum { YUK_VCHUNK = 64, YUK_GROUP = 4 };
 #endif
 
-/* Geometry of m sources against the VW targets (x, y, z), see above; lanes with r2 == 0
- * give 0 (1/r is 0 there, so r and the exp's argument are 0 and K = 1 * 0). */
-static VATTR void VNAME(yuk_geometry)(int grad, double kappa, int64_t m, const double *sx,
-                                      const double *sy, const double *sz, VD x, VD y, VD z,
-                                      double *geo) {
-  const VD kap = vset1(kappa);
+/* Geometry of m sources against the VW targets (x, y, z), see above, the exp as tp's
+ * polynomial of degree deg where deg > 0, a constant once inlined (yukawa_pair.h). */
+VINLINE void VNAME(yuk_geometry)(const int deg, int grad, double kappa,
+                                 const kifmm_exp_taylor *tp, int64_t m, const double *sx,
+                                 const double *sy, const double *sz, VD x, VD y, VD z,
+                                 double *geo) {
+  const VD kap = vset1(kappa), nx0 = vset1(-tp->x0);
 #pragma GCC unroll 2 /* two pairs' chains interleaved: 1.12x (AVX-512), 1.19x (AVX2) */
   for (int64_t j = 0; j < m; j++) {
     VD dx = vsub(x, vset1(sx[j])), dy = vsub(y, vset1(sy[j])), dz = vsub(z, vset1(sz[j]));
-    VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
-    VD rinv = vrsqrt(r2), r = vmul(r2, rinv);
-    /* One Newton step on r itself, r += (r2 - r^2) / (2 r), the residual exact by FMA: r2 / r
-     * is an ulp or so off, which exp(-kappa r) turns into up to 1.5 kappa r ulps (measured:
-     * 512 ulps at kappa r = 700 on AVX-512, 1024 on AVX2). With it, 3 ops, a pair is within 3
-     * ulps of exp(-kappa r)/r at the double r2 for all kappa r, as with a correct sqrt. */
-    r = vfma(vmul(vfnma(r, r, r2), rinv), vset1(0.5), r);
-    VD kr = vmin(vmul(kap, r), vset1(KIFMM_VEC_EXP_CLAMP));
-    VD k = vmul(vexpneg(kr), rinv);
+    VD k, h;
+    VNAME(yukawa_pair)(deg, grad, kap, nx0, tp->c, vfma(dz, dz, vfma(dy, dy, vmul(dx, dx))), &k,
+                       &h);
     vstore(geo + VW * j, k);
-    if (grad) /* h = K (1 + kappa r) / r^2, K + K kappa r rounded once (kappa r clamped: no
-                 0 * inf where kappa is) */
-      vstore(geo + VW * (YUK_VCHUNK + j), vmul(vfma(k, kr, k), vmul(rinv, rinv)));
+    if (grad)
+      vstore(geo + VW * (YUK_VCHUNK + j), h);
   }
 }
 
-/* The same where the pairs' kappa r lie where tp's polynomial of degree deg (a constant once
- * inlined) serves (exp_taylor.c): kappa r <= 1.5, so r = r2 / r without the Newton step. */
-VINLINE void VNAME(yuk_geometry_taylor)(const int deg, int grad, double kappa,
-                                        const kifmm_exp_taylor *tp, int64_t m, const double *sx,
-                                        const double *sy, const double *sz, VD x, VD y, VD z,
-                                        double *geo) {
-  const VD kap = vset1(kappa), nx0 = vset1(-tp->x0);
-#pragma GCC unroll 2
-  for (int64_t j = 0; j < m; j++) {
-    VD dx = vsub(x, vset1(sx[j])), dy = vsub(y, vset1(sy[j])), dz = vsub(z, vset1(sz[j]));
-    VD r2 = vfma(dz, dz, vfma(dy, dy, vmul(dx, dx)));
-    VD rinv = vrsqrt(r2), e;
-    vexp_taylor(deg, vfma(kap, vmul(r2, rinv), nx0), tp->c, e); /* kappa r - x0, one rounding */
-    VD k = vmul(e, rinv);
-    vstore(geo + VW * j, k);
-    if (grad) /* h = (K / r) (kappa + 1/r), no kappa r needed (kappa is finite here) */
-      vstore(geo + VW * (YUK_VCHUNK + j), vmul(vmul(k, rinv), vadd(kap, rinv)));
-  }
-}
-
-/* A chunk's geometry by tp's polynomial where it has one, else by the full exp. */
+/* A chunk's geometry by tp's polynomial where it has one, else by the full exp: one copy of
+ * the loop for each degree (KIFMM_EXP_TAYLOR_DEGREES). */
 static VATTR void VNAME(yuk_chunk_geometry)(int grad, double kappa, const kifmm_exp_taylor *tp,
                                             int64_t m, const double *sx, const double *sy,
                                             const double *sz, VD x, VD y, VD z, double *geo) {
   switch (tp->deg) {
-#define KIFMM_YUK_TAYLOR(D)                                                                    \
+#define KIFMM_YUK_DEGREE(D)                                                                    \
   case D:                                                                                      \
-    VNAME(yuk_geometry_taylor)(D, grad, kappa, tp, m, sx, sy, sz, x, y, z, geo);               \
+    VNAME(yuk_geometry)(D, grad, kappa, tp, m, sx, sy, sz, x, y, z, geo);                      \
     return;
-    KIFMM_YUK_TAYLOR(8)
-    KIFMM_YUK_TAYLOR(10)
-    KIFMM_YUK_TAYLOR(12)
-    KIFMM_YUK_TAYLOR(14)
-    KIFMM_YUK_TAYLOR(16)
-#undef KIFMM_YUK_TAYLOR
+    KIFMM_EXP_TAYLOR_DEGREES(KIFMM_YUK_DEGREE)
+#undef KIFMM_YUK_DEGREE
   default:
-    VNAME(yuk_geometry)(grad, kappa, m, sx, sy, sz, x, y, z, geo);
+    VNAME(yuk_geometry)(0, grad, kappa, tp, m, sx, sy, sz, x, y, z, geo);
   }
 }
 
